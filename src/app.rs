@@ -1,0 +1,170 @@
+//! The application: state built once at start-up, the router, and serving with a graceful
+//! shutdown. [`App::build`] binds the listener and returns before serving, so tests start the
+//! real app on port 0 and read the port back (as zero-to-production's `spawn_app` does).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+
+use crate::auth::KeyCache;
+use crate::chat::Pipeline;
+use crate::config::{Config, RateLimitBackend};
+use crate::metrics::Metrics;
+use crate::providers::Providers;
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
+use crate::store::keys::Role;
+use crate::store::writer::LogWriter;
+
+/// Shared state: one `Clone` struct of `Arc`s, built once; nothing global and mutable.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: Arc<KeyCache>,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
+    pub pipeline: Pipeline,
+}
+
+/// A built application, bound to its address but not yet serving.
+pub struct App {
+    state: AppState,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+/// The HTTP client every upstream call goes through: pooled keep-alive connections with
+/// TCP_NODELAY (without it a kept-alive connection stalls ~40 ms per request on delayed ACKs).
+pub fn upstream_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .user_agent(concat!("powerbirth-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the upstream HTTP client")
+}
+
+impl App {
+    /// Connects the database (migrating it), loads every model, starts the log writer and binds
+    /// `[server] listen`. Any failure here stops the start-up with its cause.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let store = Store::connect(&config.database.url, config.database.max_connections)
+            .await
+            .context("opening the database")?;
+        let limiter = match config.ratelimit.backend {
+            RateLimitBackend::Memory => RateLimiter::memory(),
+            RateLimitBackend::Redis => {
+                let url = config
+                    .redis
+                    .as_ref()
+                    .map(|r| r.url.as_str())
+                    .unwrap_or_default();
+                RateLimiter::redis(url)
+                    .await
+                    .context("connecting to Redis for rate limits")?
+            }
+        };
+        let providers = Providers::build(&config, upstream_client()?).await?;
+        let metrics = Arc::new(Metrics::new());
+        let writer = LogWriter::spawn(store.clone(), &config.writer);
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            keys: Arc::new(KeyCache::new(store.clone(), config.auth.key_cache)),
+            limiter: Arc::new(limiter),
+            pipeline: Pipeline {
+                providers: Arc::new(providers),
+                writer,
+                metrics: metrics.clone(),
+            },
+            metrics,
+            store,
+            config: Arc::new(config),
+        };
+        Ok(App {
+            state,
+            listener,
+            addr,
+        })
+    }
+
+    /// The bound address (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets in-flight requests (streams
+    /// included) finish, drains the log writer and closes the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            state,
+            listener,
+            addr,
+        } = self;
+        let router = crate::http::router(state.clone());
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        tracing::info!(%addr, "serving");
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        tracing::info!("stopped accepting; draining the message log");
+        state.pipeline.writer.shutdown().await;
+        state.store.close().await;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+/// On a first start (no keys at all), creates an admin key so a newcomer can call the API at
+/// once. Returns the plaintext, which the caller shows once.
+pub async fn bootstrap_admin_key(store: &Store) -> anyhow::Result<Option<String>> {
+    if store.count_keys().await? > 0 {
+        return Ok(None);
+    }
+    let (_, key) = store.create_key("admin", Role::Admin, None).await?;
+    Ok(Some(key))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,372 @@
+//! OpenAI chat-completions wire types, as far as the gateway needs to read them. Fields it does
+//! not interpret (tools, response_format, logit_bias, …) are kept in `extra` and passed through
+//! untouched, so any OpenAI client works. Reference: <https://platform.openai.com/docs/api-reference/chat/create>.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// `POST /v1/chat/completions` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Gateway-side tags; `conversation_id` groups messages. Not forwarded upstream: it only
+    /// identifies the conversation to us, and less data leaving is better.
+    #[serde(default, skip_serializing)]
+    pub metadata: Option<HashMap<String, String>>,
+    /// Everything else (tools, tool_choice, response_format, …), passed through as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `stream_options`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `stop`: one string or up to four.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Stop::One(s) => vec![s.clone()],
+            Stop::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+    Function,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::Developer => "developer",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+            Role::Function => "function",
+        }
+    }
+}
+
+/// One message of the conversation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    #[serde(default)]
+    pub content: Option<Content>,
+    /// name, tool_calls, tool_call_id, refusal, …
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A message's content: a string, or content parts (`{"type":"text","text":…}`, images, …).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Value>),
+}
+
+impl ChatMessage {
+    /// The message's text: the string, or its text parts joined by newlines.
+    pub fn text(&self) -> String {
+        match &self.content {
+            None => String::new(),
+            Some(Content::Text(t)) => t.clone(),
+            Some(Content::Parts(parts)) => parts
+                .iter()
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    /// A plain text message.
+    pub fn new(role: Role, text: impl Into<String>) -> Self {
+        ChatMessage {
+            role,
+            content: Some(Content::Text(text.into())),
+            extra: Map::new(),
+        }
+    }
+}
+
+/// Token usage as OpenAI reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
+}
+
+/// Longest accepted `metadata.conversation_id`.
+const MAX_CONVERSATION_ID: usize = 128;
+
+impl ChatRequest {
+    /// Parses a request body; a wrong field is a 400 that names it.
+    pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        let req: ChatRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                ApiError::InvalidRequest {
+                    message: format!("We could not parse the JSON body of your request: {inner}"),
+                    param: None,
+                    code: None,
+                }
+            } else if path == "." {
+                ApiError::InvalidRequest {
+                    message: format!("Invalid request body: {inner}"),
+                    param: None,
+                    code: None,
+                }
+            } else {
+                ApiError::invalid(path.clone(), format!("Invalid value for '{path}': {inner}"))
+            }
+        })?;
+        req.validate()?;
+        Ok(req)
+    }
+
+    fn validate(&self) -> Result<(), ApiError> {
+        if self.model.trim().is_empty() {
+            return Err(ApiError::invalid("model", "'model' must not be empty"));
+        }
+        if self.messages.is_empty() {
+            return Err(ApiError::invalid(
+                "messages",
+                "'messages' must contain at least one message",
+            ));
+        }
+        if let Some(t) = self.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(ApiError::invalid(
+                "temperature",
+                format!("{t} is not in [0, 2]"),
+            ));
+        }
+        if let Some(p) = self.top_p
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return Err(ApiError::invalid("top_p", format!("{p} is not in (0, 1]")));
+        }
+        for (field, value) in [
+            ("max_tokens", self.max_tokens),
+            ("max_completion_tokens", self.max_completion_tokens),
+        ] {
+            if value == Some(0) {
+                return Err(ApiError::invalid(
+                    field,
+                    format!("'{field}' must be at least 1"),
+                ));
+            }
+        }
+        if let Some(n) = self.n
+            && (n == 0 || n > 16)
+        {
+            return Err(ApiError::invalid("n", "'n' must be between 1 and 16"));
+        }
+        if let Some(Stop::Many(v)) = &self.stop
+            && v.len() > 4
+        {
+            return Err(ApiError::invalid(
+                "stop",
+                "'stop' takes at most 4 sequences",
+            ));
+        }
+        if self.stream_options.is_some() && !self.is_stream() {
+            return Err(ApiError::invalid(
+                "stream_options",
+                "'stream_options' is only allowed when 'stream' is true",
+            ));
+        }
+        if let Some(id) = self
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get("conversation_id"))
+        {
+            let ok = !id.is_empty()
+                && id.len() <= MAX_CONVERSATION_ID
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+            if !ok {
+                return Err(ApiError::invalid(
+                    "metadata.conversation_id",
+                    "conversation_id must be 1-128 characters of letters, digits, '-', '_', '.' or ':'",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_stream(&self) -> bool {
+        self.stream.unwrap_or(false)
+    }
+
+    /// The answer length the client asked for (`max_completion_tokens` wins, as in OpenAI's API).
+    pub fn max_output_tokens(&self) -> Option<u32> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// The client-supplied conversation id, if any.
+    pub fn conversation_id(&self) -> Option<&str> {
+        self.metadata
+            .as_ref()?
+            .get("conversation_id")
+            .map(String::as_str)
+    }
+
+    /// Did the client ask for the final usage chunk on a stream?
+    pub fn wants_stream_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage)
+    }
+
+    /// The messages new in this turn: those after the last assistant message (the client resends
+    /// the whole history on every request; storing it each time would duplicate it).
+    pub fn new_turn(&self) -> &[ChatMessage] {
+        let start = self
+            .messages
+            .iter()
+            .rposition(|m| m.role == Role::Assistant)
+            .map_or(0, |i| i + 1);
+        &self.messages[start..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<ChatRequest, ApiError> {
+        ChatRequest::parse(v.to_string().as_bytes())
+    }
+
+    fn param_of(e: ApiError) -> Option<String> {
+        match e {
+            ApiError::InvalidRequest { param, .. } => param,
+            other => panic!("expected 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_field_type_is_named_in_param() {
+        let e = parse(serde_json::json!({"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":"hot"}))
+            .unwrap_err();
+        assert_eq!(param_of(e).as_deref(), Some("temperature"));
+        let e =
+            parse(serde_json::json!({"model":"m","messages":[{"role":"robot","content":"hi"}]}))
+                .unwrap_err();
+        assert_eq!(param_of(e).as_deref(), Some("messages[0].role"));
+    }
+
+    #[test]
+    fn malformed_json_is_a_400_without_param() {
+        let e = ChatRequest::parse(b"{\"model\": ").unwrap_err();
+        assert_eq!(param_of(e), None);
+    }
+
+    #[test]
+    fn out_of_range_sampling_values_are_refused() {
+        let e = parse(
+            serde_json::json!({"model":"m","messages":[{"role":"user","content":"x"}],"top_p":0}),
+        )
+        .unwrap_err();
+        assert_eq!(param_of(e).as_deref(), Some("top_p"));
+    }
+
+    #[test]
+    fn unknown_fields_pass_through_and_metadata_does_not() {
+        let req = parse(serde_json::json!({
+            "model":"m","messages":[{"role":"user","content":"x"}],
+            "tools":[{"type":"function","function":{"name":"f"}}],
+            "metadata":{"conversation_id":"c-1"}
+        }))
+        .unwrap();
+        assert_eq!(req.conversation_id(), Some("c-1"));
+        let out = serde_json::to_value(&req).unwrap();
+        assert!(out.get("tools").is_some());
+        assert!(out.get("metadata").is_none());
+    }
+
+    #[test]
+    fn the_new_turn_is_what_follows_the_last_assistant_message() {
+        let req = parse(serde_json::json!({"model":"m","messages":[
+            {"role":"system","content":"s"},{"role":"user","content":"a"},
+            {"role":"assistant","content":"b"},{"role":"user","content":[{"type":"text","text":"c"}]}
+        ]}))
+        .unwrap();
+        let turn = req.new_turn();
+        assert_eq!(turn.len(), 1);
+        assert_eq!(turn[0].text(), "c");
+    }
+}

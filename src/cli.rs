@@ -1,0 +1,139 @@
+//! The command line: `serve` and `keys …`. Every subcommand takes `--config FILE` and reads the
+//! same file and environment overrides as the server. `main.rs` only calls [`run`].
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, bootstrap_admin_key, shutdown_signal};
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::keys::Role;
+
+/// PowerBirth LLMOps gateway.
+#[derive(Debug, Parser)]
+#[command(name = "powerbirth", version, about)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "powerbirth.toml",
+        env = "POWERBIRTH_CONFIG"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API until SIGTERM or Ctrl-C.
+    Serve,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once, alone on the last line, and only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "client", value_parser = ["client", "admin"])]
+        role: String,
+        /// Requests per minute (default: [ratelimit] default_rpm).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        rpm: Option<u32>,
+    },
+    /// List keys (never their secret).
+    List,
+    /// Revoke the active key with this name.
+    Revoke { name: String },
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Keys { action } => keys(config, action).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let bootstrap = config.auth.bootstrap_admin_key;
+    let app = App::build(config).await?;
+    if bootstrap && let Some(key) = bootstrap_admin_key(&app.state().store).await? {
+        {
+            // Printed, not logged: logs are kept and shipped, this is shown once on the console.
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "\nNo API keys existed, so an admin key was created. It is shown only this once:\n"
+            )?;
+            writeln!(out, "    {key}\n")?;
+            writeln!(
+                out,
+                "Use it as `Authorization: Bearer <key>`; create more with `powerbirth keys create`.\n"
+            )?;
+            out.flush()?;
+        }
+    }
+    println!(
+        "PowerBirth gateway listening on http://{}",
+        app.local_addr()
+    );
+    app.run_until(shutdown_signal()).await
+}
+
+async fn keys(config: Config, action: KeysCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database.url, 2)
+        .await
+        .context("opening the database")?;
+    match action {
+        KeysCommand::Create { name, role, rpm } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let (key, plaintext) = store.create_key(&name, role, rpm).await?;
+            println!(
+                "created {} key {:?} ({}…); it is shown only this once:",
+                key.role.as_str(),
+                key.name,
+                key.prefix
+            );
+            println!("{plaintext}");
+        }
+        KeysCommand::List => {
+            let keys = store.list_keys().await?;
+            println!(
+                "{:<24} {:<7} {:<10} {:>6}  {:<10}",
+                "NAME", "ROLE", "PREFIX", "RPM", "STATUS"
+            );
+            for k in keys {
+                println!(
+                    "{:<24} {:<7} {:<10} {:>6}  {}",
+                    k.name,
+                    k.role.as_str(),
+                    k.prefix,
+                    k.rpm.map_or_else(|| "-".to_string(), |r| r.to_string()),
+                    if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+        KeysCommand::Revoke { name } => {
+            store.revoke_key(&name).await?;
+            println!("revoked {name:?}");
+        }
+    }
+    store.close().await;
+    Ok(())
+}

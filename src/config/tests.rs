@@ -1,0 +1,199 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::*;
+
+const BASE: &str = r#"
+[server]
+listen = "127.0.0.1:9999"
+
+[database]
+url = "sqlite://test.db"
+
+[[models]]
+name = "local-smollm2"
+provider = "local"
+path = "models/x.gguf"
+price = "free"
+
+[[models]]
+name = "gpt-4o-mini"
+provider = "openai"
+api_base = "http://127.0.0.1:1/v1/"
+api_key_env = "TEST_UPSTREAM_KEY"
+timeout_ms = 1500
+fallbacks = ["local-smollm2"]
+[models.price]
+input = "0.15"
+output = "0.60"
+"#;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load(text: &str, vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+    Config::from_toml_str(text, Path::new("conf/powerbirth.toml"), vars)
+}
+
+#[test]
+fn the_documented_keys_load_into_typed_settings() {
+    let cfg = load(BASE, &env(&[("TEST_UPSTREAM_KEY", "sk-test")])).unwrap();
+    assert_eq!(cfg.server.listen.port(), 9999);
+    let gpt = cfg.model("gpt-4o-mini").unwrap();
+    assert_eq!(gpt.fallbacks, vec!["local-smollm2".to_string()]);
+    let ProviderSettings::OpenAi(o) = &gpt.provider else {
+        panic!("openai expected")
+    };
+    assert_eq!(o.api_base, "http://127.0.0.1:1/v1");
+    assert_eq!(o.upstream_model, "gpt-4o-mini");
+    assert_eq!(o.timeout, Duration::from_millis(1500));
+    assert_eq!(o.api_key.as_ref().unwrap().expose(), "sk-test");
+    assert_eq!(
+        gpt.price,
+        Price::PerMillion {
+            input: "0.15".parse().unwrap(),
+            output: "0.60".parse().unwrap(),
+            cached_input: None
+        }
+    );
+    assert_eq!(cfg.model("local-smollm2").unwrap().price, Price::Free);
+}
+
+#[test]
+fn an_unknown_key_names_the_key_the_file_and_the_line() {
+    let text = BASE.replace(
+        "listen = \"127.0.0.1:9999\"",
+        "listen = \"127.0.0.1:9999\"\nlisten_port = 3",
+    );
+    let err = load(&text, &env(&[("TEST_UPSTREAM_KEY", "k")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("conf/powerbirth.toml"), "{err}");
+    assert!(err.contains("listen_port"), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+}
+
+#[test]
+fn environment_overrides_reach_sections_and_models_by_index_or_name() {
+    let vars = env(&[
+        ("TEST_UPSTREAM_KEY", "k"),
+        ("POWERBIRTH_SERVER__LISTEN", "0.0.0.0:7000"),
+        ("POWERBIRTH_DATABASE__URL", "postgres://u@h/db"),
+        ("POWERBIRTH_MODELS__GPT_4O_MINI__TIMEOUT_MS", "250"),
+        ("POWERBIRTH_MODELS__0__MAX_TOKENS", "64"),
+        ("POWERBIRTH_TEST_PG_URL", "ignored: not an override"),
+    ]);
+    let cfg = load(BASE, &vars).unwrap();
+    assert_eq!(cfg.server.listen.to_string(), "0.0.0.0:7000");
+    assert_eq!(cfg.database.url, "postgres://u@h/db");
+    let ProviderSettings::OpenAi(o) = &cfg.model("gpt-4o-mini").unwrap().provider else {
+        panic!()
+    };
+    assert_eq!(o.timeout, Duration::from_millis(250));
+    let ProviderSettings::Local(l) = &cfg.model("local-smollm2").unwrap().provider else {
+        panic!()
+    };
+    assert_eq!(l.max_tokens, 64);
+}
+
+#[test]
+fn an_unknown_override_is_an_error_naming_the_variable() {
+    let vars = env(&[
+        ("TEST_UPSTREAM_KEY", "k"),
+        ("POWERBIRTH_SERVER__LISTENING", "x"),
+    ]);
+    let err = load(BASE, &vars).unwrap_err().to_string();
+    assert!(err.contains("POWERBIRTH_SERVER__LISTENING"), "{err}");
+    assert!(err.contains("listening"), "{err}");
+}
+
+#[test]
+fn a_missing_api_key_variable_is_named() {
+    let err = load(BASE, &env(&[])).unwrap_err().to_string();
+    assert!(err.contains("TEST_UPSTREAM_KEY"), "{err}");
+}
+
+#[test]
+fn a_model_without_a_price_is_refused_unless_declared_free() {
+    let text = BASE.replace("price = \"free\"\n", "");
+    let err = load(&text, &env(&[("TEST_UPSTREAM_KEY", "k")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("local-smollm2") && err.contains("price"),
+        "{err}"
+    );
+}
+
+#[test]
+fn negative_or_non_numeric_prices_are_refused_with_the_key_named() {
+    for (bad, key) in [
+        ("input = \"-0.15\"", "price.input"),
+        ("output = \"cheap\"", "price.output"),
+    ] {
+        let text = BASE.replace(
+            if key == "price.input" {
+                "input = \"0.15\""
+            } else {
+                "output = \"0.60\""
+            },
+            bad,
+        );
+        let err = load(&text, &env(&[("TEST_UPSTREAM_KEY", "k")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{err}");
+    }
+}
+
+#[test]
+fn a_fallback_must_name_a_configured_model() {
+    let text = BASE.replace("fallbacks = [\"local-smollm2\"]", "fallbacks = [\"nope\"]");
+    let err = load(&text, &env(&[("TEST_UPSTREAM_KEY", "k")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"nope\""), "{err}");
+}
+
+#[test]
+fn keys_of_another_provider_are_refused() {
+    let text = BASE.replace(
+        "path = \"models/x.gguf\"",
+        "path = \"models/x.gguf\"\napi_base = \"http://x\"",
+    );
+    let err = load(&text, &env(&[("TEST_UPSTREAM_KEY", "k")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("api_base") && err.contains("local"), "{err}");
+}
+
+#[test]
+fn the_redis_rate_limit_needs_a_redis_url() {
+    let text = format!("{BASE}\n[ratelimit]\nbackend = \"redis\"\n");
+    let err = load(&text, &env(&[("TEST_UPSTREAM_KEY", "k")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[redis]"), "{err}");
+}
+
+#[test]
+fn secrets_do_not_show_in_debug_output() {
+    let cfg = load(BASE, &env(&[("TEST_UPSTREAM_KEY", "sk-very-secret")])).unwrap();
+    assert!(!format!("{cfg:?}").contains("sk-very-secret"));
+}
+
+#[test]
+fn the_shipped_configuration_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("powerbirth.toml");
+    let cfg = Config::load_with_env(&path, &env(&[])).unwrap();
+    assert!(cfg.database.url.starts_with("sqlite:"));
+    assert!(
+        cfg.models
+            .iter()
+            .any(|m| matches!(m.provider, ProviderSettings::Local(_)))
+    );
+}

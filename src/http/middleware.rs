@@ -1,0 +1,78 @@
+//! Request middleware: metrics for every routed request, and API-key authentication with the
+//! per-key rate limit for `/v1/*`.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::app::AppState;
+use crate::auth::AuthedKey;
+use crate::error::ApiError;
+use crate::metrics::{HttpLabels, RouteLabels};
+use crate::ratelimit::retry_after_secs;
+
+/// Set by handlers on their response: which model answered and how long upstreams took, so the
+/// metrics layer can label by model and compute the gateway's own overhead.
+#[derive(Clone, Debug)]
+pub struct ResponseMeta {
+    pub model: String,
+    pub upstream: Duration,
+}
+
+/// Counts requests and observes latency by route, model and status; overhead is the total time
+/// to response headers minus time spent waiting on upstreams.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let metrics = &state.metrics;
+    metrics.in_flight.inc();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let elapsed = started.elapsed();
+    metrics.in_flight.dec();
+    let (model, upstream) = res
+        .extensions()
+        .get::<ResponseMeta>()
+        .map_or((String::new(), Duration::ZERO), |m| {
+            (m.model.clone(), m.upstream)
+        });
+    let labels = HttpLabels {
+        route: route.clone(),
+        model,
+        status: res.status().as_u16(),
+    };
+    metrics.requests.get_or_create(&labels).inc();
+    metrics
+        .request_duration
+        .get_or_create(&labels)
+        .observe(elapsed.as_secs_f64());
+    metrics
+        .overhead
+        .get_or_create(&RouteLabels { route })
+        .observe(elapsed.saturating_sub(upstream).as_secs_f64());
+    res
+}
+
+/// `Authorization: Bearer KEY` → [`AuthedKey`] in the request extensions, then the key's rate
+/// limit. Runs before the body is read, so a bad key costs no parsing.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let key = state.keys.authenticate(req.headers()).await?;
+    let rpm = key.rpm.unwrap_or(state.config.ratelimit.default_rpm);
+    if let Err(wait) = state.limiter.check(&key.id, rpm).await {
+        state.metrics.ratelimit_rejections.inc();
+        return Err(ApiError::RateLimited {
+            rpm,
+            retry_after_secs: retry_after_secs(wait),
+        });
+    }
+    req.extensions_mut().insert(AuthedKey(key));
+    Ok(next.run(req).await)
+}

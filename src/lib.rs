@@ -1,0 +1,16 @@
+//! PowerBirth gateway: an OpenAI-compatible LLM gateway for a maternal-health assistant.
+//!
+//! One request: auth → rate limit → provider (with fallback) → response, with every exchange
+//! logged through a batching writer. See `docs/architecture.md` for the map of modules.
+
+pub mod app;
+pub mod auth;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod providers;
+pub mod ratelimit;
+pub mod store;

@@ -1,0 +1,137 @@
+//! Prometheus metrics, owned by the app state (no global registry, so tests can run several apps
+//! in one process). Every series is prefixed `powerbirth_`.
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of a finished HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub route: String,
+    pub model: String,
+    pub status: u16,
+}
+
+/// Labels of one upstream attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub model: String,
+    pub provider: &'static str,
+    /// `ok`, `error`, `timeout`.
+    pub outcome: &'static str,
+}
+
+/// Labels with just a route.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Latency buckets from 100 µs to ~50 s: gateway overhead lives at the bottom, generation at the top.
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        5.0, 10.0, 25.0, 50.0,
+    ])
+}
+
+/// All of the gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<HttpLabels, Counter>,
+    pub request_duration: HistogramFamily<HttpLabels>,
+    pub upstream_duration: HistogramFamily<UpstreamLabels>,
+    pub overhead: HistogramFamily<RouteLabels>,
+    pub in_flight: Gauge<i64, AtomicI64>,
+    pub ratelimit_rejections: Counter,
+    pub log_queue_depth: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("powerbirth");
+        let requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, model and status",
+            requests.clone(),
+        );
+        let request_duration: HistogramFamily<HttpLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request to response headers, by route, model and status",
+            request_duration.clone(),
+        );
+        let upstream_duration: HistogramFamily<UpstreamLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "upstream_duration_seconds",
+            "Time waiting for an upstream model (per attempt; first byte for streams)",
+            upstream_duration.clone(),
+        );
+        let overhead: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "gateway_overhead_seconds",
+            "Gateway time: total time to response headers minus time waiting for upstreams",
+            overhead.clone(),
+        );
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "http_requests_in_flight",
+            "Requests being served now",
+            in_flight.clone(),
+        );
+        let ratelimit_rejections = Counter::default();
+        registry.register(
+            "ratelimit_rejections",
+            "Requests refused by a per-key rate limit",
+            ratelimit_rejections.clone(),
+        );
+        let log_queue_depth = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "log_queue_depth",
+            "Exchanges waiting for the database writer",
+            log_queue_depth.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_duration,
+            upstream_duration,
+            overhead,
+            in_flight,
+            ratelimit_rejections,
+            log_queue_depth,
+        }
+    }
+
+    /// The registry, for modules that add their own series (metering, guard, …).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

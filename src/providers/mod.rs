@@ -1,0 +1,411 @@
+//! Upstream models behind one interface: an OpenAI-compatible HTTP API or the local candle model,
+//! by enum dispatch. A request goes to the model it names, then (after that model's own retries)
+//! to its `fallbacks` in order; every provider's error is kept, so the final answer says what
+//! each one did.
+
+pub mod local;
+mod local_chat;
+mod openai;
+pub mod sse;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::chat::types::{ChatRequest, Usage};
+use crate::config::{Config, Price, ProviderSettings};
+use crate::error::ApiError;
+use crate::metrics::{Metrics, UpstreamLabels};
+
+pub use local_chat::LocalProvider;
+pub use openai::OpenAiProvider;
+
+/// A finished (non-streamed) answer.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The OpenAI `chat.completion` JSON, as the upstream sent it.
+    pub body: Bytes,
+    /// The assistant's text (or its tool calls as JSON), for the log.
+    pub text: String,
+    pub finish_reason: Option<String>,
+    pub usage: Option<Usage>,
+    /// The configured model that produced it (differs from the requested one after a fallback).
+    pub served_by: String,
+    /// Time spent waiting for upstreams, every attempt included.
+    pub upstream: Duration,
+}
+
+/// One streamed chunk.
+#[derive(Debug, Clone)]
+pub struct StreamChunk {
+    /// The `chat.completion.chunk` JSON.
+    pub data: String,
+    /// Text this chunk adds to the answer.
+    pub text: String,
+    pub finish_reason: Option<String>,
+    /// Set on the final usage chunk (`choices: []`).
+    pub usage: Option<Usage>,
+}
+
+/// Chunks after the first byte.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<StreamChunk, ProviderError>> + Send>>;
+
+/// A stream that has started: the upstream answered and chunks can flow to the client.
+pub struct StreamStart {
+    pub served_by: String,
+    /// Time to the upstream's first byte, every attempt included.
+    pub upstream: Duration,
+    pub chunks: ChunkStream,
+}
+
+/// What went wrong with one provider.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{model}: no answer within {after:?}")]
+    Timeout { model: String, after: Duration },
+    #[error("{model}: HTTP {status}: {message}")]
+    Status {
+        model: String,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{model}: cannot connect: {message}")]
+    Connect { model: String, message: String },
+    #[error("{model}: too many requests queued for the local model")]
+    Overloaded { model: String },
+    /// The upstream refused the request itself (400/404/413/422): retrying or falling back would
+    /// only repeat it, so the client is told.
+    #[error("{message}")]
+    Rejected {
+        model: String,
+        status: u16,
+        message: String,
+        param: Option<String>,
+    },
+    #[error("{model}: {message}")]
+    Protocol { model: String, message: String },
+}
+
+impl ProviderError {
+    /// Worth another try at the same provider (429, 5xx, connection failures).
+    fn retryable(&self) -> bool {
+        match self {
+            ProviderError::Status { status, .. } => *status == 429 || *status >= 500,
+            ProviderError::Connect { .. } => true,
+            _ => false,
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            ProviderError::Timeout { .. } => "timeout",
+            _ => "error",
+        }
+    }
+
+    /// The class reported to the client in `error.code`.
+    fn class(&self) -> String {
+        match self {
+            ProviderError::Timeout { .. } => "upstream_timeout".into(),
+            ProviderError::Status { status, .. } => format!("upstream_http_{status}"),
+            ProviderError::Connect { .. } => "upstream_connect_error".into(),
+            ProviderError::Overloaded { .. } => "server_overloaded".into(),
+            ProviderError::Rejected { .. } => "upstream_rejected".into(),
+            ProviderError::Protocol { .. } => "upstream_protocol_error".into(),
+        }
+    }
+}
+
+/// How one configured model is served.
+pub enum Backend {
+    OpenAi(OpenAiProvider),
+    Local(LocalProvider),
+}
+
+impl Backend {
+    fn kind(&self) -> &'static str {
+        match self {
+            Backend::OpenAi(_) => "openai",
+            Backend::Local(_) => "local",
+        }
+    }
+
+    fn max_retries(&self) -> u32 {
+        match self {
+            Backend::OpenAi(p) => p.max_retries(),
+            Backend::Local(_) => 0,
+        }
+    }
+
+    async fn complete(&self, name: &str, req: &ChatRequest) -> Result<Completion, ProviderError> {
+        match self {
+            Backend::OpenAi(p) => p.complete(name, req).await,
+            Backend::Local(p) => p.complete(name, req).await,
+        }
+    }
+
+    async fn stream(&self, name: &str, req: &ChatRequest) -> Result<StreamStart, ProviderError> {
+        match self {
+            Backend::OpenAi(p) => p.stream(name, req).await,
+            Backend::Local(p) => p.stream(name, req).await,
+        }
+    }
+}
+
+/// A model clients can name.
+pub struct ModelEntry {
+    pub name: String,
+    pub backend: Backend,
+    pub fallbacks: Vec<String>,
+    pub price: Price,
+    pub created: i64,
+}
+
+/// Every configured model, loaded once at start-up.
+pub struct Providers {
+    models: Vec<Arc<ModelEntry>>,
+    by_name: HashMap<String, Arc<ModelEntry>>,
+}
+
+impl Providers {
+    /// Builds every provider; local models are loaded here (on a blocking thread), so a missing
+    /// or broken GGUF stops the start-up with its path named.
+    pub async fn build(cfg: &Config, http: reqwest::Client) -> anyhow::Result<Providers> {
+        let created = crate::store::now_ms() / 1000;
+        let mut models = Vec::with_capacity(cfg.models.len());
+        for m in &cfg.models {
+            let backend = match &m.provider {
+                ProviderSettings::OpenAi(s) => {
+                    Backend::OpenAi(OpenAiProvider::new(http.clone(), s))
+                }
+                ProviderSettings::Local(s) => {
+                    let s = s.clone();
+                    let name = m.name.clone();
+                    let provider = tokio::task::spawn_blocking(move || LocalProvider::load(&s))
+                        .await?
+                        .map_err(|e| anyhow::anyhow!("model {name:?}: {e}"))?;
+                    Backend::Local(provider)
+                }
+            };
+            models.push(Arc::new(ModelEntry {
+                name: m.name.clone(),
+                backend,
+                fallbacks: m.fallbacks.clone(),
+                price: m.price.clone(),
+                created,
+            }));
+        }
+        let by_name = models.iter().map(|m| (m.name.clone(), m.clone())).collect();
+        Ok(Providers { models, by_name })
+    }
+
+    /// The model clients call `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<ModelEntry>> {
+        self.by_name.get(name)
+    }
+
+    /// Every model, in configuration order.
+    pub fn all(&self) -> &[Arc<ModelEntry>] {
+        &self.models
+    }
+
+    /// Non-streamed answer from `req.model` or its fallbacks.
+    pub async fn complete(
+        &self,
+        req: &ChatRequest,
+        metrics: &Metrics,
+    ) -> Result<Completion, ApiError> {
+        let mut waited = Duration::ZERO;
+        let mut out = self
+            .chain(req, metrics, &mut waited, |entry| {
+                entry.backend.complete(&entry.name, req)
+            })
+            .await?;
+        out.upstream = waited;
+        Ok(out)
+    }
+
+    /// Streamed answer from `req.model` or its fallbacks. Fallback happens only before the first
+    /// chunk: once the client has text, the stream cannot switch models.
+    pub async fn stream(
+        &self,
+        req: &ChatRequest,
+        metrics: &Metrics,
+    ) -> Result<StreamStart, ApiError> {
+        let mut waited = Duration::ZERO;
+        let mut out = self
+            .chain(req, metrics, &mut waited, |entry| {
+                entry.backend.stream(&entry.name, req)
+            })
+            .await?;
+        out.upstream = waited;
+        Ok(out)
+    }
+
+    /// Tries the requested model, with retries, then each fallback; returns the first success or
+    /// an error that lists every attempt.
+    async fn chain<'a, T, F, Fut>(
+        &'a self,
+        req: &ChatRequest,
+        metrics: &Metrics,
+        waited: &mut Duration,
+        call: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn(&'a ModelEntry) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let first = self
+            .get(&req.model)
+            .ok_or_else(|| ApiError::ModelNotFound(req.model.clone()))?;
+        let candidates = std::iter::once(first.as_ref()).chain(
+            first
+                .fallbacks
+                .iter()
+                .filter_map(|name| self.get(name).map(Arc::as_ref)),
+        );
+        let mut errors: Vec<ProviderError> = Vec::new();
+        for entry in candidates {
+            let retries = entry.backend.max_retries();
+            for attempt in 0..=retries {
+                let started = Instant::now();
+                let result = call(entry).await;
+                let elapsed = started.elapsed();
+                *waited += elapsed;
+                let outcome = match &result {
+                    Ok(_) => "ok",
+                    Err(e) => e.outcome(),
+                };
+                metrics
+                    .upstream_duration
+                    .get_or_create(&UpstreamLabels {
+                        model: entry.name.clone(),
+                        provider: entry.backend.kind(),
+                        outcome,
+                    })
+                    .observe(elapsed.as_secs_f64());
+                match result {
+                    Ok(value) => {
+                        if !errors.is_empty() {
+                            tracing::warn!(model = %entry.name, failed = ?errors.iter().map(ToString::to_string).collect::<Vec<_>>(), "served after upstream failures");
+                        }
+                        return Ok(value);
+                    }
+                    Err(ProviderError::Rejected { message, param, .. }) => {
+                        return Err(ApiError::InvalidRequest {
+                            message,
+                            param,
+                            code: Some("upstream_rejected"),
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(model = %entry.name, attempt, error = %e, "upstream attempt failed");
+                        let retry = e.retryable() && attempt < retries;
+                        let hint = match &e {
+                            ProviderError::Status { retry_after, .. } => *retry_after,
+                            _ => None,
+                        };
+                        errors.push(e);
+                        if !retry {
+                            break;
+                        }
+                        tokio::time::sleep(backoff(attempt, hint)).await;
+                    }
+                }
+            }
+        }
+        Err(final_error(errors))
+    }
+}
+
+/// Exponential backoff with jitter: 100 ms, 200 ms, 400 ms … capped at 2 s; an upstream's
+/// `Retry-After` is honoured up to 5 s.
+fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(hint) = retry_after {
+        return hint.min(Duration::from_secs(5));
+    }
+    let base = Duration::from_millis(100)
+        .saturating_mul(1 << attempt.min(5))
+        .min(Duration::from_secs(2));
+    let jitter = rand::random::<f64>() * 0.5 + 0.75;
+    base.mul_f64(jitter)
+}
+
+/// The client's error once every provider has failed: 504 when the last one timed out, 503 when
+/// all were overloaded, else 502; the message lists every attempt.
+fn final_error(errors: Vec<ProviderError>) -> ApiError {
+    let message = format!(
+        "Upstream failed: {}",
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    match errors.last() {
+        Some(ProviderError::Timeout { .. }) => ApiError::UpstreamTimeout { message },
+        Some(_)
+            if errors
+                .iter()
+                .all(|e| matches!(e, ProviderError::Overloaded { .. })) =>
+        {
+            ApiError::Overloaded(message)
+        }
+        Some(last) => ApiError::UpstreamFailed {
+            class: last.class(),
+            message,
+        },
+        None => ApiError::UpstreamFailed {
+            class: "upstream_error".into(),
+            message,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(0, None) <= Duration::from_millis(125));
+        assert!(backoff(10, None) <= Duration::from_millis(2500));
+        assert_eq!(
+            backoff(0, Some(Duration::from_secs(60))),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn the_final_error_follows_the_last_failure_and_lists_all() {
+        let e = final_error(vec![
+            ProviderError::Status {
+                model: "a".into(),
+                status: 503,
+                message: "down".into(),
+                retry_after: None,
+            },
+            ProviderError::Timeout {
+                model: "b".into(),
+                after: Duration::from_millis(5),
+            },
+        ]);
+        assert_eq!(e.status(), 504);
+        let text = e.to_string();
+        assert!(
+            text.contains("a: HTTP 503") && text.contains("b: no answer"),
+            "{text}"
+        );
+        let e = final_error(vec![ProviderError::Connect {
+            model: "a".into(),
+            message: "refused".into(),
+        }]);
+        assert_eq!(e.status(), 502);
+        assert_eq!(e.code(), Some("upstream_connect_error"));
+    }
+}

