@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
@@ -14,6 +15,7 @@ use crate::auth::KeyCache;
 use crate::chat::Pipeline;
 use crate::config::{Config, RateLimitBackend};
 use crate::metrics::Metrics;
+use crate::prompts::PromptRegistry;
 use crate::providers::Providers;
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
@@ -71,6 +73,9 @@ impl App {
                     .context("connecting to Redis for rate limits")?
             }
         };
+        let prompts = load_prompts(&config.prompts.dir).map_err(|problems| {
+            anyhow::anyhow!("the prompts have problems, not starting:\n{}", problems.join("\n"))
+        })?;
         let providers = Providers::build(&config, upstream_client()?).await?;
         let metrics = Arc::new(Metrics::new());
         let writer = LogWriter::spawn(store.clone(), &config.writer);
@@ -83,6 +88,7 @@ impl App {
             limiter: Arc::new(limiter),
             pipeline: Pipeline {
                 providers: Arc::new(providers),
+                prompts: Arc::new(ArcSwap::from_pointee(prompts)),
                 writer,
                 metrics: metrics.clone(),
             },
@@ -134,6 +140,43 @@ impl App {
         tracing::info!("shut down cleanly");
         Ok(())
     }
+}
+
+/// Loads the prompt set under `dir`. A missing directory is an empty set (a gateway without
+/// prompts is valid); any problem in an existing one rejects the whole set, as `path:line: message`.
+pub fn load_prompts(dir: &std::path::Path) -> Result<PromptRegistry, Vec<String>> {
+    if !dir.exists() {
+        tracing::warn!(dir = %dir.display(), "no prompts directory; serving without versioned prompts");
+        return Ok(PromptRegistry::empty());
+    }
+    PromptRegistry::load(dir).map_err(|p| p.iter().map(ToString::to_string).collect())
+}
+
+impl AppState {
+    /// Re-reads the prompts directory and swaps the new set in atomically; a set with any problem
+    /// is rejected whole and the old one keeps serving. Returns how many prompts are now served.
+    pub fn reload_prompts(&self) -> Result<usize, Vec<String>> {
+        let fresh = load_prompts(&self.config.prompts.dir)?;
+        let count = fresh.prompts().count();
+        self.pipeline.prompts.store(Arc::new(fresh));
+        tracing::info!(count, "prompts reloaded");
+        Ok(count)
+    }
+}
+
+/// On SIGHUP, reloads the prompts (and logs the outcome), until the process ends.
+pub fn reload_prompts_on_sighup(state: AppState) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if let Err(problems) = state.reload_prompts() {
+                tracing::error!(problems = ?problems, "SIGHUP prompt reload rejected; the previous prompts keep serving");
+            }
+        }
+    });
 }
 
 /// On a first start (no keys at all), creates an admin key so a newcomer can call the API at

@@ -25,6 +25,15 @@ pub enum ApiError {
     /// 404 `model_not_found`.
     #[error("The model `{0}` does not exist or you do not have access to it.")]
     ModelNotFound(String),
+    /// 404 `prompt_not_found`: unknown prompt, version, label, language or persona.
+    #[error("{0}")]
+    PromptNotFound(String),
+    /// 400 `invalid_prompt_variables`: every problem with the prompt's variables, at once.
+    #[error("Invalid prompt variables: {}", .0.join("; "))]
+    InvalidPromptVariables(Vec<String>),
+    /// 422 `prompt_reload_failed`: the new prompt set has problems; the old one keeps serving.
+    #[error("Prompt reload rejected; the previous prompts keep serving. Problems: {}", .0.join("; "))]
+    PromptReloadFailed(Vec<String>),
     /// 404 `not_found`: no such route.
     #[error("Unknown route {0}")]
     RouteNotFound(String),
@@ -36,6 +45,14 @@ pub enum ApiError {
         "Rate limit reached for this key ({rpm} requests per minute). Try again in {retry_after_secs}s."
     )]
     RateLimited { rpm: u32, retry_after_secs: u64 },
+    /// 429 `insufficient_quota` (type `insufficient_quota`, as OpenAI answers an exhausted
+    /// quota): the key has reached its daily budget; checked before any upstream call.
+    #[error(
+        "This API key has reached its daily budget of {daily_budget_usd} USD. It resets at 00:00 UTC."
+    )]
+    InsufficientQuota {
+        daily_budget_usd: crate::metering::UsdCost,
+    },
     /// 503 `server_overloaded`: the local model's queue is full.
     #[error("{0}")]
     Overloaded(String),
@@ -80,9 +97,15 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) | ApiError::PromptNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::InvalidPromptVariables(_) => StatusCode::BAD_REQUEST,
+            ApiError::PromptReloadFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::InsufficientQuota { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -95,10 +118,14 @@ impl ApiError {
             ApiError::InvalidRequest { .. }
             | ApiError::ModelNotFound(_)
             | ApiError::RouteNotFound(_)
+            | ApiError::PromptNotFound(_)
+            | ApiError::InvalidPromptVariables(_)
+            | ApiError::PromptReloadFailed(_)
             | ApiError::PayloadTooLarge { .. }
             | ApiError::Unauthorized(_)
             | ApiError::Forbidden => "invalid_request_error",
             ApiError::RateLimited { .. } => "requests",
+            ApiError::InsufficientQuota { .. } => "insufficient_quota",
             ApiError::Overloaded(_)
             | ApiError::UpstreamFailed { .. }
             | ApiError::UpstreamTimeout { .. }
@@ -114,8 +141,12 @@ impl ApiError {
             ApiError::Forbidden => "insufficient_permissions",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::RouteNotFound(_) => "not_found",
+            ApiError::PromptNotFound(_) => "prompt_not_found",
+            ApiError::InvalidPromptVariables(_) => "invalid_prompt_variables",
+            ApiError::PromptReloadFailed(_) => "prompt_reload_failed",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::InsufficientQuota { .. } => "insufficient_quota",
             ApiError::Overloaded(_) => "server_overloaded",
             ApiError::UpstreamFailed { class, .. } => class.as_str(),
             ApiError::UpstreamTimeout { .. } => "upstream_timeout",
@@ -127,6 +158,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest { param, .. } => param.as_deref(),
             ApiError::ModelNotFound(_) => Some("model"),
+            ApiError::InvalidPromptVariables(_) => Some("prompt.variables"),
             _ => None,
         }
     }
@@ -173,6 +205,16 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         res
+    }
+}
+
+impl From<crate::prompts::RenderError> for ApiError {
+    fn from(e: crate::prompts::RenderError) -> Self {
+        match e {
+            crate::prompts::RenderError::NotFound(m) => ApiError::PromptNotFound(m),
+            crate::prompts::RenderError::InvalidVariables(v) => ApiError::InvalidPromptVariables(v),
+            e @ crate::prompts::RenderError::Template { .. } => ApiError::Internal(e.into()),
+        }
     }
 }
 

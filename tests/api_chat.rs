@@ -13,6 +13,20 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 fn request(model: &str, text: &str) -> async_openai::types::chat::CreateChatCompletionRequest {
+    request_with(model, text, false)
+}
+
+/// With async-openai's `byot` feature on (used for extra body fields), `create_stream` no longer
+/// sets `stream: true` itself, so streamed requests say it explicitly.
+fn request_with(model: &str, text: &str, stream: bool) -> async_openai::types::chat::CreateChatCompletionRequest {
+    let mut req = request_plain(model, text);
+    if stream {
+        req.stream = Some(true);
+    }
+    req
+}
+
+fn request_plain(model: &str, text: &str) -> async_openai::types::chat::CreateChatCompletionRequest {
     CreateChatCompletionRequestArgs::default()
         .model(model)
         .messages([ChatCompletionRequestUserMessageArgs::default().content(text).build().unwrap().into()])
@@ -83,7 +97,7 @@ async fn responses_carry_request_and_conversation_ids_and_conversations_group_me
 #[tokio::test]
 async fn an_openai_client_streams_an_answer_ending_with_done() {
     let app = spawn_app().await;
-    let mut stream = app.openai().chat().create_stream(request("gpt-echo", "Posso tomar café?")).await.unwrap();
+    let mut stream = app.openai().chat().create_stream(request_with("gpt-echo", "Posso tomar café?", true)).await.unwrap();
     let mut text = String::new();
     let mut finish = None;
     while let Some(chunk) = stream.next().await {
@@ -110,7 +124,7 @@ async fn an_openai_client_streams_an_answer_ending_with_done() {
 #[tokio::test]
 async fn a_stream_includes_usage_when_the_client_asks_for_it() {
     let app = spawn_app().await;
-    let mut req = request("gpt-echo", "oi");
+    let mut req = request_with("gpt-echo", "oi", true);
     req.stream_options = Some(ChatCompletionStreamOptions { include_usage: Some(true), include_obfuscation: None });
     let mut stream = app.openai().chat().create_stream(req).await.unwrap();
     let mut usage = None;

@@ -23,6 +23,11 @@ fn message(conv: &str, role: &str, content: &str, at: i64) -> MessageRecord {
         upstream_ms: Some(10),
         error_code: None,
         created_at: at,
+        prompt_ref: None,
+        cost_usd: None,
+        cached_tokens: None,
+        reasoning_tokens: None,
+        tokens_source: None,
     }
 }
 

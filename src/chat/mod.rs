@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use arc_swap::ArcSwap;
+
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::prompts::PromptRegistry;
 use crate::providers::{ChunkStream, Completion, Providers};
 use crate::store::keys::ApiKey;
 use crate::store::messages::{Exchange, MessageRecord};
@@ -24,6 +27,8 @@ use types::{ChatRequest, Usage};
 #[derive(Clone)]
 pub struct Pipeline {
     pub providers: Arc<Providers>,
+    /// The prompt set in force; a reload swaps it whole.
+    pub prompts: Arc<ArcSwap<PromptRegistry>>,
     pub writer: LogWriter,
     pub metrics: Arc<Metrics>,
 }
@@ -37,17 +42,41 @@ pub struct Turn {
     pub started: Instant,
     /// When the turn arrived (epoch ms): the user's messages are filed at this time.
     pub started_ms: i64,
+    /// `id@version;lang=…;persona=…` when the request used a versioned prompt.
+    pub prompt_ref: Option<String>,
+}
+
+/// A request ready for the providers: as the client sent it (what is logged) and, when it named a
+/// prompt, with the rendered prompt messages in front (what the model sees).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub request: ChatRequest,
+    rendered: Option<ChatRequest>,
+    prompt_ref: Option<String>,
+}
+
+impl Prepared {
+    /// The request the upstream receives.
+    pub fn upstream(&self) -> &ChatRequest {
+        self.rendered.as_ref().unwrap_or(&self.request)
+    }
+
+    /// The prompt reference, as the `x-prompt-ref` header shows it.
+    pub fn prompt_ref(&self) -> Option<&str> {
+        self.prompt_ref.as_deref()
+    }
 }
 
 impl Turn {
     /// A new turn for `key`, in the client's conversation or a new one.
-    pub fn new(key: Arc<ApiKey>, req: &ChatRequest) -> Turn {
+    pub fn new(key: Arc<ApiKey>, call: &Prepared) -> Turn {
         Turn {
             key,
             request_id: format!("req_{}", uuid::Uuid::new_v4().simple()),
-            conversation_id: req.conversation_id().map_or_else(new_id, str::to_string),
+            conversation_id: call.request.conversation_id().map_or_else(new_id, str::to_string),
             started: Instant::now(),
             started_ms: now_ms(),
+            prompt_ref: call.prompt_ref.clone(),
         }
     }
 }
@@ -84,6 +113,11 @@ fn exchange(turn: &Turn, req: &ChatRequest, out: Outcome<'_>) -> Exchange {
             upstream_ms: None,
             error_code: None,
             created_at: turn.started_ms,
+            prompt_ref: turn.prompt_ref.clone(),
+            cost_usd: None,
+            cached_tokens: None,
+            reasoning_tokens: None,
+            tokens_source: None,
         })
         .collect();
     messages.push(MessageRecord {
@@ -101,6 +135,11 @@ fn exchange(turn: &Turn, req: &ChatRequest, out: Outcome<'_>) -> Exchange {
         upstream_ms: Some(out.upstream.as_millis() as i64),
         error_code: out.error_code.map(str::to_string),
         created_at: at.max(turn.started_ms),
+        prompt_ref: turn.prompt_ref.clone(),
+        cost_usd: None,
+        cached_tokens: None,
+        reasoning_tokens: None,
+        tokens_source: None,
     });
     Exchange {
         conversation_id: turn.conversation_id.clone(),
@@ -121,9 +160,24 @@ pub struct StreamedTurn {
 }
 
 impl Pipeline {
+    /// Resolves the request's model and renders its prompt, if it names one (language from the
+    /// request, else `accept_language`, else the prompt's default).
+    pub fn prepare(&self, request: ChatRequest, accept_language: Option<&str>) -> Result<Prepared, ApiError> {
+        if self.providers.get(&request.model).is_none() {
+            return Err(ApiError::ModelNotFound(request.model));
+        }
+        let Some(selector) = &request.prompt else {
+            return Ok(Prepared { request, rendered: None, prompt_ref: None });
+        };
+        let rendered = self.prompts.load().render(selector, accept_language)?;
+        let prompt_ref = rendered.header_value();
+        Ok(Prepared { rendered: Some(request.with_prompt(&rendered)), request, prompt_ref: Some(prompt_ref) })
+    }
+
     /// Answers one turn without streaming, and logs it.
-    pub async fn complete(&self, turn: &Turn, req: &ChatRequest) -> Result<Completion, ApiError> {
-        let result = self.providers.complete(req, &self.metrics).await;
+    pub async fn complete(&self, turn: &Turn, call: &Prepared) -> Result<Completion, ApiError> {
+        let req = &call.request;
+        let result = self.providers.complete(call.upstream(), &self.metrics).await;
         let record = match &result {
             Ok(c) => exchange(
                 turn,
@@ -147,16 +201,15 @@ impl Pipeline {
     /// Starts a streamed turn. Errors before the first chunk are returned (and logged) as for
     /// [`Pipeline::complete`]; after that, an error ends the stream with an error event. The
     /// exchange is logged when the stream ends, or when the client goes away.
-    pub async fn stream(&self, turn: Turn, req: ChatRequest) -> Result<StreamedTurn, ApiError> {
-        let start = match self.providers.stream(&req, &self.metrics).await {
+    pub async fn stream(&self, turn: Turn, call: Prepared) -> Result<StreamedTurn, ApiError> {
+        let start = match self.providers.stream(call.upstream(), &self.metrics).await {
             Ok(s) => s,
             Err(e) => {
-                self.writer
-                    .record(exchange(&turn, &req, failed(&req, &e)))
-                    .await;
+                self.writer.record(exchange(&turn, &call.request, failed(&call.request, &e))).await;
                 return Err(e);
             }
         };
+        let req = call.request;
         let log = StreamLog {
             writer: self.writer.clone(),
             turn,

@@ -38,6 +38,10 @@ pub struct ChatRequest {
     /// identifies the conversation to us, and less data leaving is better.
     #[serde(default, skip_serializing)]
     pub metadata: Option<HashMap<String, String>>,
+    /// A versioned prompt to render before the client's messages (a PowerBirth extension that
+    /// OpenAI SDKs send as an extra body field). Never forwarded upstream.
+    #[serde(default, skip_serializing)]
+    pub prompt: Option<crate::prompts::PromptSelector>,
     /// Everything else (tools, tool_choice, response_format, …), passed through as sent.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -289,6 +293,21 @@ impl ChatRequest {
         self.stream_options
             .as_ref()
             .is_some_and(|o| o.include_usage)
+    }
+
+    /// This request with a rendered prompt's messages put before the client's ones.
+    pub fn with_prompt(&self, rendered: &crate::prompts::Rendered) -> ChatRequest {
+        let mut out = self.clone();
+        let role = |r: &str| match r {
+            "assistant" => Role::Assistant,
+            "user" => Role::User,
+            _ => Role::System,
+        };
+        let mut messages: Vec<ChatMessage> =
+            rendered.messages.iter().map(|m| ChatMessage::new(role(&m.role), m.content.clone())).collect();
+        messages.extend(out.messages);
+        out.messages = messages;
+        out
     }
 
     /// The messages new in this turn: those after the last assistant message (the client resends

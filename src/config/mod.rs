@@ -31,6 +31,13 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     pub auth: AuthConfig,
     pub writer: WriterConfig,
+    pub prompts: PromptsConfig,
+}
+
+/// Where the versioned prompt templates live.
+#[derive(Debug, Clone)]
+pub struct PromptsConfig {
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::{
     AuthConfig, Config, ConfigError, DatabaseConfig, LocalSettings, ModelConfig, OpenAiSettings,
-    Price, ProviderSettings, RateLimitConfig, RedisConfig, Secret, ServerConfig, WriterConfig,
+    Price, PromptsConfig, ProviderSettings, RateLimitConfig, RedisConfig, Secret, ServerConfig, WriterConfig,
 };
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +32,20 @@ pub(super) struct RawConfig {
     auth: RawAuth,
     #[serde(default)]
     writer: RawWriter,
+    #[serde(default)]
+    prompts: RawPrompts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPrompts {
+    dir: PathBuf,
+}
+
+impl Default for RawPrompts {
+    fn default() -> Self {
+        RawPrompts { dir: PathBuf::from("prompts") }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,6 +307,7 @@ impl RawConfig {
                 key_cache: Duration::from_millis(self.auth.key_cache_ms),
                 bootstrap_admin_key: self.auth.bootstrap_admin_key,
             },
+            prompts: PromptsConfig { dir: resolve(base_dir, self.prompts.dir) },
             writer: WriterConfig {
                 queue: self.writer.queue,
                 batch: self.writer.batch,

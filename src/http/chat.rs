@@ -11,7 +11,6 @@ use crate::app::AppState;
 use crate::auth::AuthedKey;
 use crate::chat::Turn;
 use crate::chat::types::ChatRequest;
-use crate::error::ApiError;
 
 #[tracing::instrument(name = "chat", skip_all, fields(key = %key.0.name))]
 pub async fn completions(
@@ -24,20 +23,21 @@ pub async fn completions(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let req = match ChatRequest::parse(&bytes) {
-        Ok(r) => r,
+    let accept_language = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let call = match ChatRequest::parse(&bytes).and_then(|req| state.pipeline.prepare(req, accept_language)) {
+        Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    if state.pipeline.providers.get(&req.model).is_none() {
-        return ApiError::ModelNotFound(req.model).into_response();
-    }
-    let turn = Turn::new(key.0, &req);
-    let ids = [
+    let turn = Turn::new(key.0, &call);
+    let mut ids = vec![
         ("x-request-id", turn.request_id.clone()),
         ("x-conversation-id", turn.conversation_id.clone()),
     ];
-    let mut res = if req.is_stream() {
-        match state.pipeline.stream(turn, req).await {
+    if let Some(r) = call.prompt_ref() {
+        ids.push(("x-prompt-ref", r.to_string()));
+    }
+    let mut res = if call.request.is_stream() {
+        match state.pipeline.stream(turn, call).await {
             Ok(st) => {
                 let mut res = Response::new(Body::from_stream(st.body));
                 let h = res.headers_mut();
@@ -56,7 +56,7 @@ pub async fn completions(
             Err(e) => e.into_response(),
         }
     } else {
-        match state.pipeline.complete(&turn, &req).await {
+        match state.pipeline.complete(&turn, &call).await {
             Ok(c) => {
                 let mut res = Response::new(Body::from(c.body));
                 let h = res.headers_mut();

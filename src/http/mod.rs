@@ -7,6 +7,7 @@ mod chat;
 mod health;
 mod middleware;
 mod models;
+mod prompts;
 
 use axum::Router;
 use axum::body::Body;
@@ -21,10 +22,15 @@ pub fn router(state: AppState) -> Router {
         .route("/chat/completions", post(chat::completions))
         .route("/models", get(models::list))
         .route("/models/{id}", get(models::retrieve))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::authenticate,
-        ));
+        .route("/prompts", get(prompts::list))
+        .route("/prompts/{id}", get(prompts::get))
+        .route("/prompts/{id}/versions/{version}", get(prompts::version))
+        .route("/prompts/{id}/render", post(prompts::render))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+    // Admin routes: the same keys; each handler checks the admin role.
+    let admin = Router::new()
+        .route("/prompts/reload", post(prompts::reload))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
     // Open routes: probes and metrics for the platform, nothing else.
     let open = Router::new()
         .route("/healthz", get(health::healthz))
@@ -32,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics));
     Router::new()
         .nest("/v1", v1)
+        .nest("/admin", admin)
         .merge(open)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -43,6 +50,20 @@ pub fn router(state: AppState) -> Router {
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::RouteNotFound(uri.path().to_string())
+}
+
+/// Parses a JSON body; a wrong field is a 400 naming it (as for chat requests).
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || inner.is_syntax() || inner.is_eof() {
+            ApiError::InvalidRequest { message: format!("Invalid JSON body: {inner}"), param: None, code: None }
+        } else {
+            ApiError::invalid(path.clone(), format!("Invalid value for '{path}': {inner}"))
+        }
+    })
 }
 
 /// Reads a request body up to `limit` bytes; more is a 413 (checked on `Content-Length` first,

@@ -88,7 +88,7 @@ impl LocalProvider {
                 model: name.into(),
                 status: 400,
                 message: format!(
-                    "This model's maximum context length is {limit} tokens; your messages and answer need {tokens}."
+                    "Your messages take {tokens} tokens, but this model has room for {limit} prompt tokens once the answer's max_tokens is reserved. Shorten the conversation or lower max_tokens."
                 ),
                 param: Some("messages".into()),
             },

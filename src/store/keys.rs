@@ -8,7 +8,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{Store, new_id, now_ms};
+use super::messages::{decimal_column, decimal_param};
+use super::{Backend, Store, new_id, now_ms};
+use crate::metering::UsdCost;
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,8 @@ pub struct ApiKey {
     pub rpm: Option<u32>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// Spending limit per UTC day; `None` means no limit.
+    pub daily_budget_usd: Option<UsdCost>,
 }
 
 /// Errors a key operation can meet that the CLI reports plainly.
@@ -96,11 +100,18 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-const COLUMNS: &str = "id, name, key_prefix, role, rpm, created_at, revoked_at";
+/// The SELECT list of a key (the budget read as exact text on both backends).
+fn columns(backend: Backend) -> String {
+    format!(
+        "id, name, key_prefix, role, rpm, created_at, revoked_at, {}",
+        decimal_column(backend, "daily_budget_usd")
+    )
+}
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey, sqlx::Error> {
     let role: String = row.try_get("role")?;
     let rpm: Option<i64> = row.try_get("rpm")?;
+    let budget: Option<String> = row.try_get("daily_budget_usd")?;
     Ok(ApiKey {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -111,6 +122,10 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey, sqlx::Error> {
         rpm: rpm.map(|r| r.clamp(1, u32::MAX as i64) as u32),
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        daily_budget_usd: budget
+            .map(|b| b.parse::<UsdCost>())
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
     })
 }
 
@@ -121,6 +136,17 @@ impl Store {
         name: &str,
         role: Role,
         rpm: Option<u32>,
+    ) -> Result<(ApiKey, String), KeyError> {
+        self.create_key_with_budget(name, role, rpm, None).await
+    }
+
+    /// As [`Store::create_key`], with a daily budget in USD (`None`: unlimited).
+    pub async fn create_key_with_budget(
+        &self,
+        name: &str,
+        role: Role,
+        rpm: Option<u32>,
+        daily_budget_usd: Option<UsdCost>,
     ) -> Result<(ApiKey, String), KeyError> {
         if !valid_name(name) {
             return Err(KeyError::BadName(name.to_string()));
@@ -134,11 +160,14 @@ impl Store {
             rpm,
             created_at: now_ms(),
             revoked_at: None,
+            daily_budget_usd,
         };
-        let result = sqlx::query(
-            "INSERT INTO api_keys (id, name, key_hash, key_prefix, role, rpm, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+        let sql = format!(
+            "INSERT INTO api_keys (id, name, key_hash, key_prefix, role, rpm, created_at, daily_budget_usd) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {})",
+            decimal_param(self.backend(), 8)
+        );
+        let result = sqlx::query(&sql)
         .bind(&key.id)
         .bind(&key.name)
         .bind(ApiKeyHash::of(&plaintext).as_str())
@@ -146,6 +175,7 @@ impl Store {
         .bind(role.as_str())
         .bind(rpm.map(i64::from))
         .bind(key.created_at)
+        .bind(daily_budget_usd.map(|b| b.to_string()))
         .execute(self.pool())
         .await;
         match result {
@@ -160,7 +190,8 @@ impl Store {
     /// The active (not revoked) key with this hash.
     pub async fn find_active_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKey>, sqlx::Error> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL"
+            "SELECT {} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+            columns(self.backend())
         ))
         .bind(hash.as_str())
         .fetch_optional(self.pool())
@@ -171,7 +202,8 @@ impl Store {
     /// Every key, newest first, revoked ones included.
     pub async fn list_keys(&self) -> Result<Vec<ApiKey>, sqlx::Error> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM api_keys ORDER BY created_at DESC, name"
+            "SELECT {} FROM api_keys ORDER BY created_at DESC, name",
+            columns(self.backend())
         ))
         .fetch_all(self.pool())
         .await?;
@@ -187,6 +219,28 @@ impl Store {
         .bind(name)
         .execute(self.pool())
         .await?;
+        if done.rows_affected() == 0 {
+            return Err(KeyError::NotFound(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Sets (or with `None` removes) the daily budget of the active key named `name`. A running
+    /// server applies it within `[auth] key_cache_ms`.
+    pub async fn set_key_budget(
+        &self,
+        name: &str,
+        daily_budget_usd: Option<UsdCost>,
+    ) -> Result<(), KeyError> {
+        let sql = format!(
+            "UPDATE api_keys SET daily_budget_usd = {} WHERE name = $2 AND revoked_at IS NULL",
+            decimal_param(self.backend(), 1)
+        );
+        let done = sqlx::query(&sql)
+            .bind(daily_budget_usd.map(|b| b.to_string()))
+            .bind(name)
+            .execute(self.pool())
+            .await?;
         if done.rows_affected() == 0 {
             return Err(KeyError::NotFound(name.to_string()));
         }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::Store;
+use super::{Backend, Store};
+use crate::metering::{TokensSource, UsdCost};
 
 /// One exchange to log: the conversation it belongs to and its new messages (the user's turn and
 /// the assistant's answer, or the error that ended it).
@@ -35,9 +36,19 @@ pub struct MessageRecord {
     pub upstream_ms: Option<i64>,
     pub error_code: Option<String>,
     pub created_at: i64,
+    /// The prompt that produced it: `id@version;lang=…;persona=…`.
+    pub prompt_ref: Option<String>,
+    /// What the answer cost, exactly (assistant messages; `None` when nothing was measured).
+    pub cost_usd: Option<UsdCost>,
+    /// Of `prompt_tokens`, those served from the provider's prompt cache.
+    pub cached_tokens: Option<i64>,
+    /// Of `completion_tokens`, those spent on reasoning.
+    pub reasoning_tokens: Option<i64>,
+    /// Where the token counts come from.
+    pub tokens_source: Option<TokensSource>,
 }
 
-const MESSAGE_COLUMNS: [&str; 14] = [
+const MESSAGE_COLUMNS: [&str; 19] = [
     "id",
     "conversation_id",
     "request_id",
@@ -52,10 +63,53 @@ const MESSAGE_COLUMNS: [&str; 14] = [
     "upstream_ms",
     "error_code",
     "created_at",
+    "prompt_ref",
+    "cost_usd",
+    "cached_tokens",
+    "reasoning_tokens",
+    "tokens_source",
 ];
 
-/// Rows per INSERT statement: 14 columns × 300 rows stays under SQLite's 32,766 bound variables.
+/// Index of `cost_usd` in [`MESSAGE_COLUMNS`]: bound as a string, cast to NUMERIC on PostgreSQL.
+const COST_COLUMN: usize = 15;
+
+/// Rows per INSERT statement: 20 columns (with `key_id`) × 300 rows stays under SQLite's 32,766
+/// bound variables.
 const ROWS_PER_STATEMENT: usize = 300;
+
+/// A placeholder for a decimal value. sqlx's `Any` driver has no decimal type, so decimals are
+/// bound as their exact string: SQLite keeps it in a `TEXT` column (never a REAL), PostgreSQL
+/// casts it to `NUMERIC`.
+pub fn decimal_param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("${n}"),
+        Backend::Postgres => format!("CAST(${n} AS NUMERIC)"),
+    }
+}
+
+/// A decimal column read as its exact text on both backends (PostgreSQL `NUMERIC` → `TEXT`).
+pub fn decimal_column(backend: Backend, column: &str) -> String {
+    match backend {
+        Backend::Sqlite => column.to_string(),
+        Backend::Postgres => format!("CAST({column} AS TEXT) AS {column}"),
+    }
+}
+
+/// The SELECT list of a message on `backend`.
+fn select_columns(backend: Backend) -> String {
+    MESSAGE_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == COST_COLUMN {
+                decimal_column(backend, c)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// PostgreSQL refuses NUL bytes in text; a client that sends one must not block the writer.
 fn clean(text: &str) -> String {
@@ -67,6 +121,11 @@ fn clean(text: &str) -> String {
 }
 
 fn placeholders(rows: usize, cols: usize) -> String {
+    placeholders_with(rows, cols, |_, n| format!("${n}"))
+}
+
+/// `rows` tuples of `cols` placeholders, numbered in order; `cell(column, n)` writes each one.
+fn placeholders_with(rows: usize, cols: usize, cell: impl Fn(usize, usize) -> String) -> String {
     let mut sql = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -77,8 +136,7 @@ fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
+            sql.push_str(&cell(c, r * cols + c + 1));
         }
         sql.push(')');
     }
@@ -111,15 +169,28 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        let messages: Vec<&MessageRecord> = batch.iter().flat_map(|e| &e.messages).collect();
+        // Each message is filed under the key that sent the request (budgets and usage by key
+        // read it), not under whichever key started the conversation.
+        let messages: Vec<(&str, &MessageRecord)> = batch
+            .iter()
+            .flat_map(|e| e.messages.iter().map(|m| (e.key_id.as_str(), m)))
+            .collect();
+        let backend = self.backend();
+        let cols = MESSAGE_COLUMNS.len() + 1;
         for chunk in messages.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO messages ({}) VALUES {}",
+                "INSERT INTO messages ({}, key_id) VALUES {}",
                 MESSAGE_COLUMNS.join(", "),
-                placeholders(chunk.len(), MESSAGE_COLUMNS.len())
+                placeholders_with(chunk.len(), cols, |c, n| {
+                    if c == COST_COLUMN {
+                        decimal_param(backend, n)
+                    } else {
+                        format!("${n}")
+                    }
+                })
             );
             let mut q = sqlx::query(&sql);
-            for m in chunk {
+            for (key_id, m) in chunk {
                 q = q
                     .bind(&m.id)
                     .bind(&m.conversation_id)
@@ -134,7 +205,13 @@ impl Store {
                     .bind(m.latency_ms)
                     .bind(m.upstream_ms)
                     .bind(&m.error_code)
-                    .bind(m.created_at);
+                    .bind(m.created_at)
+                    .bind(&m.prompt_ref)
+                    .bind(m.cost_usd.map(|c| c.to_string()))
+                    .bind(m.cached_tokens)
+                    .bind(m.reasoning_tokens)
+                    .bind(m.tokens_source.map(|s| s.as_str()))
+                    .bind(*key_id);
             }
             q.execute(&mut *tx).await?;
         }
@@ -148,7 +225,7 @@ impl Store {
     ) -> Result<Vec<MessageRecord>, sqlx::Error> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM messages WHERE conversation_id = $1 ORDER BY created_at, id",
-            MESSAGE_COLUMNS.join(", ")
+            select_columns(self.backend())
         ))
         .bind(conversation_id)
         .fetch_all(self.pool())
@@ -163,7 +240,7 @@ impl Store {
     ) -> Result<Vec<MessageRecord>, sqlx::Error> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM messages WHERE request_id = $1 ORDER BY created_at, id",
-            MESSAGE_COLUMNS.join(", ")
+            select_columns(self.backend())
         ))
         .bind(request_id)
         .fetch_all(self.pool())
@@ -196,6 +273,19 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, sqlx::Erro
         upstream_ms: row.try_get("upstream_ms")?,
         error_code: row.try_get("error_code")?,
         created_at: row.try_get("created_at")?,
+        prompt_ref: row.try_get("prompt_ref")?,
+        cost_usd: row
+            .try_get::<Option<String>, _>("cost_usd")?
+            .map(|c| c.parse::<UsdCost>())
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+        cached_tokens: row.try_get("cached_tokens")?,
+        reasoning_tokens: row.try_get("reasoning_tokens")?,
+        tokens_source: row
+            .try_get::<Option<String>, _>("tokens_source")?
+            .map(|s| s.parse::<TokensSource>())
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(e.into()))?,
     })
 }
 
@@ -206,6 +296,25 @@ mod tests {
     #[test]
     fn placeholders_number_every_cell_in_order() {
         assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+
+    #[test]
+    fn decimals_are_cast_to_numeric_on_postgres_only() {
+        let sql = placeholders_with(1, 3, |c, n| {
+            if c == 1 {
+                decimal_param(Backend::Postgres, n)
+            } else {
+                format!("${n}")
+            }
+        });
+        assert_eq!(sql, "($1, CAST($2 AS NUMERIC), $3)");
+        assert_eq!(MESSAGE_COLUMNS[COST_COLUMN], "cost_usd");
+        assert_eq!(decimal_param(Backend::Sqlite, 2), "$2");
+        assert_eq!(
+            decimal_column(Backend::Postgres, "cost_usd"),
+            "CAST(cost_usd AS TEXT) AS cost_usd"
+        );
+        assert!(select_columns(Backend::Sqlite).ends_with("prompt_ref, cost_usd, cached_tokens, reasoning_tokens, tokens_source"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The command line: `serve` and `keys …`. Every subcommand takes `--config FILE` and reads the
+//! The command line: `serve`, `keys …` and `prompts …`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
+
+mod prompts;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -37,6 +39,11 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Check, render and compare the versioned prompts.
+    Prompts {
+        #[command(subcommand)]
+        action: prompts::PromptsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Keys { action } => keys(config, action).await,
+        Command::Prompts { action } => prompts::run(&config, action),
     }
 }
 
@@ -85,6 +93,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             out.flush()?;
         }
     }
+    crate::app::reload_prompts_on_sighup(app.state().clone());
     println!(
         "PowerBirth gateway listening on http://{}",
         app.local_addr()
