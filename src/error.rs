@@ -97,9 +97,9 @@ impl ApiError {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::ModelNotFound(_) | ApiError::RouteNotFound(_) | ApiError::PromptNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::ModelNotFound(_)
+            | ApiError::RouteNotFound(_)
+            | ApiError::PromptNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::InvalidPromptVariables(_) => StatusCode::BAD_REQUEST,
             ApiError::PromptReloadFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -6,7 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use async_openai::types::chat::{
-    ChatCompletionRequestUserMessageArgs, ChatCompletionStreamOptions, CreateChatCompletionRequestArgs,
+    ChatCompletionRequestUserMessageArgs, ChatCompletionStreamOptions,
+    CreateChatCompletionRequestArgs,
 };
 use common::{chat, spawn_app};
 use futures_util::StreamExt;
@@ -18,7 +19,11 @@ fn request(model: &str, text: &str) -> async_openai::types::chat::CreateChatComp
 
 /// With async-openai's `byot` feature on (used for extra body fields), `create_stream` no longer
 /// sets `stream: true` itself, so streamed requests say it explicitly.
-fn request_with(model: &str, text: &str, stream: bool) -> async_openai::types::chat::CreateChatCompletionRequest {
+fn request_with(
+    model: &str,
+    text: &str,
+    stream: bool,
+) -> async_openai::types::chat::CreateChatCompletionRequest {
     let mut req = request_plain(model, text);
     if stream {
         req.stream = Some(true);
@@ -26,10 +31,17 @@ fn request_with(model: &str, text: &str, stream: bool) -> async_openai::types::c
     req
 }
 
-fn request_plain(model: &str, text: &str) -> async_openai::types::chat::CreateChatCompletionRequest {
+fn request_plain(
+    model: &str,
+    text: &str,
+) -> async_openai::types::chat::CreateChatCompletionRequest {
     CreateChatCompletionRequestArgs::default()
         .model(model)
-        .messages([ChatCompletionRequestUserMessageArgs::default().content(text).build().unwrap().into()])
+        .messages([ChatCompletionRequestUserMessageArgs::default()
+            .content(text)
+            .build()
+            .unwrap()
+            .into()])
         .build()
         .unwrap()
 }
@@ -37,8 +49,16 @@ fn request_plain(model: &str, text: &str) -> async_openai::types::chat::CreateCh
 #[tokio::test]
 async fn an_openai_client_gets_a_completion_and_the_exchange_is_logged() {
     let app = spawn_app().await;
-    let res = app.openai().chat().create(request("gpt-echo", "Olá, estou com 20 semanas")).await.unwrap();
-    assert_eq!(res.choices[0].message.content.as_deref(), Some("echo: Olá, estou com 20 semanas"));
+    let res = app
+        .openai()
+        .chat()
+        .create(request("gpt-echo", "Olá, estou com 20 semanas"))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.choices[0].message.content.as_deref(),
+        Some("echo: Olá, estou com 20 semanas")
+    );
     assert_eq!(res.usage.unwrap().total_tokens, 18);
 
     app.settle().await;
@@ -70,13 +90,21 @@ async fn responses_carry_request_and_conversation_ids_and_conversations_group_me
     assert_eq!(res.status(), 200);
 
     // Without a conversation id, each request starts a new conversation.
-    let res = app.post("/v1/chat/completions", &chat("gpt-echo", "outra")).await;
-    let other = res.headers()["x-conversation-id"].to_str().unwrap().to_string();
+    let res = app
+        .post("/v1/chat/completions", &chat("gpt-echo", "outra"))
+        .await;
+    let other = res.headers()["x-conversation-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert_ne!(other, "conv-42");
 
     app.settle().await;
     let stored = app.store.conversation_messages("conv-42").await.unwrap();
-    let turns: Vec<(&str, &str)> = stored.iter().map(|m| (m.role.as_str(), m.content.as_str())).collect();
+    let turns: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|m| (m.role.as_str(), m.content.as_str()))
+        .collect();
     assert_eq!(
         turns,
         vec![
@@ -89,7 +117,10 @@ async fn responses_carry_request_and_conversation_ids_and_conversations_group_me
     let first = app.store.request_messages(&request_id).await.unwrap();
     let answer = first.iter().find(|m| m.role == "assistant").unwrap();
     assert_eq!(answer.model.as_deref(), Some("gpt-echo"));
-    assert_eq!((answer.prompt_tokens, answer.completion_tokens), (Some(11), Some(7)));
+    assert_eq!(
+        (answer.prompt_tokens, answer.completion_tokens),
+        (Some(11), Some(7))
+    );
     assert_eq!(answer.status, "ok");
     assert!(answer.latency_ms.is_some());
 }
@@ -97,7 +128,12 @@ async fn responses_carry_request_and_conversation_ids_and_conversations_group_me
 #[tokio::test]
 async fn an_openai_client_streams_an_answer_ending_with_done() {
     let app = spawn_app().await;
-    let mut stream = app.openai().chat().create_stream(request_with("gpt-echo", "Posso tomar café?", true)).await.unwrap();
+    let mut stream = app
+        .openai()
+        .chat()
+        .create_stream(request_with("gpt-echo", "Posso tomar café?", true))
+        .await
+        .unwrap();
     let mut text = String::new();
     let mut finish = None;
     while let Some(chunk) = stream.next().await {
@@ -125,7 +161,10 @@ async fn an_openai_client_streams_an_answer_ending_with_done() {
 async fn a_stream_includes_usage_when_the_client_asks_for_it() {
     let app = spawn_app().await;
     let mut req = request_with("gpt-echo", "oi", true);
-    req.stream_options = Some(ChatCompletionStreamOptions { include_usage: Some(true), include_obfuscation: None });
+    req.stream_options = Some(ChatCompletionStreamOptions {
+        include_usage: Some(true),
+        include_obfuscation: None,
+    });
     let mut stream = app.openai().chat().create_stream(req).await.unwrap();
     let mut usage = None;
     while let Some(chunk) = stream.next().await {
@@ -176,8 +215,15 @@ async fn error_of(res: reqwest::Response) -> (u16, Value) {
 #[tokio::test]
 async fn an_unknown_model_is_a_404_model_not_found() {
     let app = spawn_app().await;
-    let err = app.openai().chat().create(request("gpt-9000", "x")).await.unwrap_err();
-    let async_openai::error::OpenAIError::ApiError(e) = err else { panic!("{err:?}") };
+    let err = app
+        .openai()
+        .chat()
+        .create(request("gpt-9000", "x"))
+        .await
+        .unwrap_err();
+    let async_openai::error::OpenAIError::ApiError(e) = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(e.status_code.as_u16(), 404);
     assert_eq!(e.api_error.code.as_deref(), Some("model_not_found"));
 }
@@ -204,19 +250,38 @@ async fn malformed_json_and_wrong_fields_are_400s_naming_the_field() {
     assert_eq!(status, 400);
     assert_eq!(err["param"], "max_tokens");
 
-    let (status, err) = error_of(app.post("/v1/chat/completions", &json!({"model": "gpt-echo"})).await).await;
+    let (status, err) = error_of(
+        app.post("/v1/chat/completions", &json!({"model": "gpt-echo"}))
+            .await,
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(err["message"].as_str().unwrap().contains("messages"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("messages"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn requests_without_a_valid_key_get_401() {
     let app = spawn_app().await;
-    let res = app.http.post(app.url("/v1/chat/completions")).json(&chat("gpt-echo", "x")).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/v1/chat/completions"))
+        .json(&chat("gpt-echo", "x"))
+        .send()
+        .await
+        .unwrap();
     let (status, err) = error_of(res).await;
     assert_eq!(status, 401);
     assert_eq!(err["code"], "invalid_api_key");
-    let res = app.http.get(app.url("/v1/models")).bearer_auth("pb-not-a-key").send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/v1/models"))
+        .bearer_auth("pb-not-a-key")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     assert!(app.upstream.requests().is_empty());
 }
@@ -233,18 +298,26 @@ async fn a_body_over_the_limit_is_a_413() {
 #[tokio::test]
 async fn a_failing_model_falls_back_in_order() {
     let app = spawn_app().await;
-    let res = app.post("/v1/chat/completions", &chat("gpt-down", "socorro")).await;
+    let res = app
+        .post("/v1/chat/completions", &chat("gpt-down", "socorro"))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-powerbirth-model"], "gpt-echo");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "echo: socorro");
     // Three tries at the failing model (1 + 2 retries), then the fallback.
-    let models: Vec<String> =
-        app.upstream.requests().iter().map(|r| r.body["model"].as_str().unwrap().to_string()).collect();
+    let models: Vec<String> = app
+        .upstream
+        .requests()
+        .iter()
+        .map(|r| r.body["model"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(models, vec!["fail-503", "fail-503", "fail-503", "echo"]);
 
     // An upstream auth failure is ours, not the client's: fall back without retrying.
-    let res = app.post("/v1/chat/completions", &chat("gpt-badkey", "x")).await;
+    let res = app
+        .post("/v1/chat/completions", &chat("gpt-badkey", "x"))
+        .await;
     assert_eq!(res.status(), 200);
 }
 
@@ -262,7 +335,9 @@ async fn a_streamed_request_falls_back_before_the_first_chunk() {
 #[tokio::test]
 async fn transient_upstream_errors_are_retried() {
     let app = spawn_app().await;
-    let res = app.post("/v1/chat/completions", &chat("gpt-flaky", "x")).await;
+    let res = app
+        .post("/v1/chat/completions", &chat("gpt-flaky", "x"))
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(app.upstream.requests().len(), 3);
 }
@@ -270,10 +345,19 @@ async fn transient_upstream_errors_are_retried() {
 #[tokio::test]
 async fn an_upstream_that_is_down_after_retries_is_a_502_with_its_class() {
     let app = spawn_app().await;
-    let (status, err) = error_of(app.post("/v1/chat/completions", &chat("gpt-down-alone", "x")).await).await;
+    let (status, err) = error_of(
+        app.post("/v1/chat/completions", &chat("gpt-down-alone", "x"))
+            .await,
+    )
+    .await;
     assert_eq!(status, 502);
     assert_eq!(err["code"], "upstream_http_503");
-    assert!(err["message"].as_str().unwrap().contains("upstream overloaded"));
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("upstream overloaded")
+    );
     // The failed turn is logged too.
     app.settle().await;
     assert_eq!(app.store.count_messages("user").await.unwrap(), 1);
@@ -282,9 +366,18 @@ async fn an_upstream_that_is_down_after_retries_is_a_502_with_its_class() {
 #[tokio::test]
 async fn an_upstream_that_refuses_the_request_is_a_400_without_fallback() {
     let app = spawn_app().await;
-    let (status, err) = error_of(app.post("/v1/chat/completions", &chat("gpt-rejects", "x")).await).await;
+    let (status, err) = error_of(
+        app.post("/v1/chat/completions", &chat("gpt-rejects", "x"))
+            .await,
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(err["message"].as_str().unwrap().contains("context too long"));
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("context too long")
+    );
     assert_eq!(app.upstream.requests().len(), 1);
 }
 
@@ -292,13 +385,22 @@ async fn an_upstream_that_refuses_the_request_is_a_400_without_fallback() {
 async fn a_slow_upstream_times_out_with_a_504_and_nothing_hangs() {
     let app = spawn_app().await;
     let started = Instant::now();
-    let (status, err) = error_of(app.post("/v1/chat/completions", &chat("gpt-slow", "x")).await).await;
+    let (status, err) = error_of(
+        app.post("/v1/chat/completions", &chat("gpt-slow", "x"))
+            .await,
+    )
+    .await;
     assert_eq!(status, 504);
     assert_eq!(err["code"], "upstream_timeout");
-    assert!(started.elapsed() < Duration::from_millis(2900), "timeout_ms = 2000 must bound the wait");
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "timeout_ms = 2000 must bound the wait"
+    );
 
     // With a fallback configured, the timeout moves on to it.
-    let res = app.post("/v1/chat/completions", &chat("gpt-slow-then-echo", "x")).await;
+    let res = app
+        .post("/v1/chat/completions", &chat("gpt-slow-then-echo", "x"))
+        .await;
     assert_eq!(res.status(), 200);
 }
 
@@ -319,20 +421,51 @@ async fn models_are_listed_in_openai_format() {
         .await
         .unwrap();
     assert_eq!(one["object"], "model");
-    let res = app.http.get(app.url("/v1/models/nope")).bearer_auth(&app.client_key).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/v1/models/nope"))
+        .bearer_auth(&app.client_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
 }
 
 #[tokio::test]
 async fn probes_and_metrics_answer_without_a_key() {
     let app = spawn_app().await;
-    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready: Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], "ok");
 
-    app.post("/v1/chat/completions", &chat("gpt-echo", "x")).await;
-    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    app.post("/v1/chat/completions", &chat("gpt-echo", "x"))
+        .await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for series in [
         "powerbirth_http_requests_total{route=\"/v1/chat/completions\",model=\"gpt-echo\",status=\"200\"} 1",
         "powerbirth_http_request_duration_seconds_bucket",
@@ -342,7 +475,10 @@ async fn probes_and_metrics_answer_without_a_key() {
     ] {
         assert!(text.contains(series), "missing {series} in\n{text}");
     }
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         assert!(line.starts_with("powerbirth_"), "unprefixed series: {line}");
     }
 }

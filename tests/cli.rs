@@ -6,7 +6,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn powerbirth(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_powerbirth")).arg("--config").arg(config).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn config_in(dir: &Path) -> std::path::PathBuf {
@@ -23,21 +28,43 @@ fn config_in(dir: &Path) -> std::path::PathBuf {
 fn keys_create_prints_the_key_alone_on_the_last_line_and_list_never_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path());
-    let out = powerbirth(&config, &["keys", "create", "--name", "web", "--role", "admin", "--rpm", "30"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = powerbirth(
+        &config,
+        &[
+            "keys", "create", "--name", "web", "--role", "admin", "--rpm", "30",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let key = stdout.lines().last().unwrap();
-    assert!(key.starts_with("pb-") && key.len() == 51 && !key.contains(' '), "{stdout}");
+    assert!(
+        key.starts_with("pb-") && key.len() == 51 && !key.contains(' '),
+        "{stdout}"
+    );
 
     let list = String::from_utf8(powerbirth(&config, &["keys", "list"]).stdout).unwrap();
-    assert!(list.contains("web") && list.contains("admin") && list.contains("30") && list.contains("active"), "{list}");
+    assert!(
+        list.contains("web")
+            && list.contains("admin")
+            && list.contains("30")
+            && list.contains("active"),
+        "{list}"
+    );
     assert!(!list.contains(key));
 
     let dup = powerbirth(&config, &["keys", "create", "--name", "web"]);
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
 
-    assert!(powerbirth(&config, &["keys", "revoke", "web"]).status.success());
+    assert!(
+        powerbirth(&config, &["keys", "revoke", "web"])
+            .status
+            .success()
+    );
     let list = String::from_utf8(powerbirth(&config, &["keys", "list"]).stdout).unwrap();
     assert!(list.contains("revoked"), "{list}");
     let again = powerbirth(&config, &["keys", "revoke", "web"]);
@@ -49,12 +76,17 @@ fn keys_create_prints_the_key_alone_on_the_last_line_and_list_never_shows_it() {
 fn a_bad_config_never_starts_and_names_the_key_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_in(dir.path());
-    let text = std::fs::read_to_string(&config).unwrap().replace("[database]", "[database]\npool = 3");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[database]", "[database]\npool = 3");
     std::fs::write(&config, text).unwrap();
     let out = powerbirth(&config, &["serve"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("pool") && err.contains("powerbirth.toml") && err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("pool") && err.contains("powerbirth.toml") && err.contains("line 2"),
+        "{err}"
+    );
 }
 
 #[test]

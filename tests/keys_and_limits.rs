@@ -10,7 +10,14 @@ use common::{Spawn, chat, redis_url, spawn_app, spawn_app_with};
 use powerbirth::store::keys::Role;
 
 async fn status_with(app: &common::TestApp, key: &str) -> u16 {
-    app.http.get(app.url("/v1/models")).bearer_auth(key).send().await.unwrap().status().as_u16()
+    app.http
+        .get(app.url("/v1/models"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 /// Polls until `want` or 1 s has passed; returns how long it took.
@@ -29,8 +36,13 @@ async fn becomes(app: &common::TestApp, key: &str, want: u16) -> Duration {
 async fn a_key_created_or_revoked_elsewhere_takes_effect_within_a_second() {
     let app = spawn_app().await;
     // Unknown keys are remembered briefly too; this one is then created "from the CLI".
-    let other = powerbirth::store::Store::connect(&app.db_url, 1).await.unwrap();
-    let (_, key) = other.create_key("late-frontend", Role::Client, None).await.unwrap();
+    let other = powerbirth::store::Store::connect(&app.db_url, 1)
+        .await
+        .unwrap();
+    let (_, key) = other
+        .create_key("late-frontend", Role::Client, None)
+        .await
+        .unwrap();
     becomes(&app, &key, 200).await;
     other.revoke_key("late-frontend").await.unwrap();
     becomes(&app, &key, 401).await;
@@ -38,13 +50,28 @@ async fn a_key_created_or_revoked_elsewhere_takes_effect_within_a_second() {
 
 #[tokio::test]
 async fn a_key_over_its_rate_gets_429_with_retry_after_and_no_upstream_call() {
-    let app = spawn_app_with(Spawn { client_rpm: Some(2), ..Spawn::default() }).await;
+    let app = spawn_app_with(Spawn {
+        client_rpm: Some(2),
+        ..Spawn::default()
+    })
+    .await;
     for _ in 0..2 {
-        assert_eq!(app.post("/v1/chat/completions", &chat("gpt-echo", "x")).await.status(), 200);
+        assert_eq!(
+            app.post("/v1/chat/completions", &chat("gpt-echo", "x"))
+                .await
+                .status(),
+            200
+        );
     }
-    let res = app.post("/v1/chat/completions", &chat("gpt-echo", "x")).await;
+    let res = app
+        .post("/v1/chat/completions", &chat("gpt-echo", "x"))
+        .await;
     assert_eq!(res.status(), 429);
-    let retry: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&retry), "retry-after {retry}");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
@@ -59,10 +86,18 @@ async fn replicas_sharing_redis_never_allow_more_than_the_limit_together() {
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}", dir.path().join("shared.db").display());
     let extra = format!("[ratelimit]\nbackend = \"redis\"\n\n[redis]\nurl = \"{redis}\"\n");
-    let spawn = || Spawn { extra_toml: extra.clone(), db_url: Some(db_url.clone()), ..Spawn::default() };
+    let spawn = || Spawn {
+        extra_toml: extra.clone(),
+        db_url: Some(db_url.clone()),
+        ..Spawn::default()
+    };
     let a = spawn_app_with(spawn()).await;
     let b = spawn_app_with(spawn()).await;
-    let (_, key) = a.store.create_key("shared-limit", Role::Client, Some(5)).await.unwrap();
+    let (_, key) = a
+        .store
+        .create_key("shared-limit", Role::Client, Some(5))
+        .await
+        .unwrap();
     let mut ok = 0;
     let mut limited = 0;
     for i in 0..12 {
@@ -73,5 +108,9 @@ async fn replicas_sharing_redis_never_allow_more_than_the_limit_together() {
             other => panic!("unexpected {other}"),
         }
     }
-    assert_eq!((ok, limited), (5, 7), "two replicas must share one limit of 5");
+    assert_eq!(
+        (ok, limited),
+        (5, 7),
+        "two replicas must share one limit of 5"
+    );
 }

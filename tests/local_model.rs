@@ -15,25 +15,53 @@ fn local_toml(path: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn the_local_model_answers_deterministically_streamed_and_not() {
-    let Some(path) = local_model_path() else { return };
+    let Some(path) = local_model_path() else {
+        return;
+    };
     let _ = MockUpstream::start; // the upstream is unused here: no key, no network
-    let app = spawn_app_with(Spawn { extra_toml: local_toml(&path), ..Spawn::default() }).await;
+    let app = spawn_app_with(Spawn {
+        extra_toml: local_toml(&path),
+        ..Spawn::default()
+    })
+    .await;
     let body = json!({
         "model": "local-smollm2", "temperature": 0, "max_tokens": 24,
         "messages": [{"role": "user", "content": "What is the capital of France?"}]
     });
-    let first: Value = app.post("/v1/chat/completions", &body).await.json().await.unwrap();
-    let second: Value = app.post("/v1/chat/completions", &body).await.json().await.unwrap();
-    let text = first["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    let first: Value = app
+        .post("/v1/chat/completions", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second: Value = app
+        .post("/v1/chat/completions", &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = first["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!text.trim().is_empty());
-    assert_eq!(text, second["choices"][0]["message"]["content"].as_str().unwrap(), "temperature 0 is greedy");
+    assert_eq!(
+        text,
+        second["choices"][0]["message"]["content"].as_str().unwrap(),
+        "temperature 0 is greedy"
+    );
     assert!(first["usage"]["prompt_tokens"].as_u64().unwrap() > 5);
     assert!(first["usage"]["completion_tokens"].as_u64().unwrap() <= 24);
 
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
     streamed["stream_options"] = json!({"include_usage": true});
-    let sse = app.post("/v1/chat/completions", &streamed).await.text().await.unwrap();
+    let sse = app
+        .post("/v1/chat/completions", &streamed)
+        .await
+        .text()
+        .await
+        .unwrap();
     let mut joined = String::new();
     let mut usage = None;
     for line in sse.lines().filter_map(|l| l.strip_prefix("data: ")) {
@@ -42,26 +70,47 @@ async fn the_local_model_answers_deterministically_streamed_and_not() {
         }
         let chunk: Value = serde_json::from_str(line).unwrap();
         assert_eq!(chunk["object"], "chat.completion.chunk");
-        joined.push_str(chunk["choices"][0]["delta"]["content"].as_str().unwrap_or(""));
+        joined.push_str(
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or(""),
+        );
         if !chunk["usage"].is_null() {
             usage = Some(chunk["usage"].clone());
         }
     }
     assert!(sse.ends_with("data: [DONE]\n\n"));
-    assert_eq!(joined, text, "the stream says what the non-streamed answer says");
-    assert_eq!(usage.unwrap()["completion_tokens"], first["usage"]["completion_tokens"]);
+    assert_eq!(
+        joined, text,
+        "the stream says what the non-streamed answer says"
+    );
+    assert_eq!(
+        usage.unwrap()["completion_tokens"],
+        first["usage"]["completion_tokens"]
+    );
 }
 
 #[tokio::test]
 async fn an_upstream_falls_back_to_the_local_model() {
-    let Some(path) = local_model_path() else { return };
+    let Some(path) = local_model_path() else {
+        return;
+    };
     let extra = format!(
         "{}\n[[models]]\nname = \"gpt-dead\"\nprovider = \"openai\"\napi_base = \"http://127.0.0.1:9/v1\"\ntimeout_ms = 500\nmax_retries = 0\nfallbacks = [\"local-smollm2\"]\n[models.price]\ninput = \"1\"\noutput = \"1\"\n",
         local_toml(&path)
     );
-    let app = spawn_app_with(Spawn { extra_toml: extra, ..Spawn::default() }).await;
-    let res = app.post("/v1/chat/completions", &json!({"model": "gpt-dead", "max_tokens": 8, "temperature": 0,
-        "messages": [{"role": "user", "content": "Oi"}]})).await;
+    let app = spawn_app_with(Spawn {
+        extra_toml: extra,
+        ..Spawn::default()
+    })
+    .await;
+    let res = app
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "gpt-dead", "max_tokens": 8, "temperature": 0,
+        "messages": [{"role": "user", "content": "Oi"}]}),
+        )
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-powerbirth-model"], "local-smollm2");
 }

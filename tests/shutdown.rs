@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{MockUpstream, chat, spawn_app, test_config};
@@ -24,7 +22,13 @@ async fn shutdown_finishes_in_flight_requests_and_drains_the_log() {
             body["stream"] = json!(true);
         }
         in_flight.push(tokio::spawn(async move {
-            let res = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             (res.status().as_u16(), res.text().await.unwrap())
         }));
     }
@@ -35,10 +39,18 @@ async fn shutdown_finishes_in_flight_requests_and_drains_the_log() {
     for r in in_flight {
         let (status, text) = r.await.unwrap();
         assert_eq!(status, 200, "{text}");
-        assert!(text.contains("echo: pergunta") || common::sse_text(&text).starts_with("echo: pergunta"), "{text}");
+        assert!(
+            text.contains("echo: pergunta")
+                || common::sse_text(&text).starts_with("echo: pergunta"),
+            "{text}"
+        );
     }
     // Not accepting any more.
-    assert!(reqwest::get(format!("http://{addr}/healthz")).await.is_err());
+    assert!(
+        reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err()
+    );
     let store = Store::connect(&db_url, 1).await.unwrap();
     assert_eq!(store.count_messages("assistant").await.unwrap(), 20);
     assert_eq!(store.count_messages("user").await.unwrap(), 20);
@@ -49,31 +61,13 @@ async fn the_binary_prints_a_first_admin_key_and_drains_on_sigterm() {
     let upstream = MockUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}", dir.path().join("gw.db").display());
-    let text = test_config(&upstream, &db_url, "").replace("bootstrap_admin_key = false", "bootstrap_admin_key = true");
+    let text = test_config(&upstream, &db_url, "")
+        .replace("bootstrap_admin_key = false", "bootstrap_admin_key = true");
     let config = dir.path().join("powerbirth.toml");
     std::fs::write(&config, text).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut key = None;
-    let mut addr = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.trim().starts_with("pb-") {
-            key = Some(line.trim().to_string());
-        }
-        if let Some(a) = line.strip_prefix("PowerBirth gateway listening on ") {
-            addr = Some(a.trim().to_string());
-            break;
-        }
-    }
-    let (key, addr) = (key.expect("admin key printed"), addr.expect("address printed"));
+    let (mut child, addr, key) = common::spawn_binary(&config);
+    let key = key.expect("admin key printed");
 
     let http = reqwest::Client::new();
     let mut in_flight = Vec::new();
@@ -83,18 +77,26 @@ async fn the_binary_prints_a_first_admin_key_and_drains_on_sigterm() {
         in_flight.push(tokio::spawn(async move {
             let mut body = chat("gpt-medium", &format!("p{i}"));
             body["stream"] = json!(i % 2 == 0);
-            let res = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             (res.status().as_u16(), res.text().await.unwrap())
         }));
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
+    common::signal(&child, "TERM");
     for r in in_flight {
         let (status, text) = r.await.unwrap();
         assert_eq!(status, 200, "{text}");
     }
-    let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(exit.success(), "exit status {exit:?}");
     let store = Store::connect(&db_url, 1).await.unwrap();
     assert_eq!(store.count_messages("assistant").await.unwrap(), 5);

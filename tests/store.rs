@@ -32,13 +32,32 @@ fn message(conv: &str, role: &str, content: &str, at: i64) -> MessageRecord {
 }
 
 async fn keys_live_and_die(store: &Store) {
-    let (key, plaintext) = store.create_key("web", Role::Client, Some(30)).await.unwrap();
-    let found = store.find_active_key(&ApiKeyHash::of(&plaintext)).await.unwrap().unwrap();
+    let (key, plaintext) = store
+        .create_key("web", Role::Client, Some(30))
+        .await
+        .unwrap();
+    let found = store
+        .find_active_key(&ApiKeyHash::of(&plaintext))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found, key);
-    assert!(matches!(store.create_key("web", Role::Admin, None).await, Err(KeyError::NameTaken(_))));
+    assert!(matches!(
+        store.create_key("web", Role::Admin, None).await,
+        Err(KeyError::NameTaken(_))
+    ));
     store.revoke_key("web").await.unwrap();
-    assert!(store.find_active_key(&ApiKeyHash::of(&plaintext)).await.unwrap().is_none());
-    assert!(matches!(store.revoke_key("web").await, Err(KeyError::NotFound(_))));
+    assert!(
+        store
+            .find_active_key(&ApiKeyHash::of(&plaintext))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        store.revoke_key("web").await,
+        Err(KeyError::NotFound(_))
+    ));
     // The name is free again once revoked; the old key stays listed as revoked.
     store.create_key("web", Role::Client, None).await.unwrap();
     let listed = store.list_keys().await.unwrap();
@@ -55,11 +74,24 @@ async fn exchanges_round_trip(store: &Store) {
             conversation_id: "c1".into(),
             key_id: "k".into(),
             at: 1000,
-            messages: vec![message("c1", "user", "dor de cabeça\0forte", 1000), message("c1", "assistant", "procure", 1001)],
+            messages: vec![
+                message("c1", "user", "dor de cabeça\0forte", 1000),
+                message("c1", "assistant", "procure", 1001),
+            ],
         },
         // Same conversation twice in one batch: one upsert row.
-        Exchange { conversation_id: "c1".into(), key_id: "k".into(), at: 2000, messages: vec![message("c1", "user", "e agora?", 2000)] },
-        Exchange { conversation_id: "c2".into(), key_id: "k".into(), at: 1500, messages: vec![message("c2", "user", "oi", 1500)] },
+        Exchange {
+            conversation_id: "c1".into(),
+            key_id: "k".into(),
+            at: 2000,
+            messages: vec![message("c1", "user", "e agora?", 2000)],
+        },
+        Exchange {
+            conversation_id: "c2".into(),
+            key_id: "k".into(),
+            at: 1500,
+            messages: vec![message("c2", "user", "oi", 1500)],
+        },
     ];
     store.write_exchanges(&batch).await.unwrap();
     let c1 = store.conversation_messages("c1").await.unwrap();
@@ -69,7 +101,12 @@ async fn exchanges_round_trip(store: &Store) {
     assert_eq!(c1[2].content, "e agora?");
     // A later batch for an existing conversation appends.
     store
-        .write_exchanges(&[Exchange { conversation_id: "c2".into(), key_id: "k".into(), at: 3000, messages: vec![message("c2", "assistant", "olá", 3000)] }])
+        .write_exchanges(&[Exchange {
+            conversation_id: "c2".into(),
+            key_id: "k".into(),
+            at: 3000,
+            messages: vec![message("c2", "assistant", "olá", 3000)],
+        }])
         .await
         .unwrap();
     assert_eq!(store.conversation_messages("c2").await.unwrap().len(), 2);
@@ -79,28 +116,42 @@ async fn exchanges_round_trip(store: &Store) {
 #[tokio::test]
 async fn sqlite_keys_live_and_die() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("a.db").display()), 2).await.unwrap();
+    let store = Store::connect(
+        &format!("sqlite://{}", dir.path().join("a.db").display()),
+        2,
+    )
+    .await
+    .unwrap();
     keys_live_and_die(&store).await;
 }
 
 #[tokio::test]
 async fn sqlite_exchanges_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("a.db").display()), 2).await.unwrap();
+    let store = Store::connect(
+        &format!("sqlite://{}", dir.path().join("a.db").display()),
+        2,
+    )
+    .await
+    .unwrap();
     exchanges_round_trip(&store).await;
 }
 
 #[tokio::test]
 async fn postgres_keys_live_and_die() {
     let Some(base) = common::pg_url() else { return };
-    let store = Store::connect(&common::fresh_pg_database(&base).await, 2).await.unwrap();
+    let store = Store::connect(&common::fresh_pg_database(&base).await, 2)
+        .await
+        .unwrap();
     keys_live_and_die(&store).await;
 }
 
 #[tokio::test]
 async fn postgres_exchanges_round_trip() {
     let Some(base) = common::pg_url() else { return };
-    let store = Store::connect(&common::fresh_pg_database(&base).await, 2).await.unwrap();
+    let store = Store::connect(&common::fresh_pg_database(&base).await, 2)
+        .await
+        .unwrap();
     exchanges_round_trip(&store).await;
 }
 
@@ -108,7 +159,12 @@ async fn postgres_exchanges_round_trip() {
 async fn migrations_are_applied_once_and_reopening_is_harmless() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("a.db").display());
-    Store::connect(&url, 1).await.unwrap().create_key("a", Role::Admin, None).await.unwrap();
+    Store::connect(&url, 1)
+        .await
+        .unwrap()
+        .create_key("a", Role::Admin, None)
+        .await
+        .unwrap();
     let again = Store::connect(&url, 1).await.unwrap();
     assert_eq!(again.count_keys().await.unwrap(), 1);
 }
@@ -117,8 +173,14 @@ async fn migrations_are_applied_once_and_reopening_is_harmless() {
 async fn the_gateway_runs_on_postgres() {
     let Some(base) = common::pg_url() else { return };
     let db_url = common::fresh_pg_database(&base).await;
-    let app = common::spawn_app_with(common::Spawn { db_url: Some(db_url), ..Default::default() }).await;
-    let res = app.post("/v1/chat/completions", &common::chat("gpt-echo", "olá")).await;
+    let app = common::spawn_app_with(common::Spawn {
+        db_url: Some(db_url),
+        ..Default::default()
+    })
+    .await;
+    let res = app
+        .post("/v1/chat/completions", &common::chat("gpt-echo", "olá"))
+        .await;
     assert_eq!(res.status(), 200);
     app.settle().await;
     assert_eq!(app.store.count_messages("assistant").await.unwrap(), 1);

@@ -303,8 +303,11 @@ impl ChatRequest {
             "user" => Role::User,
             _ => Role::System,
         };
-        let mut messages: Vec<ChatMessage> =
-            rendered.messages.iter().map(|m| ChatMessage::new(role(&m.role), m.content.clone())).collect();
+        let mut messages: Vec<ChatMessage> = rendered
+            .messages
+            .iter()
+            .map(|m| ChatMessage::new(role(&m.role), m.content.clone()))
+            .collect();
         messages.extend(out.messages);
         out.messages = messages;
         out

@@ -57,6 +57,10 @@ pub enum KeysCommand {
         /// Requests per minute (default: [ratelimit] default_rpm).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         rpm: Option<u32>,
+        /// Spending limit per UTC day in USD (e.g. 5 or 0.50); past it requests get 429
+        /// insufficient_quota.
+        #[arg(long, value_name = "USD")]
+        daily_budget_usd: Option<crate::metering::UsdCost>,
     },
     /// List keys (never their secret).
     List,
@@ -106,9 +110,16 @@ async fn keys(config: Config, action: KeysCommand) -> anyhow::Result<()> {
         .await
         .context("opening the database")?;
     match action {
-        KeysCommand::Create { name, role, rpm } => {
+        KeysCommand::Create {
+            name,
+            role,
+            rpm,
+            daily_budget_usd,
+        } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let (key, plaintext) = store.create_key(&name, role, rpm).await?;
+            let (key, plaintext) = store
+                .create_key_with_budget(&name, role, rpm, daily_budget_usd)
+                .await?;
             println!(
                 "created {} key {:?} ({}…); it is shown only this once:",
                 key.role.as_str(),
@@ -120,16 +131,18 @@ async fn keys(config: Config, action: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::List => {
             let keys = store.list_keys().await?;
             println!(
-                "{:<24} {:<7} {:<10} {:>6}  {:<10}",
-                "NAME", "ROLE", "PREFIX", "RPM", "STATUS"
+                "{:<24} {:<7} {:<10} {:>6} {:>12}  STATUS",
+                "NAME", "ROLE", "PREFIX", "RPM", "BUDGET/DAY"
             );
             for k in keys {
                 println!(
-                    "{:<24} {:<7} {:<10} {:>6}  {}",
+                    "{:<24} {:<7} {:<10} {:>6} {:>12}  {}",
                     k.name,
                     k.role.as_str(),
                     k.prefix,
                     k.rpm.map_or_else(|| "-".to_string(), |r| r.to_string()),
+                    k.daily_budget_usd
+                        .map_or_else(|| "-".to_string(), |b| b.to_string()),
                     if k.revoked_at.is_some() {
                         "revoked"
                     } else {

@@ -54,10 +54,24 @@ pub fn run(config: &Config, action: PromptsCommand) -> anyhow::Result<()> {
             println!("prompts: {} ok", dir.display());
             Ok(())
         }
-        PromptsCommand::Render { id, version, label, lang, persona, vars } => {
+        PromptsCommand::Render {
+            id,
+            version,
+            label,
+            lang,
+            persona,
+            vars,
+        } => {
             let registry = load(config)?;
             let variables = typed_variables(&registry, &id, version, label.as_deref(), &vars)?;
-            let selector = PromptSelector { id, version, label, language: lang, persona, variables };
+            let selector = PromptSelector {
+                id,
+                version,
+                label,
+                language: lang,
+                persona,
+                variables,
+            };
             let rendered = registry.render(&selector, None)?;
             let out = serde_json::json!({
                 "prompt_ref": rendered.prompt_ref.to_string(),
@@ -93,10 +107,14 @@ fn typed_variables(
     label: Option<&str>,
     vars: &[String],
 ) -> anyhow::Result<serde_json::Map<String, Value>> {
-    let declared = registry.get(id).and_then(|p| p.resolve_version(version, label).ok());
+    let declared = registry
+        .get(id)
+        .and_then(|p| p.resolve_version(version, label).ok());
     let mut out = serde_json::Map::new();
     for pair in vars {
-        let (name, raw) = pair.split_once('=').with_context(|| format!("--var {pair:?} is not NAME=VALUE"))?;
+        let (name, raw) = pair
+            .split_once('=')
+            .with_context(|| format!("--var {pair:?} is not NAME=VALUE"))?;
         let kind = declared.and_then(|v| v.variable(name)).map(|s| s.kind());
         let value = match kind {
             Some(VariableKind::Integer { .. }) => raw

@@ -32,6 +32,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub writer: WriterConfig,
     pub prompts: PromptsConfig,
+    /// `[alerts]`: the 24-hour cost-per-message alert.
+    pub alerts: crate::metering::AlertsConfig,
 }
 
 /// Where the versioned prompt templates live.

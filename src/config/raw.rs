@@ -13,7 +13,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::{
     AuthConfig, Config, ConfigError, DatabaseConfig, LocalSettings, ModelConfig, OpenAiSettings,
-    Price, PromptsConfig, ProviderSettings, RateLimitConfig, RedisConfig, Secret, ServerConfig, WriterConfig,
+    Price, PromptsConfig, ProviderSettings, RateLimitConfig, RedisConfig, Secret, ServerConfig,
+    WriterConfig,
 };
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +35,8 @@ pub(super) struct RawConfig {
     writer: RawWriter,
     #[serde(default)]
     prompts: RawPrompts,
+    #[serde(default)]
+    alerts: crate::metering::RawAlertsConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,7 +47,9 @@ struct RawPrompts {
 
 impl Default for RawPrompts {
     fn default() -> Self {
-        RawPrompts { dir: PathBuf::from("prompts") }
+        RawPrompts {
+            dir: PathBuf::from("prompts"),
+        }
     }
 }
 
@@ -287,7 +292,9 @@ impl RawConfig {
         if self.writer.queue == 0 || self.writer.batch == 0 {
             return Err(err("[writer] queue and batch must be positive".into()));
         }
+        let alerts = self.alerts.validate().map_err(err)?;
         Ok(Config {
+            alerts,
             source: source.to_path_buf(),
             server: ServerConfig {
                 listen,
@@ -307,7 +314,9 @@ impl RawConfig {
                 key_cache: Duration::from_millis(self.auth.key_cache_ms),
                 bootstrap_admin_key: self.auth.bootstrap_admin_key,
             },
-            prompts: PromptsConfig { dir: resolve(base_dir, self.prompts.dir) },
+            prompts: PromptsConfig {
+                dir: resolve(base_dir, self.prompts.dir),
+            },
             writer: WriterConfig {
                 queue: self.writer.queue,
                 batch: self.writer.batch,

@@ -23,8 +23,12 @@ pub async fn completions(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let accept_language = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let call = match ChatRequest::parse(&bytes).and_then(|req| state.pipeline.prepare(req, accept_language)) {
+    let accept_language = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let call = match ChatRequest::parse(&bytes)
+        .and_then(|req| state.pipeline.prepare(req, accept_language))
+    {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -57,7 +61,8 @@ pub async fn completions(
         }
     } else {
         match state.pipeline.complete(&turn, &call).await {
-            Ok(c) => {
+            Ok(answer) => {
+                let c = answer.completion;
                 let mut res = Response::new(Body::from(c.body));
                 let h = res.headers_mut();
                 h.insert(
@@ -65,6 +70,7 @@ pub async fn completions(
                     HeaderValue::from_static("application/json"),
                 );
                 set(h, "x-powerbirth-model", &c.served_by);
+                set(h, "x-powerbirth-cost-usd", &answer.cost.to_string());
                 res.extensions_mut().insert(ResponseMeta {
                     model: c.served_by,
                     upstream: c.upstream,

@@ -8,6 +8,7 @@ mod health;
 mod middleware;
 mod models;
 mod prompts;
+mod usage;
 
 use axum::Router;
 use axum::body::Body;
@@ -26,11 +27,19 @@ pub fn router(state: AppState) -> Router {
         .route("/prompts/{id}", get(prompts::get))
         .route("/prompts/{id}/versions/{version}", get(prompts::version))
         .route("/prompts/{id}/render", post(prompts::render))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+        .route("/usage", get(usage::usage))
+        .route("/alerts", get(usage::alerts))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ));
     // Admin routes: the same keys; each handler checks the admin role.
     let admin = Router::new()
         .route("/prompts/reload", post(prompts::reload))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ));
     // Open routes: probes and metrics for the platform, nothing else.
     let open = Router::new()
         .route("/healthz", get(health::healthz))
@@ -59,7 +68,11 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || inner.is_syntax() || inner.is_eof() {
-            ApiError::InvalidRequest { message: format!("Invalid JSON body: {inner}"), param: None, code: None }
+            ApiError::InvalidRequest {
+                message: format!("Invalid JSON body: {inner}"),
+                param: None,
+                code: None,
+            }
         } else {
             ApiError::invalid(path.clone(), format!("Invalid value for '{path}': {inner}"))
         }

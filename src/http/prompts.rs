@@ -20,9 +20,14 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "object": "list", "data": registry.summaries() }))
 }
 
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let registry = state.pipeline.prompts.load();
-    let prompt = registry.get(&id).ok_or_else(|| ApiError::PromptNotFound(format!("unknown prompt `{id}`")))?;
+    let prompt = registry
+        .get(&id)
+        .ok_or_else(|| ApiError::PromptNotFound(format!("unknown prompt `{id}`")))?;
     Ok(Json(json!(prompt.summary())))
 }
 
@@ -31,10 +36,12 @@ pub async fn version(
     Path((id, version)): Path<(String, u32)>,
 ) -> Result<Json<Value>, ApiError> {
     let registry = state.pipeline.prompts.load();
-    let prompt = registry.get(&id).ok_or_else(|| ApiError::PromptNotFound(format!("unknown prompt `{id}`")))?;
-    let detail = prompt
-        .version_detail(version)
-        .ok_or_else(|| ApiError::PromptNotFound(format!("prompt `{id}` has no version {version}")))?;
+    let prompt = registry
+        .get(&id)
+        .ok_or_else(|| ApiError::PromptNotFound(format!("unknown prompt `{id}`")))?;
+    let detail = prompt.version_detail(version).ok_or_else(|| {
+        ApiError::PromptNotFound(format!("prompt `{id}` has no version {version}"))
+    })?;
     Ok(Json(json!(detail)))
 }
 
@@ -62,7 +69,13 @@ pub async fn render(
 ) -> Result<Json<Value>, ApiError> {
     let bytes = super::read_body(&headers, body, state.config.server.max_body_bytes).await?;
     let body: RenderBody = if bytes.is_empty() {
-        RenderBody { version: None, label: None, language: None, persona: None, variables: Default::default() }
+        RenderBody {
+            version: None,
+            label: None,
+            language: None,
+            persona: None,
+            variables: Default::default(),
+        }
     } else {
         super::parse_json(&bytes)?
     };
@@ -74,8 +87,14 @@ pub async fn render(
         persona: body.persona,
         variables: body.variables,
     };
-    let accept_language = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let rendered = state.pipeline.prompts.load().render(&selector, accept_language)?;
+    let accept_language = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let rendered = state
+        .pipeline
+        .prompts
+        .load()
+        .render(&selector, accept_language)?;
     Ok(Json(json!({
         "prompt_ref": rendered.prompt_ref.to_string(),
         "language": rendered.language,
@@ -85,8 +104,13 @@ pub async fn render(
     })))
 }
 
-pub async fn reload(State(state): State<AppState>, Extension(key): Extension<AuthedKey>) -> Result<Json<Value>, ApiError> {
+pub async fn reload(
+    State(state): State<AppState>,
+    Extension(key): Extension<AuthedKey>,
+) -> Result<Json<Value>, ApiError> {
     key.require_admin()?;
-    let count = state.reload_prompts().map_err(ApiError::PromptReloadFailed)?;
+    let count = state
+        .reload_prompts()
+        .map_err(ApiError::PromptReloadFailed)?;
     Ok(Json(json!({ "status": "reloaded", "prompts": count })))
 }

@@ -172,7 +172,10 @@ impl BudgetBook {
     ) -> Result<Admission, OverBudget> {
         let day = day_of(now_ms);
         let via = match &self.redis {
-            Some(redis) => match redis.reserve(&self.store, key_id, day, budget, amount).await {
+            Some(redis) => match redis
+                .reserve(&self.store, key_id, day, budget, amount)
+                .await
+            {
                 Ok(decision) => {
                     decision?;
                     Via::Redis
@@ -369,10 +372,7 @@ mod tests {
 
     #[test]
     fn redis_books_are_per_key_and_utc_day() {
-        assert_eq!(
-            redis_key("k1", 20_395),
-            "powerbirth:budget:k1:2025-11-03"
-        );
+        assert_eq!(redis_key("k1", 20_395), "powerbirth:budget:k1:2025-11-03");
     }
 
     #[test]

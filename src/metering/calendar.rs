@@ -74,7 +74,9 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
                 .filter(|v| (0..=max).contains(v))
                 .ok_or_else(bad)
         };
-        ms += num(fields[0], 23)? * 3_600_000 + num(fields[1], 59)? * 60_000 + num(fields[2], 59)? * 1000;
+        ms += num(fields[0], 23)? * 3_600_000
+            + num(fields[1], 59)? * 60_000
+            + num(fields[2], 59)? * 1000;
         if let Some(frac) = frac {
             if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());

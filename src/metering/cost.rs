@@ -213,7 +213,9 @@ pub fn cost_of(price: &Price, tokens: &TokenCounts) -> UsdCost {
     ]
     .into_iter()
     .try_fold(Decimal::ZERO, |acc, (n, p)| {
-        Decimal::from(n).checked_mul(p).and_then(|v| acc.checked_add(v))
+        Decimal::from(n)
+            .checked_mul(p)
+            .and_then(|v| acc.checked_add(v))
     });
     per_million
         .and_then(|d| d.checked_div(Decimal::from(TOKENS_PER_PRICE_UNIT)))
@@ -293,20 +295,32 @@ mod tests {
     #[test]
     fn tiny_prices_keep_every_decimal() {
         let p = price("0.000000000001", "0.000123456789012", None);
-        assert_eq!(cost_of(&p, &tokens(3, 1, 0, 0)), usd("0.000000000123456792012"));
+        assert_eq!(
+            cost_of(&p, &tokens(3, 1, 0, 0)),
+            usd("0.000000000123456792012")
+        );
     }
 
     #[test]
     fn a_free_model_costs_nothing() {
-        assert_eq!(cost_of(&Price::Free, &tokens(10_000, 10_000, 0, 0)), UsdCost::ZERO);
+        assert_eq!(
+            cost_of(&Price::Free, &tokens(10_000, 10_000, 0, 0)),
+            UsdCost::ZERO
+        );
     }
 
     #[test]
     fn amounts_parse_exactly_and_refuse_negatives_and_junk() {
         assert_eq!(usd("0.000000123456789012").amount().scale(), 18);
         assert_eq!(usd(" 5 ").to_string(), "5");
-        assert!(matches!("-1".parse::<UsdCost>(), Err(CostError::Negative(_))));
-        assert!(matches!("abc".parse::<UsdCost>(), Err(CostError::NotADecimal(_))));
+        assert!(matches!(
+            "-1".parse::<UsdCost>(),
+            Err(CostError::Negative(_))
+        ));
+        assert!(matches!(
+            "abc".parse::<UsdCost>(),
+            Err(CostError::NotADecimal(_))
+        ));
         assert_eq!(usd("-0").to_string(), "0");
     }
 

@@ -145,11 +145,20 @@ mod tests {
 
     /// A word-level tokenizer: one token per known word, `[UNK]` for others.
     pub(crate) fn words() -> TokenCounter {
-        let vocab: HashMap<String, u32> = ["[UNK]", "user", "assistant", "system", "oi", "tudo", "bem", "?"]
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w.to_string(), i as u32))
-            .collect();
+        let vocab: HashMap<String, u32> = [
+            "[UNK]",
+            "user",
+            "assistant",
+            "system",
+            "oi",
+            "tudo",
+            "bem",
+            "?",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.to_string(), i as u32))
+        .collect();
         let model = WordLevel::builder()
             .vocab(vocab.into_iter().collect())
             .unk_token("[UNK]".into())
@@ -187,9 +196,13 @@ mod tests {
     #[test]
     fn tool_definitions_count_towards_the_prompt() {
         let c = words();
-        let plain = request(serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "oi"}]}));
-        let with_tools = request(serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "oi"}],
-            "tools": [{"type": "function", "function": {"name": "dose"}}]}));
+        let plain = request(
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "oi"}]}),
+        );
+        let with_tools = request(
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "oi"}],
+            "tools": [{"type": "function", "function": {"name": "dose"}}]}),
+        );
         assert!(c.prompt(&with_tools) > c.prompt(&plain));
     }
 
@@ -198,7 +211,9 @@ mod tests {
         let c = TokenCounter::Estimate;
         assert_eq!(c.source(), TokensSource::Estimated);
         assert_eq!(c.text("abcdefghi"), 3);
-        let req = request(serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "abcdefghijkl"}]}));
+        let req = request(
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "abcdefghijkl"}]}),
+        );
         assert_eq!(c.prompt_upper_bound(&req), 3 + 3 + 4 + 12);
         assert!(c.prompt_upper_bound(&req) >= c.prompt(&req));
     }

@@ -195,9 +195,7 @@ impl Metering {
         let Some(meter) = self.inner.models.get(model) else {
             return UsdCost::ZERO;
         };
-        let max_output = req
-            .max_output_tokens()
-            .unwrap_or(meter.default_max_output);
+        let max_output = req.max_output_tokens().unwrap_or(meter.default_max_output);
         let tokens = TokenCounts {
             input: meter.counter.prompt_upper_bound(req),
             output: u64::from(max_output) * u64::from(req.n.unwrap_or(1).max(1)),
@@ -338,7 +336,10 @@ mod tests {
             }),
         };
         let t = tokens_of_usage(&u);
-        assert_eq!((t.input, t.output, t.cached_input, t.reasoning), (100, 40, 64, 40));
+        assert_eq!(
+            (t.input, t.output, t.cached_input, t.reasoning),
+            (100, 40, 64, 40)
+        );
         assert_eq!(t.source, TokensSource::Upstream);
     }
 
@@ -349,7 +350,11 @@ mod tests {
             output: o.parse().unwrap(),
             cached_input: c.map(|c| c.parse().unwrap()),
         };
-        let chain = [p("0.15", "0.60", None), Price::Free, p("2.50", "0.50", Some("3"))];
+        let chain = [
+            p("0.15", "0.60", None),
+            Price::Free,
+            p("2.50", "0.50", Some("3")),
+        ];
         assert_eq!(highest_price(chain.iter()), p("3", "0.60", None));
         assert_eq!(highest_price([Price::Free].iter()), Price::Free);
     }

@@ -85,7 +85,10 @@ impl PromptRegistry {
 
     /// A set with no prompts (a gateway configured without a prompts directory).
     pub fn empty() -> PromptRegistry {
-        PromptRegistry { prompts: BTreeMap::new(), tera: tera::Tera::default() }
+        PromptRegistry {
+            prompts: BTreeMap::new(),
+            tera: tera::Tera::default(),
+        }
     }
 
     /// Every prompt, sorted by id.

@@ -168,16 +168,16 @@ impl Store {
             decimal_param(self.backend(), 8)
         );
         let result = sqlx::query(&sql)
-        .bind(&key.id)
-        .bind(&key.name)
-        .bind(ApiKeyHash::of(&plaintext).as_str())
-        .bind(&key.prefix)
-        .bind(role.as_str())
-        .bind(rpm.map(i64::from))
-        .bind(key.created_at)
-        .bind(daily_budget_usd.map(|b| b.to_string()))
-        .execute(self.pool())
-        .await;
+            .bind(&key.id)
+            .bind(&key.name)
+            .bind(ApiKeyHash::of(&plaintext).as_str())
+            .bind(&key.prefix)
+            .bind(role.as_str())
+            .bind(rpm.map(i64::from))
+            .bind(key.created_at)
+            .bind(daily_budget_usd.map(|b| b.to_string()))
+            .execute(self.pool())
+            .await;
         match result {
             Ok(_) => Ok((key, plaintext)),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {

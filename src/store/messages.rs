@@ -314,7 +314,10 @@ mod tests {
             decimal_column(Backend::Postgres, "cost_usd"),
             "CAST(cost_usd AS TEXT) AS cost_usd"
         );
-        assert!(select_columns(Backend::Sqlite).ends_with("prompt_ref, cost_usd, cached_tokens, reasoning_tokens, tokens_source"));
+        assert!(
+            select_columns(Backend::Sqlite)
+                .ends_with("prompt_ref, cost_usd, cached_tokens, reasoning_tokens, tokens_source")
+        );
     }
 
     #[test]

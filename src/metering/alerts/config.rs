@@ -93,10 +93,12 @@ impl RawAlertsConfig {
         if self.interval_ms == 0 {
             return Err("[alerts] interval_ms must be positive".into());
         }
-        let ratio = self
-            .cost_rise_ratio
-            .to_decimal()
-            .ok_or_else(|| format!("[alerts] cost_rise_ratio = {:?} is not a number", self.cost_rise_ratio))?;
+        let ratio = self.cost_rise_ratio.to_decimal().ok_or_else(|| {
+            format!(
+                "[alerts] cost_rise_ratio = {:?} is not a number",
+                self.cost_rise_ratio
+            )
+        })?;
         if ratio <= Decimal::ZERO {
             return Err(format!(
                 "[alerts] cost_rise_ratio = {ratio} must be above 0 (0.20 means a 20% rise)"
@@ -152,18 +154,56 @@ mod tests {
 
     #[test]
     fn a_ratio_reads_exactly_from_a_number_or_a_string() {
-        assert_eq!(parse("cost_rise_ratio = 0.2").unwrap().cost_rise_ratio.to_string(), "0.2");
-        assert_eq!(parse("cost_rise_ratio = \"0.35\"").unwrap().cost_rise_ratio.to_string(), "0.35");
-        assert_eq!(parse("cost_rise_ratio = 1").unwrap().cost_rise_ratio.to_string(), "1");
+        assert_eq!(
+            parse("cost_rise_ratio = 0.2")
+                .unwrap()
+                .cost_rise_ratio
+                .to_string(),
+            "0.2"
+        );
+        assert_eq!(
+            parse("cost_rise_ratio = \"0.35\"")
+                .unwrap()
+                .cost_rise_ratio
+                .to_string(),
+            "0.35"
+        );
+        assert_eq!(
+            parse("cost_rise_ratio = 1")
+                .unwrap()
+                .cost_rise_ratio
+                .to_string(),
+            "1"
+        );
     }
 
     #[test]
     fn bad_values_are_refused_with_the_key_named() {
-        assert!(parse("cost_rise_ratio = -0.1").unwrap_err().contains("cost_rise_ratio"));
-        assert!(parse("cost_rise_ratio = \"lots\"").unwrap_err().contains("cost_rise_ratio"));
-        assert!(parse("interval_ms = 0").unwrap_err().contains("interval_ms"));
-        assert!(parse("min_messages = 0").unwrap_err().contains("min_messages"));
-        assert!(parse("webhook_url = \"ftp://x\"").unwrap_err().contains("webhook_url"));
+        assert!(
+            parse("cost_rise_ratio = -0.1")
+                .unwrap_err()
+                .contains("cost_rise_ratio")
+        );
+        assert!(
+            parse("cost_rise_ratio = \"lots\"")
+                .unwrap_err()
+                .contains("cost_rise_ratio")
+        );
+        assert!(
+            parse("interval_ms = 0")
+                .unwrap_err()
+                .contains("interval_ms")
+        );
+        assert!(
+            parse("min_messages = 0")
+                .unwrap_err()
+                .contains("min_messages")
+        );
+        assert!(
+            parse("webhook_url = \"ftp://x\"")
+                .unwrap_err()
+                .contains("webhook_url")
+        );
         assert!(parse("window = 3").unwrap_err().contains("window"));
     }
 
@@ -171,6 +211,9 @@ mod tests {
     fn the_webhook_url_never_shows_in_debug_output() {
         let c = parse("webhook_url = \"https://hooks.example/T0KEN\"").unwrap();
         assert!(!format!("{c:?}").contains("T0KEN"));
-        assert_eq!(c.webhook_url.unwrap().expose(), "https://hooks.example/T0KEN");
+        assert_eq!(
+            c.webhook_url.unwrap().expose(),
+            "https://hooks.example/T0KEN"
+        );
     }
 }

@@ -297,7 +297,10 @@ mod tests {
 
     #[test]
     fn every_model_is_a_scope_and_star_sums_them_all() {
-        let previous = BTreeMap::from([(Some("a".to_string()), totals(2, "1")), (None, totals(1, "5"))]);
+        let previous = BTreeMap::from([
+            (Some("a".to_string()), totals(2, "1")),
+            (None, totals(1, "5")),
+        ]);
         let current = BTreeMap::from([(Some("b".to_string()), totals(3, "2"))]);
         let s = scopes(previous, current);
         assert_eq!(s.keys().collect::<Vec<_>>(), ["*", "a", "b"]);

@@ -71,7 +71,8 @@ fn cost(row: &sqlx::any::AnyRow, column: &str) -> Result<UsdCost, sqlx::Error> {
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<CostAlert, sqlx::Error> {
     let cleared_at: Option<i64> = row.try_get("cleared_at")?;
-    let count = |c: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
+    let count =
+        |c: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
     Ok(CostAlert {
         id: row.try_get("id")?,
         scope: row.try_get("scope")?,
@@ -147,13 +148,12 @@ pub(crate) async fn clear(
     open: &CostAlert,
     at_ms: i64,
 ) -> Result<Option<CostAlert>, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE cost_alerts SET cleared_at = $1 WHERE id = $2 AND cleared_at IS NULL",
-    )
-    .bind(at_ms)
-    .bind(&open.id)
-    .execute(store.pool())
-    .await?;
+    let done =
+        sqlx::query("UPDATE cost_alerts SET cleared_at = $1 WHERE id = $2 AND cleared_at IS NULL")
+            .bind(at_ms)
+            .bind(&open.id)
+            .execute(store.pool())
+            .await?;
     Ok((done.rows_affected() == 1).then(|| CostAlert {
         status: AlertStatus::Cleared,
         cleared_at_ms: Some(at_ms),

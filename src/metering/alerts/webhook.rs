@@ -56,7 +56,13 @@ impl Webhook {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_BACKOFF);
             }
-            match self.client.post(self.url.expose()).json(payload).send().await {
+            match self
+                .client
+                .post(self.url.expose())
+                .json(payload)
+                .send()
+                .await
+            {
                 Ok(res) if res.status().is_success() => return Ok(()),
                 Ok(res) => last = format!("HTTP {}", res.status()),
                 // Without the URL: it may carry a token.

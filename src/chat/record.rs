@@ -1,0 +1,96 @@
+//! The log record of one turn: the client's new messages and the answer (or its failure), with
+//! tokens and exact cost when the answer was metered.
+
+use std::time::Duration;
+
+use super::Turn;
+use super::types::{ChatRequest, Usage};
+use crate::error::ApiError;
+use crate::metering::Metered;
+use crate::store::messages::{Exchange, MessageRecord};
+use crate::store::{new_id, now_ms};
+
+/// How an answer ended.
+pub(super) struct Outcome<'a> {
+    pub status: &'static str,
+    pub text: &'a str,
+    pub model: &'a str,
+    pub finish_reason: Option<&'a str>,
+    pub usage: Option<&'a Usage>,
+    pub upstream: Duration,
+    pub error_code: Option<&'a str>,
+    pub metered: Option<&'a Metered>,
+}
+
+/// A turn that failed before any answer.
+pub(super) fn failed<'a>(req: &'a ChatRequest, e: &'a ApiError) -> Outcome<'a> {
+    Outcome {
+        status: "error",
+        text: "",
+        model: &req.model,
+        finish_reason: None,
+        usage: None,
+        upstream: Duration::ZERO,
+        error_code: e.code(),
+        metered: None,
+    }
+}
+
+fn message(turn: &Turn, role: &str, content: String, created_at: i64) -> MessageRecord {
+    MessageRecord {
+        id: new_id(),
+        conversation_id: turn.conversation_id.clone(),
+        request_id: turn.request_id.clone(),
+        role: role.to_string(),
+        content,
+        model: None,
+        status: "ok".into(),
+        finish_reason: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        latency_ms: None,
+        upstream_ms: None,
+        error_code: None,
+        created_at,
+        prompt_ref: turn.prompt_ref.clone(),
+        cost_usd: None,
+        cached_tokens: None,
+        reasoning_tokens: None,
+        tokens_source: None,
+    }
+}
+
+/// The exchange to store: the turn's new messages (as the client sent them, without the rendered
+/// prompt), then the answer.
+pub(super) fn exchange(turn: &Turn, req: &ChatRequest, out: Outcome<'_>) -> Exchange {
+    let at = now_ms();
+    let mut messages: Vec<MessageRecord> = req
+        .new_turn()
+        .iter()
+        .map(|m| message(turn, m.role.as_str(), m.text(), turn.started_ms))
+        .collect();
+    let mut answer = message(
+        turn,
+        "assistant",
+        out.text.to_string(),
+        at.max(turn.started_ms),
+    );
+    answer.model = Some(out.model.to_string());
+    answer.status = out.status.into();
+    answer.finish_reason = out.finish_reason.map(str::to_string);
+    answer.prompt_tokens = out.usage.map(|u| u.prompt_tokens as i64);
+    answer.completion_tokens = out.usage.map(|u| u.completion_tokens as i64);
+    answer.latency_ms = Some(turn.started.elapsed().as_millis() as i64);
+    answer.upstream_ms = Some(out.upstream.as_millis() as i64);
+    answer.error_code = out.error_code.map(str::to_string);
+    if let Some(metered) = out.metered {
+        metered.fill(&mut answer);
+    }
+    messages.push(answer);
+    Exchange {
+        conversation_id: turn.conversation_id.clone(),
+        key_id: turn.key.id.clone(),
+        at,
+        messages,
+    }
+}

@@ -1,0 +1,160 @@
+//! A streamed answer on its way to the client: provider chunks become SSE frames, the text and
+//! usage are collected, and when the stream ends (or the client goes away) the answer is metered,
+//! its budget reservation settled, and the exchange logged, exactly once.
+//!
+//! The gateway always asks upstreams for usage; the usage chunk is held back and sent last, with
+//! the cost under `powerbirth.cost_usd`, only if the client asked for usage. Otherwise the cost
+//! goes out alone in a final chunk with no choices, so every stream ends with its cost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::record::{Outcome, exchange};
+use super::types::{ChatRequest, Usage};
+use super::{SseBody, Turn};
+use crate::error::ApiError;
+use crate::metering::{Admission, Metering, UsdCost};
+use crate::providers::{ChunkStream, ModelEntry};
+use crate::store::writer::LogWriter;
+
+/// What a stream has produced so far.
+pub(super) struct StreamLog {
+    pub writer: LogWriter,
+    pub metering: Metering,
+    pub admission: Option<Admission>,
+    pub turn: Turn,
+    /// As the client sent it (logged).
+    pub req: ChatRequest,
+    /// As the model saw it (token counting when the upstream gives no usage).
+    pub upstream_req: ChatRequest,
+    pub served: Arc<ModelEntry>,
+    pub wants_usage: bool,
+    pub upstream: Duration,
+    pub text: String,
+    pub finish_reason: Option<String>,
+    pub usage: Option<Usage>,
+    /// The upstream's usage chunk, held back until the cost is known.
+    pub usage_chunk: Option<String>,
+    pub ended: bool,
+}
+
+impl StreamLog {
+    /// Meters, settles and logs the stream; returns its cost (once: later calls return `None`).
+    fn end(&mut self, status: &'static str, error_code: Option<&str>) -> Option<UsdCost> {
+        if self.ended {
+            return None;
+        }
+        self.ended = true;
+        let metered = self.metering.measure(
+            &self.served,
+            &self.upstream_req,
+            &self.text,
+            self.usage.as_ref(),
+        );
+        if let Some(admission) = self.admission.take() {
+            self.metering.settle_detached(admission, metered.cost);
+        }
+        let record = exchange(
+            &self.turn,
+            &self.req,
+            Outcome {
+                status,
+                text: &self.text,
+                model: &self.served.name,
+                finish_reason: self.finish_reason.as_deref(),
+                usage: self.usage.as_ref(),
+                upstream: self.upstream,
+                error_code,
+                metered: Some(&metered),
+            },
+        );
+        // Synchronous hand-off: this runs before the connection closes, so a graceful shutdown
+        // (which waits for connections, then drains the writer) always sees the record.
+        self.writer.record_now(record);
+        Some(metered.cost)
+    }
+
+    /// The stream's last chunk: the held-back usage chunk (if the client asked for usage) or a
+    /// chunk without choices, carrying `powerbirth.cost_usd`.
+    fn cost_chunk(&self, cost: &UsdCost) -> String {
+        let mut chunk: Value = match (&self.usage_chunk, self.wants_usage) {
+            (Some(data), true) => {
+                serde_json::from_str(data).unwrap_or_else(|_| serde_json::json!({}))
+            }
+            _ => serde_json::json!({
+                "id": self.turn.request_id, "object": "chat.completion.chunk", "created": self.turn.started_ms / 1000,
+                "model": self.served.name, "choices": [],
+            }),
+        };
+        chunk["powerbirth"] = serde_json::json!({ "cost_usd": cost.to_string() });
+        chunk.to_string()
+    }
+}
+
+impl Drop for StreamLog {
+    fn drop(&mut self) {
+        self.end("client_closed", None);
+    }
+}
+
+fn frame(data: &str) -> Bytes {
+    let mut b = String::with_capacity(data.len() + 8);
+    b.push_str("data: ");
+    b.push_str(data);
+    b.push_str("\n\n");
+    Bytes::from(b)
+}
+
+/// Turns provider chunks into SSE frames: the answer, its cost, then `data: [DONE]`.
+pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
+    Box::pin(futures_util::stream::unfold(
+        Some((chunks, log)),
+        |state| async move {
+            let (mut chunks, mut log) = state?;
+            loop {
+                match chunks.next().await {
+                    Some(Ok(chunk)) => {
+                        log.text.push_str(&chunk.text);
+                        if chunk.finish_reason.is_some() {
+                            log.finish_reason = chunk.finish_reason.clone();
+                        }
+                        let usage_only = chunk.usage.is_some()
+                            && chunk.text.is_empty()
+                            && chunk.finish_reason.is_none();
+                        if chunk.usage.is_some() {
+                            log.usage = chunk.usage;
+                        }
+                        if usage_only {
+                            log.usage_chunk = Some(chunk.data);
+                            continue;
+                        }
+                        return Some((Ok(frame(&chunk.data)), Some((chunks, log))));
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(request_id = %log.turn.request_id, error = %e, "stream failed mid-answer");
+                        let err = ApiError::UpstreamFailed {
+                            class: "upstream_stream_error".into(),
+                            message: e.to_string(),
+                        };
+                        log.end("error", err.code());
+                        let mut out = frame(&err.to_json()).to_vec();
+                        out.extend_from_slice(b"data: [DONE]\n\n");
+                        return Some((Ok(Bytes::from(out)), None));
+                    }
+                    None => {
+                        let mut out = Vec::new();
+                        if let Some(cost) = log.end("ok", None) {
+                            out.extend_from_slice(&frame(&log.cost_chunk(&cost)));
+                        }
+                        out.extend_from_slice(b"data: [DONE]\n\n");
+                        return Some((Ok(Bytes::from(out)), None));
+                    }
+                }
+            }
+        },
+    ))
+}
