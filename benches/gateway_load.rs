@@ -128,6 +128,16 @@ fn rss_mb(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the full line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 struct Run {
     rps: f64,
     p50_ms: f64,
@@ -215,8 +225,8 @@ fn main() {
         "\nPowerBirth gateway load benchmark ({secs} s per run, closed loop, logging to SQLite on)\n"
     );
     println!(
-        "{:<10} {:>4} {:>12} {:>10} {:>10} {:>7}",
-        "path", "conc", "requests/s", "p50 ms", "p99 ms", "errors"
+        "{:<10} {:>4} {:>12} {:>10} {:>10} {:>7} {:>12}",
+        "path", "conc", "requests/s", "p50 ms", "p99 ms", "errors", "gw CPU µs/req"
     );
     let mut p50 = [[0.0; 2]; 2];
     for (ci, concurrency) in [1usize, 16].into_iter().enumerate() {
@@ -227,11 +237,21 @@ fn main() {
         .into_iter()
         .enumerate()
         {
+            let cpu_before = cpu_secs(gateway.child.id());
             let run = rt.block_on(drive(url.clone(), key, concurrency, secs));
+            let gateway_cpu = cpu_secs(gateway.child.id()) - cpu_before;
             p50[ci][pi] = run.p50_ms;
+            // Gateway CPU per request (all requests of the run, warm-up included).
+            let cpu_us = if pi == 1 { gateway_cpu * 1e6 / (run.rps * (secs - 0.5)).max(1.0) } else { 0.0 };
             println!(
-                "{:<10} {:>4} {:>12.0} {:>10.3} {:>10.3} {:>7}",
-                name, concurrency, run.rps, run.p50_ms, run.p99_ms, run.errors
+                "{:<10} {:>4} {:>12.0} {:>10.3} {:>10.3} {:>7} {:>12}",
+                name,
+                concurrency,
+                run.rps,
+                run.p50_ms,
+                run.p99_ms,
+                run.errors,
+                if pi == 1 { format!("{cpu_us:.0}") } else { "-".to_string() }
             );
         }
     }

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod metering;
 pub mod metrics;

@@ -1,0 +1,339 @@
+//! Guardrails: everything the gateway checks in what a pregnant woman writes and in what the
+//! model answers. Owns the input classification (obstetric red flags → urgent-care notice,
+//! self-harm → crisis notice, dosing requests → blocked with a safe reply, personal data →
+//! redacted), the output and streaming checks (no dose, no unchecked span reaches the client),
+//! the external moderation adapters (`moderation`), and the guard's own evaluation (`eval`).
+//!
+//! Clinical knowledge is data under `guard/` (lexicons per language, rules, notices), loaded once
+//! by [`Guard::load`]; the request path only reads it. See `docs/guard.md`.
+
+mod classify;
+pub mod eval;
+mod lexicon;
+pub mod moderation;
+mod normalize;
+mod notices;
+mod numbers;
+mod output;
+pub mod pii;
+mod rules;
+mod stream;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use output::OutputVerdict;
+pub use stream::{StreamGuard, Violation};
+
+use lexicon::Lexicon;
+use notices::Notices;
+use rules::Rules;
+
+/// A language the guard has lexicons and notices for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    PtBr = 0,
+    En = 1,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::PtBr, Lang::En];
+
+    /// `pt-BR` or `en` (also the folder names under `guard/lexicons/`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::PtBr => "pt-BR",
+            Lang::En => "en",
+        }
+    }
+
+    /// The guard language for a BCP 47 tag by its primary subtag: `pt`, `pt-PT`, `pt_BR` →
+    /// pt-BR; `en-US` → en; anything else → None.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "pt" => Some(Lang::PtBr),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An input category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Category {
+    /// Obstetric danger sign: escalate with the urgent-care notice; the conversation is urgent.
+    RedFlag,
+    /// Escalate with the crisis notice, before anything else.
+    SelfHarm,
+    /// Asking how much of a medicine to take: blocked, no upstream call.
+    MedicationDosing,
+    /// Personal data: redacted before the upstream call and storage.
+    Pii,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::RedFlag,
+        Category::SelfHarm,
+        Category::MedicationDosing,
+        Category::Pii,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::RedFlag => "red_flag",
+            Category::SelfHarm => "self_harm",
+            Category::MedicationDosing => "medication_dosing",
+            Category::Pii => "pii",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What the gateway does about a category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Pass,
+    Escalate,
+    Block,
+    Redact,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Pass => "pass",
+            Action::Escalate => "escalate",
+            Action::Block => "block",
+            Action::Redact => "redact",
+        }
+    }
+}
+
+/// The fixed safe texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoticeKind {
+    /// Seek urgent care (pt-BR names SAMU 192).
+    Urgent = 0,
+    /// Crisis line (pt-BR names CVV 188).
+    Crisis = 1,
+    /// No doses here: ask the prenatal team or a pharmacist.
+    Dosing = 2,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Urgent => "urgent",
+            NoticeKind::Crisis => "crisis",
+            NoticeKind::Dosing => "dosing",
+        }
+    }
+}
+
+/// What to do with the turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Pass,
+    /// Call the model; the answer starts with `notice` (crisis notice first, then urgent-care).
+    Escalate { notice: String },
+    /// Do not call the model; answer `reply` (any notices first, then the dosing reply).
+    Block { reply: String },
+}
+
+/// The guard's reading of one user message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputVerdict {
+    /// In the order red_flag, self_harm, medication_dosing, pii.
+    pub categories: Vec<Category>,
+    /// Distinct actions in the order escalate, block, redact; `[Pass]` when none.
+    pub actions: Vec<Action>,
+    pub decision: Decision,
+    /// The text with `[CPF]`, `[CNS]`, `[TELEFONE]`/`[PHONE]`, `[EMAIL]`, if it had any PII.
+    pub redacted: Option<String>,
+    /// Detected language (the hint breaks ties); the notices are in it.
+    pub language: Lang,
+    /// Rule and lexicon ids that fired (`red_flag:heavy_bleeding`, `rule:blood_pressure_severe`,
+    /// `pii:cpf`…), for logs and review. Never the matched text.
+    pub matched: Vec<String>,
+}
+
+impl InputVerdict {
+    /// Red flag or self-harm: the conversation is flagged `urgent` and enters nurse review.
+    pub fn is_urgent(&self) -> bool {
+        self.categories
+            .iter()
+            .any(|c| matches!(c, Category::RedFlag | Category::SelfHarm))
+    }
+
+    pub fn has(&self, c: Category) -> bool {
+        self.categories.contains(&c)
+    }
+}
+
+/// A guard data file that cannot be used: `file:line: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardLoadError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl GuardLoadError {
+    pub(crate) fn new(path: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        GuardLoadError {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for GuardLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for GuardLoadError {}
+
+/// The loaded guard. Cheap to clone (one `Arc`); build once at start-up, swap whole on reload.
+#[derive(Clone)]
+pub struct Guard {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    lexicon: Lexicon,
+    rules: Rules,
+    notices: Notices,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("lexicon", &self.inner.lexicon)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// Loads `dir` (the `guard/` data folder): `lexicons/<lang>/*.toml`, `rules.toml`,
+    /// `notices.toml`. Any problem is reported as `file:line: message`.
+    pub fn load(dir: &Path) -> Result<Guard, GuardLoadError> {
+        let lexicon = Lexicon::load(&dir.join("lexicons"))?;
+        let rules = Rules::load(&dir.join("rules.toml"))?;
+        let notices = Notices::load(&dir.join("notices.toml"))?;
+        Ok(Guard {
+            inner: Arc::new(Inner {
+                lexicon,
+                rules,
+                notices,
+            }),
+        })
+    }
+
+    /// Classifies a user message (the latest user turn). `lang_hint` (a BCP 47 tag, e.g. the
+    /// prompt's language) breaks ties in language detection.
+    pub fn check_input(&self, text: &str, lang_hint: Option<&str>) -> InputVerdict {
+        let i = &self.inner;
+        classify::classify(
+            &i.lexicon,
+            &i.rules,
+            &i.notices,
+            text,
+            lang_hint.and_then(Lang::from_tag),
+        )
+    }
+
+    /// Redacts PII only (apply to every message before the upstream call and storage). `None`
+    /// when there is nothing to redact. Placeholders follow the text's language.
+    pub fn redact(&self, text: &str) -> Option<String> {
+        let spans = pii::find(text);
+        if spans.is_empty() {
+            return None;
+        }
+        let lang = self.detect_language(text);
+        Some(pii::redact(text, &spans, |k| {
+            self.inner.notices.placeholder(k, lang)
+        }))
+    }
+
+    /// As [`Guard::redact`], with the placeholders' language given.
+    pub fn redact_in(&self, text: &str, lang: Lang) -> Option<String> {
+        let spans = pii::find(text);
+        (!spans.is_empty()).then(|| {
+            pii::redact(text, &spans, |k| self.inner.notices.placeholder(k, lang))
+        })
+    }
+
+    /// The language of `text` as the guard detects it (pt-BR when unsure).
+    pub fn detect_language(&self, text: &str) -> Lang {
+        let i = &self.inner;
+        classify::Analysis::new(&i.lexicon, &i.rules, text, None).lang
+    }
+
+    /// Checks a complete model answer: `Some(text to send instead)` — the safe text in `lang`
+    /// when it gives a dose or encourages self-harm, or the answer with its PII redacted.
+    pub fn check_output(&self, text: &str, lang: Lang) -> Option<String> {
+        match self.check_output_verdict(text, lang) {
+            OutputVerdict::Pass => None,
+            OutputVerdict::Redact(t) | OutputVerdict::Replace { text: t, .. } => Some(t),
+        }
+    }
+
+    /// As [`Guard::check_output`], saying whether the answer was replaced (report
+    /// `finish_reason: "content_filter"`) or only redacted.
+    pub fn check_output_verdict(&self, text: &str, lang: Lang) -> OutputVerdict {
+        let i = &self.inner;
+        if let Some((kind, _)) = output::violation(&i.lexicon, &i.rules, text, lang) {
+            return OutputVerdict::Replace {
+                kind,
+                text: i.notices.text(kind, lang).to_string(),
+            };
+        }
+        match self.redact_in(text, lang) {
+            Some(r) => OutputVerdict::Redact(r),
+            None => OutputVerdict::Pass,
+        }
+    }
+
+    /// A streaming guard for one answer in `lang`.
+    pub fn stream_guard(&self, lang: Lang) -> StreamGuard {
+        StreamGuard::new(self.clone(), lang)
+    }
+
+    /// A fixed safe text.
+    pub fn notice(&self, kind: NoticeKind, lang: Lang) -> &str {
+        self.inner.notices.text(kind, lang)
+    }
+
+    fn lexicon(&self) -> &Lexicon {
+        &self.inner.lexicon
+    }
+
+    fn rules(&self) -> &Rules {
+        &self.inner.rules
+    }
+
+    fn notices(&self) -> &Notices {
+        &self.inner.notices
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,347 @@
+//! Text normalisation for matching: NFKD, diacritics stripped, lowercase, one space between
+//! tokens, punctuation reduced to the few marks the rules read (sentence stop, comma, slash), and
+//! informal spellings mapped to one form through the clinicians' `spelling.toml` tables.
+//!
+//! The same function normalises lexicon terms at load and messages per request, so a term written
+//! `"Dor de cabeça"` matches `DOR DE CABESA!!` once `cabesa = "cabeça"` is in the spelling table.
+//! The output is padded with a space at both ends, so the lexicon matches whole words by
+//! searching for `" term "`.
+
+use std::collections::HashMap;
+
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+
+/// What one token of normalised text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokKind {
+    /// Letters (ASCII after folding, or other alphabetic characters lowercased).
+    Word,
+    /// Digits, with a decimal `,` or `.` kept when digits follow it (`38,5`).
+    Number,
+    /// `/`, kept for blood pressures (`160/110`) and schedules (`8/8h`).
+    Slash,
+    /// `,`: ends a clause, not a sentence.
+    Comma,
+    /// `.`, `!`, `?`, `;`, a line break: ends a sentence.
+    Stop,
+}
+
+/// One token: its byte range in [`Normalized::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    pub start: usize,
+    pub end: usize,
+    pub kind: TokKind,
+}
+
+/// A message in matching form: `" dor de cabeca , vendo estrelinhas "`.
+#[derive(Debug, Clone, Default)]
+pub struct Normalized {
+    pub text: String,
+    pub tokens: Vec<Token>,
+}
+
+impl Normalized {
+    /// The text of token `i`.
+    pub fn tok(&self, i: usize) -> &str {
+        let t = self.tokens[i];
+        &self.text[t.start..t.end]
+    }
+
+    /// The index of the token starting at byte `start`, if any.
+    pub fn token_at(&self, start: usize) -> Option<usize> {
+        self.tokens.binary_search_by_key(&start, |t| t.start).ok()
+    }
+
+    /// The index of the token that contains byte `pos`.
+    pub fn token_containing(&self, pos: usize) -> usize {
+        match self.tokens.binary_search_by_key(&pos, |t| t.start) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+    }
+
+    /// The numeric value of token `i` if it is a number (`38,5` and `38.5` are 38.5; `1.500` is
+    /// 1500, the Brazilian thousands separator).
+    pub fn number(&self, i: usize) -> Option<f64> {
+        if self.tokens.get(i)?.kind != TokKind::Number {
+            return None;
+        }
+        parse_number(self.tok(i))
+    }
+}
+
+/// Parses a number token as written in Brazil or in English.
+fn parse_number(t: &str) -> Option<f64> {
+    if t.len() > 12 {
+        return None;
+    }
+    let s: String = if t.contains(',') {
+        t.replace('.', "").replace(',', ".")
+    } else if let Some((_, frac)) = t.split_once('.')
+        && frac.len() == 3
+        && !frac.contains('.')
+    {
+        t.replace('.', "")
+    } else {
+        t.to_string()
+    };
+    s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Informal spellings → the form the lexicons use (`cabesa` → `cabeca`, `vc` → `voce`). Keys are
+/// single normalised words; values one or more normalised words.
+#[derive(Debug, Clone, Default)]
+pub struct Spelling {
+    map: HashMap<Box<str>, Box<str>>,
+    longest_key: usize,
+}
+
+impl Spelling {
+    /// Adds `from` → `to`; both must already be normalised (see [`normalize_plain`]).
+    /// Returns the previous target if `from` was mapped already.
+    pub fn insert(&mut self, from: String, to: String) -> Option<Box<str>> {
+        self.longest_key = self.longest_key.max(from.len());
+        self.map.insert(from.into(), to.into())
+    }
+
+    /// Number of mapped spellings.
+    pub fn count(&self) -> usize {
+        self.map.len()
+    }
+
+    fn get(&self, word: &str) -> Option<&str> {
+        if word.len() > self.longest_key {
+            return None;
+        }
+        self.map.get(word).map(|v| &**v)
+    }
+}
+
+/// Normalises without a spelling table (used for the spelling table itself).
+pub fn normalize_plain(input: &str) -> Normalized {
+    normalize(input, &Spelling::default())
+}
+
+/// Normalises `input` for matching. Linear in the input; never panics on any UTF-8.
+pub fn normalize(input: &str, spelling: &Spelling) -> Normalized {
+    let mut w = Writer {
+        out: String::with_capacity(input.len() + 8),
+        tokens: Vec::with_capacity(input.len() / 4 + 4),
+        open: None,
+        spelling,
+    };
+    w.out.push(' ');
+    let mut chars = input.chars().peekable();
+    let mut prev_digit = false;
+    while let Some(c) = chars.next() {
+        let next_is_digit = chars.peek().is_some_and(|n| n.is_ascii_digit());
+        if c.is_ascii() {
+            w.ascii(c, next_is_digit);
+            prev_digit = c.is_ascii_digit();
+            continue;
+        }
+        match c {
+            // Degree signs become a word, so `38°` reads like `38 graus`.
+            '\u{B0}' => w.word("graus"),
+            '\u{BA}' if prev_digit => w.word("graus"),
+            // Apostrophes join (`don't` → `dont`), like the ASCII one.
+            '\u{2019}' | '\u{2018}' | '\u{B4}' | '\u{2032}' => {}
+            '\u{2026}' | '\u{2028}' | '\u{2029}' | '\u{85}' => w.punct(TokKind::Stop),
+            _ => decompose_compatible(c, |d| {
+                if is_combining_mark(d) {
+                    return;
+                }
+                if d.is_ascii() {
+                    w.ascii(d, false);
+                } else if d.is_alphabetic() {
+                    for l in d.to_lowercase() {
+                        w.letter(l);
+                    }
+                } else {
+                    w.close();
+                }
+            }),
+        }
+        prev_digit = false;
+    }
+    w.close();
+    Normalized {
+        text: w.out,
+        tokens: w.tokens,
+    }
+}
+
+struct Writer<'s> {
+    /// Always ends with `' '` when no token is open.
+    out: String,
+    tokens: Vec<Token>,
+    /// The open token: its start and kind.
+    open: Option<(usize, TokKind)>,
+    spelling: &'s Spelling,
+}
+
+impl Writer<'_> {
+    fn ascii(&mut self, c: char, next_is_digit: bool) {
+        match c {
+            'a'..='z' => self.letter(c),
+            'A'..='Z' => self.letter(c.to_ascii_lowercase()),
+            '0'..='9' => {
+                if !matches!(self.open, Some((_, TokKind::Number))) {
+                    self.close();
+                    self.open = Some((self.out.len(), TokKind::Number));
+                }
+                self.out.push(c);
+            }
+            ',' | '.' if next_is_digit && matches!(self.open, Some((_, TokKind::Number))) => {
+                self.out.push(c);
+            }
+            '\'' | '`' => {}
+            ',' => self.punct(TokKind::Comma),
+            '.' | '!' | '?' | ';' | '\n' | '\r' => self.punct(TokKind::Stop),
+            '/' => self.punct(TokKind::Slash),
+            _ => self.close(),
+        }
+    }
+
+    fn letter(&mut self, c: char) {
+        if !matches!(self.open, Some((_, TokKind::Word))) {
+            self.close();
+            self.open = Some((self.out.len(), TokKind::Word));
+        }
+        self.out.push(c);
+    }
+
+    /// A whole word token (`graus` for `°`).
+    fn word(&mut self, w: &str) {
+        self.close();
+        let start = self.out.len();
+        self.out.push_str(w);
+        self.push_token(start, TokKind::Word);
+    }
+
+    /// A punctuation token; repeats collapse (`!!!` is one stop, `,.` is a stop).
+    fn punct(&mut self, kind: TokKind) {
+        self.close();
+        if let Some(last) = self.tokens.last_mut()
+            && kind != TokKind::Slash
+            && matches!(last.kind, TokKind::Comma | TokKind::Stop)
+        {
+            if kind == TokKind::Stop && last.kind == TokKind::Comma {
+                last.kind = TokKind::Stop;
+                let at = last.start;
+                self.out.replace_range(at..at + 1, ".");
+            }
+            return;
+        }
+        let start = self.out.len();
+        self.out.push(match kind {
+            TokKind::Comma => ',',
+            TokKind::Slash => '/',
+            _ => '.',
+        });
+        self.push_token(start, kind);
+    }
+
+    fn push_token(&mut self, start: usize, kind: TokKind) {
+        self.tokens.push(Token {
+            start,
+            end: self.out.len(),
+            kind,
+        });
+        self.out.push(' ');
+    }
+
+    /// Ends the open token, applying the spelling table to words.
+    fn close(&mut self) {
+        let Some((start, kind)) = self.open.take() else {
+            return;
+        };
+        if kind == TokKind::Word
+            && let Some(to) = self.spelling.get(&self.out[start..])
+        {
+            self.out.truncate(start);
+            for (i, word) in to.split(' ').enumerate() {
+                if i > 0 {
+                    self.out.push(' ');
+                }
+                let s = self.out.len();
+                self.out.push_str(word);
+                self.tokens.push(Token {
+                    start: s,
+                    end: self.out.len(),
+                    kind: TokKind::Word,
+                });
+            }
+            self.out.push(' ');
+            return;
+        }
+        self.push_token(start, kind);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spelling() -> Spelling {
+        let mut s = Spelling::default();
+        for (a, b) in [("cabesa", "cabeca"), ("vc", "voce"), ("pq", "por que")] {
+            s.insert(a.into(), b.into());
+        }
+        s
+    }
+
+    #[test]
+    fn accents_case_and_spacing_are_folded() {
+        let n = normalize("  Dor de CABEÇA,   visão   EMBAÇADA!!! ", &spelling());
+        assert_eq!(n.text, " dor de cabeca , visao embacada . ");
+    }
+
+    #[test]
+    fn informal_spellings_are_mapped_to_the_lexicon_form() {
+        let n = normalize("to com dor de cabesa pq vc sabe", &spelling());
+        assert_eq!(n.text, " to com dor de cabeca por que voce sabe ");
+        assert_eq!(n.tokens.len(), 9);
+        assert_eq!(n.tok(6), "que");
+    }
+
+    #[test]
+    fn numbers_keep_their_decimal_mark_and_split_from_units() {
+        let n = normalize_plain("febre de 38,5°C; pressão 16x11 e 160/110, 500mg");
+        assert_eq!(
+            n.text,
+            " febre de 38,5 graus c . pressao 16 x 11 e 160 / 110 , 500 mg "
+        );
+        assert_eq!(n.number(2), Some(38.5));
+        assert_eq!(parse_number("1.500"), Some(1500.0));
+        assert_eq!(parse_number("39.5"), Some(39.5));
+    }
+
+    #[test]
+    fn every_token_span_points_at_its_text() {
+        let n = normalize("Tô com 32ª semana; vc viu? ñ sei", &spelling());
+        for t in &n.tokens {
+            assert!(!n.text[t.start..t.end].contains(' '));
+            assert_eq!(&n.text[t.start - 1..t.start], " ");
+            assert_eq!(&n.text[t.end..t.end + 1], " ");
+        }
+        assert!(n.text.contains(" 32 a semana . voce viu . n sei "));
+    }
+
+    #[test]
+    fn apostrophes_join_words() {
+        assert_eq!(normalize_plain("I don’t, can't").text, " i dont , cant ");
+    }
+
+    #[test]
+    fn empty_binary_and_exotic_input_never_panics() {
+        assert_eq!(normalize_plain("").text, " ");
+        let weird = "\u{0}\u{7}\u{FEFF}🤰🏽 ﬁ ① Ⅻ ß İ 漢字 \u{301}\u{301}";
+        let n = normalize_plain(weird);
+        assert!(n.text.contains(" fi "));
+        assert!(n.text.contains(" ss ") || n.text.contains(" ß "));
+        let huge = "á".repeat(200_000);
+        assert_eq!(normalize_plain(&huge).tokens.len(), 1);
+    }
+}

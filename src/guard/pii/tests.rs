@@ -1,0 +1,112 @@
+use super::*;
+
+fn digits(s: &str) -> Vec<u8> {
+    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
+}
+
+fn redacted(text: &str) -> String {
+    redact(text, &find(text), |k| match k {
+        PiiKind::Cpf => "[CPF]",
+        PiiKind::Cns => "[CNS]",
+        PiiKind::Phone => "[TELEFONE]",
+        PiiKind::Email => "[EMAIL]",
+    })
+}
+
+#[test]
+fn a_cpf_with_valid_check_digits_is_recognised_with_or_without_punctuation() {
+    assert!(cpf_valid(&digits("529.982.247-25")));
+    assert!(cpf_valid(&digits("34167211017")));
+    assert_eq!(redacted("meu cpf é 529.982.247-25."), "meu cpf é [CPF].");
+    assert_eq!(redacted("cpf 52998224725 ok"), "cpf [CPF] ok");
+    assert_eq!(redacted("CPF: 684 038 854 90"), "CPF: [CPF]");
+    assert_eq!(redacted("cpf 214304432-19"), "cpf [CPF]");
+}
+
+#[test]
+fn a_cpf_with_wrong_check_digits_or_one_repeated_digit_is_left_alone() {
+    assert!(!cpf_valid(&digits("529.982.247-26")));
+    assert!(!cpf_valid(&digits("111.111.111-11")));
+    assert_eq!(redacted("cpf 529.982.247-26"), "cpf 529.982.247-26");
+    assert_eq!(redacted("cpf 000.000.000-00"), "cpf 000.000.000-00");
+}
+
+#[test]
+fn a_definitive_cns_starting_with_1_or_2_is_validated_by_its_pis_digit() {
+    for ok in ["245195683230006", "241840494830002", "237425695830018"] {
+        assert!(cns_valid(&digits(ok)), "{ok}");
+    }
+    assert!(!cns_valid(&digits("245195683230007")));
+    // The `001` form is only valid when the first check digit came out as 10.
+    assert!(!cns_valid(&digits("245195683230016")));
+    assert_eq!(
+        redacted("cartão do SUS 245 1956 8323 0006"),
+        "cartão do SUS [CNS]"
+    );
+}
+
+#[test]
+fn a_provisional_cns_starting_with_7_8_or_9_is_validated_by_its_weighted_sum() {
+    for ok in ["997818364532009", "887512078893031", "788484365230764"] {
+        assert!(cns_valid(&digits(ok)), "{ok}");
+    }
+    assert!(!cns_valid(&digits("898001234567890")));
+    assert!(!cns_valid(&digits("345195683230006")));
+    assert_eq!(redacted("cns 788484365230764"), "cns [CNS]");
+    assert_eq!(redacted("cns 788484365230765"), "cns 788484365230765");
+}
+
+#[test]
+fn brazilian_phone_numbers_are_found_in_their_usual_shapes() {
+    for (text, want) in [
+        ("liga (11) 91234-5678 pfv", "liga [TELEFONE] pfv"),
+        ("+55 11 91234 5678", "[TELEFONE]"),
+        ("+55 (21) 3333-4444", "[TELEFONE]"),
+        ("meu zap 11912345678", "meu zap [TELEFONE]"),
+        ("5511912345678", "[TELEFONE]"),
+        ("fixo 21 3333-4444", "fixo [TELEFONE]"),
+        ("celular 91234-5678", "celular [TELEFONE]"),
+    ] {
+        assert_eq!(redacted(text), want, "{text}");
+    }
+}
+
+#[test]
+fn clinical_numbers_dates_and_invalid_area_codes_are_not_phones() {
+    for text in [
+        "pressão 160/110 e 16 por 11",
+        "febre de 38,5 às 10:30 do dia 26/11/2024",
+        "peso 3.200 g, 32 semanas",
+        "(10) 3333-4444",
+        "1234-5678",
+        "2024-11-26",
+    ] {
+        assert_eq!(redacted(text), text);
+    }
+}
+
+#[test]
+fn e_mails_are_redacted_and_a_bare_at_sign_is_not() {
+    assert_eq!(
+        redacted("escreve pra maria.silva+bebe@gmail.com.br."),
+        "escreve pra [EMAIL]."
+    );
+    assert_eq!(redacted("a@b"), "a@b");
+    assert_eq!(redacted("@@@ x@y.z"), "@@@ x@y.z");
+    assert_eq!(
+        redacted("ana12345678909@x.com e cpf 52998224725"),
+        "[EMAIL] e cpf [CPF]"
+    );
+}
+
+#[test]
+fn huge_and_hostile_inputs_are_scanned_in_linear_time_without_panicking() {
+    let start = std::time::Instant::now();
+    let digits = "1 ".repeat(200_000);
+    let ats = "a@".repeat(200_000);
+    let mixed = "(((+55 ".repeat(50_000) + "é@é.é 9-";
+    for t in [digits.as_str(), ats.as_str(), mixed.as_str(), "", "\u{0}\u{FFFF}"] {
+        let _ = redacted(t);
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -1,0 +1,244 @@
+//! Red-flag rules that no single term expresses, with their thresholds read from
+//! `guard/rules.toml`: co-occurrence of symptoms (headache + visual disturbance), blood pressure
+//! (≥ 160/110 alone, ≥ 140/90 with symptoms), fever (a measured ≥ 38 °C, or fever reported
+//! without a lower reading) and contractions before 37 weeks. Also the context windows used by
+//! the negation and question cues.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::classify::Analysis;
+use super::lexicon::{Signal, line_of, read_toml};
+use super::numbers;
+use super::GuardLoadError;
+
+/// Words after a number that make it a count or a duration, not a temperature.
+const NOT_TEMPERATURE: [&str; 18] = [
+    "dia", "dias", "hora", "horas", "h", "min", "minutos", "ano", "anos", "vez", "vezes", "day",
+    "days", "hour", "hours", "year", "years", "times",
+];
+
+/// The loaded rules.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Words allowed between a negation and the symptom it negates ("não tenho nenhum sangramento").
+    pub negation_max_gap: usize,
+    /// Words allowed between a question / hypothetical cue and the term ("o que é a tal …").
+    pub cue_max_gap: usize,
+    /// Words allowed between an amount and what makes it a dose instruction (schedule, medicine).
+    pub dose_window: usize,
+    cooccurrence: Vec<Cooccurrence>,
+    bp: BloodPressureRule,
+    fever: FeverRule,
+    preterm_before_week: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Cooccurrence {
+    id: String,
+    all: u32,
+    any: u32,
+}
+
+#[derive(Debug, Clone)]
+struct BloodPressureRule {
+    severe_systolic: f64,
+    severe_diastolic: f64,
+    high_systolic: f64,
+    high_diastolic: f64,
+    /// Symptoms that make a high (not severe) reading a red flag.
+    high_with: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeverRule {
+    min_celsius: f64,
+    reported_fever_escalates: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    context: RawContext,
+    #[serde(default)]
+    cooccurrence: Vec<RawCooccurrence>,
+    blood_pressure: RawBloodPressure,
+    fever: FeverRule,
+    preterm_contractions: RawPreterm,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContext {
+    negation_max_gap: usize,
+    cue_max_gap: usize,
+    dose_window: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCooccurrence {
+    id: toml::Spanned<String>,
+    all: Vec<String>,
+    #[serde(default)]
+    any: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBloodPressure {
+    severe_systolic: f64,
+    severe_diastolic: f64,
+    high_systolic: f64,
+    high_diastolic: f64,
+    high_with_any: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPreterm {
+    before_week: f64,
+}
+
+impl Rules {
+    /// Reads `path` (normally `guard/rules.toml`).
+    pub fn load(path: &Path) -> Result<Rules, GuardLoadError> {
+        let (raw, text): (RawRules, String) = read_toml(path)?;
+        let signals = |names: &[String], line: Option<usize>| -> Result<u32, GuardLoadError> {
+            let mut bits = 0;
+            for n in names {
+                let s = Signal::from_name(n).ok_or_else(|| {
+                    GuardLoadError::new(path, line, format!("`{n}` is not a known signal"))
+                })?;
+                bits |= s.bit();
+            }
+            Ok(bits)
+        };
+        let mut cooccurrence = Vec::new();
+        for c in raw.cooccurrence {
+            let line = Some(line_of(&text, c.id.span().start));
+            if c.all.is_empty() {
+                return Err(GuardLoadError::new(path, line, "a co-occurrence needs `all`"));
+            }
+            cooccurrence.push(Cooccurrence {
+                all: signals(&c.all, line)?,
+                any: signals(&c.any, line)?,
+                id: format!("rule:{}", c.id.into_inner()),
+            });
+        }
+        let b = raw.blood_pressure;
+        let bp = BloodPressureRule {
+            severe_systolic: b.severe_systolic,
+            severe_diastolic: b.severe_diastolic,
+            high_systolic: b.high_systolic,
+            high_diastolic: b.high_diastolic,
+            high_with: signals(&b.high_with_any, None)?,
+        };
+        if bp.high_systolic > bp.severe_systolic || bp.high_diastolic > bp.severe_diastolic {
+            return Err(GuardLoadError::new(
+                path,
+                None,
+                "[blood_pressure] high thresholds must not exceed the severe ones",
+            ));
+        }
+        Ok(Rules {
+            negation_max_gap: raw.context.negation_max_gap,
+            cue_max_gap: raw.context.cue_max_gap,
+            dose_window: raw.context.dose_window,
+            cooccurrence,
+            bp,
+            fever: raw.fever,
+            preterm_before_week: raw.preterm_contractions.before_week,
+        })
+    }
+
+    /// Pushes the id of every rule that fires on `a`.
+    pub(crate) fn red_flags(&self, a: &Analysis, fired: &mut Vec<String>) {
+        let live = a.live_symptoms();
+        for c in &self.cooccurrence {
+            if live & c.all == c.all && (c.any == 0 || live & c.any != 0) {
+                fired.push(c.id.clone());
+            }
+        }
+        self.blood_pressure(a, live, fired);
+        self.fever(a, live, fired);
+        if live & Signal::Contraction.bit() != 0
+            && numbers::gestational_ages(&a.norm, &a.marks)
+                .iter()
+                .any(|(w, _)| *w < self.preterm_before_week)
+        {
+            fired.push("rule:preterm_contractions".into());
+        }
+    }
+
+    fn blood_pressure(&self, a: &Analysis, live: u32, fired: &mut Vec<String>) {
+        let cue = a.has(Signal::BloodPressure);
+        let bp = &self.bp;
+        for r in numbers::blood_pressures(&a.norm) {
+            if (!r.unambiguous && !cue) || a.number_suppressed(r.first) {
+                continue;
+            }
+            if r.systolic >= bp.severe_systolic || r.diastolic >= bp.severe_diastolic {
+                fired.push("rule:blood_pressure_severe".into());
+            } else if (r.systolic >= bp.high_systolic || r.diastolic >= bp.high_diastolic)
+                && live & bp.high_with != 0
+            {
+                fired.push("rule:blood_pressure_high_with_symptoms".into());
+            }
+        }
+    }
+
+    /// A temperature counts when a fever/temperature word is in its sentence, or when written
+    /// with a unit (`39 graus`) and the sentence is not about the weather.
+    fn fever(&self, a: &Analysis, live: u32, fired: &mut Vec<String>) {
+        let near_cue = |tok: usize| {
+            a.signal_hits(Signal::Fever)
+                .chain(a.signal_hits(Signal::Temperature))
+                .any(|h| a.same_sentence(h.first, tok) && h.first.abs_diff(tok) <= 8)
+        };
+        let weather = |tok: usize| {
+            a.signal_hits(Signal::Weather)
+                .any(|h| a.same_sentence(h.first, tok))
+        };
+        let with_unit = numbers::temperatures_with_unit(&a.norm, &a.marks);
+        let mut readings = Vec::new();
+        for &(v, tok, f) in &with_unit {
+            if (near_cue(tok) || !weather(tok)) && !a.number_suppressed(tok) {
+                readings.extend(numbers::body_celsius(v, f));
+            }
+        }
+        // A bare number near "febre" is a temperature, unless it counts something else.
+        let mut other = vec![false; a.norm.tokens.len()];
+        for r in numbers::blood_pressures(&a.norm) {
+            other[r.first..r.end].iter_mut().for_each(|o| *o = true);
+        }
+        for (_, tok) in numbers::gestational_ages(&a.norm, &a.marks) {
+            other[tok] = true;
+        }
+        for (i, o) in other.iter_mut().enumerate() {
+            let next = i + 1;
+            *o |= with_unit.iter().any(|t| t.1 == i)
+                || [Signal::DoseUnit, Signal::MassUnit, Signal::WeekUnit, Signal::MonthUnit]
+                    .iter()
+                    .any(|s| a.marks.starts_at(next, *s))
+                || (next < a.norm.tokens.len() && NOT_TEMPERATURE.contains(&a.norm.tok(next)));
+        }
+        for (i, &o) in other.iter().enumerate() {
+            if let Some(v) = a.norm.number(i)
+                && !o
+                && near_cue(i)
+                && !a.number_suppressed(i)
+            {
+                readings.extend(numbers::body_celsius(v, false));
+            }
+        }
+        let fever_word = live & Signal::Fever.bit() != 0;
+        if readings.iter().any(|c| *c >= self.fever.min_celsius) {
+            fired.push("rule:fever_measured".into());
+        } else if readings.is_empty() && fever_word && self.fever.reported_fever_escalates {
+            fired.push("rule:fever_reported".into());
+        }
+    }
+}
