@@ -110,3 +110,44 @@ fn a_missing_config_file_is_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/powerbirth.toml"));
 }
+
+#[test]
+fn the_shipped_prompts_pass_lint() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = powerbirth(&root.join("powerbirth.toml"), &["prompts", "lint", "--dir"]);
+    // `--dir` needs a value: the command line must say so instead of linting something else.
+    assert!(!out.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .current_dir(root)
+        .args(["--config", "powerbirth.toml", "prompts", "lint"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("prompts ok"), "{stdout}");
+}
+
+#[test]
+fn prompts_lint_prints_each_problem_with_file_and_line_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path());
+    let prompts = dir.path().join("prompts/broken");
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(prompts.join("prompt.toml"), "description = \"x\"\nowner = \"y\"\ndefault_language = \"pt-BR\"\ndefault_persona = \"doula\"\n[labels]\nproduction = 3\n").unwrap();
+    let out = powerbirth(
+        &config,
+        &[
+            "prompts",
+            "lint",
+            "--dir",
+            dir.path().join("prompts").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("prompt.toml:"), "{stdout}");
+}

@@ -11,10 +11,12 @@ use super::rules::Rules;
 use super::{Action, Category, Decision, InputVerdict, Lang, NoticeKind, notices::Notices, pii};
 
 /// Signals that are symptoms: they count towards the rules only when not negated or past.
-const SYMPTOMS: [Signal; 8] = [
+const SYMPTOMS: [Signal; 10] = [
     Signal::Headache,
     Signal::Visual,
     Signal::Swelling,
+    Signal::FaceOrHands,
+    Signal::Sudden,
     Signal::Epigastric,
     Signal::Persistent,
     Signal::Contraction,
@@ -144,7 +146,8 @@ impl<'g> Analysis<'g> {
 
     /// Are tokens `a` and `b` in the same sentence (between full stops)?
     pub fn same_sentence(&self, a: usize, b: usize) -> bool {
-        self.stop_sentence.get(a).is_some() && self.stop_sentence.get(a) == self.stop_sentence.get(b)
+        self.stop_sentence.get(a).is_some()
+            && self.stop_sentence.get(a) == self.stop_sentence.get(b)
     }
 
     /// Why a hit does not describe a current symptom, if it does not: a negation just before it
@@ -180,29 +183,42 @@ impl<'g> Analysis<'g> {
         })
     }
 
-    /// A number reading (blood pressure, temperature) asked about rather than reported.
+    /// A number reading (blood pressure, temperature) asked about, or past ("febre de 39 ontem,
+    /// mas já passou"), rather than reported. Cues of any language apply.
     pub fn number_suppressed(&self, first: usize) -> bool {
         self.cues.iter().any(|c| {
-            matches!(c.signal, Signal::Informational | Signal::Hypothetical)
-                && c.end <= first
-                && first - c.end <= c.gap
-                && self.clause[c.end - 1] == self.clause[first]
+            let before = c.end <= first && first - c.end <= c.gap;
+            match c.signal {
+                Signal::Informational | Signal::Hypothetical => {
+                    before && self.clause[c.end - 1] == self.clause[first]
+                }
+                Signal::Resolved if c.first > first => {
+                    self.stop_sentence[c.first] == self.stop_sentence[first]
+                }
+                Signal::Resolved => before && self.sentence[c.end - 1] == self.sentence[first],
+                _ => false,
+            }
         })
     }
 
     /// Symptom signals present in the text and not suppressed (bit set).
     pub fn live_symptoms(&self) -> u32 {
-        let mut bits = 0;
-        for h in &self.hits {
-            if let Kind::Signal(s) = self.lex.entry(h.entry).kind
-                && SYMPTOMS.contains(&s)
-                && bits & s.bit() == 0
-                && self.suppressed(h).is_none()
-            {
-                bits |= s.bit();
-            }
-        }
-        bits
+        self.live_symptom_hits()
+            .iter()
+            .fold(0, |bits, (s, _)| bits | s.bit())
+    }
+
+    /// Each symptom hit not suppressed, with its first token.
+    pub fn live_symptom_hits(&self) -> Vec<(Signal, usize)> {
+        self.hits
+            .iter()
+            .filter_map(|h| match self.lex.entry(h.entry).kind {
+                Kind::Signal(s) if SYMPTOMS.contains(&s) && self.suppressed(h).is_none() => {
+                    Some((s, h.first))
+                }
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -234,7 +250,7 @@ pub(crate) fn dosing_request(a: &Analysis) -> Option<&'static str> {
     if a.has(Signal::DoseRequest)
         && numbers::amounts(&a.norm, &a.marks)
             .iter()
-            .any(|am| !am.needs_medicine || medicine)
+            .any(|am| am.numeric && (!am.needs_medicine || medicine))
     {
         return Some("dosing:request_with_amount");
     }
@@ -277,8 +293,8 @@ pub(crate) fn classify(
     for s in &spans {
         matched.push(format!("pii:{}", s.kind.as_str()));
     }
-    let redacted = (!spans.is_empty())
-        .then(|| pii::redact(text, &spans, |k| notices.placeholder(k, a.lang)));
+    let redacted =
+        (!spans.is_empty()).then(|| pii::redact(text, &spans, |k| notices.placeholder(k, a.lang)));
     let mut seen = std::collections::HashSet::new();
     matched.retain(|m| seen.insert(m.clone()));
 

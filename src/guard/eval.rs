@@ -74,12 +74,18 @@ pub struct CategoryScore {
 impl CategoryScore {
     /// 1.0 when nothing was predicted.
     pub fn precision(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
 
     /// 1.0 when nothing was labelled.
     pub fn recall(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_negatives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
     }
 }
 
@@ -138,7 +144,10 @@ impl GuardEvalReport {
         }
         let f = self.false_escalation_rate();
         if f > t.max_false_escalation {
-            out.push(format!("benign false-escalation {f:.3} > {}", t.max_false_escalation));
+            out.push(format!(
+                "benign false-escalation {f:.3} > {}",
+                t.max_false_escalation
+            ));
         }
         out
     }
@@ -185,9 +194,19 @@ impl fmt::Display for GuardEvalReport {
             for m in &self.misses {
                 let names = |v: &[Category]| {
                     let n: Vec<_> = v.iter().map(|c| c.as_str()).collect();
-                    if n.is_empty() { "benign".to_string() } else { n.join("+") }
+                    if n.is_empty() {
+                        "benign".to_string()
+                    } else {
+                        n.join("+")
+                    }
                 };
-                writeln!(f, "  {:<16} expected {:<28} got {}", m.id, names(&m.expected), names(&m.got))?;
+                writeln!(
+                    f,
+                    "  {:<16} expected {:<28} got {}",
+                    m.id,
+                    names(&m.expected),
+                    names(&m.got)
+                )?;
             }
         }
         Ok(())
@@ -216,8 +235,9 @@ pub fn load_cases(dir: &Path) -> Result<Vec<EvalCase>, EvalError> {
             }
             let raw: RawCase =
                 serde_json::from_str(line).map_err(|e| EvalError(format!("{at}: {e}")))?;
-            let lang = Lang::from_tag(&raw.lang)
-                .ok_or_else(|| EvalError(format!("{at}: lang {:?} is not pt-BR or en", raw.lang)))?;
+            let lang = Lang::from_tag(&raw.lang).ok_or_else(|| {
+                EvalError(format!("{at}: lang {:?} is not pt-BR or en", raw.lang))
+            })?;
             let labels = raw
                 .labels
                 .iter()
@@ -227,7 +247,10 @@ pub fn load_cases(dir: &Path) -> Result<Vec<EvalCase>, EvalError> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some(prev) = ids.insert(raw.id.clone(), at.clone()) {
-                return Err(EvalError(format!("{at}: id {:?} is also used at {prev}", raw.id)));
+                return Err(EvalError(format!(
+                    "{at}: id {:?} is also used at {prev}",
+                    raw.id
+                )));
             }
             cases.push(EvalCase {
                 id: raw.id,

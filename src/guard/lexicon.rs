@@ -22,6 +22,8 @@ pub enum Signal {
     Headache,
     Visual,
     Swelling,
+    FaceOrHands,
+    Sudden,
     Epigastric,
     Persistent,
     Contraction,
@@ -51,10 +53,12 @@ pub enum Signal {
 }
 
 impl Signal {
-    pub const ALL: [Signal; 29] = [
+    pub const ALL: [Signal; 31] = [
         Signal::Headache,
         Signal::Visual,
         Signal::Swelling,
+        Signal::FaceOrHands,
+        Signal::Sudden,
         Signal::Epigastric,
         Signal::Persistent,
         Signal::Contraction,
@@ -88,6 +92,8 @@ impl Signal {
             Signal::Headache => "headache",
             Signal::Visual => "visual",
             Signal::Swelling => "swelling",
+            Signal::FaceOrHands => "face_or_hands",
+            Signal::Sudden => "sudden",
             Signal::Epigastric => "epigastric",
             Signal::Persistent => "persistent",
             Signal::Contraction => "contraction",
@@ -324,7 +330,11 @@ impl Lexicon {
                 if self.entries[e as usize].kind == Kind::Signal(Signal::Stopword) {
                     continue;
                 }
-                scan.hits.push(Hit { entry: e, first, end });
+                scan.hits.push(Hit {
+                    entry: e,
+                    first,
+                    end,
+                });
             }
         }
         scan
@@ -340,7 +350,10 @@ fn load_spelling(path: &Path, spelling: &mut Spelling) -> Result<(), GuardLoadEr
             return Err(GuardLoadError::new(
                 path,
                 line,
-                format!("`{from}` must be one word (it normalises to `{}`)", key.text.trim()),
+                format!(
+                    "`{from}` must be one word (it normalises to `{}`)",
+                    key.text.trim()
+                ),
             ));
         }
         let value = normalize_plain(to.get_ref());
@@ -363,7 +376,9 @@ fn load_spelling(path: &Path, spelling: &mut Spelling) -> Result<(), GuardLoadEr
             return Err(GuardLoadError::new(
                 path,
                 line,
-                format!("`{k}` is already mapped to `{prev}` (spellings are shared by all languages)"),
+                format!(
+                    "`{k}` is already mapped to `{prev}` (spellings are shared by all languages)"
+                ),
             ));
         }
     }
@@ -371,7 +386,12 @@ fn load_spelling(path: &Path, spelling: &mut Spelling) -> Result<(), GuardLoadEr
 }
 
 impl Builder {
-    fn load_file(&mut self, path: &Path, lang: Lang, spelling: &Spelling) -> Result<(), GuardLoadError> {
+    fn load_file(
+        &mut self,
+        path: &Path,
+        lang: Lang,
+        spelling: &Spelling,
+    ) -> Result<(), GuardLoadError> {
         let (raw, text): (BTreeMap<String, RawEntry>, String) = read_toml(path)?;
         let file_kind = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         let at = |pos: usize| Some(line_of(&text, pos));
@@ -399,7 +419,11 @@ impl Builder {
                     Kind::Signal(signal)
                 }
             };
-            let (input, output) = match entry.scope.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            let (input, output) = match entry
+                .scope
+                .as_ref()
+                .map(|s| (s.get_ref().as_str(), s.span()))
+            {
                 None => (true, false),
                 Some(("input", _)) => (true, false),
                 Some(("output", _)) => (false, true),
@@ -413,7 +437,11 @@ impl Builder {
                 }
             };
             if entry.terms.is_empty() {
-                return Err(GuardLoadError::new(path, None, format!("[{name}] has no terms")));
+                return Err(GuardLoadError::new(
+                    path,
+                    None,
+                    format!("[{name}] has no terms"),
+                ));
             }
             let prefix = match kind {
                 Kind::RedFlag => "red_flag",

@@ -147,9 +147,13 @@ impl NoticeKind {
 pub enum Decision {
     Pass,
     /// Call the model; the answer starts with `notice` (crisis notice first, then urgent-care).
-    Escalate { notice: String },
+    Escalate {
+        notice: String,
+    },
     /// Do not call the model; answer `reply` (any notices first, then the dosing reply).
-    Block { reply: String },
+    Block {
+        reply: String,
+    },
 }
 
 /// The guard's reading of one user message.
@@ -276,9 +280,8 @@ impl Guard {
     /// As [`Guard::redact`], with the placeholders' language given.
     pub fn redact_in(&self, text: &str, lang: Lang) -> Option<String> {
         let spans = pii::find(text);
-        (!spans.is_empty()).then(|| {
-            pii::redact(text, &spans, |k| self.inner.notices.placeholder(k, lang))
-        })
+        (!spans.is_empty())
+            .then(|| pii::redact(text, &spans, |k| self.inner.notices.placeholder(k, lang)))
     }
 
     /// The language of `text` as the guard detects it (pt-BR when unsure).

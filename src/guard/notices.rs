@@ -65,9 +65,10 @@ impl Notices {
         check_langs(raw.placeholders.keys(), "placeholders").map_err(err)?;
         let mut placeholders: [[String; 4]; 2] = Default::default();
         for lang in Lang::ALL {
-            let p = raw.placeholders.get(lang.as_str()).ok_or_else(|| {
-                err(format!("[placeholders.\"{}\"] is missing", lang.as_str()))
-            })?;
+            let p = raw
+                .placeholders
+                .get(lang.as_str())
+                .ok_or_else(|| err(format!("[placeholders.\"{}\"] is missing", lang.as_str())))?;
             for (kind, text) in [
                 (PiiKind::Cpf, &p.cpf),
                 (PiiKind::Cns, &p.cns),

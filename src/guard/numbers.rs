@@ -58,6 +58,10 @@ pub fn blood_pressures(n: &Normalized) -> Vec<BloodPressure> {
             continue;
         }
         let cm = a < 30.0 && b < 30.0;
+        // In cmHg a systolic above 25 or a diastolic above 16 is not a reading (`26/11` is a date).
+        if cm && (a > 25.0 || b > 16.0) {
+            continue;
+        }
         let (sys, dia) = if cm { (a * 10.0, b * 10.0) } else { (a, b) };
         if !(70.0..=300.0).contains(&sys) || !(30.0..=200.0).contains(&dia) || sys <= dia {
             continue;
@@ -89,7 +93,8 @@ pub fn gestational_ages(n: &Normalized, m: &Marks) -> Vec<(f64, usize)> {
         let before_week = i > 0 && m.ends_at(i - 1, Signal::WeekUnit);
         if m.starts_at(after, Signal::WeekUnit) || before_week {
             out.push((v, i));
-        } else if (m.starts_at(i + 1, Signal::MonthUnit) || i > 0 && m.ends_at(i - 1, Signal::MonthUnit))
+        } else if (m.starts_at(i + 1, Signal::MonthUnit)
+            || i > 0 && m.ends_at(i - 1, Signal::MonthUnit))
             && v <= 10.0
         {
             out.push(((v * 4.3).floor(), i));
@@ -130,18 +135,20 @@ pub struct Amount {
     pub end: usize,
     /// A mass unit (`g`) only counts next to a medicine: `30 g de proteína por dia` is food.
     pub needs_medicine: bool,
+    /// Written in digits (`2 comprimidos`), not words (`um comprimido`).
+    pub numeric: bool,
 }
 
 pub fn amounts(n: &Normalized, m: &Marks) -> Vec<Amount> {
     let mut out = Vec::new();
     for t in 1..n.tokens.len() {
-        let unit = m.starts_at(t, Signal::DoseUnit) || m.starts_at(t, Signal::Medicine);
+        let unit = m.starts_at(t, Signal::DoseUnit);
+        let medicine = m.starts_at(t, Signal::Medicine);
         let mass = m.starts_at(t, Signal::MassUnit);
-        if !unit && !mass {
-            continue;
-        }
-        let quantity = n.tokens[t - 1].kind == TokKind::Number || m.ends_at(t - 1, Signal::NumberWord);
-        if quantity {
+        let numeric = n.tokens[t - 1].kind == TokKind::Number;
+        // "2 dipironas" is an amount; "um analgésico" is not.
+        let word = m.ends_at(t - 1, Signal::NumberWord) && (unit || mass);
+        if (numeric && (unit || medicine || mass)) || word {
             let mut first = t - 1;
             // `1 a 2 comprimidos`, `1 ou 2`, `1 / 2`.
             if first >= 2 && n.tokens[first - 2].kind == TokKind::Number {
@@ -150,7 +157,8 @@ pub fn amounts(n: &Normalized, m: &Marks) -> Vec<Amount> {
             out.push(Amount {
                 first,
                 end: t + 1,
-                needs_medicine: mass && !unit,
+                needs_medicine: mass && !unit && !medicine,
+                numeric,
             });
         }
     }
@@ -203,6 +211,7 @@ mod tests {
     fn implausible_pairs_are_not_blood_pressures() {
         assert!(bp("2 por 3").is_empty());
         assert!(bp("dia 26/11").is_empty());
+        assert_eq!(bp("dia 12/11"), vec![(120.0, 110.0, false)]);
         assert!(bp("nota 10 por 10").is_empty());
     }
 

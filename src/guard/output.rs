@@ -83,7 +83,10 @@ mod tests {
     fn an_answer_with_a_dose_and_a_schedule_is_replaced_by_the_dosing_reply() {
         for (t, lang) in [
             ("Tome 500 mg de 6 em 6 horas.", Lang::PtBr),
-            ("Você pode tomar 1 comprimido de dipirona se tiver dor.", Lang::PtBr),
+            (
+                "Você pode tomar 1 comprimido de dipirona se tiver dor.",
+                Lang::PtBr,
+            ),
             ("Pode usar 20 gotas a cada 8 horas", Lang::PtBr),
             ("Take 2 tablets every 4 hours.", Lang::En),
             ("The usual dose is 1000 mg of acetaminophen.", Lang::En),
@@ -113,7 +116,10 @@ mod tests {
             Some(NoticeKind::Crisis)
         );
         assert_eq!(
-            replaced("Se pensar em se machucar, ligue para o CVV 188.", Lang::PtBr),
+            replaced(
+                "Se pensar em se machucar, ligue para o CVV 188.",
+                Lang::PtBr
+            ),
             None
         );
     }

@@ -208,7 +208,8 @@ fn phone_valid(d: &[u8]) -> bool {
 }
 
 fn find_emails(b: &[u8]) -> Vec<PiiSpan> {
-    let local_ok = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
+    let local_ok =
+        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
     let domain_ok = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-');
     let mut out = Vec::new();
     let mut from = 0;
@@ -258,7 +259,11 @@ fn memchr_all(b: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// `text` with every span replaced by its placeholder.
-pub fn redact<'p>(text: &str, spans: &[PiiSpan], placeholder: impl Fn(PiiKind) -> &'p str) -> String {
+pub fn redact<'p>(
+    text: &str,
+    spans: &[PiiSpan],
+    placeholder: impl Fn(PiiKind) -> &'p str,
+) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     for s in spans {

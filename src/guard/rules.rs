@@ -8,10 +8,10 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::GuardLoadError;
 use super::classify::Analysis;
 use super::lexicon::{Signal, line_of, read_toml};
 use super::numbers;
-use super::GuardLoadError;
 
 /// Words after a number that make it a count or a duration, not a temperature.
 const NOT_TEMPERATURE: [&str; 18] = [
@@ -39,6 +39,7 @@ struct Cooccurrence {
     id: String,
     all: u32,
     any: u32,
+    within: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +85,7 @@ struct RawCooccurrence {
     all: Vec<String>,
     #[serde(default)]
     any: Vec<String>,
+    within: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,11 +122,16 @@ impl Rules {
         for c in raw.cooccurrence {
             let line = Some(line_of(&text, c.id.span().start));
             if c.all.is_empty() {
-                return Err(GuardLoadError::new(path, line, "a co-occurrence needs `all`"));
+                return Err(GuardLoadError::new(
+                    path,
+                    line,
+                    "a co-occurrence needs `all`",
+                ));
             }
             cooccurrence.push(Cooccurrence {
                 all: signals(&c.all, line)?,
                 any: signals(&c.any, line)?,
+                within: c.within,
                 id: format!("rule:{}", c.id.into_inner()),
             });
         }
@@ -158,7 +165,10 @@ impl Rules {
     pub(crate) fn red_flags(&self, a: &Analysis, fired: &mut Vec<String>) {
         let live = a.live_symptoms();
         for c in &self.cooccurrence {
-            if live & c.all == c.all && (c.any == 0 || live & c.any != 0) {
+            if live & c.all == c.all
+                && (c.any == 0 || live & c.any != 0)
+                && c.within.is_none_or(|w| near_each_other(a, c.all, c.any, w))
+            {
                 fired.push(c.id.clone());
             }
         }
@@ -193,8 +203,10 @@ impl Rules {
     /// A temperature counts when a fever/temperature word is in its sentence, or when written
     /// with a unit (`39 graus`) and the sentence is not about the weather.
     fn fever(&self, a: &Analysis, live: u32, fired: &mut Vec<String>) {
+        // A negated fever word ("sem febre, 37") does not make its number a fever.
         let near_cue = |tok: usize| {
             a.signal_hits(Signal::Fever)
+                .filter(|h| a.suppressed(h).is_none())
                 .chain(a.signal_hits(Signal::Temperature))
                 .any(|h| a.same_sentence(h.first, tok) && h.first.abs_diff(tok) <= 8)
         };
@@ -220,9 +232,14 @@ impl Rules {
         for (i, o) in other.iter_mut().enumerate() {
             let next = i + 1;
             *o |= with_unit.iter().any(|t| t.1 == i)
-                || [Signal::DoseUnit, Signal::MassUnit, Signal::WeekUnit, Signal::MonthUnit]
-                    .iter()
-                    .any(|s| a.marks.starts_at(next, *s))
+                || [
+                    Signal::DoseUnit,
+                    Signal::MassUnit,
+                    Signal::WeekUnit,
+                    Signal::MonthUnit,
+                ]
+                .iter()
+                .any(|s| a.marks.starts_at(next, *s))
                 || (next < a.norm.tokens.len() && NOT_TEMPERATURE.contains(&a.norm.tok(next)));
         }
         for (i, &o) in other.iter().enumerate() {
@@ -241,4 +258,24 @@ impl Rules {
             fired.push("rule:fever_reported".into());
         }
     }
+}
+
+/// Is there a live hit of the first `all` signal with a live hit of every other `all` signal and
+/// of one `any` signal within `w` words?
+fn near_each_other(a: &Analysis, all: u32, any: u32, w: usize) -> bool {
+    let live = a.live_symptom_hits();
+    let near = |anchor: usize, bits: u32| {
+        live.iter()
+            .any(|&(s, first)| s.bit() & bits != 0 && first.abs_diff(anchor) <= w)
+    };
+    let Some(lead) = Signal::ALL.into_iter().find(|s| s.bit() & all != 0) else {
+        return false;
+    };
+    live.iter().filter(|(s, _)| *s == lead).any(|&(_, anchor)| {
+        Signal::ALL
+            .iter()
+            .filter(|s| s.bit() & all != 0)
+            .all(|s| near(anchor, s.bit()))
+            && (any == 0 || near(anchor, any))
+    })
 }

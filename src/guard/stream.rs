@@ -123,9 +123,7 @@ impl StreamGuard {
             })
             .collect();
         let plain = &self.pending[..cut];
-        let out = pii::redact(plain, &released, |k| {
-            g.notices().placeholder(k, self.lang)
-        });
+        let out = pii::redact(plain, &released, |k| g.notices().placeholder(k, self.lang));
         self.context.push_str(plain);
         let mut keep = start_of_last_words(&self.context, self.hold_words);
         if self.context.len() - keep > MAX_HELD_BYTES {

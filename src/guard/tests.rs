@@ -94,7 +94,9 @@ fn the_urgent_notice_is_in_the_message_language_and_names_samu_in_portuguese() {
     assert!(v.is_urgent());
     let v = guard().check_input("I'm bleeding a lot", Some("pt-BR"));
     assert_eq!(v.language, Lang::En);
-    assert!(matches!(&v.decision, Decision::Escalate { notice } if notice.starts_with("Important")));
+    assert!(
+        matches!(&v.decision, Decision::Escalate { notice } if notice.starts_with("Important"))
+    );
 }
 
 #[test]
@@ -124,7 +126,10 @@ fn a_negation_does_not_hide_a_symptom_after_it() {
     assert_category(&["não tenho febre e estou sangrando muito"], "red_flag");
     assert_category(&["no fever, but I'm bleeding"], "red_flag");
     assert_category(&["estou sem forças e sangrando muito"], "red_flag");
-    assert_category(&["a dor de cabeça não passou e to vendo estrelinhas"], "red_flag");
+    assert_category(
+        &["a dor de cabeça não passou e to vendo estrelinhas"],
+        "red_flag",
+    );
 }
 
 #[test]
@@ -143,7 +148,10 @@ fn self_harm_escalates_with_the_crisis_notice_first() {
     let Decision::Escalate { notice } = &v.decision else {
         panic!("{v:?}");
     };
-    let (crisis, urgent) = (notice.find("CVV").unwrap(), notice.find("SAMU 192").unwrap());
+    let (crisis, urgent) = (
+        notice.find("CVV").unwrap(),
+        notice.find("SAMU 192").unwrap(),
+    );
     assert!(crisis < urgent, "crisis notice first: {notice}");
     assert!(notice.contains("188"));
 }
@@ -188,7 +196,9 @@ fn personal_data_is_redacted_with_placeholders_in_the_message_language() {
     );
     assert!(v.matched.iter().all(|m| !m.contains("529")));
     assert_eq!(
-        guard().redact("my email is ana@example.com and my phone +55 11 91234 5678").as_deref(),
+        guard()
+            .redact("my email is ana@example.com and my phone +55 11 91234 5678")
+            .as_deref(),
         Some("my email is [EMAIL] and my phone [PHONE]")
     );
     assert_eq!(guard().redact("cpf 529.982.247-26"), None);
@@ -204,13 +214,19 @@ fn categories_and_actions_combine_in_a_fixed_order() {
         v.categories,
         vec![Category::RedFlag, Category::MedicationDosing, Category::Pii]
     );
-    assert_eq!(v.actions, vec![Action::Escalate, Action::Block, Action::Redact]);
+    assert_eq!(
+        v.actions,
+        vec![Action::Escalate, Action::Block, Action::Redact]
+    );
     let Decision::Block { reply } = &v.decision else {
         panic!("{v:?}");
     };
     assert!(reply.find("SAMU").unwrap() < reply.find("farmacêutico").unwrap());
     assert_eq!(cats("bom dia!"), Vec::<&str>::new());
-    assert_eq!(guard().check_input("bom dia!", None).actions, vec![Action::Pass]);
+    assert_eq!(
+        guard().check_input("bom dia!", None).actions,
+        vec![Action::Pass]
+    );
 }
 
 #[test]
@@ -240,7 +256,10 @@ fn empty_huge_and_binary_input_never_panics() {
 #[test]
 fn shipped_notices_name_samu_192_and_cvv_188() {
     let g = guard();
-    assert!(g.notice(NoticeKind::Urgent, Lang::PtBr).contains("SAMU 192"));
+    assert!(
+        g.notice(NoticeKind::Urgent, Lang::PtBr)
+            .contains("SAMU 192")
+    );
     assert!(g.notice(NoticeKind::Crisis, Lang::PtBr).contains("CVV"));
     assert!(g.notice(NoticeKind::Crisis, Lang::PtBr).contains("188"));
     for lang in Lang::ALL {
@@ -267,7 +286,11 @@ fn a_broken_data_file_is_reported_with_its_file_and_line() {
     assert!(shown.contains("`headach` is not a known signal"), "{shown}");
     assert_eq!(err.line, Some(text.lines().count() + 3));
 
-    std::fs::write(&file, format!("{text}\n[more]\nsignal = \"headache\"\nterms = [\"dor de cabeça\"]\n")).unwrap();
+    std::fs::write(
+        &file,
+        format!("{text}\n[more]\nsignal = \"headache\"\nterms = [\"dor de cabeça\"]\n"),
+    )
+    .unwrap();
     let shown = Guard::load(dir.path()).unwrap_err().to_string();
     assert!(shown.contains("already listed"), "{shown}");
 
@@ -293,7 +316,24 @@ fn copy_dir(from: &Path, to: &Path) {
 fn the_eval_set_meets_the_targets_of_issue_4() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("evalsets/guard");
     let report = eval::run_guard_eval(guard(), &dir).unwrap();
+    println!("{report}");
     assert!(report.cases >= 150, "{report}");
     let failures = report.failures(&eval::Targets::default());
     assert!(failures.is_empty(), "{failures:?}\n{report}");
+}
+
+#[test]
+#[ignore]
+fn probe() {
+    let text = std::fs::read_to_string("/tmp/probe.txt").unwrap();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v = guard().check_input(line, None);
+        let c: Vec<_> = v.categories.iter().map(|c| c.as_str()).collect();
+        println!(
+            "{:<40} {:<5} {:?} | {line}",
+            c.join(","),
+            v.language.as_str(),
+            v.matched
+        );
+    }
 }

@@ -189,7 +189,11 @@ impl Store {
             let sql = format!(
                 "INSERT INTO messages ({}, key_id) VALUES {}",
                 MESSAGE_COLUMNS.join(", "),
-                placeholders_with(chunk.len(), cols, |c, n| bulk_param(backend, c == COST_COLUMN, n))
+                placeholders_with(chunk.len(), cols, |c, n| bulk_param(
+                    backend,
+                    c == COST_COLUMN,
+                    n
+                ))
             );
             let mut q = sqlx::query(&sql);
             for (key_id, m) in chunk {
@@ -297,7 +301,10 @@ mod tests {
 
     #[test]
     fn placeholders_number_every_cell_in_order() {
-        assert_eq!(placeholders_with(2, 3, |_, n| format!("${n}")), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            placeholders_with(2, 3, |_, n| format!("${n}")),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
     }
 
     #[test]

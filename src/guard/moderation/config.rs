@@ -68,7 +68,9 @@ impl Default for RawModerationConfig {
 fn http_url(key: &str, v: &str) -> Result<String, String> {
     let v = v.trim();
     if !(v.starts_with("http://") || v.starts_with("https://")) {
-        return Err(format!("[moderation] {key} = {v:?} must start with http:// or https://"));
+        return Err(format!(
+            "[moderation] {key} = {v:?} must start with http:// or https://"
+        ));
     }
     Ok(v.trim_end_matches('/').to_string())
 }
@@ -175,7 +177,9 @@ impl RawModerationConfig {
                 ModerationProvider::OpenAi {
                     api_base: http_url("api_base", api_base)?,
                     key,
-                    model: self.model.unwrap_or_else(|| "omni-moderation-latest".into()),
+                    model: self
+                        .model
+                        .unwrap_or_else(|| "omni-moderation-latest".into()),
                 }
             }
             other => {

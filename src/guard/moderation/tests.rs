@@ -54,7 +54,11 @@ async fn azure_analyze(
 }
 
 /// OpenAI moderations: flags "self-harm" and "self-harm/intent" when the input says "hurt".
-async fn openai_moderations(State(seen): State<Seen>, headers: HeaderMap, body: String) -> Response {
+async fn openai_moderations(
+    State(seen): State<Seen>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap();
     seen.lock().unwrap().push((headers, None, body.clone()));
     let text = body["input"].as_str().unwrap_or("");
@@ -184,10 +188,18 @@ async fn openai_flagged_categories_are_reported_with_the_bearer_key() {
 async fn a_timeout_fails_open_or_closed_as_configured() {
     let (url, _) = azure_server().await;
     let open = azure(&url, "on_error = \"fail_open\"").check("slow").await;
-    assert!(matches!(open, ModerationOutcome::Unavailable { fail_open: true, .. }));
+    assert!(matches!(
+        open,
+        ModerationOutcome::Unavailable {
+            fail_open: true,
+            ..
+        }
+    ));
     assert!(!open.blocks());
     let (url, _) = openai_server().await;
-    let closed = openai(&url, "on_error = \"fail_closed\"").check("slow").await;
+    let closed = openai(&url, "on_error = \"fail_closed\"")
+        .check("slow")
+        .await;
     match &closed {
         ModerationOutcome::Unavailable { fail_open, reason } => {
             assert!(!fail_open);
@@ -201,7 +213,9 @@ async fn a_timeout_fails_open_or_closed_as_configured() {
 #[tokio::test]
 async fn a_server_error_or_a_closed_port_is_unavailable_without_leaking_the_key() {
     let (url, _) = azure_server().await;
-    let out = azure(&url, "on_error = \"fail_closed\"").check("boom").await;
+    let out = azure(&url, "on_error = \"fail_closed\"")
+        .check("boom")
+        .await;
     let ModerationOutcome::Unavailable { fail_open, reason } = out else {
         panic!("expected unavailable");
     };
@@ -210,7 +224,16 @@ async fn a_server_error_or_a_closed_port_is_unavailable_without_leaking_the_key(
     let dead = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let out = azure(&dead, "").check("x").await;
-    assert!(matches!(out, ModerationOutcome::Unavailable { fail_open: true, .. }), "{out:?}");
+    assert!(
+        matches!(
+            out,
+            ModerationOutcome::Unavailable {
+                fail_open: true,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
 }
 
 #[tokio::test]
@@ -224,16 +247,34 @@ async fn no_provider_is_always_clear_without_a_call() {
 fn the_section_is_validated_with_messages_that_name_the_key() {
     let d = settings("", &[]).unwrap();
     assert!(matches!(d.provider, ModerationProvider::None));
-    assert_eq!((d.timeout, d.on_error), (Duration::from_secs(2), OnError::FailOpen));
+    assert_eq!(
+        (d.timeout, d.on_error),
+        (Duration::from_secs(2), OnError::FailOpen)
+    );
     for (text, needle) in [
         ("provider = \"azur\"", "provider"),
         ("provider = \"azure\"\napi_key_env = \"K\"", "endpoint"),
-        ("provider = \"azure\"\nendpoint = \"https://x\"", "api_key_env"),
-        ("provider = \"azure\"\nendpoint = \"https://x\"\napi_key_env = \"MISSING\"", "MISSING"),
-        ("provider = \"azure\"\nendpoint = \"x\"\napi_key_env = \"K\"", "http"),
-        ("provider = \"azure\"\nendpoint = \"https://x\"\napi_key_env = \"K\"\n[thresholds]\nhate = 0", "hate"),
+        (
+            "provider = \"azure\"\nendpoint = \"https://x\"",
+            "api_key_env",
+        ),
+        (
+            "provider = \"azure\"\nendpoint = \"https://x\"\napi_key_env = \"MISSING\"",
+            "MISSING",
+        ),
+        (
+            "provider = \"azure\"\nendpoint = \"x\"\napi_key_env = \"K\"",
+            "http",
+        ),
+        (
+            "provider = \"azure\"\nendpoint = \"https://x\"\napi_key_env = \"K\"\n[thresholds]\nhate = 0",
+            "hate",
+        ),
         ("provider = \"openai\"", "api_base"),
-        ("provider = \"openai\"\napi_base = \"https://x\"\n[thresholds]\nhate = 2", "thresholds"),
+        (
+            "provider = \"openai\"\napi_base = \"https://x\"\n[thresholds]\nhate = 2",
+            "thresholds",
+        ),
         ("on_error = \"ignore\"", "on_error"),
         ("timeout_ms = 0", "timeout_ms"),
         ("endpont = \"https://x\"", "endpont"),

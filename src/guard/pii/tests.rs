@@ -1,7 +1,10 @@
 use super::*;
 
 fn digits(s: &str) -> Vec<u8> {
-    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
+    s.bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect()
 }
 
 fn redacted(text: &str) -> String {
@@ -105,7 +108,13 @@ fn huge_and_hostile_inputs_are_scanned_in_linear_time_without_panicking() {
     let digits = "1 ".repeat(200_000);
     let ats = "a@".repeat(200_000);
     let mixed = "(((+55 ".repeat(50_000) + "é@é.é 9-";
-    for t in [digits.as_str(), ats.as_str(), mixed.as_str(), "", "\u{0}\u{FFFF}"] {
+    for t in [
+        digits.as_str(),
+        ats.as_str(),
+        mixed.as_str(),
+        "",
+        "\u{0}\u{FFFF}",
+    ] {
         let _ = redacted(t);
     }
     assert!(start.elapsed() < std::time::Duration::from_secs(5));

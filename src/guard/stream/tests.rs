@@ -24,7 +24,9 @@ fn a_streamed_dose_never_leaves_the_stream_guard() {
     let mut g = guard().stream_guard(Lang::PtBr);
     let mut released = String::new();
     let mut violation = None;
-    for delta in ["To", "me", " 5", "00", " m", "g d", "e 6", " em", " 6 ", "hor", "as."] {
+    for delta in [
+        "To", "me", " 5", "00", " m", "g d", "e 6", " em", " 6 ", "hor", "as.",
+    ] {
         match g.push(delta) {
             Ok(s) => released.push_str(&s),
             Err(v) => {
@@ -36,7 +38,10 @@ fn a_streamed_dose_never_leaves_the_stream_guard() {
     let v = violation.expect("the dose is caught mid-stream");
     assert_eq!(v.kind, NoticeKind::Dosing);
     assert_eq!(v.safe_text, guard().notice(NoticeKind::Dosing, Lang::PtBr));
-    assert!(!released.contains("500") && !released.contains("mg"), "{released:?}");
+    assert!(
+        !released.contains("500") && !released.contains("mg"),
+        "{released:?}"
+    );
     // Nothing more comes out once stopped.
     assert_eq!(g.push(" Beba água.").unwrap(), "");
     assert_eq!(g.finish().unwrap(), "");
@@ -87,8 +92,14 @@ fn personal_data_is_redacted_in_the_stream_and_never_split() {
     for n in [1, 2, 5] {
         let (released, v) = stream(text, n, Lang::PtBr);
         assert!(v.is_none());
-        assert!(released.contains("[TELEFONE]") && released.contains("[EMAIL]"), "{released}");
-        assert!(!released.contains("91234") && !released.contains("5678"), "{released}");
+        assert!(
+            released.contains("[TELEFONE]") && released.contains("[EMAIL]"),
+            "{released}"
+        );
+        assert!(
+            !released.contains("91234") && !released.contains("5678"),
+            "{released}"
+        );
     }
 }
 
