@@ -457,15 +457,7 @@ async fn probes_and_metrics_answer_without_a_key() {
 
     app.post("/v1/chat/completions", &chat("gpt-echo", "x"))
         .await;
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     for series in [
         "powerbirth_http_requests_total{route=\"/v1/chat/completions\",model=\"gpt-echo\",status=\"200\"} 1",
         "powerbirth_http_request_duration_seconds_bucket",

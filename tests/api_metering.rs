@@ -218,15 +218,7 @@ async fn metering_series_are_exported() {
     let app = spawn_app_with(Spawn::default()).await;
     app.post("/v1/chat/completions", &chat("gpt-echo", "x"))
         .await;
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     for series in [
         "powerbirth_tokens_total",
         "powerbirth_cost_usd_total",

@@ -8,27 +8,12 @@ use powerbirth::store::keys::{ApiKeyHash, KeyError, Role};
 use powerbirth::store::messages::{Exchange, MessageRecord};
 
 fn message(conv: &str, role: &str, content: &str, at: i64) -> MessageRecord {
-    MessageRecord {
-        id: powerbirth::store::new_id(),
-        conversation_id: conv.into(),
-        request_id: format!("req-{conv}"),
-        role: role.into(),
-        content: content.into(),
-        model: (role == "assistant").then(|| "m".to_string()),
-        status: "ok".into(),
-        finish_reason: None,
-        prompt_tokens: Some(3),
-        completion_tokens: None,
-        latency_ms: Some(12),
-        upstream_ms: Some(10),
-        error_code: None,
-        created_at: at,
-        prompt_ref: None,
-        cost_usd: None,
-        cached_tokens: None,
-        reasoning_tokens: None,
-        tokens_source: None,
-    }
+    let mut m = MessageRecord::new(conv, &format!("req-{conv}"), role, content.into(), at);
+    m.model = (role == "assistant").then(|| "m".to_string());
+    m.prompt_tokens = Some(3);
+    m.latency_ms = Some(12);
+    m.upstream_ms = Some(10);
+    m
 }
 
 async fn keys_live_and_die(store: &Store) {

@@ -8,7 +8,7 @@ use super::types::{ChatRequest, Usage};
 use crate::error::ApiError;
 use crate::metering::Metered;
 use crate::store::messages::{Exchange, MessageRecord};
-use crate::store::{new_id, now_ms};
+use crate::store::now_ms;
 
 /// How an answer ended.
 pub(super) struct Outcome<'a> {
@@ -37,27 +37,15 @@ pub(super) fn failed<'a>(req: &'a ChatRequest, e: &'a ApiError) -> Outcome<'a> {
 }
 
 fn message(turn: &Turn, role: &str, content: String, created_at: i64) -> MessageRecord {
-    MessageRecord {
-        id: new_id(),
-        conversation_id: turn.conversation_id.clone(),
-        request_id: turn.request_id.clone(),
-        role: role.to_string(),
+    let mut m = MessageRecord::new(
+        &turn.conversation_id,
+        &turn.request_id,
+        role,
         content,
-        model: None,
-        status: "ok".into(),
-        finish_reason: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        latency_ms: None,
-        upstream_ms: None,
-        error_code: None,
         created_at,
-        prompt_ref: turn.prompt_ref.clone(),
-        cost_usd: None,
-        cached_tokens: None,
-        reasoning_tokens: None,
-        tokens_source: None,
-    }
+    );
+    m.prompt_ref = turn.prompt_ref.clone();
+    m
 }
 
 /// The exchange to store: the turn's new messages (as the client sent them, without the rendered

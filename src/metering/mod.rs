@@ -361,27 +361,7 @@ mod tests {
 
     #[test]
     fn a_metered_answer_fills_its_log_record() {
-        let mut record = MessageRecord {
-            id: "m".into(),
-            conversation_id: "c".into(),
-            request_id: "r".into(),
-            role: "assistant".into(),
-            content: String::new(),
-            model: None,
-            status: "ok".into(),
-            finish_reason: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            latency_ms: None,
-            upstream_ms: None,
-            error_code: None,
-            created_at: 0,
-            prompt_ref: None,
-            cost_usd: None,
-            cached_tokens: None,
-            reasoning_tokens: None,
-            tokens_source: None,
-        };
+        let mut record = MessageRecord::new("c", "r", "assistant", String::new(), 0);
         let metered = Metered {
             tokens: TokenCounts {
                 input: 11,

@@ -48,6 +48,39 @@ pub struct MessageRecord {
     pub tokens_source: Option<TokensSource>,
 }
 
+impl MessageRecord {
+    /// A message with a fresh id and every optional field empty; callers set what they know.
+    pub fn new(
+        conversation_id: &str,
+        request_id: &str,
+        role: &str,
+        content: String,
+        created_at: i64,
+    ) -> Self {
+        MessageRecord {
+            id: super::new_id(),
+            conversation_id: conversation_id.to_string(),
+            request_id: request_id.to_string(),
+            role: role.to_string(),
+            content,
+            model: None,
+            status: "ok".into(),
+            finish_reason: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            latency_ms: None,
+            upstream_ms: None,
+            error_code: None,
+            created_at,
+            prompt_ref: None,
+            cost_usd: None,
+            cached_tokens: None,
+            reasoning_tokens: None,
+            tokens_source: None,
+        }
+    }
+}
+
 const MESSAGE_COLUMNS: [&str; 19] = [
     "id",
     "conversation_id",

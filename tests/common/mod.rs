@@ -292,6 +292,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Stops the app as SIGTERM would, and waits until it has drained.
     pub async fn shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -221,27 +221,7 @@ impl Bill {
 
 /// A message record with every metering field empty.
 pub fn record(role: &str, at: i64) -> MessageRecord {
-    MessageRecord {
-        id: powerbirth::store::new_id(),
-        conversation_id: "c".into(),
-        request_id: powerbirth::store::new_id(),
-        role: role.into(),
-        content: "…".into(),
-        model: None,
-        status: "ok".into(),
-        finish_reason: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        latency_ms: None,
-        upstream_ms: None,
-        error_code: None,
-        created_at: at,
-        prompt_ref: None,
-        cost_usd: None,
-        cached_tokens: None,
-        reasoning_tokens: None,
-        tokens_source: None,
-    }
+    MessageRecord::new("c", &powerbirth::store::new_id(), role, "…".into(), at)
 }
 
 /// Writes the bills as exchanges (each with its user message, which costs nothing).
