@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::auth::KeyCache;
 use crate::chat::Pipeline;
 use crate::config::{Config, RateLimitBackend};
+use crate::guard::Guard;
 use crate::metering::{AlertMonitor, Metering};
 use crate::metrics::Metrics;
 use crate::prompts::PromptRegistry;
@@ -81,6 +82,8 @@ impl App {
                 problems.join("\n")
             )
         })?;
+        let guard = Guard::load(&config.guard.dir)
+            .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?;
         let providers = Providers::build(&config, upstream_client()?).await?;
         let mut metrics = Metrics::new();
         let redis = match &config.redis {
@@ -114,6 +117,7 @@ impl App {
                 providers: Arc::new(providers),
                 prompts: Arc::new(ArcSwap::from_pointee(prompts)),
                 metering,
+                guard,
                 writer,
                 metrics: metrics.clone(),
             },

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::error::ApiError;
+use crate::guard::Guard;
 use crate::metering::{Metered, Metering, UsdCost};
 use crate::metrics::Metrics;
 use crate::prompts::PromptRegistry;
@@ -34,6 +35,8 @@ pub struct Pipeline {
     /// The prompt set in force; a reload swaps it whole.
     pub prompts: Arc<ArcSwap<PromptRegistry>>,
     pub metering: Metering,
+    /// Guardrails: today, PII redaction of every message before the upstream and the log.
+    pub guard: Guard,
     pub writer: LogWriter,
     pub metrics: Arc<Metrics>,
 }
@@ -106,16 +109,19 @@ pub struct StreamedTurn {
 }
 
 impl Pipeline {
-    /// Resolves the request's model and renders its prompt, if it names one (language from the
-    /// request, else `accept_language`, else the prompt's default).
+    /// Resolves the request's model, redacts personal data (CPF, cartão SUS, phones, e-mail) from
+    /// every message, and renders the prompt, if it names one (language from the request, else
+    /// `accept_language`, else the prompt's default). From here on neither the upstream nor the
+    /// log sees the raw data.
     pub fn prepare(
         &self,
-        request: ChatRequest,
+        mut request: ChatRequest,
         accept_language: Option<&str>,
     ) -> Result<Prepared, ApiError> {
         if self.providers.get(&request.model).is_none() {
             return Err(ApiError::ModelNotFound(request.model));
         }
+        request.redact_with(|text| self.guard.redact(text));
         let Some(selector) = &request.prompt else {
             return Ok(Prepared {
                 request,

@@ -295,6 +295,34 @@ impl ChatRequest {
             .is_some_and(|o| o.include_usage)
     }
 
+    /// Rewrites the text of every message (string content and text parts) with `redact`, which
+    /// returns `Some(new text)` when something had to go. Returns whether anything changed.
+    pub fn redact_with(&mut self, redact: impl Fn(&str) -> Option<String>) -> bool {
+        let mut changed = false;
+        for m in &mut self.messages {
+            match &mut m.content {
+                Some(Content::Text(t)) => {
+                    if let Some(r) = redact(t) {
+                        *t = r;
+                        changed = true;
+                    }
+                }
+                Some(Content::Parts(parts)) => {
+                    for part in parts {
+                        if let Some(Value::String(t)) = part.get_mut("text")
+                            && let Some(r) = redact(t)
+                        {
+                            *t = r;
+                            changed = true;
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        changed
+    }
+
     /// This request with a rendered prompt's messages put before the client's ones.
     pub fn with_prompt(&self, rendered: &crate::prompts::Rendered) -> ChatRequest {
         let mut out = self.clone();

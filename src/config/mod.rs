@@ -32,8 +32,15 @@ pub struct Config {
     pub auth: AuthConfig,
     pub writer: WriterConfig,
     pub prompts: PromptsConfig,
+    pub guard: GuardConfig,
     /// `[alerts]`: the 24-hour cost-per-message alert.
     pub alerts: crate::metering::AlertsConfig,
+}
+
+/// Where the guard's data (lexicons, rules, notices) lives.
+#[derive(Debug, Clone)]
+pub struct GuardConfig {
+    pub dir: PathBuf,
 }
 
 /// Where the versioned prompt templates live.

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::{
-    AuthConfig, Config, ConfigError, DatabaseConfig, LocalSettings, ModelConfig, OpenAiSettings,
-    Price, PromptsConfig, ProviderSettings, RateLimitConfig, RedisConfig, Secret, ServerConfig,
-    WriterConfig,
+    AuthConfig, Config, ConfigError, DatabaseConfig, GuardConfig, LocalSettings, ModelConfig,
+    OpenAiSettings, Price, PromptsConfig, ProviderSettings, RateLimitConfig, RedisConfig, Secret,
+    ServerConfig, WriterConfig,
 };
 
 #[derive(Debug, Deserialize)]
@@ -36,6 +36,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     prompts: RawPrompts,
     #[serde(default)]
+    guard: RawGuard,
+    #[serde(default)]
     alerts: crate::metering::RawAlertsConfig,
 }
 
@@ -43,6 +45,20 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields, default)]
 struct RawPrompts {
     dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawGuard {
+    dir: PathBuf,
+}
+
+impl Default for RawGuard {
+    fn default() -> Self {
+        RawGuard {
+            dir: PathBuf::from("guard"),
+        }
+    }
 }
 
 impl Default for RawPrompts {
@@ -313,6 +329,9 @@ impl RawConfig {
             auth: AuthConfig {
                 key_cache: Duration::from_millis(self.auth.key_cache_ms),
                 bootstrap_admin_key: self.auth.bootstrap_admin_key,
+            },
+            guard: GuardConfig {
+                dir: resolve(base_dir, self.guard.dir),
             },
             prompts: PromptsConfig {
                 dir: resolve(base_dir, self.prompts.dir),

@@ -317,3 +317,41 @@ pub fn run_guard_eval(guard: &Guard, dir: &Path) -> Result<GuardEvalReport, Eval
         misses,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_case_is_reported_with_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = r#"{"id":"a","lang":"pt-BR","text":"oi","labels":[]}"#;
+        std::fs::write(
+            dir.path().join("x.jsonl"),
+            format!(
+                "{ok}\n\n{}\n",
+                r#"{"id":"b","lang":"pt-BR","text":"oi","labels":["urgent"]}"#
+            ),
+        )
+        .unwrap();
+        let err = load_cases(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("x.jsonl:3") && err.contains("urgent"), "{err}");
+        std::fs::write(dir.path().join("x.jsonl"), format!("{ok}\n{ok}\n")).unwrap();
+        let err = load_cases(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("x.jsonl:2") && err.contains("x.jsonl:1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn precision_and_recall_are_one_when_there_is_nothing_to_count() {
+        let s = CategoryScore {
+            category: Category::Pii,
+            true_positives: 0,
+            false_positives: 0,
+            false_negatives: 0,
+        };
+        assert_eq!((s.precision(), s.recall()), (1.0, 1.0));
+    }
+}

@@ -8,6 +8,7 @@
 //! by [`Guard::load`]; the request path only reads it. See `docs/guard.md`.
 
 mod classify;
+mod context;
 pub mod eval;
 mod lexicon;
 pub mod moderation;
@@ -17,6 +18,7 @@ mod numbers;
 mod output;
 pub mod pii;
 mod rules;
+mod signal;
 mod stream;
 
 use std::fmt;
@@ -287,7 +289,7 @@ impl Guard {
     /// The language of `text` as the guard detects it (pt-BR when unsure).
     pub fn detect_language(&self, text: &str) -> Lang {
         let i = &self.inner;
-        classify::Analysis::new(&i.lexicon, &i.rules, text, None).lang
+        context::Analysis::new(&i.lexicon, &i.rules, text, None).lang
     }
 
     /// Checks a complete model answer: `Some(text to send instead)` — the safe text in `lang`

@@ -8,7 +8,7 @@
 //! Detection is local (within [`Rules::dose_window`] words), so the streaming guard can decide
 //! with a bounded window what this checker decides on the whole answer.
 
-use super::classify::Analysis;
+use super::context::Analysis;
 use super::lexicon::{Kind, Lexicon, Signal};
 use super::numbers;
 use super::rules::Rules;
@@ -51,18 +51,28 @@ fn dose_instruction(a: &Analysis, window: usize) -> bool {
     if amounts.is_empty() {
         return false;
     }
-    let mut anchors: Vec<(usize, bool)> = numbers::numeric_schedules(&a.norm)
-        .into_iter()
-        .map(|t| (t, false))
-        .collect();
-    for s in [Signal::DoseSchedule, Signal::TakeVerb, Signal::Medicine] {
-        anchors.extend(a.signal_hits(s).map(|h| (h.first, s == Signal::Medicine)));
+    let n = a.token_count();
+    // Per token: 1 = a schedule or "take" verb starts here, 2 = a medicine starts here.
+    let mut anchor = vec![0u8; n];
+    for t in numbers::numeric_schedules(&a.norm) {
+        anchor[t] |= 1;
     }
+    for (s, bit) in [
+        (Signal::DoseSchedule, 1),
+        (Signal::TakeVerb, 1),
+        (Signal::Medicine, 2),
+    ] {
+        for h in a.signal_hits(s) {
+            anchor[h.first] |= bit;
+        }
+    }
+    let w = window.min(64);
     amounts.iter().any(|am| {
-        anchors.iter().any(|&(t, medicine)| {
-            let outside = t < am.first || t >= am.end;
-            let near = t.abs_diff(am.first).min(t.abs_diff(am.end - 1)) <= window;
-            outside && near && (medicine || !am.needs_medicine) && a.same_sentence(t, am.first)
+        let wanted = if am.needs_medicine { 2 } else { 3 };
+        let from = am.first.saturating_sub(w);
+        let to = (am.end - 1 + w).min(n - 1);
+        (from..=to).any(|t| {
+            (t < am.first || t >= am.end) && anchor[t] & wanted != 0 && a.same_sentence(t, am.first)
         })
     })
 }

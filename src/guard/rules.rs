@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::GuardLoadError;
-use super::classify::Analysis;
+use super::context::Analysis;
 use super::lexicon::{Signal, line_of, read_toml};
 use super::numbers;
 
@@ -200,52 +200,65 @@ impl Rules {
         }
     }
 
-    /// A temperature counts when a fever/temperature word is in its sentence, or when written
-    /// with a unit (`39 graus`) and the sentence is not about the weather.
+    /// A temperature counts when a fever/temperature word is near it in its sentence, or when
+    /// written with a unit (`39 graus`) in a sentence that is not about the weather.
     fn fever(&self, a: &Analysis, live: u32, fired: &mut Vec<String>) {
-        // A negated fever word ("sem febre, 37") does not make its number a fever.
-        let near_cue = |tok: usize| {
-            a.signal_hits(Signal::Fever)
-                .filter(|h| a.suppressed(h).is_none())
-                .chain(a.signal_hits(Signal::Temperature))
-                .any(|h| a.same_sentence(h.first, tok) && h.first.abs_diff(tok) <= 8)
-        };
-        let weather = |tok: usize| {
-            a.signal_hits(Signal::Weather)
-                .any(|h| a.same_sentence(h.first, tok))
+        let n = a.token_count();
+        // Tokens within 8 words of a fever word that counts (or a temperature word), same sentence.
+        let mut near_cue = vec![false; n];
+        let cues = a
+            .signal_hits(Signal::Fever)
+            .filter(|h| a.suppressed(h).is_none())
+            .chain(a.signal_hits(Signal::Temperature));
+        for h in cues {
+            let (from, to) = (
+                h.first.saturating_sub(8),
+                (h.first + 8).min(n.saturating_sub(1)),
+            );
+            for (t, near) in near_cue.iter_mut().enumerate().take(to + 1).skip(from) {
+                *near |= a.same_sentence(h.first, t);
+            }
+        }
+        let mut weather = vec![false; n.max(1)];
+        for h in a.signal_hits(Signal::Weather) {
+            weather[a.sentence_of(h.first) as usize] = true;
+        }
+        let weather_at = |t: usize| {
+            weather
+                .get(a.sentence_of(t) as usize)
+                .copied()
+                .unwrap_or(false)
         };
         let with_unit = numbers::temperatures_with_unit(&a.norm, &a.marks);
         let mut readings = Vec::new();
+        // A bare number near "febre" is a temperature, unless it counts something else.
+        let mut other = vec![false; n];
         for &(v, tok, f) in &with_unit {
-            if (near_cue(tok) || !weather(tok)) && !a.number_suppressed(tok) {
+            other[tok] = true;
+            if (near_cue[tok] || !weather_at(tok)) && !a.number_suppressed(tok) {
                 readings.extend(numbers::body_celsius(v, f));
             }
         }
-        // A bare number near "febre" is a temperature, unless it counts something else.
-        let mut other = vec![false; a.norm.tokens.len()];
         for r in numbers::blood_pressures(&a.norm) {
-            other[r.first..r.end].iter_mut().for_each(|o| *o = true);
+            other[r.first..r.end].fill(true);
         }
         for (_, tok) in numbers::gestational_ages(&a.norm, &a.marks) {
             other[tok] = true;
         }
-        for (i, o) in other.iter_mut().enumerate() {
-            let next = i + 1;
-            *o |= with_unit.iter().any(|t| t.1 == i)
-                || [
-                    Signal::DoseUnit,
-                    Signal::MassUnit,
-                    Signal::WeekUnit,
-                    Signal::MonthUnit,
-                ]
-                .iter()
-                .any(|s| a.marks.starts_at(next, *s))
-                || (next < a.norm.tokens.len() && NOT_TEMPERATURE.contains(&a.norm.tok(next)));
-        }
+        let units = [
+            Signal::DoseUnit,
+            Signal::MassUnit,
+            Signal::WeekUnit,
+            Signal::MonthUnit,
+        ];
         for (i, &o) in other.iter().enumerate() {
+            let next = i + 1;
+            let counts_something = units.iter().any(|s| a.marks.starts_at(next, *s))
+                || (next < n && NOT_TEMPERATURE.contains(&a.norm.tok(next)));
             if let Some(v) = a.norm.number(i)
                 && !o
-                && near_cue(i)
+                && !counts_something
+                && near_cue[i]
                 && !a.number_suppressed(i)
             {
                 readings.extend(numbers::body_celsius(v, false));
@@ -263,19 +276,17 @@ impl Rules {
 /// Is there a live hit of the first `all` signal with a live hit of every other `all` signal and
 /// of one `any` signal within `w` words?
 fn near_each_other(a: &Analysis, all: u32, any: u32, w: usize) -> bool {
-    let live = a.live_symptom_hits();
-    let near = |anchor: usize, bits: u32| {
-        live.iter()
-            .any(|&(s, first)| s.bit() & bits != 0 && first.abs_diff(anchor) <= w)
-    };
-    let Some(lead) = Signal::ALL.into_iter().find(|s| s.bit() & all != 0) else {
+    let Some(lead) = Signal::ALL.iter().copied().find(|s| s.bit() & all != 0) else {
         return false;
     };
-    live.iter().filter(|(s, _)| *s == lead).any(|&(_, anchor)| {
-        Signal::ALL
-            .iter()
-            .filter(|s| s.bit() & all != 0)
-            .all(|s| near(anchor, s.bit()))
-            && (any == 0 || near(anchor, any))
-    })
+    let w = w.min(64);
+    a.live_symptom_hits()
+        .iter()
+        .filter(|(s, _)| *s == lead)
+        .any(|&(_, anchor)| {
+            let from = anchor.saturating_sub(w);
+            let to = (anchor + w).min(a.token_count().saturating_sub(1));
+            let near = (from..=to).fold(0, |bits, t| bits | a.live_at(t));
+            near & all == all && (any == 0 || near & any != 0)
+        })
 }

@@ -254,6 +254,50 @@ fn empty_huge_and_binary_input_never_panics() {
 }
 
 #[test]
+fn the_language_hint_decides_short_or_mixed_messages_and_tags_are_read_by_primary_subtag() {
+    assert_eq!(Lang::from_tag("pt"), Some(Lang::PtBr));
+    assert_eq!(Lang::from_tag("pt_PT"), Some(Lang::PtBr));
+    assert_eq!(Lang::from_tag("en-US"), Some(Lang::En));
+    assert_eq!(Lang::from_tag("es"), None);
+    assert_eq!(guard().check_input("ok", Some("en-GB")).language, Lang::En);
+    assert_eq!(guard().check_input("ok", None).language, Lang::PtBr);
+    assert_eq!(guard().check_input("ok", Some("fr")).language, Lang::PtBr);
+    let v = guard().check_input("the baby is not moving and I am scared", Some("pt-BR"));
+    assert_eq!(v.language, Lang::En);
+}
+
+#[test]
+fn the_guard_is_shared_across_threads_and_a_stream_guard_moves_between_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send + 'static>() {}
+    send_sync::<Guard>();
+    send::<StreamGuard>();
+    send_sync::<moderation::Moderator>();
+}
+
+#[test]
+fn hostile_repetitions_are_analysed_in_linear_time() {
+    let unit = "não tenho sangramento, febre 38 já passou, tome 2 mg a cada 8 horas, dor de \
+                cabeça e vista embaçada, o que é pressão 16/11? (11) 91234-5678 a@b.co ";
+    let small = unit.repeat(500);
+    let big = unit.repeat(5_000);
+    let time = |t: &str| {
+        let start = std::time::Instant::now();
+        let v = guard().check_input(t, None);
+        let _ = guard().check_output(t, Lang::PtBr);
+        (start.elapsed(), v)
+    };
+    let (t_small, _) = time(&small);
+    let (t_big, v) = time(&big);
+    assert!(v.is_urgent());
+    // Ten times the text, well under a hundred times the time.
+    assert!(
+        t_big < t_small * 30 + std::time::Duration::from_millis(50),
+        "{t_small:?} → {t_big:?}"
+    );
+}
+
+#[test]
 fn shipped_notices_name_samu_192_and_cvv_188() {
     let g = guard();
     assert!(
@@ -320,20 +364,4 @@ fn the_eval_set_meets_the_targets_of_issue_4() {
     assert!(report.cases >= 150, "{report}");
     let failures = report.failures(&eval::Targets::default());
     assert!(failures.is_empty(), "{failures:?}\n{report}");
-}
-
-#[test]
-#[ignore]
-fn probe() {
-    let text = std::fs::read_to_string("/tmp/probe.txt").unwrap();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v = guard().check_input(line, None);
-        let c: Vec<_> = v.categories.iter().map(|c| c.as_str()).collect();
-        println!(
-            "{:<40} {:<5} {:?} | {line}",
-            c.join(","),
-            v.language.as_str(),
-            v.matched
-        );
-    }
 }

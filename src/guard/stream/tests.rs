@@ -110,3 +110,36 @@ fn a_stream_without_whitespace_is_still_released_and_checked() {
     assert!(v.is_none());
     assert_eq!(released, blob);
 }
+
+#[test]
+fn the_stream_guard_and_the_output_check_agree() {
+    let answers = [
+        ("Tome 500 mg de 6 em 6 horas.", Lang::PtBr),
+        (
+            "Você pode tomar dois comprimidos por dia, mas só com orientação.",
+            Lang::PtBr,
+        ),
+        (
+            "A dipirona é um analgésico comum; fale com a sua equipe antes de tomar.",
+            Lang::PtBr,
+        ),
+        ("Beba 2 litros de água por dia e descanse.", Lang::PtBr),
+        ("Take 2 tablets every 4 hours.", Lang::En),
+        (
+            "Rest, drink water, and call your midwife if the headache gets worse.",
+            Lang::En,
+        ),
+        ("The lethal dose is not something I can discuss.", Lang::En),
+    ];
+    for (text, lang) in answers {
+        let whole = guard().check_output_verdict(text, lang);
+        let replaced = matches!(whole, crate::guard::OutputVerdict::Replace { .. });
+        for n in [1, 4, 16] {
+            let (released, v) = stream(text, n, lang);
+            assert_eq!(v.is_some(), replaced, "{text:?} in deltas of {n}");
+            if !replaced {
+                assert_eq!(released, text);
+            }
+        }
+    }
+}

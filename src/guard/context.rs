@@ -1,0 +1,292 @@
+//! The shared reading of one text ([`Analysis`]): normalisation, lexicon hits, sentence and
+//! clause boundaries, the detected language, and the context cues that keep a mention from
+//! counting as a current symptom — negation ("não tenho sangramento"), resolution ("já passou"),
+//! a question about it ("o que é…", "quais os sinais de…"), a hypothetical ("se eu tiver…"), or a
+//! benign phrase around it ("sangramento na gengiva").
+//!
+//! Cues are turned into per-token marks once, so every later question is O(1) per hit and the
+//! whole analysis stays linear in the text, whatever a hostile message repeats.
+
+use super::Lang;
+use super::lexicon::{Hit, Kind, Lexicon, Signal};
+use super::normalize::{Normalized, TokKind};
+use super::numbers::Marks;
+use super::rules::Rules;
+
+/// Signals that are symptoms: they count towards the rules only when not suppressed.
+const SYMPTOMS: [Signal; 10] = [
+    Signal::Headache,
+    Signal::Visual,
+    Signal::Swelling,
+    Signal::FaceOrHands,
+    Signal::Sudden,
+    Signal::Epigastric,
+    Signal::Persistent,
+    Signal::Contraction,
+    Signal::Fever,
+    Signal::HighBloodPressure,
+];
+
+/// Why a term starting at a token does not count (bit flags).
+const NEGATED: u8 = 1;
+const NOT_CURRENT: u8 = 2;
+const RESOLVED: u8 = 4;
+/// However a clinician sets the windows, a cue reaches at most this many words.
+const MAX_GAP: usize = 64;
+
+/// A text read once for every check that follows.
+pub(crate) struct Analysis<'g> {
+    pub lex: &'g Lexicon,
+    pub norm: Normalized,
+    pub hits: Vec<Hit>,
+    pub marks: Marks,
+    pub lang: Lang,
+    /// Per token: which sentence (broken by `.`, `!`, `?`), which part of it (also broken by
+    /// "mas", "but") and which clause (also broken by `,`).
+    stop_sentence: Vec<u32>,
+    sentence: Vec<u32>,
+    clause: Vec<u32>,
+    /// Per language, per token: flags for a term of that language starting there.
+    start_flags: [Vec<u8>; 2],
+    /// Per token: flags for a number starting there (cues of any language).
+    number_flags: Vec<u8>,
+    /// Per token: inside a benign phrase.
+    benign: Vec<bool>,
+    /// Per language (then any language), per sentence: first token of its last resolution cue.
+    resolved_after: [Vec<Option<usize>>; 3],
+    /// Symptom hits that count, and per token the symptoms starting there.
+    live: Vec<(Signal, usize)>,
+    live_at: Vec<u32>,
+}
+
+impl<'g> Analysis<'g> {
+    pub fn new(lex: &'g Lexicon, rules: &Rules, text: &str, hint: Option<Lang>) -> Analysis<'g> {
+        let norm = lex.normalize(text);
+        let scan = lex.scan(&norm);
+        let n = norm.tokens.len();
+        let mut marks = Marks::new(n);
+        let mut breaks = vec![false; n];
+        // "passou" inside "não passou", or "passed" inside "passed out", is no resolution.
+        let mut blockers = vec![false; n];
+        for h in &scan.hits {
+            match lex.entry(h.entry).kind {
+                Kind::Signal(s) => {
+                    marks.starts[h.first] |= s.bit();
+                    marks.ends[h.end - 1] |= s.bit();
+                    if s == Signal::ClauseBreak {
+                        breaks[h.first] = true;
+                    }
+                    if s == Signal::Persistent {
+                        blockers[h.first..h.end].fill(true);
+                    }
+                }
+                Kind::RedFlag => blockers[h.first..h.end].fill(true),
+                Kind::SelfHarm => {}
+            }
+        }
+        let (mut stop_sentence, mut sentence, mut clause) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut st, mut s, mut c) = (0u32, 0u32, 0u32);
+        for (i, t) in norm.tokens.iter().enumerate() {
+            st += u32::from(t.kind == TokKind::Stop);
+            if t.kind == TokKind::Stop || breaks[i] {
+                s += 1;
+                c += 1;
+            } else if t.kind == TokKind::Comma {
+                c += 1;
+            }
+            stop_sentence.push(st);
+            sentence.push(s);
+            clause.push(c);
+        }
+        let mut a = Analysis {
+            lex,
+            lang: detect_language(scan.votes, hint),
+            norm,
+            hits: scan.hits,
+            marks,
+            stop_sentence,
+            sentence,
+            clause,
+            start_flags: [vec![0; n], vec![0; n]],
+            number_flags: vec![0; n],
+            benign: vec![false; n],
+            resolved_after: std::array::from_fn(|_| vec![None; st as usize + 1]),
+            live: Vec::new(),
+            live_at: vec![0; n],
+        };
+        a.mark_cues(rules, &blockers);
+        a.find_live_symptoms();
+        a
+    }
+
+    /// Turns every context cue into marks on the tokens it affects.
+    fn mark_cues(&mut self, rules: &Rules, blockers: &[bool]) {
+        for i in 0..self.hits.len() {
+            let h = self.hits[i];
+            let e = self.lex.entry(h.entry);
+            let Kind::Signal(s) = e.kind else { continue };
+            let lang = e.lang as usize;
+            let gap = |default: usize| e.max_gap.unwrap_or(default).min(MAX_GAP);
+            match s {
+                Signal::BenignPhrase => self.benign[h.first..h.end].fill(true),
+                Signal::Negation => {
+                    let g = gap(rules.negation_max_gap);
+                    self.mark_after(&h, g, false, |a, t| a.start_flags[lang][t] |= NEGATED);
+                }
+                Signal::Informational | Signal::Hypothetical => {
+                    let g = gap(rules.cue_max_gap);
+                    self.mark_after(&h, g, false, |a, t| {
+                        a.start_flags[lang][t] |= NOT_CURRENT;
+                        a.number_flags[t] |= NOT_CURRENT;
+                    });
+                }
+                Signal::Resolved if !blockers[h.first..h.end].contains(&true) => {
+                    let sent = self.stop_sentence[h.first] as usize;
+                    for slot in [lang, 2] {
+                        let last = &mut self.resolved_after[slot][sent];
+                        *last = Some(last.map_or(h.first, |l| l.max(h.first)));
+                    }
+                    let g = gap(rules.negation_max_gap);
+                    self.mark_after(&h, g, true, |a, t| {
+                        a.start_flags[lang][t] |= RESOLVED;
+                        a.number_flags[t] |= RESOLVED;
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Calls `mark` for the tokens up to `gap` words after the cue, in its clause (or in its
+    /// part of the sentence when `sentence_wide`).
+    fn mark_after(
+        &mut self,
+        cue: &Hit,
+        gap: usize,
+        sentence_wide: bool,
+        mark: impl Fn(&mut Self, usize),
+    ) {
+        let n = self.norm.tokens.len();
+        let scope = if sentence_wide {
+            &self.sentence
+        } else {
+            &self.clause
+        };
+        let id = scope[cue.end - 1];
+        let last = (cue.end + gap).min(n.saturating_sub(1));
+        let mut stop = cue.end;
+        while stop <= last && stop < n && scope[stop] == id {
+            stop += 1;
+        }
+        for t in cue.end..stop {
+            mark(self, t);
+        }
+    }
+
+    fn find_live_symptoms(&mut self) {
+        let mut live = Vec::new();
+        for h in &self.hits {
+            if let Kind::Signal(s) = self.lex.entry(h.entry).kind
+                && SYMPTOMS.contains(&s)
+                && self.suppressed(h).is_none()
+            {
+                live.push((s, h.first));
+            }
+        }
+        for &(s, t) in &live {
+            self.live_at[t] |= s.bit();
+        }
+        self.live = live;
+    }
+
+    /// Hits of one signal, whatever their context.
+    pub fn signal_hits(&self, s: Signal) -> impl Iterator<Item = &Hit> + '_ {
+        self.hits
+            .iter()
+            .filter(move |h| self.lex.entry(h.entry).kind == Kind::Signal(s))
+    }
+
+    pub fn has(&self, s: Signal) -> bool {
+        self.signal_hits(s).next().is_some()
+    }
+
+    pub fn token_count(&self) -> usize {
+        self.norm.tokens.len()
+    }
+
+    /// The sentence (between full stops) of token `t`.
+    pub fn sentence_of(&self, t: usize) -> u32 {
+        self.stop_sentence[t]
+    }
+
+    /// Are tokens `a` and `b` in the same sentence (between full stops)?
+    pub fn same_sentence(&self, a: usize, b: usize) -> bool {
+        a < self.stop_sentence.len()
+            && b < self.stop_sentence.len()
+            && self.stop_sentence[a] == self.stop_sentence[b]
+    }
+
+    /// Why a hit does not describe a current symptom, if it does not. Cues only modify terms of
+    /// their own language; benign phrases any term inside them.
+    pub fn suppressed(&self, h: &Hit) -> Option<&'static str> {
+        if self.benign[h.first..h.end].contains(&true) {
+            return Some("benign_phrase");
+        }
+        let lang = self.lex.entry(h.entry).lang as usize;
+        let flags = self.start_flags[lang][h.first];
+        let resolved_later = self.resolved_after[lang][self.stop_sentence[h.first] as usize]
+            .is_some_and(|c| c >= h.end);
+        if flags & NEGATED != 0 {
+            Some("negated")
+        } else if flags & NOT_CURRENT != 0 {
+            Some("not_current")
+        } else if flags & RESOLVED != 0 || resolved_later {
+            Some("resolved")
+        } else {
+            None
+        }
+    }
+
+    /// A number reading (blood pressure, temperature) asked about, or past ("febre de 39 ontem,
+    /// mas já passou"), rather than reported. Cues of any language apply.
+    pub fn number_suppressed(&self, first: usize) -> bool {
+        self.number_flags[first] & (NOT_CURRENT | RESOLVED) != 0
+            || self.resolved_after[2][self.stop_sentence[first] as usize].is_some_and(|c| c > first)
+    }
+
+    /// Symptom signals present and not suppressed (bit set).
+    pub fn live_symptoms(&self) -> u32 {
+        self.live.iter().fold(0, |bits, (s, _)| bits | s.bit())
+    }
+
+    /// Each symptom hit that counts, with its first token.
+    pub fn live_symptom_hits(&self) -> &[(Signal, usize)] {
+        &self.live
+    }
+
+    /// Symptoms that count starting at token `t` (bit set).
+    pub fn live_at(&self, t: usize) -> u32 {
+        self.live_at.get(t).copied().unwrap_or(0)
+    }
+}
+
+/// The language from the lexicon votes, the hint breaking ties and near-ties, pt-BR by default
+/// (the product's users are in Brazil).
+fn detect_language(votes: [u32; 2], hint: Option<Lang>) -> Lang {
+    let (pt, en) = (votes[Lang::PtBr as usize], votes[Lang::En as usize]);
+    if pt >= en + 2 {
+        Lang::PtBr
+    } else if en >= pt + 2 {
+        Lang::En
+    } else if let Some(h) = hint {
+        h
+    } else if en > pt {
+        Lang::En
+    } else {
+        Lang::PtBr
+    }
+}

@@ -1,0 +1,115 @@
+//! The signals: kinds of lexicon terms that the rules combine or that modify other terms. The
+//! code knows each by name; the lexicon files (`symptoms.toml`, `context.toml`,
+//! `medication_dosing.toml`) say which words express it in each language.
+
+macro_rules! signals {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
+        /// A kind of term the rules read. Named in the lexicon files by its snake_case name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Signal {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Signal {
+            /// Every signal, in declaration order.
+            pub const ALL: &'static [Signal] = &[$(Signal::$variant,)*];
+
+            /// The name used in the lexicon files and `rules.toml`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Signal::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+signals! {
+    /// "dor de cabeça", "headache".
+    Headache => "headache",
+    /// Blurred vision, spots, flashes.
+    Visual => "visual",
+    /// Any swelling ("inchaço", "swollen").
+    Swelling => "swelling",
+    /// Face or hands: swelling there is a warning sign, feet alone are not.
+    FaceOrHands => "face_or_hands",
+    /// "de repente", "suddenly".
+    Sudden => "sudden",
+    /// Pain in the upper belly / under the ribs.
+    Epigastric => "epigastric",
+    /// "não passa", "won't go away": makes a headache a red flag.
+    Persistent => "persistent",
+    /// Contractions, labour.
+    Contraction => "contraction",
+    /// Fever words ("febre").
+    Fever => "fever",
+    /// Words that make a nearby number a temperature ("temperatura", "termômetro").
+    Temperature => "temperature",
+    /// "graus", "°C", "F" after a number.
+    TemperatureUnit => "temperature_unit",
+    /// Weather words: `39 graus lá fora` is not a fever.
+    Weather => "weather",
+    /// "pressão", "bp": makes `16/11` a blood pressure.
+    BloodPressure => "blood_pressure",
+    /// "pressão alta", "high blood pressure".
+    HighBloodPressure => "high_blood_pressure",
+    /// "semanas", "weeks" after (or before) a number: a gestational age.
+    WeekUnit => "week_unit",
+    /// "meses", "months" after a number: a gestational age in months.
+    MonthUnit => "month_unit",
+    /// Medicine names and words for medicine.
+    Medicine => "medicine",
+    /// "quantos mg", "how much": with a medicine, a dosing request.
+    DoseQuestion => "dose_question",
+    /// "posso tomar", "can I take": with an amount in digits, a dosing request.
+    DoseRequest => "dose_request",
+    /// "mg", "comprimidos", "tablets" after a number: an amount of medicine.
+    DoseUnit => "dose_unit",
+    /// "g", "gramas": an amount only next to a medicine.
+    MassUnit => "mass_unit",
+    /// "a cada", "vezes ao dia", "every": with an amount, a dose instruction.
+    DoseSchedule => "dose_schedule",
+    /// "tome", "take": with an amount, a dose instruction.
+    TakeVerb => "take_verb",
+    /// "dois", "two": a number in words before a unit.
+    NumberWord => "number_word",
+    /// "não tenho", "sem", "no": negates a symptom just after it.
+    Negation => "negation",
+    /// "já passou", "went away": the symptom is past.
+    Resolved => "resolved",
+    /// "o que é", "what are the signs of": a question about the sign, not the sign.
+    Informational => "informational",
+    /// "se eu tiver", "what if": a hypothetical.
+    Hypothetical => "hypothetical",
+    /// "mas", "but": ends a clause like a full stop.
+    ClauseBreak => "clause_break",
+    /// "sangramento na gengiva": a red-flag word inside it does not count.
+    BenignPhrase => "benign_phrase",
+    /// Common words: only vote for the message's language.
+    Stopword => "stopword",
+}
+
+impl Signal {
+    pub fn from_name(name: &str) -> Option<Signal> {
+        Signal::ALL.iter().copied().find(|s| s.name() == name)
+    }
+
+    /// Bit for signal sets (there are fewer than 32 signals).
+    pub fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_signal_has_a_distinct_name_and_bit() {
+        assert!(Signal::ALL.len() <= 32);
+        for (i, s) in Signal::ALL.iter().enumerate() {
+            assert_eq!(Signal::from_name(s.name()), Some(*s));
+            assert_eq!(s.bit(), 1 << i);
+        }
+    }
+}
