@@ -74,3 +74,129 @@ async fn numbers_that_are_not_valid_cpfs_pass_unchanged() {
             .contains("123.456.789-00")
     );
 }
+
+fn content(body: &serde_json::Value) -> String {
+    body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_danger_sign_in_informal_portuguese_is_escalated_and_the_conversation_flagged_urgent() {
+    let app = spawn_app().await;
+    let mut body = common::chat(
+        "gpt-echo",
+        "to com dor de cabeça forte e vendo estrelinhas, 34 semanas",
+    );
+    body["metadata"] = json!({"conversation_id": "conv-urgent"});
+    let res = app.post("/v1/chat/completions", &body).await;
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    let text = content(&answer);
+    assert!(
+        text.contains("192"),
+        "the urgent-care notice (SAMU 192) comes first: {text}"
+    );
+    assert!(
+        text.ends_with("echo: to com dor de cabeça forte e vendo estrelinhas, 34 semanas"),
+        "then the model: {text}"
+    );
+    assert!(text.find("192").unwrap() < text.find("echo:").unwrap());
+    let guard = &answer["powerbirth"]["guard"];
+    assert!(
+        guard["categories"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("red_flag")),
+        "{guard}"
+    );
+    assert_eq!(guard["decision"], "escalate");
+
+    app.settle().await;
+    let stored = app
+        .store
+        .conversation_messages("conv-urgent")
+        .await
+        .unwrap();
+    let user = stored.iter().find(|m| m.role == "user").unwrap();
+    assert!(user.urgent, "the conversation is urgent");
+    assert!(user.guard.as_deref().unwrap().contains("red_flag"));
+}
+
+#[tokio::test]
+async fn a_streamed_danger_sign_in_english_starts_with_the_urgent_notice() {
+    let app = spawn_app().await;
+    let mut body = common::chat(
+        "gpt-echo",
+        "I have a really bad headache and blurred vision at 34 weeks",
+    );
+    body["stream"] = json!(true);
+    let sse = app
+        .post("/v1/chat/completions", &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let text = common::sse_text(&sse);
+    assert!(
+        text.ends_with("echo: I have a really bad headache and blurred vision at 34 weeks"),
+        "{text}"
+    );
+    let notice = text.split("echo:").next().unwrap();
+    assert!(
+        notice.len() > 20,
+        "an urgent-care notice precedes the answer: {text}"
+    );
+    assert!(sse.ends_with("data: [DONE]\n\n"));
+}
+
+#[tokio::test]
+async fn a_dose_request_is_answered_safely_without_calling_the_model() {
+    let app = spawn_app().await;
+    let body = common::chat(
+        "gpt-echo",
+        "quantos mg de dipirona posso tomar pra dor de cabeça?",
+    );
+    let res = app.post("/v1/chat/completions", &body).await;
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    let text = content(&answer);
+    assert!(!text.is_empty() && !text.contains("echo:"), "{text}");
+    assert_eq!(answer["powerbirth"]["guard"]["decision"], "block");
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let sse = app
+        .post("/v1/chat/completions", &streamed)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        common::sse_text(&sse),
+        text,
+        "the same safe reply, streamed"
+    );
+    assert!(
+        app.upstream.requests().is_empty(),
+        "no upstream call for a blocked turn"
+    );
+    app.settle().await;
+    assert_eq!(app.store.count_messages("assistant").await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn self_harm_gets_the_crisis_notice_first() {
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/v1/chat/completions",
+            &common::chat("gpt-echo", "não aguento mais, quero morrer"),
+        )
+        .await;
+    let answer: serde_json::Value = res.json().await.unwrap();
+    let text = content(&answer);
+    assert!(text.contains("188"), "CVV 188 in the notice: {text}");
+    assert!(text.find("188").unwrap() < text.find("echo:").unwrap());
+}

@@ -128,11 +128,12 @@ async fn a_chat_with_a_prompt_reference_sends_the_rendered_prompt_first_and_logs
         .create_byot(request.clone())
         .await
         .unwrap();
+    // A danger sign: the guard's urgent-care notice comes first, then the model's answer.
+    let content = answer["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(
-        answer["choices"][0]["message"]["content"]
-            .as_str()
-            .unwrap()
-            .starts_with("echo:")
+        content.contains("192")
+            && content.ends_with("echo: Estou com dor de cabeça e vendo pontinhos brilhantes"),
+        "{content}"
     );
 
     let res = app

@@ -3,6 +3,7 @@
 //! metered, and logged as an exchange, whether it ends in an answer, an error or a client that
 //! went away. Handlers stay thin; `eval run` goes through exactly this code.
 
+mod guarded;
 mod record;
 mod stream;
 pub mod types;
@@ -16,7 +17,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::error::ApiError;
-use crate::guard::Guard;
+use crate::guard::{Decision, Guard, InputVerdict};
 use crate::metering::{Metered, Metering, UsdCost};
 use crate::metrics::Metrics;
 use crate::prompts::PromptRegistry;
@@ -24,7 +25,7 @@ use crate::providers::{Completion, Providers};
 use crate::store::keys::ApiKey;
 use crate::store::writer::LogWriter;
 use crate::store::{new_id, now_ms};
-use record::{Outcome, exchange, failed};
+use record::{Outcome, blocked, exchange, failed};
 use stream::{StreamLog, sse_frames};
 use types::ChatRequest;
 
@@ -52,6 +53,9 @@ pub struct Turn {
     pub started_ms: i64,
     /// `id@version;lang=…;persona=…` when the request used a versioned prompt.
     pub prompt_ref: Option<String>,
+    /// The guard's reading for the log (JSON), and whether it made the conversation urgent.
+    pub guard_log: Option<String>,
+    pub urgent: bool,
 }
 
 /// A request ready for the providers: as the client sent it (what is logged) and, when it named a
@@ -61,6 +65,8 @@ pub struct Prepared {
     pub request: ChatRequest,
     rendered: Option<ChatRequest>,
     prompt_ref: Option<String>,
+    /// The input guard's reading of the turn's user messages, when it found anything.
+    verdict: Option<InputVerdict>,
 }
 
 impl Prepared {
@@ -72,6 +78,11 @@ impl Prepared {
     /// The prompt reference, as the `x-prompt-ref` header shows it.
     pub fn prompt_ref(&self) -> Option<&str> {
         self.prompt_ref.as_deref()
+    }
+
+    /// The input guard's reading, when it found anything.
+    pub fn verdict(&self) -> Option<&InputVerdict> {
+        self.verdict.as_ref()
     }
 }
 
@@ -88,6 +99,8 @@ impl Turn {
             started: Instant::now(),
             started_ms: now_ms(),
             prompt_ref: call.prompt_ref.clone(),
+            guard_log: call.verdict.as_ref().map(guarded::log_entry),
+            urgent: call.verdict.as_ref().is_some_and(InputVerdict::is_urgent),
         }
     }
 }
@@ -121,12 +134,35 @@ impl Pipeline {
         if self.providers.get(&request.model).is_none() {
             return Err(ApiError::ModelNotFound(request.model));
         }
+        // The guard reads the turn's own words (before redaction, so it can report PII too).
+        let turn_text: Vec<String> = request
+            .new_turn()
+            .iter()
+            .filter(|m| m.role == types::Role::User)
+            .map(|m| m.text())
+            .collect();
+        let hint = request
+            .prompt
+            .as_ref()
+            .and_then(|p| p.language.clone())
+            .or_else(|| {
+                accept_language
+                    .and_then(|h| h.split([',', ';']).next())
+                    .map(|t| t.trim().to_string())
+            });
+        let verdict = (!turn_text.is_empty())
+            .then(|| {
+                self.guard
+                    .check_input(&turn_text.join("\n"), hint.as_deref())
+            })
+            .filter(|v| !v.categories.is_empty());
         request.redact_with(|text| self.guard.redact(text));
         let Some(selector) = &request.prompt else {
             return Ok(Prepared {
                 request,
                 rendered: None,
                 prompt_ref: None,
+                verdict,
             });
         };
         let rendered = self.prompts.load().render(selector, accept_language)?;
@@ -135,6 +171,7 @@ impl Pipeline {
             rendered: Some(request.with_prompt(&rendered)),
             request,
             prompt_ref: Some(prompt_ref),
+            verdict,
         })
     }
 
@@ -146,6 +183,34 @@ impl Pipeline {
             .providers
             .get(&req.model)
             .ok_or_else(|| ApiError::ModelNotFound(req.model.clone()))?;
+        let guard = call.verdict().map(guarded::report);
+        if let (Some(v), Some(report)) = (call.verdict(), &guard)
+            && let Decision::Block { reply } = &v.decision
+        {
+            // No upstream call: the safe reply is the answer.
+            let body = guarded::blocked_completion(
+                &turn.request_id,
+                turn.started_ms / 1000,
+                &req.model,
+                reply,
+                report,
+            );
+            let completion = Completion {
+                body,
+                text: reply.clone(),
+                finish_reason: Some("stop".into()),
+                usage: None,
+                served_by: req.model.clone(),
+                upstream: Duration::ZERO,
+            };
+            self.writer
+                .record(exchange(turn, req, blocked(req, reply)))
+                .await;
+            return Ok(Answer {
+                completion,
+                cost: UsdCost::ZERO,
+            });
+        }
         let admission = self
             .metering
             .admit(&turn.key, model, call.upstream())
@@ -155,7 +220,7 @@ impl Pipeline {
             .complete(call.upstream(), &self.metrics)
             .await;
         match result {
-            Ok(completion) => {
+            Ok(mut completion) => {
                 let served = self.providers.get(&completion.served_by).unwrap_or(model);
                 let metered: Metered = self.metering.measure(
                     served,
@@ -164,6 +229,20 @@ impl Pipeline {
                     completion.usage.as_ref(),
                 );
                 self.metering.settle(admission, &metered.cost).await;
+                if let (Some(v), Some(report)) = (call.verdict(), &guard) {
+                    let notice = match &v.decision {
+                        Decision::Escalate { notice } => Some(notice.as_str()),
+                        _ => None,
+                    };
+                    if let Some((body, shown)) =
+                        guarded::escalated(&completion.body, notice, report)
+                    {
+                        completion.body = body;
+                        if let Some(shown) = shown {
+                            completion.text = shown;
+                        }
+                    }
+                }
                 let outcome = Outcome {
                     status: "ok",
                     text: &completion.text,
@@ -198,6 +277,34 @@ impl Pipeline {
             .providers
             .get(&call.request.model)
             .ok_or_else(|| ApiError::ModelNotFound(call.request.model.clone()))?;
+        let guard = call.verdict().map(guarded::report);
+        let created = turn.started_ms / 1000;
+        if let (Some(v), Some(report)) = (call.verdict(), &guard)
+            && let Decision::Block { reply } = &v.decision
+        {
+            let req = &call.request;
+            self.writer
+                .record(exchange(&turn, req, blocked(req, reply)))
+                .await;
+            return Ok(StreamedTurn {
+                served_by: req.model.clone(),
+                upstream: Duration::ZERO,
+                body: guarded::blocked_stream(&turn.request_id, created, &req.model, reply, report),
+            });
+        }
+        let prefix = match (call.verdict().map(|v| &v.decision), &guard) {
+            (Some(Decision::Escalate { notice }), Some(report)) => Some((
+                guarded::notice_chunk(
+                    &turn.request_id,
+                    created,
+                    &call.request.model,
+                    notice,
+                    report,
+                ),
+                format!("{notice}\n\n"),
+            )),
+            _ => None,
+        };
         let admission = self
             .metering
             .admit(&turn.key, model, call.upstream())
@@ -228,7 +335,11 @@ impl Pipeline {
             upstream_req,
             served,
             upstream: start.upstream,
-            text: String::new(),
+            text: prefix
+                .as_ref()
+                .map(|(_, text)| text.clone())
+                .unwrap_or_default(),
+            prefix: prefix.map(|(chunk, _)| chunk),
             finish_reason: None,
             usage: None,
             usage_chunk: None,

@@ -22,6 +22,20 @@ pub(super) struct Outcome<'a> {
     pub metered: Option<&'a Metered>,
 }
 
+/// A turn the guard answered itself (no model call).
+pub(super) fn blocked<'a>(req: &'a ChatRequest, reply: &'a str) -> Outcome<'a> {
+    Outcome {
+        status: "blocked",
+        text: reply,
+        model: &req.model,
+        finish_reason: Some("stop"),
+        usage: None,
+        upstream: Duration::ZERO,
+        error_code: None,
+        metered: None,
+    }
+}
+
 /// A turn that failed before any answer.
 pub(super) fn failed<'a>(req: &'a ChatRequest, e: &'a ApiError) -> Outcome<'a> {
     Outcome {
@@ -45,6 +59,10 @@ fn message(turn: &Turn, role: &str, content: String, created_at: i64) -> Message
         created_at,
     );
     m.prompt_ref = turn.prompt_ref.clone();
+    if role == "user" {
+        m.guard = turn.guard_log.clone();
+        m.urgent = turn.urgent;
+    }
     m
 }
 

@@ -35,6 +35,8 @@ pub(super) struct StreamLog {
     pub wants_usage: bool,
     pub upstream: Duration,
     pub text: String,
+    /// A chunk to send before the model's first one (the guard's escalation notice).
+    pub prefix: Option<String>,
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
     /// The upstream's usage chunk, held back until the cost is known.
@@ -115,6 +117,9 @@ pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
         Some((chunks, log)),
         |state| async move {
             let (mut chunks, mut log) = state?;
+            if let Some(prefix) = log.prefix.take() {
+                return Some((Ok(frame(&prefix)), Some((chunks, log))));
+            }
             loop {
                 match chunks.next().await {
                     Some(Ok(chunk)) => {

@@ -46,6 +46,10 @@ pub struct MessageRecord {
     pub reasoning_tokens: Option<i64>,
     /// Where the token counts come from.
     pub tokens_source: Option<TokensSource>,
+    /// The guard's reading, as JSON (`categories`, `actions`, `matched` rule ids).
+    pub guard: Option<String>,
+    /// A red flag or self-harm message: its conversation is urgent.
+    pub urgent: bool,
 }
 
 impl MessageRecord {
@@ -77,11 +81,13 @@ impl MessageRecord {
             cached_tokens: None,
             reasoning_tokens: None,
             tokens_source: None,
+            guard: None,
+            urgent: false,
         }
     }
 }
 
-const MESSAGE_COLUMNS: [&str; 19] = [
+const MESSAGE_COLUMNS: [&str; 21] = [
     "id",
     "conversation_id",
     "request_id",
@@ -101,12 +107,14 @@ const MESSAGE_COLUMNS: [&str; 19] = [
     "cached_tokens",
     "reasoning_tokens",
     "tokens_source",
+    "guard",
+    "urgent",
 ];
 
 /// Index of `cost_usd` in [`MESSAGE_COLUMNS`]: bound as a string, cast to NUMERIC on PostgreSQL.
 const COST_COLUMN: usize = 15;
 
-/// Rows per INSERT statement: 20 columns (with `key_id`) × 300 rows stays under SQLite's 32,766
+/// Rows per INSERT statement: 22 columns (with `key_id`) × 300 rows stays under SQLite's 32,766
 /// bound variables.
 const ROWS_PER_STATEMENT: usize = 300;
 
@@ -250,6 +258,8 @@ impl Store {
                     .bind(m.cached_tokens)
                     .bind(m.reasoning_tokens)
                     .bind(m.tokens_source.map(|s| s.as_str()))
+                    .bind(&m.guard)
+                    .bind(i64::from(m.urgent))
                     .bind(*key_id);
             }
             q.execute(&mut *tx).await?;
@@ -325,6 +335,8 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, sqlx::Erro
             .map(|s| s.parse::<TokensSource>())
             .transpose()
             .map_err(|e| sqlx::Error::Decode(e.into()))?,
+        guard: row.try_get("guard")?,
+        urgent: row.try_get::<i64, _>("urgent")? != 0,
     })
 }
 
@@ -364,10 +376,9 @@ mod tests {
             decimal_column(Backend::Postgres, "cost_usd"),
             "CAST(cost_usd AS TEXT) AS cost_usd"
         );
-        assert!(
-            select_columns(Backend::Sqlite)
-                .ends_with("prompt_ref, cost_usd, cached_tokens, reasoning_tokens, tokens_source")
-        );
+        assert!(select_columns(Backend::Sqlite).ends_with(
+            "prompt_ref, cost_usd, cached_tokens, reasoning_tokens, tokens_source, guard, urgent"
+        ));
     }
 
     #[test]
