@@ -200,3 +200,51 @@ async fn self_harm_gets_the_crisis_notice_first() {
     assert!(text.contains("188"), "CVV 188 in the notice: {text}");
     assert!(text.find("188").unwrap() < text.find("echo:").unwrap());
 }
+
+#[tokio::test]
+async fn a_dose_in_the_model_answer_is_replaced_before_it_reaches_the_client() {
+    let app = spawn_app().await;
+    let res = app
+        .post(
+            "/v1/chat/completions",
+            &common::chat("gpt-dose", "estou com dor nas costas"),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let raw = res.text().await.unwrap();
+    assert!(
+        !raw.contains("500 mg") && !raw.contains("40 gotas"),
+        "the dose reached the client: {raw}"
+    );
+    let answer: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(answer["choices"][0]["finish_reason"], "content_filter");
+    assert!(!content(&answer).is_empty());
+}
+
+#[tokio::test]
+async fn a_streamed_dose_never_reaches_the_client() {
+    let app = spawn_app().await;
+    let mut body = common::chat("gpt-dose", "estou com dor nas costas");
+    body["stream"] = json!(true);
+    let sse = app
+        .post("/v1/chat/completions", &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for frame in sse.lines().filter(|l| l.starts_with("data: ")) {
+        assert!(
+            !frame.contains("500") && !frame.contains("40 gotas"),
+            "unchecked span leaked: {frame}"
+        );
+    }
+    assert!(
+        sse.contains("\"finish_reason\":\"content_filter\""),
+        "{sse}"
+    );
+    assert!(sse.ends_with("data: [DONE]\n\n"));
+    assert!(
+        !common::sse_text(&sse).trim().is_empty(),
+        "the safe text is shown instead"
+    );
+}

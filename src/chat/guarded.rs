@@ -106,26 +106,61 @@ pub(super) fn blocked_stream(
     Box::pin(futures_util::stream::iter([Ok(Bytes::from(out))]))
 }
 
-/// An upstream `chat.completion` with the notice put before the answer and the guard's report
-/// added. Returns the new body and the answer text as the user sees it.
-pub(super) fn escalated(
+/// An upstream `chat.completion` as the user must see it: the answer replaced when the output
+/// guard says so (`finish_reason: "content_filter"` when `filtered`), the escalation notice put
+/// before it, and the guard's report added. Returns the new body and the text as shown.
+pub(super) fn rewrite(
     body: &[u8],
+    answer: Option<&str>,
+    filtered: bool,
     notice: Option<&str>,
-    guard: &Value,
-) -> Option<(Bytes, Option<String>)> {
+    guard: Option<&Value>,
+) -> Option<(Bytes, String)> {
     let mut v: Value = serde_json::from_slice(body).ok()?;
-    let mut text = None;
-    if let Some(notice) = notice {
-        let content = &mut v["choices"][0]["message"]["content"];
-        let answer = content.as_str().unwrap_or_default();
-        let shown = if answer.is_empty() {
-            notice.to_string()
-        } else {
-            format!("{notice}\n\n{answer}")
-        };
-        *content = Value::String(shown.clone());
-        text = Some(shown);
+    let choice = &mut v["choices"][0];
+    let original = choice["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let answer = answer.map_or(original, str::to_string);
+    let shown = match notice {
+        Some(n) if answer.is_empty() => n.to_string(),
+        Some(n) => format!("{n}\n\n{answer}"),
+        None => answer,
+    };
+    choice["message"]["content"] = Value::String(shown.clone());
+    if filtered {
+        choice["finish_reason"] = Value::String("content_filter".into());
     }
-    v["powerbirth"] = json!({ "guard": guard });
-    Some((Bytes::from(v.to_string()), text))
+    if let Some(g) = guard {
+        v["powerbirth"] = json!({ "guard": g });
+    }
+    Some((Bytes::from(v.to_string()), shown))
+}
+
+/// A streamed chunk with its delta text replaced by what the output guard released.
+pub(super) fn with_delta_text(data: &str, text: &str) -> String {
+    match serde_json::from_str::<Value>(data) {
+        Ok(mut v) => {
+            v["choices"][0]["delta"]["content"] = Value::String(text.to_string());
+            v.to_string()
+        }
+        Err(_) => data.to_string(),
+    }
+}
+
+/// The chunks that end a stream the output guard stopped: the safe text, then
+/// `finish_reason: "content_filter"`.
+pub(super) fn filtered_chunks(id: &str, created: i64, model: &str, safe_text: &str) -> [String; 2] {
+    [
+        chunk(
+            id,
+            created,
+            model,
+            json!({"content": format!("\n\n{safe_text}")}),
+            None,
+        )
+        .to_string(),
+        chunk(id, created, model, json!({}), Some("content_filter")).to_string(),
+    ]
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::error::ApiError;
-use crate::guard::{Decision, Guard, InputVerdict};
+use crate::guard::{Decision, Guard, InputVerdict, Lang, OutputVerdict};
 use crate::metering::{Metered, Metering, UsdCost};
 use crate::metrics::Metrics;
 use crate::prompts::PromptRegistry;
@@ -67,6 +67,8 @@ pub struct Prepared {
     prompt_ref: Option<String>,
     /// The input guard's reading of the turn's user messages, when it found anything.
     verdict: Option<InputVerdict>,
+    /// The conversation's language, for the guard's safe texts.
+    lang: Lang,
 }
 
 impl Prepared {
@@ -150,12 +152,11 @@ impl Pipeline {
                     .and_then(|h| h.split([',', ';']).next())
                     .map(|t| t.trim().to_string())
             });
-        let verdict = (!turn_text.is_empty())
-            .then(|| {
-                self.guard
-                    .check_input(&turn_text.join("\n"), hint.as_deref())
-            })
-            .filter(|v| !v.categories.is_empty());
+        let joined = turn_text.join("\n");
+        let verdict =
+            (!joined.is_empty()).then(|| self.guard.check_input(&joined, hint.as_deref()));
+        let lang = verdict.as_ref().map_or(Lang::PtBr, |v| v.language);
+        let verdict = verdict.filter(|v| !v.categories.is_empty());
         request.redact_with(|text| self.guard.redact(text));
         let Some(selector) = &request.prompt else {
             return Ok(Prepared {
@@ -163,6 +164,7 @@ impl Pipeline {
                 rendered: None,
                 prompt_ref: None,
                 verdict,
+                lang,
             });
         };
         let rendered = self.prompts.load().render(selector, accept_language)?;
@@ -172,6 +174,7 @@ impl Pipeline {
             request,
             prompt_ref: Some(prompt_ref),
             verdict,
+            lang,
         })
     }
 
@@ -229,18 +232,30 @@ impl Pipeline {
                     completion.usage.as_ref(),
                 );
                 self.metering.settle(admission, &metered.cost).await;
-                if let (Some(v), Some(report)) = (call.verdict(), &guard) {
-                    let notice = match &v.decision {
-                        Decision::Escalate { notice } => Some(notice.as_str()),
-                        _ => None,
+                // The output guard reads the model's own words (not the notice).
+                let (answer, filtered) =
+                    match self.guard.check_output_verdict(&completion.text, call.lang) {
+                        OutputVerdict::Pass => (None, false),
+                        OutputVerdict::Redact(text) => (Some(text), false),
+                        OutputVerdict::Replace { text, .. } => (Some(text), true),
                     };
-                    if let Some((body, shown)) =
-                        guarded::escalated(&completion.body, notice, report)
-                    {
-                        completion.body = body;
-                        if let Some(shown) = shown {
-                            completion.text = shown;
-                        }
+                let notice = match call.verdict().map(|v| &v.decision) {
+                    Some(Decision::Escalate { notice }) => Some(notice.as_str()),
+                    _ => None,
+                };
+                if (answer.is_some() || guard.is_some())
+                    && let Some((body, shown)) = guarded::rewrite(
+                        &completion.body,
+                        answer.as_deref(),
+                        filtered,
+                        notice,
+                        guard.as_ref(),
+                    )
+                {
+                    completion.body = body;
+                    completion.text = shown;
+                    if filtered {
+                        completion.finish_reason = Some("content_filter".into());
                     }
                 }
                 let outcome = Outcome {
@@ -340,6 +355,7 @@ impl Pipeline {
                 .map(|(_, text)| text.clone())
                 .unwrap_or_default(),
             prefix: prefix.map(|(chunk, _)| chunk),
+            out_guard: self.guard.stream_guard(call.lang),
             finish_reason: None,
             usage: None,
             usage_chunk: None,

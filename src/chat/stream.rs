@@ -15,8 +15,9 @@ use serde_json::Value;
 
 use super::record::{Outcome, exchange};
 use super::types::{ChatRequest, Usage};
-use super::{SseBody, Turn};
+use super::{SseBody, Turn, guarded};
 use crate::error::ApiError;
+use crate::guard::StreamGuard;
 use crate::metering::{Admission, Metering, UsdCost};
 use crate::providers::{ChunkStream, ModelEntry};
 use crate::store::writer::LogWriter;
@@ -37,6 +38,8 @@ pub(super) struct StreamLog {
     pub text: String,
     /// A chunk to send before the model's first one (the guard's escalation notice).
     pub prefix: Option<String>,
+    /// The output guard's sliding window over the model's text.
+    pub out_guard: StreamGuard,
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
     /// The upstream's usage chunk, held back until the cost is known.
@@ -112,6 +115,10 @@ fn frame(data: &str) -> Bytes {
 }
 
 /// Turns provider chunks into SSE frames: the answer, its cost, then `data: [DONE]`.
+///
+/// Every piece of model text passes the output guard's sliding window first: a chunk carries only
+/// the text the guard released, so no unchecked span reaches the client. A violation ends the
+/// stream with the safe text and `finish_reason: "content_filter"` (the upstream is dropped).
 pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
     Box::pin(futures_util::stream::unfold(
         Some((chunks, log)),
@@ -123,7 +130,6 @@ pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
             loop {
                 match chunks.next().await {
                     Some(Ok(chunk)) => {
-                        log.text.push_str(&chunk.text);
                         if chunk.finish_reason.is_some() {
                             log.finish_reason = chunk.finish_reason.clone();
                         }
@@ -131,13 +137,36 @@ pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
                             && chunk.text.is_empty()
                             && chunk.finish_reason.is_none();
                         if chunk.usage.is_some() {
-                            log.usage = chunk.usage;
+                            log.usage = chunk.usage.clone();
                         }
                         if usage_only {
                             log.usage_chunk = Some(chunk.data);
                             continue;
                         }
-                        return Some((Ok(frame(&chunk.data)), Some((chunks, log))));
+                        let mut released = match log.out_guard.push(&chunk.text) {
+                            Ok(r) => r,
+                            Err(v) => return Some((Ok(filtered(&mut log, &v.safe_text)), None)),
+                        };
+                        if chunk.finish_reason.is_some() {
+                            match log.out_guard.finish() {
+                                Ok(rest) => released.push_str(&rest),
+                                Err(v) => {
+                                    return Some((Ok(filtered(&mut log, &v.safe_text)), None));
+                                }
+                            }
+                        }
+                        log.text.push_str(&released);
+                        if released == chunk.text {
+                            return Some((Ok(frame(&chunk.data)), Some((chunks, log))));
+                        }
+                        if released.is_empty()
+                            && chunk.finish_reason.is_none()
+                            && !chunk.data.contains("\"role\"")
+                        {
+                            continue; // held back: nothing checked to send yet
+                        }
+                        let data = guarded::with_delta_text(&chunk.data, &released);
+                        return Some((Ok(frame(&data)), Some((chunks, log))));
                     }
                     Some(Err(e)) => {
                         tracing::warn!(request_id = %log.turn.request_id, error = %e, "stream failed mid-answer");
@@ -152,6 +181,20 @@ pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
                     }
                     None => {
                         let mut out = Vec::new();
+                        // An upstream that ended without a finish chunk: release what is held back.
+                        match log.out_guard.finish() {
+                            Ok(rest) if !rest.is_empty() => {
+                                log.text.push_str(&rest);
+                                let data = serde_json::json!({
+                                    "id": log.turn.request_id, "object": "chat.completion.chunk",
+                                    "created": log.turn.started_ms / 1000, "model": log.served.name,
+                                    "choices": [{"index": 0, "delta": {"content": rest}, "finish_reason": null}],
+                                });
+                                out.extend_from_slice(&frame(&data.to_string()));
+                            }
+                            Ok(_) => {}
+                            Err(v) => return Some((Ok(filtered(&mut log, &v.safe_text)), None)),
+                        }
                         if let Some(cost) = log.end("ok", None) {
                             out.extend_from_slice(&frame(&log.cost_chunk(&cost)));
                         }
@@ -162,4 +205,24 @@ pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
             }
         },
     ))
+}
+
+/// The end of a stream the output guard stopped: the safe text, `content_filter`, the cost, `[DONE]`.
+fn filtered(log: &mut StreamLog, safe_text: &str) -> Bytes {
+    let (id, created, model) = (
+        log.turn.request_id.clone(),
+        log.turn.started_ms / 1000,
+        log.served.name.clone(),
+    );
+    let mut out = Vec::new();
+    for c in guarded::filtered_chunks(&id, created, &model, safe_text) {
+        out.extend_from_slice(&frame(&c));
+    }
+    log.text.push_str(&format!("\n\n{safe_text}"));
+    log.finish_reason = Some("content_filter".into());
+    if let Some(cost) = log.end("ok", None) {
+        out.extend_from_slice(&frame(&log.cost_chunk(&cost)));
+    }
+    out.extend_from_slice(b"data: [DONE]\n\n");
+    Bytes::from(out)
 }

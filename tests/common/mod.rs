@@ -33,7 +33,8 @@ pub struct Received {
 /// - `echo`: answers `echo: <last user message>` (streams it in three chunks);
 /// - `fail-503`, `fail-401`, `fail-400`: answers that status with an OpenAI error body;
 /// - `slow-<ms>`: echoes after sleeping that long;
-/// - `flaky-<n>`: 503 for the first n calls, then echoes.
+/// - `flaky-<n>`: 503 for the first n calls, then echoes;
+/// - `dose`: answers with a medicine dose (for the output guard).
 #[derive(Clone)]
 pub struct MockUpstream {
     pub addr: SocketAddr,
@@ -111,7 +112,12 @@ async fn mock_chat(
     {
         return error(503, "flaky");
     }
-    let answer = format!("echo: {}", last_user(&body));
+    let answer = if model == "dose" {
+        // A model that gives a dose: the output guard must never let it through.
+        "Pode tomar 500 mg de dipirona de 6 em 6 horas, ou 40 gotas se preferir.".to_string()
+    } else {
+        format!("echo: {}", last_user(&body))
+    };
     if body["stream"] == true {
         let include_usage = body["stream_options"]["include_usage"] == true;
         let mut frames = Vec::new();
@@ -213,6 +219,7 @@ pub fn test_config(upstream: &MockUpstream, db_url: &str, extra: &str) -> String
     ));
     text.push_str(&model("gpt-flaky", "flaky-2", ""));
     text.push_str(&model("gpt-medium", "slow-300", ""));
+    text.push_str(&model("gpt-dose", "dose", ""));
     text.push_str(extra);
     text
 }
