@@ -35,14 +35,7 @@ async fn the_upstream_and_the_log_never_see_a_cpf_an_email_or_a_phone() {
         "the rest of the message is kept"
     );
 
-    let mut streamed = body.clone();
-    streamed["stream"] = json!(true);
-    let sse = app
-        .post("/v1/chat/completions", &streamed)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let sse = app.post_stream("/v1/chat/completions", &body.clone()).await;
     assert!(!sse.contains(CPF));
     assert!(!app.upstream.requests()[1].body.to_string().contains(CPF));
 
@@ -127,17 +120,15 @@ async fn a_danger_sign_in_informal_portuguese_is_escalated_and_the_conversation_
 #[tokio::test]
 async fn a_streamed_danger_sign_in_english_starts_with_the_urgent_notice() {
     let app = spawn_app().await;
-    let mut body = common::chat(
-        "gpt-echo",
-        "I have a really bad headache and blurred vision at 34 weeks",
-    );
-    body["stream"] = json!(true);
     let sse = app
-        .post("/v1/chat/completions", &body)
-        .await
-        .text()
-        .await
-        .unwrap();
+        .post_stream(
+            "/v1/chat/completions",
+            &common::chat(
+                "gpt-echo",
+                "I have a really bad headache and blurred vision at 34 weeks",
+            ),
+        )
+        .await;
     let text = common::sse_text(&sse);
     assert!(
         text.ends_with("echo: I have a really bad headache and blurred vision at 34 weeks"),
@@ -165,14 +156,7 @@ async fn a_dose_request_is_answered_safely_without_calling_the_model() {
     assert!(!text.is_empty() && !text.contains("echo:"), "{text}");
     assert_eq!(answer["powerbirth"]["guard"]["decision"], "block");
 
-    let mut streamed = body.clone();
-    streamed["stream"] = json!(true);
-    let sse = app
-        .post("/v1/chat/completions", &streamed)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let sse = app.post_stream("/v1/chat/completions", &body.clone()).await;
     assert_eq!(
         common::sse_text(&sse),
         text,
@@ -224,14 +208,12 @@ async fn a_dose_in_the_model_answer_is_replaced_before_it_reaches_the_client() {
 #[tokio::test]
 async fn a_streamed_dose_never_reaches_the_client() {
     let app = spawn_app().await;
-    let mut body = common::chat("gpt-dose", "estou com dor nas costas");
-    body["stream"] = json!(true);
     let sse = app
-        .post("/v1/chat/completions", &body)
-        .await
-        .text()
-        .await
-        .unwrap();
+        .post_stream(
+            "/v1/chat/completions",
+            &common::chat("gpt-dose", "estou com dor nas costas"),
+        )
+        .await;
     for frame in sse.lines().filter(|l| l.starts_with("data: ")) {
         assert!(
             !frame.contains("500") && !frame.contains("40 gotas"),

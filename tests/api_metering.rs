@@ -55,13 +55,7 @@ fn chunks(sse: &str) -> Vec<Value> {
 async fn a_streamed_answer_ends_with_its_exact_cost_with_or_without_usage() {
     let app = spawn_app().await;
     let mut body = chat("gpt-echo", "oi");
-    body["stream"] = json!(true);
-    let sse = app
-        .post("/v1/chat/completions", &body)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let sse = app.post_stream("/v1/chat/completions", &body).await;
     assert!(sse.ends_with("data: [DONE]\n\n"));
     let all = chunks(&sse);
     let last = all.last().unwrap();
@@ -76,12 +70,7 @@ async fn a_streamed_answer_ends_with_its_exact_cost_with_or_without_usage() {
     );
 
     body["stream_options"] = json!({"include_usage": true});
-    let sse = app
-        .post("/v1/chat/completions", &body)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let sse = app.post_stream("/v1/chat/completions", &body).await;
     let all = chunks(&sse);
     let last = all.last().unwrap();
     assert_eq!(

@@ -159,10 +159,7 @@ pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
                         if released == chunk.text {
                             return Some((Ok(frame(&chunk.data)), Some((chunks, log))));
                         }
-                        if released.is_empty()
-                            && chunk.finish_reason.is_none()
-                            && !chunk.data.contains("\"role\"")
-                        {
+                        if released.is_empty() && chunk.finish_reason.is_none() && !chunk.has_role {
                             continue; // held back: nothing checked to send yet
                         }
                         let data = guarded::with_delta_text(&chunk.data, &released);

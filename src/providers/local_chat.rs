@@ -213,6 +213,7 @@ impl LocalProvider {
                         .to_string(),
                         text: String::new(),
                         finish_reason: None,
+                            has_role: false,
                         usage: Some(u),
                     };
                         return Some((
@@ -258,6 +259,7 @@ impl ChunkMaker {
             "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
         });
         StreamChunk {
+            has_role: !data["choices"][0]["delta"]["role"].is_null(),
             data: data.to_string(),
             text,
             finish_reason: finish_reason.map(str::to_string),

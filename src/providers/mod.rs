@@ -49,6 +49,9 @@ pub struct StreamChunk {
     pub finish_reason: Option<String>,
     /// Set on the final usage chunk (`choices: []`).
     pub usage: Option<Usage>,
+    /// The chunk's delta names the role (the answer's first chunk): sent even when it carries
+    /// no released text.
+    pub has_role: bool,
 }
 
 /// Chunks after the first byte.

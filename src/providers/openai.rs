@@ -262,11 +262,13 @@ fn parse_chunk(model: &str, data: String) -> Result<StreamChunk, ProviderError> 
         Some(u) if !u.is_null() => serde_json::from_value(u.clone()).ok(),
         _ => None,
     };
+    let has_role = !choice["delta"]["role"].is_null();
     Ok(StreamChunk {
         data,
         text,
         finish_reason,
         usage,
+        has_role,
     })
 }
 

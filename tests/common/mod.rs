@@ -299,6 +299,13 @@ impl TestApp {
             .unwrap()
     }
 
+    /// POSTs `body` with `stream: true` and returns the whole SSE text.
+    pub async fn post_stream(&self, path: &str, body: &Value) -> String {
+        let mut body = body.clone();
+        body["stream"] = serde_json::json!(true);
+        self.post(path, &body).await.text().await.unwrap()
+    }
+
     /// The Prometheus text of `/metrics`.
     pub async fn metrics_text(&self) -> String {
         self.http
