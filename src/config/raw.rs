@@ -39,6 +39,8 @@ pub(super) struct RawConfig {
     guard: RawGuard,
     #[serde(default)]
     alerts: crate::metering::RawAlertsConfig,
+    #[serde(default)]
+    review: crate::review::RawReviewConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -309,8 +311,10 @@ impl RawConfig {
             return Err(err("[writer] queue and batch must be positive".into()));
         }
         let alerts = self.alerts.validate().map_err(err)?;
+        let review = self.review.validate().map_err(err)?;
         Ok(Config {
             alerts,
+            review,
             source: source.to_path_buf(),
             server: ServerConfig {
                 listen,

@@ -1,0 +1,5 @@
+//! The evaluation service: eval sets that pin what each prompt must do, run in-process through the
+//! same [`crate::chat::Pipeline`] as the gateway, scored with exact metrics, and compared with a
+//! baseline run so a prompt change shows its effect before it merges. See `docs/evals.md`.
+
+pub mod metrics;
