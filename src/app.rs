@@ -15,6 +15,7 @@ use crate::auth::KeyCache;
 use crate::chat::Pipeline;
 use crate::config::{Config, RateLimitBackend};
 use crate::guard::Guard;
+use crate::guard::moderation::Moderator;
 use crate::metering::{AlertMonitor, Metering};
 use crate::metrics::Metrics;
 use crate::prompts::PromptRegistry;
@@ -84,7 +85,9 @@ impl App {
         })?;
         let guard = Guard::load(&config.guard.dir)
             .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?;
-        let providers = Providers::build(&config, upstream_client()?).await?;
+        let http = upstream_client()?;
+        let providers = Providers::build(&config, http.clone()).await?;
+        let moderator = Moderator::new(http, config.moderation.clone());
         let mut metrics = Metrics::new();
         let redis = match &config.redis {
             Some(r) => Some(
@@ -118,6 +121,7 @@ impl App {
                 prompts: Arc::new(ArcSwap::from_pointee(prompts)),
                 metering,
                 guard,
+                moderator,
                 writer,
                 metrics: metrics.clone(),
             },

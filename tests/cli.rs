@@ -151,3 +151,69 @@ fn prompts_lint_prints_each_problem_with_file_and_line_and_fails() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("prompt.toml:"), "{stdout}");
 }
+
+#[test]
+fn eval_guard_scores_the_shipped_set_and_fails_when_a_target_is_missed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .current_dir(root)
+        .args(["--config", "powerbirth.toml", "eval", "guard"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in ["red_flag", "self_harm", "medication_dosing", "benign"] {
+        assert!(stdout.contains(row), "{row} missing:\n{stdout}");
+    }
+
+    // A set where the guard misses a danger sign it cannot know: recall below target, exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("set.jsonl"),
+        concat!(
+            r#"{"id": "x-1", "lang": "pt-BR", "text": "está tudo ótimo hoje", "labels": ["red_flag"]}"#,
+            "\n",
+            r#"{"id": "x-2", "lang": "pt-BR", "text": "posso comer queijo?", "labels": []}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .current_dir(root)
+        .args([
+            "--config",
+            "powerbirth.toml",
+            "eval",
+            "guard",
+            "--misses",
+            "--evalset",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("red_flag recall"), "{stderr}");
+    assert!(stdout.contains("miss x-1"), "{stdout}");
+
+    // A label the guard does not know is named with its file and line.
+    std::fs::write(
+        dir.path().join("set.jsonl"),
+        r#"{"id": "x-1", "lang": "pt-BR", "text": "oi", "labels": ["dragons"]}"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .current_dir(root)
+        .args(["--config", "powerbirth.toml", "eval", "guard", "--evalset"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("set.jsonl:1"), "{stderr}");
+}

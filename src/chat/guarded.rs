@@ -7,23 +7,43 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::SseBody;
+use crate::guard::moderation::ModerationOutcome;
 use crate::guard::{Decision, InputVerdict};
 use crate::metering::UsdCost;
 
 /// The guard's reading as the client and the log see it: categories, actions and decision
 /// (rule ids only in the log, never the matched text).
-pub(super) fn report(v: &InputVerdict) -> Value {
+pub(crate) fn report(v: &InputVerdict) -> Value {
     let decision = match v.decision {
         Decision::Pass => "pass",
         Decision::Escalate { .. } => "escalate",
         Decision::Block { .. } => "block",
     };
-    json!({
+    let mut r = json!({
         "categories": v.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         "actions": v.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
         "decision": decision,
         "urgent": v.is_urgent(),
-    })
+    });
+    if let Some(m) = &v.moderation {
+        r["moderation"] = moderation_report(m);
+    }
+    r
+}
+
+/// The external moderator's answer as the client and the log see it.
+pub(crate) fn moderation_report(m: &ModerationOutcome) -> Value {
+    match m {
+        ModerationOutcome::Clear => json!({"status": "clear"}),
+        ModerationOutcome::Flagged { categories } => {
+            json!({"status": "flagged", "categories": categories})
+        }
+        ModerationOutcome::Unavailable { fail_open, reason } => json!({
+            "status": "unavailable",
+            "on_error": if *fail_open { "fail_open" } else { "fail_closed" },
+            "reason": reason,
+        }),
+    }
 }
 
 /// The log's copy: the report plus the ids of the rules that fired.

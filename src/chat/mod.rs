@@ -3,7 +3,7 @@
 //! metered, and logged as an exchange, whether it ends in an answer, an error or a client that
 //! went away. Handlers stay thin; `eval run` goes through exactly this code.
 
-mod guarded;
+pub(crate) mod guarded;
 mod record;
 mod stream;
 pub mod types;
@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::error::ApiError;
+use crate::guard::moderation::Moderator;
 use crate::guard::{Decision, Guard, InputVerdict, Lang, OutputVerdict};
 use crate::metering::{Metered, Metering, UsdCost};
 use crate::metrics::Metrics;
@@ -36,8 +37,10 @@ pub struct Pipeline {
     /// The prompt set in force; a reload swaps it whole.
     pub prompts: Arc<ArcSwap<PromptRegistry>>,
     pub metering: Metering,
-    /// Guardrails: today, PII redaction of every message before the upstream and the log.
+    /// Guardrails: red flags, self-harm, dosing, PII redaction, the output guard.
     pub guard: Guard,
+    /// The external moderation provider (`[moderation]`), when one is configured.
+    pub moderator: Moderator,
     pub writer: LogWriter,
     pub metrics: Arc<Metrics>,
 }
@@ -126,9 +129,10 @@ pub struct StreamedTurn {
 impl Pipeline {
     /// Resolves the request's model, redacts personal data (CPF, cartão SUS, phones, e-mail) from
     /// every message, and renders the prompt, if it names one (language from the request, else
-    /// `accept_language`, else the prompt's default). From here on neither the upstream nor the
-    /// log sees the raw data.
-    pub fn prepare(
+    /// `accept_language`, else the prompt's default). When `[moderation]` names a provider, the
+    /// turn's (redacted) words go to it too, and its answer joins the guard's verdict. From here
+    /// on neither the upstream nor the log sees the raw data.
+    pub async fn prepare(
         &self,
         mut request: ChatRequest,
         accept_language: Option<&str>,
@@ -157,6 +161,14 @@ impl Pipeline {
             (!joined.is_empty()).then(|| self.guard.check_input(&joined, hint.as_deref()));
         let lang = verdict.as_ref().map_or(Lang::PtBr, |v| v.language);
         let verdict = verdict.filter(|v| !v.categories.is_empty());
+        let verdict = if self.moderator.is_enabled() && !joined.is_empty() {
+            // Personal data never leaves the gateway, not even to the moderation provider.
+            let text = self.guard.redact_in(&joined, lang).unwrap_or(joined);
+            let outcome = self.moderator.check(&text).await;
+            self.guard.apply_moderation(verdict, outcome, lang)
+        } else {
+            verdict
+        };
         request.redact_with(|text| self.guard.redact(text));
         let Some(selector) = &request.prompt else {
             return Ok(Prepared {

@@ -208,6 +208,22 @@ impl ChatRequest {
                 "'messages' must contain at least one message",
             ));
         }
+        // The message being answered must say something (history may hold empty assistant
+        // messages, as tool-call turns do).
+        let last = self.messages.len() - 1;
+        if self.messages[last].role == Role::User {
+            let empty = match &self.messages[last].content {
+                None => true,
+                Some(Content::Text(t)) => t.trim().is_empty(),
+                Some(Content::Parts(parts)) => parts.is_empty(),
+            };
+            if empty {
+                return Err(ApiError::invalid(
+                    format!("messages[{last}].content"),
+                    "The last user message is empty: there is nothing to answer.",
+                ));
+            }
+        }
         if let Some(t) = self.temperature
             && !(0.0..=2.0).contains(&t)
         {

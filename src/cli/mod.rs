@@ -1,6 +1,8 @@
 //! The command line: `serve`, `keys …` and `prompts …`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
+mod eval;
+mod eval_guard;
 mod prompts;
 
 use std::io::Write;
@@ -44,6 +46,11 @@ pub enum Command {
         #[command(subcommand)]
         action: prompts::PromptsCommand,
     },
+    /// Run evaluations.
+    Eval {
+        #[command(subcommand)]
+        action: eval::EvalCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Keys { action } => keys(config, action).await,
         Command::Prompts { action } => prompts::run(&config, action),
+        Command::Eval { action } => eval::run(&config, action).await,
     }
 }
 

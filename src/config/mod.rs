@@ -35,6 +35,8 @@ pub struct Config {
     pub guard: GuardConfig,
     /// `[alerts]`: the 24-hour cost-per-message alert.
     pub alerts: crate::metering::AlertsConfig,
+    /// `[moderation]`: the external moderation provider, if any.
+    pub moderation: crate::guard::moderation::ModerationSettings,
     /// `[review]`: nurse review batches and pages.
     pub review: crate::review::ReviewConfig,
 }

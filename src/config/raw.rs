@@ -41,6 +41,8 @@ pub(super) struct RawConfig {
     alerts: crate::metering::RawAlertsConfig,
     #[serde(default)]
     review: crate::review::RawReviewConfig,
+    #[serde(default)]
+    moderation: crate::guard::moderation::RawModerationConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,7 +314,9 @@ impl RawConfig {
         }
         let alerts = self.alerts.validate().map_err(err)?;
         let review = self.review.validate().map_err(err)?;
+        let moderation = self.moderation.validate(vars).map_err(err)?;
         Ok(Config {
+            moderation,
             alerts,
             review,
             source: source.to_path_buf(),

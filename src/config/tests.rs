@@ -197,3 +197,46 @@ fn the_shipped_configuration_is_valid() {
             .any(|m| matches!(m.provider, ProviderSettings::Local(_)))
     );
 }
+
+#[test]
+fn moderation_and_review_sections_load_and_their_errors_name_file_and_key() {
+    let vars = env(&[("TEST_UPSTREAM_KEY", "k"), ("CS_KEY", "secret")]);
+    let c = load(&format!("{BASE}\n[moderation]\nprovider = \"azure\"\nendpoint = \"https://cs.example.com/\"\napi_key_env = \"CS_KEY\"\non_error = \"fail_closed\"\n[review]\nsample_size = 30\nschedule = \"daily\"\n"), &vars).unwrap();
+    assert!(matches!(
+        c.moderation.provider,
+        crate::guard::moderation::ModerationProvider::Azure { ref endpoint, .. } if endpoint == "https://cs.example.com"
+    ));
+    assert_eq!(
+        c.moderation.on_error,
+        crate::guard::moderation::OnError::FailClosed
+    );
+    assert_eq!(c.review.sample_size, 30);
+    assert_eq!(c.review.schedule, crate::review::config::Schedule::Daily);
+    // Defaults: no provider, weekly batches of 20.
+    let d = load(BASE, &vars).unwrap();
+    assert!(matches!(
+        d.moderation.provider,
+        crate::guard::moderation::ModerationProvider::None
+    ));
+    assert_eq!(
+        (d.review.sample_size, d.review.schedule),
+        (20, crate::review::config::Schedule::Weekly)
+    );
+
+    for (section, needle) in [
+        (
+            "[moderation]\nprovider = \"azure\"\napi_key_env = \"CS_KEY\"\n",
+            "[moderation] provider = \"azure\" needs `endpoint`",
+        ),
+        (
+            "[moderation]\nprovider = \"openai\"\napi_base = \"http://x/v1\"\napi_key_env = \"NOT_SET\"\n",
+            "\"NOT_SET\" but that environment variable is not set",
+        ),
+        ("[review]\nschedule = \"hourly\"\n", "[review] schedule"),
+        ("[review]\noverlap = 50\n", "[review] overlap"),
+    ] {
+        let e = load(&format!("{BASE}\n{section}"), &vars).unwrap_err().0;
+        assert!(e.starts_with("conf/powerbirth.toml: "), "{e}");
+        assert!(e.contains(needle), "{e}");
+    }
+}

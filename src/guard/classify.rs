@@ -78,11 +78,40 @@ pub(crate) fn classify(
             categories.push(c);
         }
     }
+    let blocks: &[NoticeKind] = if dosing.is_some() {
+        &[NoticeKind::Dosing]
+    } else {
+        &[]
+    };
+    let (actions, decision) = decide(&categories, blocks, notices, a.lang);
+    InputVerdict {
+        categories,
+        actions,
+        decision,
+        redacted,
+        language: a.lang,
+        matched,
+        moderation: None,
+    }
+}
+
+/// The actions and the decision for a message in `categories`. `blocks` are the safe texts of a
+/// blocked turn (dosing, moderation), in order: with none the turn is escalated or passed.
+/// The crisis notice comes before anything else, then the urgent-care notice; a blocked turn gets
+/// them in front of its safe reply.
+pub(crate) fn decide(
+    categories: &[Category],
+    blocks: &[NoticeKind],
+    notices: &Notices,
+    lang: Lang,
+) -> (Vec<Action>, Decision) {
+    let self_harm = categories.contains(&Category::SelfHarm);
+    let red_flag = categories.contains(&Category::RedFlag);
     let mut actions = Vec::new();
     for (on, act) in [
         (red_flag || self_harm, Action::Escalate),
-        (dosing.is_some(), Action::Block),
-        (redacted.is_some(), Action::Redact),
+        (!blocks.is_empty(), Action::Block),
+        (categories.contains(&Category::Pii), Action::Redact),
     ] {
         if on {
             actions.push(act);
@@ -91,33 +120,26 @@ pub(crate) fn classify(
     if actions.is_empty() {
         actions.push(Action::Pass);
     }
-    // The crisis notice comes before anything else, then the urgent-care notice; a dosing
-    // request is blocked even then, with the notices in front of the safe reply.
     let mut notice = Vec::new();
     if self_harm {
-        notice.push(notices.text(NoticeKind::Crisis, a.lang));
+        notice.push(notices.text(NoticeKind::Crisis, lang));
     }
     if red_flag {
-        notice.push(notices.text(NoticeKind::Urgent, a.lang));
+        notice.push(notices.text(NoticeKind::Urgent, lang));
     }
-    let decision = if dosing.is_some() {
-        notice.push(notices.text(NoticeKind::Dosing, a.lang));
+    let decision = if blocks.is_empty() {
+        if notice.is_empty() {
+            Decision::Pass
+        } else {
+            Decision::Escalate {
+                notice: notice.join("\n\n"),
+            }
+        }
+    } else {
+        notice.extend(blocks.iter().map(|&k| notices.text(k, lang)));
         Decision::Block {
             reply: notice.join("\n\n"),
         }
-    } else if !notice.is_empty() {
-        Decision::Escalate {
-            notice: notice.join("\n\n"),
-        }
-    } else {
-        Decision::Pass
     };
-    InputVerdict {
-        categories,
-        actions,
-        decision,
-        redacted,
-        language: a.lang,
-        matched,
-    }
+    (actions, decision)
 }

@@ -132,6 +132,11 @@ pub enum NoticeKind {
     Crisis = 1,
     /// No doses here: ask the prenatal team or a pharmacist.
     Dosing = 2,
+    /// External moderation flagged the message (hate, sexual, violence): no model call; points to
+    /// help lines (violence against women: Ligue 180).
+    Moderated = 3,
+    /// External moderation could not be reached and `on_error = "fail_closed"`: try again later.
+    Unavailable = 4,
 }
 
 impl NoticeKind {
@@ -140,8 +145,12 @@ impl NoticeKind {
             NoticeKind::Urgent => "urgent",
             NoticeKind::Crisis => "crisis",
             NoticeKind::Dosing => "dosing",
+            NoticeKind::Moderated => "moderated",
+            NoticeKind::Unavailable => "unavailable",
         }
     }
+
+    pub(crate) const COUNT: usize = 5;
 }
 
 /// What to do with the turn.
@@ -173,9 +182,25 @@ pub struct InputVerdict {
     /// Rule and lexicon ids that fired (`red_flag:heavy_bleeding`, `rule:blood_pressure_severe`,
     /// `pii:cpf`…), for logs and review. Never the matched text.
     pub matched: Vec<String>,
+    /// What the external moderation provider said, when one is configured and it did not simply
+    /// clear the message.
+    pub moderation: Option<moderation::ModerationOutcome>,
 }
 
 impl InputVerdict {
+    /// Nothing found, in `lang`.
+    pub(crate) fn empty(lang: Lang) -> InputVerdict {
+        InputVerdict {
+            categories: Vec::new(),
+            actions: vec![Action::Pass],
+            decision: Decision::Pass,
+            redacted: None,
+            language: lang,
+            matched: Vec::new(),
+            moderation: None,
+        }
+    }
+
     /// Red flag or self-harm: the conversation is flagged `urgent` and enters nurse review.
     pub fn is_urgent(&self) -> bool {
         self.categories
@@ -320,6 +345,66 @@ impl Guard {
     /// A streaming guard for one answer in `lang`.
     pub fn stream_guard(&self, lang: Lang) -> StreamGuard {
         StreamGuard::new(self.clone(), lang)
+    }
+
+    /// Folds the external moderator's answer into the input verdict (`None`: the guard found
+    /// nothing). Self-harm flagged by the provider escalates with the crisis notice and makes the
+    /// conversation urgent, as our own self-harm lexicon does; other flags (hate, sexual,
+    /// violence) block the turn with the `moderated` reply; an outage with `fail_closed` blocks it
+    /// with the `unavailable` reply; with `fail_open` the turn goes on and the outage is reported.
+    /// Any urgent or crisis notice still comes first.
+    pub fn apply_moderation(
+        &self,
+        verdict: Option<InputVerdict>,
+        outcome: moderation::ModerationOutcome,
+        lang: Lang,
+    ) -> Option<InputVerdict> {
+        if outcome == moderation::ModerationOutcome::Clear {
+            return verdict;
+        }
+        Some(self.moderated(
+            verdict.unwrap_or_else(|| InputVerdict::empty(lang)),
+            outcome,
+        ))
+    }
+
+    /// As [`Guard::apply_moderation`] on a verdict that exists (a clear answer is recorded too).
+    pub fn moderated(
+        &self,
+        mut v: InputVerdict,
+        outcome: moderation::ModerationOutcome,
+    ) -> InputVerdict {
+        use moderation::ModerationOutcome as M;
+        let mut blocks = Vec::new();
+        if v.has(Category::MedicationDosing) {
+            blocks.push(NoticeKind::Dosing);
+        }
+        match &outcome {
+            M::Flagged { categories } => {
+                for c in categories {
+                    v.matched.push(format!("moderation:{c}"));
+                }
+                if outcome.is_self_harm() && !v.has(Category::SelfHarm) {
+                    v.categories.push(Category::SelfHarm);
+                    // Keep the documented order: red_flag, self_harm, medication_dosing, pii.
+                    v.categories
+                        .sort_by_key(|c| Category::ALL.iter().position(|a| a == c));
+                }
+                if categories.iter().any(|c| !moderation::names_self_harm(c)) {
+                    blocks.push(NoticeKind::Moderated);
+                }
+            }
+            M::Unavailable {
+                fail_open: false, ..
+            } => blocks.push(NoticeKind::Unavailable),
+            M::Unavailable { .. } | M::Clear => {}
+        }
+        let (actions, decision) =
+            classify::decide(&v.categories, &blocks, self.notices(), v.language);
+        v.actions = actions;
+        v.decision = decision;
+        v.moderation = Some(outcome);
+        v
     }
 
     /// A fixed safe text.

@@ -1,4 +1,5 @@
-//! The fixed safe texts (urgent-care notice, crisis notice, dosing reply) and the PII
+//! The fixed safe texts (urgent-care notice, crisis notice, dosing reply, the replies when external
+//! moderation flags a message or cannot be reached) and the PII
 //! placeholders, per language, loaded from `guard/notices.toml` so that clinicians word them and
 //! review them in a pull request. Every kind must exist in every language, or loading fails.
 
@@ -15,7 +16,7 @@ use super::{GuardLoadError, Lang, NoticeKind};
 #[derive(Debug, Clone)]
 pub struct Notices {
     /// `[kind][lang]`
-    texts: [[String; 2]; 3],
+    texts: [[String; 2]; NoticeKind::COUNT],
     /// `[lang][pii kind]`
     placeholders: [[String; 4]; 2],
 }
@@ -26,6 +27,8 @@ struct RawNotices {
     urgent: BTreeMap<String, String>,
     crisis: BTreeMap<String, String>,
     dosing: BTreeMap<String, String>,
+    moderated: BTreeMap<String, String>,
+    unavailable: BTreeMap<String, String>,
     placeholders: BTreeMap<String, RawPlaceholders>,
 }
 
@@ -43,11 +46,13 @@ impl Notices {
     pub fn load(path: &Path) -> Result<Notices, GuardLoadError> {
         let (raw, _): (RawNotices, String) = read_toml(path)?;
         let err = |m: String| GuardLoadError::new(path, None, m);
-        let mut texts: [[String; 2]; 3] = Default::default();
+        let mut texts: [[String; 2]; NoticeKind::COUNT] = Default::default();
         for (kind, table) in [
             (NoticeKind::Urgent, &raw.urgent),
             (NoticeKind::Crisis, &raw.crisis),
             (NoticeKind::Dosing, &raw.dosing),
+            (NoticeKind::Moderated, &raw.moderated),
+            (NoticeKind::Unavailable, &raw.unavailable),
         ] {
             check_langs(table.keys(), kind.as_str()).map_err(err)?;
             for lang in Lang::ALL {

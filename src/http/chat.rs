@@ -26,9 +26,11 @@ pub async fn completions(
     let accept_language = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let call = match ChatRequest::parse(&bytes)
-        .and_then(|req| state.pipeline.prepare(req, accept_language))
-    {
+    let call = match ChatRequest::parse(&bytes) {
+        Ok(req) => state.pipeline.prepare(req, accept_language).await,
+        Err(e) => Err(e),
+    };
+    let call = match call {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };

@@ -7,6 +7,7 @@ mod chat;
 mod health;
 mod middleware;
 mod models;
+mod moderations;
 mod prompts;
 mod usage;
 
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/chat/completions", post(chat::completions))
         .route("/models", get(models::list))
         .route("/models/{id}", get(models::retrieve))
+        .route("/moderations", post(moderations::create))
         .route("/prompts", get(prompts::list))
         .route("/prompts/{id}", get(prompts::get))
         .route("/prompts/{id}/versions/{version}", get(prompts::version))

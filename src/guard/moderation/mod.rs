@@ -110,13 +110,20 @@ impl ModerationOutcome {
     /// Did the provider flag self-harm? (The caller escalates with the crisis notice.)
     pub fn is_self_harm(&self) -> bool {
         match self {
-            ModerationOutcome::Flagged { categories } => categories.iter().any(|c| {
-                let c = c.to_ascii_lowercase().replace(['-', '_'], "");
-                c.starts_with("selfharm")
-            }),
+            ModerationOutcome::Flagged { categories } => {
+                categories.iter().any(|c| names_self_harm(c))
+            }
             _ => false,
         }
     }
+}
+
+/// Does a provider's category name (`SelfHarm`, `self-harm/intent`, …) mean self-harm?
+pub fn names_self_harm(category: &str) -> bool {
+    category
+        .to_ascii_lowercase()
+        .replace(['-', '_'], "")
+        .starts_with("selfharm")
 }
 
 /// Calls the configured provider. Cheap to clone.
