@@ -87,8 +87,9 @@ impl App {
             .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?;
         let http = upstream_client()?;
         let providers = Providers::build(&config, http.clone()).await?;
-        let moderator = Moderator::new(http, config.moderation.clone());
         let mut metrics = Metrics::new();
+        let moderator = Moderator::new(http, config.moderation.clone());
+        moderator.register(metrics.registry_mut());
         let redis = match &config.redis {
             Some(r) => Some(
                 redis::Client::open(r.url.as_str())

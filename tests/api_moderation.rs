@@ -198,6 +198,11 @@ async fn an_outage_with_fail_open_answers_and_says_moderation_was_unavailable() 
     assert_eq!(m["status"], "unavailable", "{v}");
     assert_eq!(m["on_error"], "fail_open");
     assert_eq!(v["powerbirth"]["guard"]["decision"], "pass");
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("powerbirth_moderation_checks_total{outcome=\"unavailable\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

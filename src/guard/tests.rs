@@ -306,8 +306,20 @@ fn shipped_notices_name_samu_192_and_cvv_188() {
     );
     assert!(g.notice(NoticeKind::Crisis, Lang::PtBr).contains("CVV"));
     assert!(g.notice(NoticeKind::Crisis, Lang::PtBr).contains("188"));
+    // Flagged by moderation: violence against women is flagged too, so the reply names Ligue 180.
+    assert!(g.notice(NoticeKind::Moderated, Lang::PtBr).contains("180"));
+    assert!(
+        g.notice(NoticeKind::Unavailable, Lang::PtBr)
+            .contains("SAMU 192")
+    );
     for lang in Lang::ALL {
-        for kind in [NoticeKind::Urgent, NoticeKind::Crisis, NoticeKind::Dosing] {
+        for kind in [
+            NoticeKind::Urgent,
+            NoticeKind::Crisis,
+            NoticeKind::Dosing,
+            NoticeKind::Moderated,
+            NoticeKind::Unavailable,
+        ] {
             let text = g.notice(kind, lang);
             assert!(text.len() > 80, "{kind:?} {lang}");
             // A notice must pass the guard itself (it is sent as the answer).

@@ -10,6 +10,9 @@ mod config;
 
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 
 pub use config::RawModerationConfig;
@@ -131,11 +134,27 @@ pub fn names_self_harm(category: &str) -> bool {
 pub struct Moderator {
     http: reqwest::Client,
     cfg: ModerationSettings,
+    /// `powerbirth_moderation_checks_total{outcome}`: clear, flagged, unavailable.
+    checks: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 impl Moderator {
     pub fn new(http: reqwest::Client, cfg: ModerationSettings) -> Self {
-        Moderator { http, cfg }
+        Moderator {
+            http,
+            cfg,
+            checks: Family::default(),
+        }
+    }
+
+    /// Registers the outcome counter, so operators see an outage (and how often the provider
+    /// flags) on `/metrics`.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "moderation_checks",
+            "External moderation calls by outcome (clear, flagged, unavailable)",
+            self.checks.clone(),
+        );
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -160,7 +179,7 @@ impl Moderator {
             }
         };
         let fail_open = self.cfg.on_error == OnError::FailOpen;
-        match tokio::time::timeout(self.cfg.timeout, call).await {
+        let outcome = match tokio::time::timeout(self.cfg.timeout, call).await {
             Err(_) => ModerationOutcome::Unavailable {
                 fail_open,
                 reason: format!("no answer within {} ms", self.cfg.timeout.as_millis()),
@@ -171,7 +190,14 @@ impl Moderator {
             }
             Ok(Ok(categories)) if categories.is_empty() => ModerationOutcome::Clear,
             Ok(Ok(categories)) => ModerationOutcome::Flagged { categories },
-        }
+        };
+        let label = match &outcome {
+            ModerationOutcome::Clear => "clear",
+            ModerationOutcome::Flagged { .. } => "flagged",
+            ModerationOutcome::Unavailable { .. } => "unavailable",
+        };
+        self.checks.get_or_create(&vec![("outcome", label)]).inc();
+        outcome
     }
 
     /// Azure Content Safety, one request per 10 000 characters.

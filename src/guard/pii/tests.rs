@@ -103,8 +103,9 @@ fn e_mails_are_redacted_and_a_bare_at_sign_is_not() {
 }
 
 #[test]
-fn huge_and_hostile_inputs_are_scanned_in_linear_time_without_panicking() {
-    let start = std::time::Instant::now();
+fn huge_and_hostile_inputs_are_scanned_without_panicking() {
+    // Their cost per character is measured by `cargo bench --bench guard` (hostile inputs), not
+    // by a timer here.
     let digits = "1 ".repeat(200_000);
     let ats = "a@".repeat(200_000);
     let mixed = "(((+55 ".repeat(50_000) + "é@é.é 9-";
@@ -115,7 +116,8 @@ fn huge_and_hostile_inputs_are_scanned_in_linear_time_without_panicking() {
         "",
         "\u{0}\u{FFFF}",
     ] {
-        let _ = redacted(t);
+        let out = redacted(t);
+        // Nothing in them is personal data, so they come back unchanged.
+        assert!(out == t, "changed a hostile input of {} bytes", t.len());
     }
-    assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }
