@@ -32,6 +32,7 @@ impl LocalProvider {
             queue: s.queue,
             default_max_tokens: s.max_tokens,
             context_tokens: s.context_tokens,
+            ..LocalOptions::default()
         };
         let model =
             LocalModel::load(&s.path, opts).map_err(|e| format!("{}: {e}", s.path.display()))?;

@@ -41,6 +41,11 @@ impl ChatMl {
         })
     }
 
+    /// The id of `<|im_start|>`, which opens every message.
+    pub(super) fn im_start(&self) -> u32 {
+        self.im_start
+    }
+
     /// The id of `<|im_end|>`, which ends the assistant's turn.
     pub(super) fn im_end(&self) -> u32 {
         self.im_end

@@ -15,6 +15,7 @@ use candle_transformers::models::quantized_llama::ModelWeights;
 use tokenizers::Tokenizer;
 use tokio::sync::mpsc::Sender;
 
+use super::prefix::{self, PrefixCache};
 use super::stream::{Advance, DeltaBuffer};
 use super::{FinishReason, GenEvent, LocalError};
 
@@ -37,6 +38,12 @@ pub(super) struct Shared {
     pub(super) end_ids: Vec<u32>,
     /// Tokens sampled by all workers since load; tests read it to prove a cancelled job stopped.
     pub(super) generated: AtomicU64,
+    /// `<|im_start|>`, where prompts split for the prefix cache.
+    pub(super) im_start: u32,
+    /// Model states after the shared beginning of recent prompts.
+    pub(super) prefixes: PrefixCache,
+    /// Prompt tokens read from a cached prefix instead of computed; tests read it.
+    pub(super) prefix_hits: AtomicU64,
 }
 
 /// Starts `count` workers taking jobs from `queue`. They exit when every sender is dropped,
@@ -120,15 +127,10 @@ fn generate(shared: &Shared, job: &Job) -> candle_core::Result<Option<GenEvent>>
     if job.max_tokens == 0 {
         return Ok(done(FinishReason::Length, 0));
     }
-    // A fresh clone (a few `Arc` bumps) rather than `clear_kv_cache()`: it also drops the
-    // attention masks `ModelWeights` caches per prompt length, which would otherwise pile up.
-    let mut model = shared.weights.clone();
+    let (mut model, mut logits) = read_prompt(shared, &job.prompt_ids)?;
     let mut sampler = LogitsProcessor::from_sampling(job.seed, job.sampling.clone());
     let mut buffer = DeltaBuffer::new(&job.stop);
     let mut completion: Vec<u32> = Vec::with_capacity(job.max_tokens as usize);
-
-    let input = Tensor::new(job.prompt_ids.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
-    let mut logits = model.forward(&input, 0)?;
     loop {
         let next = sampler.sample(&logits.squeeze(0)?)?;
         completion.push(next);
@@ -165,6 +167,37 @@ fn generate(shared: &Shared, job: &Job) -> candle_core::Result<Option<GenEvent>>
         let input = Tensor::new(&[next], &Device::Cpu)?.unsqueeze(0)?;
         logits = model.forward(&input, prompt_tokens + completion.len() - 1)?;
     }
+}
+
+/// Reads the prompt: the model state after it and the logits of its last token. A prompt with a
+/// shared beginning (see [`super::prefix`]) is read in two steps, the first from the cache when
+/// it is there.
+fn read_prompt(shared: &Shared, ids: &[u32]) -> candle_core::Result<(ModelWeights, Tensor)> {
+    let tensor = |ids: &[u32]| Tensor::new(ids, &Device::Cpu)?.unsqueeze(0);
+    let Some(at) = prefix::split(ids, shared.im_start) else {
+        // A fresh clone (a few `Arc` bumps) rather than `clear_kv_cache()`: it also drops the
+        // attention masks `ModelWeights` caches per prompt length, which would otherwise pile up.
+        let mut model = shared.weights.clone();
+        let logits = model.forward(&tensor(ids)?, 0)?;
+        return Ok((model, logits));
+    };
+    let (head, tail) = ids.split_at(at);
+    let mut model = match shared.prefixes.get(head) {
+        Some(state) => {
+            shared
+                .prefix_hits
+                .fetch_add(head.len() as u64, Ordering::Relaxed);
+            state
+        }
+        None => {
+            let mut model = shared.weights.clone();
+            model.forward(&tensor(head)?, 0)?;
+            shared.prefixes.put(head.to_vec(), model.clone());
+            model
+        }
+    };
+    let logits = model.forward(&tensor(tail)?, at)?;
+    Ok((model, logits))
 }
 
 /// Sends the text of `advance` if there is any; false when the receiver is gone.

@@ -8,6 +8,7 @@
 
 mod chat;
 mod engine;
+mod prefix;
 mod stream;
 mod tokenizer;
 
@@ -29,6 +30,7 @@ use tokio::sync::mpsc::{Receiver, channel};
 
 use chat::ChatMl;
 use engine::{Job, Shared};
+use prefix::PrefixCache;
 
 /// A loaded local model: cheap to clone, shared by every request handler.
 ///
@@ -62,6 +64,9 @@ pub struct LocalOptions {
     pub default_max_tokens: u32,
     /// Prompt plus completion tokens one request may use (the KV cache's length).
     pub context_tokens: usize,
+    /// Model states kept after the shared beginning of recent prompts (system prompt, examples,
+    /// history), so a long versioned prompt is read once; ~32 MB each for a 700-token prefix.
+    pub prefix_cache: usize,
 }
 
 impl Default for LocalOptions {
@@ -71,6 +76,7 @@ impl Default for LocalOptions {
             queue: 8,
             default_max_tokens: 256,
             context_tokens: 2048,
+            prefix_cache: 4,
         }
     }
 }
@@ -199,6 +205,9 @@ impl LocalModel {
             tokenizer: Arc::new(full),
             end_ids,
             generated: AtomicU64::new(0),
+            im_start: chat.im_start(),
+            prefixes: PrefixCache::new(opts.prefix_cache),
+            prefix_hits: AtomicU64::new(0),
         });
         let (queue, jobs) = mpsc::sync_channel(opts.queue);
         engine::spawn_workers(opts.workers, Arc::clone(&shared), jobs)?;

@@ -386,3 +386,49 @@ fn finish_reasons_use_openai_names() {
     assert_eq!(FinishReason::Stop.as_str(), "stop");
     assert_eq!(FinishReason::Length.as_str(), "length");
 }
+
+#[test]
+fn a_cached_prompt_beginning_gives_the_same_answer_as_reading_it_again() {
+    let system = "You are a kind obstetric nurse. Answer in one short sentence, plainly.";
+    let turn = |question: &str| GenerateRequest {
+        messages: vec![
+            ChatTurn {
+                role: "system".into(),
+                content: system.into(),
+            },
+            ChatTurn {
+                role: "user".into(),
+                content: question.into(),
+            },
+        ],
+        ..ask(question, 8)
+    };
+    let Some(cached) = own_model(LocalOptions::default()) else {
+        return;
+    };
+    let Some(uncached) = own_model(LocalOptions {
+        prefix_cache: 0,
+        ..LocalOptions::default()
+    }) else {
+        return;
+    };
+    let hits = |m: &LocalModel| m.inner.shared.prefix_hits.load(Ordering::Relaxed);
+    let first = collect(&cached, turn("Can I eat cheese?"));
+    assert_eq!(hits(&cached), 0, "a cold cache reads the whole prompt");
+    let second = collect(&cached, turn("Is walking good for me?"));
+    assert!(
+        hits(&cached) > 10,
+        "the system prompt is read from the cache"
+    );
+    // A hit computes exactly what a miss does: the same answers as a model that keeps nothing.
+    assert_eq!(first.0, collect(&uncached, turn("Can I eat cheese?")).0);
+    assert_eq!(
+        second.0,
+        collect(&uncached, turn("Is walking good for me?")).0
+    );
+    assert_eq!(hits(&uncached), 0);
+    assert_eq!(
+        second.0,
+        collect(&cached, turn("Is walking good for me?")).0
+    );
+}
