@@ -3,3 +3,4 @@
 //! baseline run so a prompt change shows its effect before it merges. See `docs/evals.md`.
 
 pub mod metrics;
+pub mod results;
