@@ -49,6 +49,10 @@ pub struct SetResult {
     /// and `pass_rate` for the share of cases that passed): the mean over the cases that were
     /// scored. Errored cases and errored assertions are left out of the means.
     pub aggregates: BTreeMap<String, f64>,
+    /// The set's `[tolerances]`: per metric key, the drop of its mean allowed before it is a
+    /// regression. Metrics not listed use the documented defaults.
+    #[serde(default)]
+    pub tolerances: BTreeMap<String, f64>,
 }
 
 /// Whether a case passed.
@@ -60,7 +64,7 @@ pub enum CaseStatus {
     /// The model answered and at least one assertion failed.
     Failed,
     /// The model call failed, or an assertion could not be scored (a judge that answered
-    /// garbage, a metric that failed): neither passed nor failed.
+    /// garbage, a metric that failed) and none failed: neither passed nor failed.
     Errored,
 }
 
@@ -247,6 +251,7 @@ mod tests {
                 ),
             ],
             aggregates: BTreeMap::new(),
+            tolerances: BTreeMap::new(),
         };
         set.aggregate();
         assert_eq!(set.aggregates["chrf"], 30.0);
@@ -272,6 +277,7 @@ mod tests {
                 prompt: None,
                 cases: vec![case("a", CaseStatus::Passed, vec![judged])],
                 aggregates: BTreeMap::from([("judge:friendly_tone".to_string(), 4.0)]),
+                tolerances: BTreeMap::from([("chrf".to_string(), 2.0)]),
             }],
         };
         let text = serde_json::to_string(&run).unwrap();
