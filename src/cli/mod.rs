@@ -1,6 +1,7 @@
 //! The command line: `serve`, `keys …` and `prompts …`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
+mod eval_score;
 mod prompts;
 
 use std::io::Write;
