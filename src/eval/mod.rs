@@ -2,5 +2,10 @@
 //! same [`crate::chat::Pipeline`] as the gateway, scored with exact metrics, and compared with a
 //! baseline run so a prompt change shows its effect before it merges. See `docs/evals.md`.
 
+pub mod changed;
+pub mod compare;
 pub mod metrics;
+pub mod publish;
+pub mod report;
 pub mod results;
+pub mod store;
