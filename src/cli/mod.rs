@@ -1,6 +1,7 @@
 //! The command line: `serve`, `keys …` and `prompts …`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
+mod eval;
 mod eval_score;
 mod prompts;
 
@@ -45,6 +46,11 @@ pub enum Command {
         #[command(subcommand)]
         action: prompts::PromptsCommand,
     },
+    /// Run eval sets and compare with a baseline.
+    Eval {
+        #[command(subcommand)]
+        action: eval::EvalCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +82,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Keys { action } => keys(config, action).await,
         Command::Prompts { action } => prompts::run(&config, action),
+        Command::Eval { action } => match eval::run(config, action).await {
+            0 => Ok(()),
+            // Exit codes carry meaning for CI (1 regression, 2 unusable); errors were printed.
+            code => std::process::exit(i32::from(code)),
+        },
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Config {
     pub alerts: crate::metering::AlertsConfig,
     /// `[review]`: nurse review batches and pages.
     pub review: crate::review::ReviewConfig,
+    /// `[eval]`: the eval runner's model, judge, concurrency and paths.
+    pub eval: crate::eval::EvalConfig,
 }
 
 /// Where the guard's data (lexicons, rules, notices) lives.

@@ -41,6 +41,8 @@ pub(super) struct RawConfig {
     alerts: crate::metering::RawAlertsConfig,
     #[serde(default)]
     review: crate::review::RawReviewConfig,
+    #[serde(default)]
+    eval: crate::eval::RawEvalConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,9 +314,11 @@ impl RawConfig {
         }
         let alerts = self.alerts.validate().map_err(err)?;
         let review = self.review.validate().map_err(err)?;
+        let eval = self.eval.validate().map_err(err)?.resolved(source);
         Ok(Config {
             alerts,
             review,
+            eval,
             source: source.to_path_buf(),
             server: ServerConfig {
                 listen,

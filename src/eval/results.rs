@@ -167,7 +167,11 @@ impl SetResult {
     /// scored (not errored), and `pass_rate` over the cases that did not error.
     pub fn aggregate(&mut self) {
         let mut sums: BTreeMap<String, (f64, u32)> = BTreeMap::new();
-        for case in self.cases.iter().filter(|c| c.status != CaseStatus::Errored) {
+        for case in self
+            .cases
+            .iter()
+            .filter(|c| c.status != CaseStatus::Errored)
+        {
             for a in case.assertions.iter().filter(|a| !a.errored) {
                 if let Some(score) = a.score.filter(|s| s.is_finite()) {
                     let e = sums.entry(a.metric_key()).or_default();
