@@ -17,6 +17,14 @@ or the reference versions, in a throwaway virtual environment (never a project d
     /tmp/venv-metrics/bin/pip install 'sacrebleu>=2,<3' rouge-score numpy safetensors tokenizers
     /tmp/venv-metrics/bin/python scripts/metrics-reference.py
 
+`--fuzz SEEDS` instead compares the built binary (`cargo build`, then target/debug/powerbirth)
+with the references on random text, 400 pairs per seed: odd Unicode whitespace, HTML entities,
+numbers, accents, emoji, CJK. Odd seeds use any text (BLEU, chrF; ROUGE-L with the Unicode
+tokenizer), even seeds ASCII only (ROUGE-L against rouge-score's own tokenizer). It prints the
+mismatches beyond 1e-9 and exits 1 if there is any:
+
+    /tmp/venv-metrics/bin/python scripts/metrics-reference.py --fuzz 1 2 3 4
+
 Embeddings: installing torch for sentence-transformers is gigabytes, so the model is run here by a
 short numpy forward pass of BERT over the same `model.safetensors`, in float64, with the same
 `tokenizer.json`, followed by what the model's sentence-transformers modules do (modules.json):
@@ -250,5 +258,86 @@ def main():
     print(f"wrote {FIXTURES / 'expected.json'} and {FIXTURES / 'cases.json'}")
 
 
+# --- Differential check on random text -----------------------------------------------------------
+
+FUZZ_PIECES = [
+    "a", "b", "the", "cat", "saúde", "gestação", "1", "2", "3", "160/110", "3.5", "1,000", "12-15",
+    "-", ".", ",", ";", "!", "?", '"', "'", "(", ")", "&quot;", "&amp;", "&lt;", "&gt;", "&",
+    "<skipped>", "--", "...", "/", "$", "%", "_", "~", "`", "^", "{", "}", "[", "]", "@", "#", "+",
+    "=", "|", "\\", ":", "é", "Ç", "ß", "İ", "ﬁ", "٣", "²", "½", "中文", "😀", "e\u0301",
+]
+FUZZ_SPACES = [
+    " ", " ", " ", " ", "  ", "\t", "\xa0", "\u2003", "\u3000", "\x1c", "\x1d", "\x1e", "\x1f",
+    "\x0b", "\x0c", "\x85", "\u2028", "\u200b", "",
+]
+
+
+def fuzz(seed, workdir):
+    import random
+    import subprocess
+
+    rnd = random.Random(seed)
+    ascii_only = seed % 2 == 0
+    pieces = [p for p in FUZZ_PIECES if p.isascii() or not ascii_only]
+    spaces = [s for s in FUZZ_SPACES if s in (" ", "  ", "\t", "") or not ascii_only]
+
+    def text():
+        return "".join(rnd.choice(pieces) + rnd.choice(spaces) for _ in range(rnd.randint(0, 14)))
+
+    refs = [text() for _ in range(400)]
+    hyps = []
+    for r in refs:
+        roll = rnd.random()
+        if roll < 0.1:
+            hyps.append(r)
+        elif roll < 0.5:  # partial overlap: the reference's words shuffled, some dropped
+            words = r.split(" ")
+            rnd.shuffle(words)
+            hyps.append(" ".join(words[: max(1, len(words) - rnd.randint(0, 3))]))
+        else:
+            hyps.append(text())
+    files = {}
+    for name, lines in (("hyps", hyps), ("refs", refs)):
+        files[name] = workdir / f"{name}.txt"
+        files[name].write_text("\n".join(lines) + "\n", encoding="utf-8")
+        assert read_lines(files[name]) == lines
+    config = workdir / "powerbirth.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite://{workdir / "fuzz.db"}"\n\n[[models]]\nname = "m"\n'
+        'provider = "openai"\napi_base = "http://127.0.0.1:9/v1"\nprice = "free"\n'
+    )
+    rouge = [rouge_l(h, r, ENGLISH_ROUGE if ascii_only else UNICODE_ROUGE) for h, r in zip(hyps, refs)]
+    want = {
+        "bleu": (sacrebleu.corpus_bleu(hyps, [refs]).score,
+                 [sacrebleu.sentence_bleu(h, [r]).score for h, r in zip(hyps, refs)]),
+        "chrf": (sacrebleu.corpus_chrf(hyps, [refs]).score,
+                 [sacrebleu.sentence_chrf(h, [r]).score for h, r in zip(hyps, refs)]),
+        "rouge-l": (sum(rouge) / len(rouge), rouge),
+    }
+    mismatches = 0
+    for metric, (corpus, segments) in want.items():
+        out = subprocess.run(
+            [str(ROOT / "target" / "debug" / "powerbirth"), "--config", str(config), "eval", "score",
+             "--metric", metric, "--hyps", str(files["hyps"]), "--refs", str(files["refs"])],
+            capture_output=True, check=True,
+        )
+        got = json.loads(out.stdout)
+        pairs = [(None, got["corpus"], corpus)] + list(zip(range(len(hyps)), got["segments"], segments))
+        for line, g, w in pairs:
+            if abs(g - w) > 1e-9:
+                mismatches += 1
+                where = "corpus" if line is None else f"{hyps[line]!r} vs {refs[line]!r}"
+                print(f"seed {seed} {metric} {where}: binary {g}, reference {w}")
+    print(f"seed {seed} ({'ASCII' if ascii_only else 'any text'}): {mismatches} mismatches")
+    return mismatches
+
+
 if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    if len(sys.argv) > 2 and sys.argv[1] == "--fuzz":
+        with tempfile.TemporaryDirectory() as tmp:
+            total = sum(fuzz(int(seed), pathlib.Path(tmp)) for seed in sys.argv[2:])
+        sys.exit(1 if total else 0)
     main()

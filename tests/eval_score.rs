@@ -97,6 +97,24 @@ fn bleu_chrf_and_rouge_l_print_the_reference_numbers_for_the_fixture() {
 }
 
 #[test]
+fn the_output_is_one_line_with_metric_corpus_and_segments_in_that_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hyps, refs) = (dir.path().join("h.txt"), dir.path().join("r.txt"));
+    std::fs::write(&hyps, "Vá agora à maternidade.\n\n").unwrap();
+    std::fs::write(&refs, "Vá agora à maternidade.\nLigue 192.\n").unwrap();
+    let out = score(dir.path(), "rouge-l", &hyps, &refs, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"metric\":\"rouge-l\",\"corpus\":0.5,\"segments\":[1.0,0.0]}\n"
+    );
+}
+
+#[test]
 fn similarity_prints_the_reference_cosines_with_the_default_model_folder() {
     let dir = tempfile::tempdir().unwrap();
     let (hyps, refs) = (fixtures().join("hyps.txt"), fixtures().join("refs.txt"));

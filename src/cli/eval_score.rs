@@ -91,15 +91,23 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
         ScoreMetric::Similarity => with_mean(similarities(&args.model_dir, &hyps, &refs)?),
     };
 
-    let output = serde_json::json!({
-        "metric": args.metric.as_str(),
-        "corpus": corpus,
-        "segments": segments,
-    });
+    let output = serde_json::to_string(&ScoreOutput {
+        metric: args.metric.as_str(),
+        corpus,
+        segments,
+    })?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{output}")?;
     out.flush()?;
     Ok(())
+}
+
+/// What `eval score` prints, keys in the documented order.
+#[derive(serde::Serialize)]
+struct ScoreOutput {
+    metric: &'static str,
+    corpus: f64,
+    segments: Vec<f64>,
 }
 
 fn pairs(hyps: &[&str], refs: &[&str], score: impl Fn(&str, &str) -> f64) -> Vec<f64> {

@@ -135,7 +135,7 @@ fn score(stats: &Stats, effective_order: bool) -> f64 {
     let mut precisions = [0.0_f64; MAX_ORDER];
     let mut smooth_mteval = 1.0_f64;
     let mut eff_order = MAX_ORDER;
-    for n in 0..MAX_ORDER {
+    for (n, precision) in precisions.iter_mut().enumerate() {
         let (correct, total) = (stats.correct[n] as f64, stats.total[n] as f64);
         if stats.total[n] == 0 {
             break;
@@ -143,7 +143,7 @@ fn score(stats: &Stats, effective_order: bool) -> f64 {
         if effective_order {
             eff_order = n + 1;
         }
-        precisions[n] = if stats.correct[n] == 0 {
+        *precision = if stats.correct[n] == 0 {
             smooth_mteval *= 2.0;
             100.0 / (smooth_mteval * total)
         } else {
