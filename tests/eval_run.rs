@@ -494,3 +494,68 @@ assert = [{ type = "similarity", threshold = 0.5 }]
     let score = other["score"].as_f64().unwrap();
     assert!((-1.0..0.5).contains(&score), "{other:#}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changed_since_runs_only_the_sets_a_change_touches_and_says_why() {
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), &upstream, "");
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .current_dir(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    };
+    let set = |id: &str| {
+        format!(
+            "[[cases]]\nid = \"{id}\"\ninput = \"Olá\"\nassert = [{{ type = \"contains\", value = \"echo\" }}]\n"
+        )
+    };
+    std::fs::create_dir_all(dir.path().join("sets")).unwrap();
+    std::fs::write(dir.path().join("sets/kept.toml"), set("kept")).unwrap();
+    std::fs::write(dir.path().join("sets/edited.toml"), set("edited")).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "sets"]);
+    git(&["commit", "-q", "-m", "sets"]);
+    std::fs::write(dir.path().join("sets/edited.toml"), set("edited-now")).unwrap();
+
+    let out = eval_run(
+        dir.path(),
+        &config,
+        &["--evalset", "sets", "--changed-since", "HEAD"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sets/edited.toml selected: sets/edited.toml changed (not committed)"),
+        "{stderr}"
+    );
+    let m = metrics(&out);
+    let files: Vec<&str> = m["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["sets/edited.toml"]);
+    assert_eq!(upstream.calls(), 1);
+
+    let out = eval_run(
+        dir.path(),
+        &config,
+        &["--evalset", "sets", "--changed-since", "no-such-ref"],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown git ref \"no-such-ref\""));
+}
