@@ -1,7 +1,7 @@
 //! BLEU exactly as sacreBLEU 2.x computes it with its defaults: the `13a` tokenizer (mteval-v13a,
 //! as used by WMT), n-grams up to 4, the brevity penalty against the closest reference length,
-//! and `exp` smoothing (NIST's: each order without a match gets half the previous smoothed
-//! precision). Sentence scores use the effective order (orders the segment is too short for are
+//! and `exp` smoothing (NIST's: the k-th order without any match gets precision
+//! `100 / (2^k · total)` instead of 0). Sentence scores use the effective order (orders the segment is too short for are
 //! left out), corpus scores do not.
 //!
 //! Source: <https://github.com/mjpost/sacrebleu> `sacrebleu/metrics/bleu.py`,
