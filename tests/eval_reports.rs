@@ -287,6 +287,10 @@ fn report_md_puts_regressions_first_and_keeps_model_text_inert() {
     assert!(md.starts_with(COMMENT_MARKER), "{md}");
     assert!(md.contains("PowerBirth eval: 2 regressions"), "{md}");
     assert!(md.contains("commit `0123456789ab`"), "{md}");
+    assert!(
+        md.contains("Prompts: every prompt this run rendered is identical to the baseline's."),
+        "{md}"
+    );
     // The set with regressions comes first although the run listed it second.
     let plan = md
         .find(&format!("### `{BIRTH_PLAN}`"))
@@ -707,6 +711,12 @@ async fn changing_one_prompt_runs_only_its_sets_and_shows_the_deltas_against_mai
     assert_eq!(files, vec!["evalsets/birth-plan/plan.toml"]);
 
     let md = std::fs::read_to_string(run_dir.join("report.md")).expect("report.md");
+    assert!(
+        md.contains(
+            "Prompts changed since the baseline: `birth-plan@1;lang=pt-BR;persona=doula` (`"
+        ),
+        "{md}"
+    );
     assert!(
         md.contains("- required case `plan-is-no-guarantee` passed in the baseline and fails now"),
         "{md}"

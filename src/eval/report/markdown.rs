@@ -1,104 +1,21 @@
-//! The outputs of an eval run, in `DIR/<run_id>/`: `metrics.json` (the [`RunResult`] and, with a
-//! baseline, the [`Comparison`]), `report.md` (ready to post on a pull request: per set, baseline
-//! vs now with deltas and intervals, regressions first, then the failing cases) and `junit.xml`
-//! (one testsuite per set, one testcase per case, for CI test viewers).
+//! `report.md`: ready to post on a pull request. The verdict and the commits first, a table of
+//! the sets, then per set (those with regressions first) the regressions, baseline vs now per
+//! metric with Δ and its 95% interval, the cases whose status changed, and the failing cases with
+//! their failed assertions and the start of the answer. Model text is made inert: it cannot open
+//! HTML, break a table or fake the comment marker.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use super::{COMMENT_MARKER, run_counts, set_counts};
+use crate::eval::compare::{Comparison, MetricDelta, SetComparison, Verdict};
+use crate::eval::results::{CaseResult, CaseStatus, RunResult, SetResult};
 
-use super::compare::{Comparison, MetricDelta, SetComparison, Verdict};
-use super::results::{CaseResult, CaseStatus, RunResult, SetResult};
-
-/// The hidden line that marks our pull-request comment, so CI updates it instead of adding one.
-pub const COMMENT_MARKER: &str = "<!-- powerbirth-eval-report -->";
-
-/// Failing cases listed per set in `report.md`; the rest are counted (GitHub caps a comment at
-/// 65 536 characters; `junit.xml` and `metrics.json` have them all).
+/// Failing cases listed per set; the rest are counted (GitHub caps a comment at 65 536
+/// characters; `junit.xml` and `metrics.json` have them all).
 const MAX_LISTED_CASES: usize = 15;
 
 /// Characters of an answer shown under a failing case.
 const EXCERPT_CHARS: usize = 160;
-
-/// Why an output could not be written or a `metrics.json` read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot write metrics.json: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("{path}: line {line}, column {column}: not a metrics.json of an eval run: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-}
-
-/// `metrics.json`: the run's own fields, plus `comparison` when it was compared with a baseline.
-/// Reading one back as a [`RunResult`] ignores `comparison`, so any run can be a baseline.
-#[derive(Serialize)]
-struct MetricsFile<'a> {
-    #[serde(flatten)]
-    run: &'a RunResult,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    comparison: Option<&'a Comparison>,
-}
-
-/// Writes `metrics.json`, `report.md` and `junit.xml` into `out_dir/<run_id>/` (created if
-/// missing) and returns that folder.
-pub fn write_outputs(
-    out_dir: &Path,
-    run: &RunResult,
-    comparison: Option<&Comparison>,
-) -> Result<PathBuf, ReportError> {
-    let dir = out_dir.join(&run.run_id);
-    std::fs::create_dir_all(&dir).map_err(|source| ReportError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let files = [
-        ("metrics.json", metrics_json(run, comparison)?),
-        ("report.md", markdown(run, comparison)),
-        ("junit.xml", junit(run)),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| ReportError::Io { path, source })?;
-    }
-    Ok(dir)
-}
-
-/// The `metrics.json` text (pretty-printed: it is read in reviews and diffs).
-pub fn metrics_json(
-    run: &RunResult,
-    comparison: Option<&Comparison>,
-) -> Result<String, serde_json::Error> {
-    let file = MetricsFile { run, comparison };
-    Ok(serde_json::to_string_pretty(&file)? + "\n")
-}
-
-/// Reads a `metrics.json` (e.g. `--baseline`), with the line and column of what is wrong.
-pub fn read_metrics(path: &Path) -> Result<RunResult, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| ReportError::Parse {
-        path: path.to_path_buf(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// report.md
 
 /// The Markdown report: a summary, then per set (sets with regressions first) the baseline
 /// comparison and the failing cases.
@@ -134,6 +51,7 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
             sha(c.baseline_git_sha.as_deref()),
             code_safe(&c.baseline_run_id)
         );
+        prompt_changes(&mut md, c);
     }
     md.push('\n');
 
@@ -169,6 +87,37 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
         set_section(&mut md, set, *cmp);
     }
     md
+}
+
+/// Which rendered prompts differ from the baseline's: an author sees at once whether the run
+/// exercised the change (an edit to a persona no case uses changes nothing here).
+fn prompt_changes(md: &mut String, c: &Comparison) {
+    if c.changed_prompts.is_empty() {
+        md.push_str("\nPrompts: every prompt this run rendered is identical to the baseline's.\n");
+        return;
+    }
+    let changes: Vec<String> = c
+        .changed_prompts
+        .iter()
+        .map(|p| match &p.baseline_sha256 {
+            Some(before) => format!(
+                "`{}` (`{}` → `{}`)",
+                code_safe(&p.prompt_ref),
+                short_hash(before),
+                short_hash(&p.sha256)
+            ),
+            None => format!("`{}` (not in the baseline)", code_safe(&p.prompt_ref)),
+        })
+        .collect();
+    let _ = writeln!(
+        md,
+        "\nPrompts changed since the baseline: {}",
+        changes.join(", ")
+    );
+}
+
+fn short_hash(sha: &str) -> String {
+    code_safe(&sha.chars().take(8).collect::<String>())
 }
 
 /// Sets paired with their comparison, those with regressions first (most first), else in run
@@ -210,7 +159,7 @@ fn set_section(md: &mut String, set: &SetResult, cmp: Option<&SetComparison>) {
         None => {}
     }
 
-    if cmp.is_none() && !set.aggregates.is_empty() {
+    if cmp.is_none_or(|c| !c.in_baseline) && !set.aggregates.is_empty() {
         md.push_str("| metric | mean |\n|---|---:|\n");
         for (metric, mean) in &set.aggregates {
             let _ = writeln!(md, "| {} | {} |", cell(metric), num(*mean));
@@ -380,36 +329,6 @@ fn verdict_rank(v: Verdict) -> u8 {
     }
 }
 
-#[derive(Default)]
-struct Counts {
-    passed: usize,
-    failed: usize,
-    errored: usize,
-}
-
-fn set_counts(set: &SetResult) -> Counts {
-    let mut n = Counts::default();
-    for c in &set.cases {
-        match c.status {
-            CaseStatus::Passed => n.passed += 1,
-            CaseStatus::Failed => n.failed += 1,
-            CaseStatus::Errored => n.errored += 1,
-        }
-    }
-    n
-}
-
-fn run_counts(run: &RunResult) -> Counts {
-    run.sets
-        .iter()
-        .map(set_counts)
-        .fold(Counts::default(), |a, b| Counts {
-            passed: a.passed + b.passed,
-            failed: a.failed + b.failed,
-            errored: a.errored + b.errored,
-        })
-}
-
 fn sha(sha: Option<&str>) -> String {
     match sha {
         Some(s) => format!("`{}`", code_safe(&s.chars().take(12).collect::<String>())),
@@ -494,154 +413,9 @@ fn code_safe(s: &str) -> String {
         .collect()
 }
 
-// ---------------------------------------------------------------------------------------------
-// junit.xml
-
-/// JUnit XML as CI test viewers read it: a `<testsuite>` per set (named by its file), a
-/// `<testcase>` per case; failed cases carry `<failure>` listing the failed assertions, errored
-/// ones `<error>` with the reason; each case's answer is in `<system-out>`.
-pub fn junit(run: &RunResult) -> String {
-    let total = run_counts(run);
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        xml,
-        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
-        attr(&format!("powerbirth eval {} ({})", run.run_id, run.model)),
-        total.passed + total.failed + total.errored,
-        total.failed,
-        total.errored
-    );
-    for set in &run.sets {
-        let n = set_counts(set);
-        let seconds: u64 = set.cases.iter().map(|c| c.latency_ms).sum();
-        let _ = writeln!(
-            xml,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\">",
-            attr(&set.file),
-            set.cases.len(),
-            n.failed,
-            n.errored,
-            ms_to_s(seconds)
-        );
-        for case in &set.cases {
-            let name = if case.required {
-                format!("{} [required]", case.id)
-            } else {
-                case.id.clone()
-            };
-            let _ = writeln!(
-                xml,
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\">",
-                attr(&set.file),
-                attr(&name),
-                ms_to_s(case.latency_ms)
-            );
-            match case.status {
-                CaseStatus::Passed => {}
-                CaseStatus::Failed => {
-                    let failed: Vec<String> = case
-                        .assertions
-                        .iter()
-                        .filter(|a| !a.passed)
-                        .map(assertion_line)
-                        .collect();
-                    let _ = writeln!(
-                        xml,
-                        "      <failure type=\"assertion\" message=\"{}\">{}</failure>",
-                        attr(&format!(
-                            "{} of {} assertions failed",
-                            failed.len(),
-                            case.assertions.len()
-                        )),
-                        escape(&failed.join("\n"))
-                    );
-                }
-                CaseStatus::Errored => {
-                    let reason = case.error.clone().unwrap_or_else(|| {
-                        case.assertions
-                            .iter()
-                            .filter(|a| a.errored)
-                            .map(assertion_line)
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    });
-                    let _ = writeln!(
-                        xml,
-                        "      <error type=\"errored\" message=\"{}\">{}</error>",
-                        attr(&first_line(&reason)),
-                        escape(&reason)
-                    );
-                }
-            }
-            if !case.answer.is_empty() {
-                let _ = writeln!(
-                    xml,
-                    "      <system-out>{}</system-out>",
-                    escape(&case.answer)
-                );
-            }
-            xml.push_str("    </testcase>\n");
-        }
-        xml.push_str("  </testsuite>\n");
-    }
-    xml.push_str("</testsuites>\n");
-    xml
-}
-
-fn assertion_line(a: &super::results::AssertionResult) -> String {
-    let what = match &a.rubric {
-        Some(r) => format!("{} {r}", a.kind),
-        None => a.kind.clone(),
-    };
-    format!("{what}: {}", a.detail)
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").chars().take(200).collect()
-}
-
-fn ms_to_s(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
-}
-
-/// XML character data: the five special characters escaped, and the characters XML 1.0 cannot
-/// carry at all (most control characters, which a model can emit) replaced with U+FFFD.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// An attribute value: as [`escape`], with line breaks kept as character references (a literal
-/// newline in an attribute is normalised to a space by XML parsers).
-fn attr(s: &str) -> String {
-    escape(s)
-        .replace('\n', "&#10;")
-        .replace('\r', "&#13;")
-        .replace('\t', "&#9;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn xml_escaping_covers_markup_quotes_and_characters_xml_cannot_carry() {
-        assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
-        assert_eq!(escape("x\u{0}y\u{1b}z\n"), "x\u{FFFD}y\u{FFFD}z\n");
-        assert_eq!(attr("a\nb"), "a&#10;b");
-    }
 
     #[test]
     fn markdown_text_cannot_open_html_tables_or_code() {
@@ -669,6 +443,5 @@ mod tests {
         assert_eq!(signed(2.0), "+2.000");
         assert_eq!(num(4.25), "4.250");
         assert_eq!(signed(-0.0), "0.000");
-        assert_eq!(ms_to_s(1234), "1.234");
     }
 }
