@@ -559,3 +559,82 @@ async fn changed_since_runs_only_the_sets_a_change_touches_and_says_why() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown git ref \"no-such-ref\""));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prompt_set_sends_the_rendered_prompt_at_temperature_zero_and_records_its_hash() {
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), &upstream, "max_tokens = 24");
+    std::fs::write(
+        dir.path().join("prompted.toml"),
+        r#"
+prompt = "preeclampsia-alert"
+
+[defaults]
+vars = { gestational_week = 34 }
+
+[[cases]]
+id = "pt"
+input = "Minha pressão deu 14 por 9 na farmácia."
+assert = [{ type = "contains", value = "echo:" }, { type = "judge", rubric = "clinical_coherence", threshold = 3 }]
+
+[[cases]]
+id = "en"
+language = "en"
+input = "My blood pressure was 140/90 at the pharmacy."
+assert = [{ type = "contains", value = "echo:" }]
+"#,
+    )
+    .unwrap();
+    let out = eval_run(dir.path(), &config, &["--evalset", "prompted.toml"], &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let m = metrics(&out);
+    assert_eq!(m["sets"][0]["prompt"], "preeclampsia-alert");
+    let refs: Vec<&str> = m["prompt_refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["sha256"].as_str().unwrap().len(), 64, "{r}");
+            r["prompt_ref"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            "preeclampsia-alert@1;lang=en;persona=nurse",
+            "preeclampsia-alert@1;lang=pt-BR;persona=nurse"
+        ]
+    );
+
+    let requests = upstream.requests();
+    let answered: Vec<&Value> = requests
+        .iter()
+        .map(|r| &r.body)
+        .filter(|b| b["model"] == "echo")
+        .collect();
+    assert_eq!(answered.len(), 2);
+    for body in answered {
+        assert_eq!(body["temperature"], 0.0, "{body}");
+        assert_eq!(body["max_tokens"], 24, "{body}");
+        assert_eq!(
+            body["messages"][0]["role"], "system",
+            "the prompt was rendered: {body}"
+        );
+    }
+    // The judge reads the rubric, her message and the answer she was shown.
+    let judged = requests
+        .iter()
+        .find(|r| r.body["model"] == "judge-4")
+        .expect("the judge was called");
+    let prompt = judged.body["messages"].to_string();
+    assert!(prompt.contains("Rubric: clinical coherence"), "{prompt}");
+    assert!(
+        prompt.contains("Minha pressão deu 14 por 9 na farmácia."),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("<assistant_answer>\\necho: Minha pressão"),
+        "{prompt}"
+    );
+}

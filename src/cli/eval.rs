@@ -64,8 +64,11 @@ pub async fn run(config: Config, command: EvalCommand) -> u8 {
         EvalCommand::Run(args) => match run_sets(config, args).await {
             Ok(code) => code,
             Err(problems) => {
-                for p in problems {
+                for p in &problems {
                     eprintln!("{p}");
+                }
+                if problems.len() > 1 {
+                    eprintln!("{} problem(s); nothing was run", problems.len());
                 }
                 EXIT_UNUSABLE
             }
