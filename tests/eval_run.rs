@@ -633,8 +633,9 @@ assert = [{ type = "contains", value = "echo:" }]
         prompt.contains("Minha pressão deu 14 por 9 na farmácia."),
         "{prompt}"
     );
-    assert!(
-        prompt.contains("<assistant_answer>\\necho: Minha pressão"),
-        "{prompt}"
-    );
+    let answer = prompt
+        .split("<assistant_answer>")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(answer.contains("echo: Minha pressão"), "{prompt}");
 }
