@@ -55,6 +55,11 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
     }
     md.push('\n');
 
+    if run.sets.is_empty() {
+        md.push_str("No eval set was run: no set is touched by this change.\n");
+        return md;
+    }
+
     // Summary table, one row per set; the regressions column only when there was a baseline.
     let compared = comparison.is_some();
     md.push_str("| set | prompt | cases | passed | failed | errored |");
@@ -416,6 +421,26 @@ fn code_safe(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_of_no_sets_says_so() {
+        let run = RunResult {
+            run_id: "run_1".into(),
+            started_at: 0,
+            git_sha: None,
+            model: "m".into(),
+            temperature: 0.0,
+            prompt_refs: Vec::new(),
+            sets: Vec::new(),
+        };
+        let md = markdown(&run, None);
+        assert!(md.starts_with(COMMENT_MARKER), "{md}");
+        assert!(md.contains("commit (not in git)"), "{md}");
+        assert!(
+            md.ends_with("No eval set was run: no set is touched by this change.\n"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn markdown_text_cannot_open_html_tables_or_code() {
