@@ -384,6 +384,16 @@ mod tests {
     }
 
     #[test]
+    fn a_ref_that_looks_like_an_option_is_an_unknown_ref_not_a_git_flag() {
+        let (dir, sets) = repo();
+        let target = dir.path().join("written");
+        let git_ref = format!("--output={}", target.display());
+        let err = select(dir.path(), &git_ref, &sets).expect_err("fails");
+        assert!(matches!(err, ChangedError::UnknownRef { .. }), "{err}");
+        assert!(!target.exists());
+    }
+
+    #[test]
     fn a_folder_outside_git_is_a_clear_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = select(dir.path(), "main", &[]).expect_err("fails");
