@@ -83,8 +83,11 @@ fn guard_decision(guard: &Guard, case: &Case) -> (GuardDecision, Vec<String>, Op
     }
 }
 
+/// Whether a decision satisfies a guard assertion.
+type Holds = fn(GuardDecision) -> bool;
+
 /// The decision a guard assertion requires, or rules out.
-fn guard_expectation(check: &Check) -> Option<(&'static str, fn(GuardDecision) -> bool)> {
+fn guard_expectation(check: &Check) -> Option<(&'static str, Holds)> {
     match check {
         Check::Escalated => Some(("escalated", |d| d == GuardDecision::Escalate)),
         Check::Blocked => Some(("blocked", |d| d == GuardDecision::Block)),
@@ -279,6 +282,29 @@ fn every_case_checks_that_the_answer_is_in_the_case_language() {
                     s.file(),
                     case.id
                 ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_max_tokens_bound_is_below_the_generation_cap() {
+    // At or over the cap the model can never overrun it: an assertion that cannot fail.
+    let shipped = shipped();
+    let mut wrong = Vec::new();
+    for s in &shipped.sets {
+        for case in &s.cases {
+            for check in &case.checks {
+                if let (Check::MaxTokens(bound), Some(cap)) = (check, case.max_tokens)
+                    && *bound >= f64::from(cap)
+                {
+                    wrong.push(format!(
+                        "{}: case {}: max-tokens {bound} with max_tokens = {cap}",
+                        s.file(),
+                        case.id
+                    ));
+                }
             }
         }
     }
