@@ -11,13 +11,16 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+mod discover;
+mod prompt;
+
+pub use discover::{discover, peek_prompt};
+
 use super::assertions::{Check, CheckContext};
 use super::judge::Rubrics;
 use crate::chat::types::{ChatMessage, Role};
-use crate::prompts::{Language, PromptRegistry, PromptSelector, RenderError};
-
-/// Sub-folders of the sets folder that hold other data, never prompt eval sets.
-const NOT_SETS: [&str; 2] = ["guard", "rubrics"];
+use crate::prompts::{Language, PromptRegistry, PromptSelector};
+use prompt::check_against_prompt;
 
 /// One eval set file, checked.
 #[derive(Debug, Clone)]
@@ -87,45 +90,6 @@ pub struct LoadContext<'a> {
     pub rubrics: &'a Rubrics,
     /// Whether `[eval] judge_model` names a model: a `judge` assertion needs one.
     pub judge_configured: bool,
-}
-
-/// Every eval set file under `dir` (`*.toml` at any depth, except under `guard/` and `rubrics/`),
-/// sorted. A missing folder is an error: the author named it.
-pub fn discover(dir: &Path) -> Result<Vec<PathBuf>, String> {
-    fn walk(dir: &Path, top: bool, out: &mut Vec<PathBuf>) -> Result<(), String> {
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
-            let path = entry.path();
-            let name = entry.file_name();
-            if path.is_dir() {
-                if top && NOT_SETS.iter().any(|n| name == *n) {
-                    continue;
-                }
-                walk(&path, false, out)?;
-            } else if path.extension().is_some_and(|e| e == "toml") {
-                out.push(path);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, true, &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
-/// Reads only a set's `prompt` key (for change selection, before the full check).
-pub fn peek_prompt(path: &Path) -> Result<Option<String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
-    match table.get("prompt") {
-        None => Ok(None),
-        Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(format!("{}: `prompt` must be a string", path.display())),
-    }
 }
 
 /// Loads and checks every file; either all sets, or every problem of every file.
@@ -485,66 +449,6 @@ fn conversation(list: Vec<RawMessage>, problems: &mut Vec<String>) -> Vec<ChatMe
         Some(_) => {}
     }
     out
-}
-
-/// Renders the case's prompt exactly as the run will (version, language, persona, variables): any
-/// problem the gateway would answer with a 4xx is a load error here.
-fn check_against_prompt(
-    prompts: &PromptRegistry,
-    target: &PromptTarget,
-    case: &Case,
-    languages: Option<&[Language]>,
-    personas: Option<&[String]>,
-    problems: &mut Vec<String>,
-) {
-    let Some(prompt) = prompts.get(&target.id) else {
-        return;
-    };
-    // Language and persona first, independently of the variables, so every problem shows.
-    let variant = prompt
-        .resolve_version(target.version, target.label.as_deref())
-        .and_then(|version| {
-            prompt.resolve_variant(
-                version,
-                case.language.as_deref(),
-                None,
-                case.persona.as_deref(),
-            )
-        });
-    let variant = match variant {
-        Ok(v) => v,
-        Err(e) => {
-            problems.push(e.to_string());
-            return;
-        }
-    };
-    if let Some(langs) = languages {
-        check_language_listed(variant.language().as_str(), langs, problems);
-    }
-    if let Some(ps) = personas
-        && !ps.iter().any(|p| p == variant.persona())
-    {
-        problems.push(format!(
-            "persona `{}` is not one the set covers ({})",
-            variant.persona(),
-            ps.join(", ")
-        ));
-    }
-    let selector = PromptSelector {
-        id: target.id.clone(),
-        version: target.version,
-        label: target.label.clone(),
-        language: case.language.clone(),
-        persona: case.persona.clone(),
-        variables: case.vars.clone(),
-    };
-    match prompts.render(&selector, None) {
-        Ok(_) => {}
-        Err(RenderError::InvalidVariables(list)) => {
-            problems.extend(list.into_iter().map(|p| format!("vars: {p}")));
-        }
-        Err(e) => problems.push(e.to_string()),
-    }
 }
 
 #[cfg(test)]
