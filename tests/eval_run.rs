@@ -345,6 +345,19 @@ async fn bad_eval_sets_fail_with_file_case_and_reason_before_any_model_call() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("model `gpt-nope` is not configured"));
     assert_eq!(upstream.calls(), 0);
+
+    // A configuration eval cannot use is "cannot run" too, not a regression.
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        "[eval]
+concurrency = 0
+",
+    )
+    .unwrap();
+    let out = eval_run(dir.path(), &broken, &["--evalset", "sets/good.toml"], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[eval] concurrency"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -77,7 +77,15 @@ pub enum KeysCommand {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(&cli.config)?;
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        // `eval` exit codes carry meaning for CI: a configuration it cannot use is 2, not 1.
+        Err(e) if matches!(cli.command, Command::Eval { .. }) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Keys { action } => keys(config, action).await,

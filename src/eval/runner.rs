@@ -201,11 +201,7 @@ impl Runner {
             }
         };
         result.answer = answer.completion.text;
-        result.completion_tokens = answer
-            .completion
-            .usage
-            .as_ref()
-            .map_or(0, |u| u.completion_tokens);
+        result.completion_tokens = answer.output_tokens;
         result.cost_usd = answer.cost;
         let context: Vec<ChatTurn> = prepared
             .upstream()
