@@ -132,9 +132,15 @@ async fn run_sets(config: Config, args: RunArgs) -> Result<u8, Vec<String>> {
     let scorers = scorers(&config, &pipeline, &model, needs, rubrics)
         .await
         .map_err(one)?;
+    // A local model refuses requests beyond its workers and queue (503): more cases in flight
+    // would turn into errored cases, not a faster run.
+    let concurrency = match config.model(&model).map(|m| &m.provider) {
+        Some(ProviderSettings::Local(l)) => config.eval.concurrency.min(l.workers + l.queue),
+        _ => config.eval.concurrency,
+    };
     let options = RunOptions {
         model,
-        concurrency: config.eval.concurrency,
+        concurrency,
         max_tokens: config.eval.max_tokens,
         progress: true,
     };
