@@ -132,10 +132,10 @@ async fn run_sets(config: Config, args: RunArgs) -> Result<u8, Vec<String>> {
     let scorers = scorers(&config, &pipeline, &model, needs, rubrics)
         .await
         .map_err(one)?;
-    // A local model refuses requests beyond its workers and queue (503): more cases in flight
-    // would turn into errored cases, not a faster run.
+    // A local model generates on its worker threads only: more cases in flight would wait in its
+    // queue (and past it get 503), and the wait would count in their latency.
     let concurrency = match config.model(&model).map(|m| &m.provider) {
-        Some(ProviderSettings::Local(l)) => config.eval.concurrency.min(l.workers + l.queue),
+        Some(ProviderSettings::Local(l)) => config.eval.concurrency.min(l.workers.max(1)),
         _ => config.eval.concurrency,
     };
     let options = RunOptions {
