@@ -232,6 +232,13 @@ async fn each_assertion_type_passes_and_fails_on_the_answer_and_the_run_is_writt
             .await
             .unwrap();
     assert_eq!(logged, 4);
+    // An escalated test case is nobody in danger: it never reaches the urgent review queue.
+    let urgent: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE key_id = 'eval' AND urgent <> 0")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(urgent, 0);
     store.close().await;
 }
 

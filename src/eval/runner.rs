@@ -26,7 +26,8 @@ use crate::store::keys::{ApiKey, Role};
 use crate::store::now_ms;
 
 /// The key eval turns are filed under in the message log (`key_id = "eval"`): no budget, not a
-/// stored key, so usage reports and reviews can tell eval traffic from users'.
+/// stored key, so usage reports and review sampling can tell eval traffic from users' (and leave
+/// it out). Eval conversations are never flagged urgent.
 pub const EVAL_KEY_ID: &str = "eval";
 
 /// How a run goes.
@@ -190,7 +191,10 @@ impl Runner {
         };
         let decision = decision_of(&prepared);
         result.guard_decision = Some(decision);
-        let turn = Turn::new(self.key.clone(), &prepared);
+        let mut turn = Turn::new(self.key.clone(), &prepared);
+        // A test case is nobody in danger: its conversation must not enter the nurses' urgent
+        // review queue. The guard's reading is still logged, and reported in the result.
+        turn.urgent = false;
         let answer = self.pipeline.complete(&turn, &prepared).await;
         result.latency_ms = u64::try_from(turn.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let answer = match answer {
