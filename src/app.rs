@@ -77,39 +77,9 @@ impl App {
                     .context("connecting to Redis for rate limits")?
             }
         };
-        let prompts = load_prompts(&config.prompts.dir).map_err(|problems| {
-            anyhow::anyhow!(
-                "the prompts have problems, not starting:\n{}",
-                problems.join("\n")
-            )
-        })?;
-        let guard = Guard::load(&config.guard.dir)
-            .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?;
-        let http = upstream_client()?;
-        let providers = Providers::build(&config, http.clone()).await?;
-        let mut metrics = Metrics::new();
-        let moderator = Moderator::new(http, config.moderation.clone());
-        moderator.register(metrics.registry_mut());
-        let redis = match &config.redis {
-            Some(r) => Some(
-                redis::Client::open(r.url.as_str())
-                    .context("invalid [redis] url")?
-                    .get_connection_manager()
-                    .await
-                    .context("connecting to Redis for budgets")?,
-            ),
-            None => None,
-        };
-        let metering = Metering::new(
-            store.clone(),
-            &config,
-            &providers,
-            redis,
-            metrics.registry_mut(),
-        )?;
-        let alerts = AlertMonitor::spawn(&metering, config.alerts.clone())?;
-        let metrics = Arc::new(metrics);
-        let writer = LogWriter::spawn(store.clone(), &config.writer);
+        let pipeline = build_pipeline(&config, &store).await?;
+        let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
+        let metrics = pipeline.metrics.clone();
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -117,15 +87,7 @@ impl App {
         let state = AppState {
             keys: Arc::new(KeyCache::new(store.clone(), config.auth.key_cache)),
             limiter: Arc::new(limiter),
-            pipeline: Pipeline {
-                providers: Arc::new(providers),
-                prompts: Arc::new(ArcSwap::from_pointee(prompts)),
-                metering,
-                guard,
-                moderator,
-                writer,
-                metrics: metrics.clone(),
-            },
+            pipeline,
             metrics,
             store,
             config: Arc::new(config),
@@ -177,6 +139,52 @@ impl App {
         tracing::info!("shut down cleanly");
         Ok(())
     }
+}
+
+/// The pipeline one turn goes through (prompts, guard, providers with every model loaded,
+/// metering, the log writer), built once: the server's and `eval run`'s are the same thing.
+/// Fails with the cause when a prompt, the guard data or a model cannot be loaded.
+pub async fn build_pipeline(config: &Config, store: &Store) -> anyhow::Result<Pipeline> {
+    let prompts = load_prompts(&config.prompts.dir).map_err(|problems| {
+        anyhow::anyhow!(
+            "the prompts have problems, not starting:\n{}",
+            problems.join("\n")
+        )
+    })?;
+    let guard = Guard::load(&config.guard.dir)
+        .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?;
+    let http = upstream_client()?;
+    let providers = Providers::build(config, http.clone()).await?;
+    let mut metrics = Metrics::new();
+    let moderator = Moderator::new(http, config.moderation.clone());
+    moderator.register(metrics.registry_mut());
+    let redis = match &config.redis {
+        Some(r) => Some(
+            redis::Client::open(r.url.as_str())
+                .context("invalid [redis] url")?
+                .get_connection_manager()
+                .await
+                .context("connecting to Redis for budgets")?,
+        ),
+        None => None,
+    };
+    let metering = Metering::new(
+        store.clone(),
+        config,
+        &providers,
+        redis,
+        metrics.registry_mut(),
+    )?;
+    let writer = LogWriter::spawn(store.clone(), &config.writer);
+    Ok(Pipeline {
+        providers: Arc::new(providers),
+        prompts: Arc::new(ArcSwap::from_pointee(prompts)),
+        metering,
+        guard,
+        moderator,
+        writer,
+        metrics: Arc::new(metrics),
+    })
 }
 
 /// Loads the prompt set under `dir`. A missing directory is an empty set (a gateway without

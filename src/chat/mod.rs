@@ -117,6 +117,8 @@ pub type SseBody = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, Infallible>
 pub struct Answer {
     pub completion: Completion,
     pub cost: UsdCost,
+    /// Answer tokens as metered: the upstream's usage, else counted (0 when blocked).
+    pub output_tokens: u64,
 }
 
 /// A started streamed answer.
@@ -224,6 +226,7 @@ impl Pipeline {
             return Ok(Answer {
                 completion,
                 cost: UsdCost::ZERO,
+                output_tokens: 0,
             });
         }
         let admission = self
@@ -284,6 +287,7 @@ impl Pipeline {
                 Ok(Answer {
                     completion,
                     cost: metered.cost,
+                    output_tokens: metered.tokens.output,
                 })
             }
             Err(e) => {

@@ -3,6 +3,7 @@
 
 mod eval;
 mod eval_guard;
+mod eval_score;
 mod prompts;
 
 use std::io::Write;
@@ -46,7 +47,7 @@ pub enum Command {
         #[command(subcommand)]
         action: prompts::PromptsCommand,
     },
-    /// Run evaluations.
+    /// Run eval sets and compare with a baseline.
     Eval {
         #[command(subcommand)]
         action: eval::EvalCommand,
@@ -77,12 +78,24 @@ pub enum KeysCommand {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(&cli.config)?;
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        // `eval` exit codes carry meaning for CI: a configuration it cannot use is 2, not 1.
+        Err(e) if matches!(cli.command, Command::Eval { .. }) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e.into()),
+    };
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Keys { action } => keys(config, action).await,
         Command::Prompts { action } => prompts::run(&config, action),
-        Command::Eval { action } => eval::run(&config, action).await,
+        Command::Eval { action } => match eval::run(config, action).await {
+            0 => Ok(()),
+            // Exit codes carry meaning for CI (1 regression, 2 unusable); errors were printed.
+            code => std::process::exit(i32::from(code)),
+        },
     }
 }
 

@@ -39,6 +39,8 @@ pub struct Config {
     pub moderation: crate::guard::moderation::ModerationSettings,
     /// `[review]`: nurse review batches and pages.
     pub review: crate::review::ReviewConfig,
+    /// `[eval]`: the eval runner's model, judge, concurrency and paths.
+    pub eval: crate::eval::EvalConfig,
 }
 
 /// Where the guard's data (lexicons, rules, notices) lives.

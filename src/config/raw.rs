@@ -43,6 +43,7 @@ pub(super) struct RawConfig {
     review: crate::review::RawReviewConfig,
     #[serde(default)]
     moderation: crate::guard::moderation::RawModerationConfig,
+    eval: crate::eval::RawEvalConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,10 +316,12 @@ impl RawConfig {
         let alerts = self.alerts.validate().map_err(err)?;
         let review = self.review.validate().map_err(err)?;
         let moderation = self.moderation.validate(vars).map_err(err)?;
+        let eval = self.eval.validate().map_err(err)?.resolved(source);
         Ok(Config {
             moderation,
             alerts,
             review,
+            eval,
             source: source.to_path_buf(),
             server: ServerConfig {
                 listen,

@@ -34,7 +34,10 @@ pub struct Received {
 /// - `fail-503`, `fail-401`, `fail-400`: answers that status with an OpenAI error body;
 /// - `slow-<ms>`: echoes after sleeping that long;
 /// - `flaky-<n>`: 503 for the first n calls, then echoes;
-/// - `dose`: answers with a medicine dose (for the output guard).
+/// - `dose`: answers with a medicine dose (for the output guard);
+/// - `judge-4`: an LLM judge that grades `{"score": 4, …}` (wrapped in prose, as judges do);
+/// - `judge-garbage`: a judge that answers no grade at all;
+/// - `echo-system`: answers with the system message (so a prompt change changes the answer).
 #[derive(Clone)]
 pub struct MockUpstream {
     pub addr: SocketAddr,
@@ -66,6 +69,11 @@ impl MockUpstream {
 
     pub fn requests(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// How many chat calls it has received.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
     }
 }
 
@@ -115,6 +123,18 @@ async fn mock_chat(
     let answer = if model == "dose" {
         // A model that gives a dose: the output guard must never let it through.
         "Pode tomar 500 mg de dipirona de 6 em 6 horas, ou 40 gotas se preferir.".to_string()
+    } else if model == "judge-4" {
+        "Here is my grade: {\"score\": 4, \"reason\": \"warm and clear\"}".to_string()
+    } else if model == "judge-garbage" {
+        "I would rather not grade this answer.".to_string()
+    } else if model == "echo-system" {
+        // Answers with the system prompt: a prompt change shows in the answer.
+        body["messages"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["role"] == "system"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("")
+            .to_string()
     } else {
         format!("echo: {}", last_user(&body))
     };

@@ -8,6 +8,7 @@
 
 mod chat;
 mod engine;
+mod perplexity;
 mod prefix;
 mod stream;
 mod tokenizer;
@@ -161,6 +162,10 @@ pub enum LocalError {
     /// The model file is missing, unreadable or not a supported ChatML llama model.
     #[error("cannot load the local model: {0}")]
     Load(String),
+    /// [`LocalModel::perplexity`] could not score the text (empty, too long, or the forward
+    /// pass failed); the text says why.
+    #[error("cannot score the text with the local model: {0}")]
+    Scoring(String),
 }
 
 impl LocalModel {

@@ -1,0 +1,320 @@
+//! Running eval sets: every case becomes a chat request with the set's prompt selector and goes
+//! through the gateway's own [`Pipeline`] (prompt rendering, input guard, budget, providers with
+//! fallback, output guard, metering, the log), under an internal eval key, at temperature 0.
+//! Cases run concurrently up to a limit, with a progress bar on a terminal; then each case's
+//! assertions are checked. A case whose model call fails is `errored`, never `passed`.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Map;
+
+use super::assertions::{Check, Observed, Scorers};
+use super::results::{
+    AssertionResult, CaseResult, CaseStatus, GuardDecision, PromptRefHash, RunResult, SetResult,
+};
+use super::set::{Case, EvalSet};
+use crate::chat::types::ChatRequest;
+use crate::chat::{Pipeline, Prepared, Turn};
+use crate::guard::Decision;
+use crate::metering::UsdCost;
+use crate::providers::local::ChatTurn;
+use crate::store::keys::{ApiKey, Role};
+use crate::store::now_ms;
+
+/// The key eval turns are filed under in the message log (`key_id = "eval"`): no budget, not a
+/// stored key, so usage reports and review sampling can tell eval traffic from users' (and leave
+/// it out). Eval conversations are never flagged urgent.
+pub const EVAL_KEY_ID: &str = "eval";
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The configured model every case is sent to.
+    pub model: String,
+    /// Cases in flight at once.
+    pub concurrency: usize,
+    /// Generation cap of cases whose set gives none.
+    pub max_tokens: u32,
+    /// Show a progress bar (only drawn when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Runs cases through a pipeline and scores them.
+pub struct Runner {
+    pipeline: Pipeline,
+    scorers: Scorers,
+    key: Arc<ApiKey>,
+}
+
+impl Runner {
+    pub fn new(pipeline: Pipeline, scorers: Scorers) -> Runner {
+        let key = ApiKey {
+            id: EVAL_KEY_ID.into(),
+            name: EVAL_KEY_ID.into(),
+            prefix: EVAL_KEY_ID.into(),
+            role: Role::Client,
+            rpm: None,
+            created_at: now_ms(),
+            revoked_at: None,
+            daily_budget_usd: None,
+        };
+        Runner {
+            pipeline,
+            scorers,
+            key: Arc::new(key),
+        }
+    }
+
+    /// Runs every case of `sets` and returns the run (without `git_sha`, which the caller knows).
+    pub async fn run(&self, sets: &[EvalSet], opts: &RunOptions) -> RunResult {
+        let started_at = now_ms();
+        let run_id = format!("run_{}", uuid::Uuid::now_v7().simple());
+        let jobs: Vec<(usize, usize)> = sets
+            .iter()
+            .enumerate()
+            .flat_map(|(s, set)| (0..set.cases.len()).map(move |c| (s, c)))
+            .collect();
+        let bar = progress_bar(jobs.len() as u64, opts.progress);
+        let mut done: Vec<(usize, usize, CaseResult, Option<PromptRefHash>)> =
+            futures_util::stream::iter(jobs)
+                .map(|(s, c)| {
+                    let bar = &bar;
+                    async move {
+                        let (result, prompt) =
+                            self.run_case(&sets[s], &sets[s].cases[c], opts).await;
+                        bar.set_message(format!("{}: {}", sets[s].file(), result.id));
+                        bar.inc(1);
+                        (s, c, result, prompt)
+                    }
+                })
+                .buffer_unordered(opts.concurrency.max(1))
+                .collect()
+                .await;
+        bar.finish_and_clear();
+        done.sort_by_key(|(s, c, _, _)| (*s, *c));
+        let mut prompt_refs = BTreeSet::new();
+        let mut results: Vec<SetResult> = sets
+            .iter()
+            .map(|set| SetResult {
+                file: set.file(),
+                prompt: set.prompt.as_ref().map(|p| p.id.clone()),
+                cases: Vec::with_capacity(set.cases.len()),
+                aggregates: Default::default(),
+                tolerances: set.tolerances.clone(),
+            })
+            .collect();
+        for (s, _, case, prompt) in done {
+            results[s].cases.push(case);
+            prompt_refs.extend(prompt);
+        }
+        for set in &mut results {
+            set.aggregate();
+        }
+        RunResult {
+            run_id,
+            started_at,
+            git_sha: None,
+            model: opts.model.clone(),
+            temperature: 0.0,
+            prompt_refs: prompt_refs.into_iter().collect(),
+            sets: results,
+        }
+    }
+
+    /// One case: render, guard, call, meter, log; then its assertions.
+    async fn run_case(
+        &self,
+        set: &EvalSet,
+        case: &Case,
+        opts: &RunOptions,
+    ) -> (CaseResult, Option<PromptRefHash>) {
+        let selector = set.selector(case);
+        let mut result = CaseResult {
+            id: case.id.clone(),
+            required: case.required,
+            status: CaseStatus::Errored,
+            answer: String::new(),
+            error: None,
+            guard_decision: None,
+            latency_ms: 0,
+            completion_tokens: 0,
+            cost_usd: UsdCost::ZERO,
+            assertions: Vec::new(),
+        };
+        // The hash of exactly what the model saw; the pipeline renders the same selector again
+        // (a few microseconds, no IO).
+        let prompt_ref = match &selector {
+            None => None,
+            Some(sel) => match self.pipeline.prompts.load().render(sel, None) {
+                Ok(r) => Some(PromptRefHash {
+                    prompt_ref: r.header_value(),
+                    sha256: r.sha256,
+                }),
+                Err(e) => {
+                    result.error = Some(e.to_string());
+                    return (result, None);
+                }
+            },
+        };
+        let request = ChatRequest {
+            model: opts.model.clone(),
+            messages: case.messages.clone(),
+            stream: None,
+            stream_options: None,
+            temperature: Some(0.0),
+            top_p: None,
+            max_tokens: Some(case.max_tokens.unwrap_or(opts.max_tokens)),
+            max_completion_tokens: None,
+            stop: None,
+            seed: None,
+            n: None,
+            user: None,
+            metadata: None,
+            prompt: selector,
+            extra: Map::new(),
+        };
+        // Without a prompt, the case's language reaches the guard as a client's header would.
+        let accept_language = match &set.prompt {
+            None => case.language.as_deref(),
+            Some(_) => None,
+        };
+        let prepared = match self.pipeline.prepare(request, accept_language).await {
+            Ok(p) => p,
+            Err(e) => {
+                result.error = Some(e.to_string());
+                return (result, prompt_ref);
+            }
+        };
+        let decision = decision_of(&prepared);
+        result.guard_decision = Some(decision);
+        let mut turn = Turn::new(self.key.clone(), &prepared);
+        // A test case is nobody in danger: its conversation must not enter the nurses' urgent
+        // review queue. The guard's reading is still logged, and reported in the result.
+        turn.urgent = false;
+        let answer = self.pipeline.complete(&turn, &prepared).await;
+        result.latency_ms = u64::try_from(turn.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                result.error = Some(e.to_string());
+                return (result, prompt_ref);
+            }
+        };
+        result.answer = answer.completion.text;
+        result.completion_tokens = answer.output_tokens;
+        result.cost_usd = answer.cost;
+        let context: Vec<ChatTurn> = prepared
+            .upstream()
+            .messages
+            .iter()
+            .map(|m| ChatTurn {
+                role: m.role.as_str().to_string(),
+                content: m.text(),
+            })
+            .collect();
+        let observed = Observed {
+            answer: &result.answer,
+            decision,
+            completion_tokens: result.completion_tokens,
+            cost: result.cost_usd,
+            latency_ms: result.latency_ms,
+            reference: case.reference.as_deref(),
+            conversation: &case.messages,
+            context: &context,
+        };
+        let mut assertions = Vec::with_capacity(case.checks.len());
+        for check in &case.checks {
+            assertions.push(check.evaluate(&observed, &self.scorers).await);
+        }
+        result.status = status_of(&assertions);
+        result.assertions = assertions;
+        (result, prompt_ref)
+    }
+}
+
+/// Failed when any assertion failed; else errored when any could not be scored; else passed.
+fn status_of(assertions: &[AssertionResult]) -> CaseStatus {
+    if assertions.iter().any(|a| !a.passed && !a.errored) {
+        CaseStatus::Failed
+    } else if assertions.iter().any(|a| a.errored) {
+        CaseStatus::Errored
+    } else {
+        CaseStatus::Passed
+    }
+}
+
+fn decision_of(prepared: &Prepared) -> GuardDecision {
+    match prepared.verdict().map(|v| &v.decision) {
+        Some(Decision::Escalate { .. }) => GuardDecision::Escalate,
+        Some(Decision::Block { .. }) => GuardDecision::Block,
+        Some(Decision::Pass) | None => GuardDecision::Pass,
+    }
+}
+
+fn progress_bar(len: u64, wanted: bool) -> ProgressBar {
+    if !wanted || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Which optional models a run needs, so each is loaded only when a set uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// all-MiniLM-L6-v2, for `similarity`.
+    pub embedder: bool,
+    /// A local model's weights, for `perplexity`.
+    pub local_model: bool,
+    pub judge: bool,
+}
+
+impl Needs {
+    pub fn of(sets: &[EvalSet]) -> Needs {
+        let any = |f: fn(&Check) -> bool| sets.iter().any(|s| s.uses(f));
+        Needs {
+            embedder: any(|c| matches!(c, Check::Similarity(_))),
+            local_model: any(|c| matches!(c, Check::Perplexity(_))),
+            judge: any(|c| matches!(c, Check::Judge { .. })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(passed: bool, errored: bool) -> AssertionResult {
+        AssertionResult {
+            kind: "x".into(),
+            rubric: None,
+            passed,
+            errored,
+            score: None,
+            threshold: None,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_failure_outranks_an_unscorable_assertion_and_garbage_never_passes() {
+        assert_eq!(status_of(&[a(true, false)]), CaseStatus::Passed);
+        assert_eq!(
+            status_of(&[a(true, false), a(false, true)]),
+            CaseStatus::Errored
+        );
+        assert_eq!(
+            status_of(&[a(false, false), a(false, true)]),
+            CaseStatus::Failed
+        );
+    }
+}
