@@ -43,6 +43,7 @@ pub(super) struct RawConfig {
     review: crate::review::RawReviewConfig,
     #[serde(default)]
     moderation: crate::guard::moderation::RawModerationConfig,
+    #[serde(default)]
     eval: crate::eval::RawEvalConfig,
 }
 
