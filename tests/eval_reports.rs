@@ -25,6 +25,7 @@ fn assertion(kind: &str, passed: bool, score: Option<f64>, detail: &str) -> Asse
         rubric: None,
         passed,
         errored: false,
+        skipped: false,
         score,
         threshold: score.map(|_| 30.0),
         detail: detail.into(),

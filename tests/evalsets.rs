@@ -39,7 +39,6 @@ fn shipped() -> Shipped {
     let ctx = LoadContext {
         prompts: &prompts,
         rubrics: &rubrics,
-        judge_configured: true,
     };
     let sets = set::load_sets(&paths, &ctx).unwrap_or_else(|problems| {
         panic!(

@@ -114,7 +114,6 @@ async fn run_sets(config: Config, args: RunArgs) -> Result<u8, Vec<String>> {
     let ctx = LoadContext {
         prompts: &prompts,
         rubrics: &rubrics,
-        judge_configured: config.eval.judge_model.is_some(),
     };
     let sets = set::load_sets(&paths, &ctx)?;
     let model = args

@@ -142,6 +142,11 @@ pub struct AssertionResult {
     /// `true` when it could not be scored (neither passed nor failed); the case is errored.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub errored: bool,
+    /// `true` when it was not run because the run has no judge model (`[eval] judge_model`
+    /// unset, as in the keyless default): neither passed nor failed, and it does not change the
+    /// case's status. Reports count skipped assertions so nobody mistakes them for passes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
     /// The measured value for scored assertions (chrF, similarity, judge score, latency, …).
     #[serde(default)]
     pub score: Option<f64>,
@@ -172,7 +177,7 @@ impl SetResult {
             .iter()
             .filter(|c| c.status != CaseStatus::Errored)
         {
-            for a in case.assertions.iter().filter(|a| !a.errored) {
+            for a in case.assertions.iter().filter(|a| !a.errored && !a.skipped) {
                 if let Some(score) = a.score.filter(|s| s.is_finite()) {
                     let e = sums.entry(a.metric_key()).or_default();
                     e.0 += score;
@@ -211,6 +216,7 @@ mod tests {
             rubric: None,
             passed: !errored,
             errored,
+            skipped: false,
             score,
             threshold: None,
             detail: String::new(),

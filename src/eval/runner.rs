@@ -238,7 +238,10 @@ impl Runner {
 
 /// Failed when any assertion failed; else errored when any could not be scored; else passed.
 fn status_of(assertions: &[AssertionResult]) -> CaseStatus {
-    if assertions.iter().any(|a| !a.passed && !a.errored) {
+    if assertions
+        .iter()
+        .any(|a| !a.passed && !a.errored && !a.skipped)
+    {
         CaseStatus::Failed
     } else if assertions.iter().any(|a| a.errored) {
         CaseStatus::Errored
@@ -299,6 +302,7 @@ mod tests {
             rubric: None,
             passed,
             errored,
+            skipped: false,
             score: None,
             threshold: None,
             detail: String::new(),

@@ -88,8 +88,6 @@ impl EvalSet {
 pub struct LoadContext<'a> {
     pub prompts: &'a PromptRegistry,
     pub rubrics: &'a Rubrics,
-    /// Whether `[eval] judge_model` names a model: a `judge` assertion needs one.
-    pub judge_configured: bool,
 }
 
 /// Loads and checks every file; either all sets, or every problem of every file.
@@ -254,7 +252,6 @@ pub fn parse_set(path: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<EvalS
 
     let check_ctx = CheckContext {
         rubrics: ctx.rubrics,
-        judge_configured: ctx.judge_configured,
     };
     let mut seen = HashSet::new();
     let mut cases = Vec::new();

@@ -11,13 +11,7 @@ fn rubrics() -> Rubrics {
 fn check(toml_text: &str) -> Result<Check, String> {
     let table: toml::Table = toml::from_str(toml_text).unwrap();
     let rubrics = rubrics();
-    Check::parse(
-        &table,
-        &CheckContext {
-            rubrics: &rubrics,
-            judge_configured: true,
-        },
-    )
+    Check::parse(&table, &CheckContext { rubrics: &rubrics })
 }
 
 fn outcome(answer: &str) -> Observed<'_> {
@@ -145,11 +139,14 @@ async fn a_scorer_that_is_missing_is_an_error_not_a_pass() {
         .evaluate(&obs, &Scorers::default())
         .await;
     assert!(r.errored && !r.passed, "{r:?}");
+    // A run without a judge model skips judge assertions: neither a pass nor an error, and
+    // reported as skipped.
     let r = check("type = \"judge\"\nrubric = \"friendly_tone\"\nthreshold = 3")
         .unwrap()
         .evaluate(&obs, &Scorers::default())
         .await;
-    assert!(r.errored && !r.passed, "{r:?}");
+    assert!(r.skipped && !r.passed && !r.errored, "{r:?}");
+    assert!(r.detail.contains("judge_model"), "{r:?}");
     assert_eq!(r.rubric.as_deref(), Some("friendly_tone"));
 }
 

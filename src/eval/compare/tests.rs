@@ -10,6 +10,7 @@ fn scored(kind: &str, score: f64) -> AssertionResult {
         rubric: None,
         passed: true,
         errored: false,
+        skipped: false,
         score: Some(score),
         threshold: None,
         detail: String::new(),

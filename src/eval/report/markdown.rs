@@ -53,6 +53,19 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
         );
         prompt_changes(&mut md, c);
     }
+    let skipped = run
+        .sets
+        .iter()
+        .flat_map(|s| &s.cases)
+        .flat_map(|c| &c.assertions)
+        .filter(|a| a.skipped)
+        .count();
+    if skipped > 0 {
+        let _ = writeln!(
+            md,
+            "\n{skipped} judge assertion(s) skipped: this run had no judge model (`[eval] judge_model`); they count as neither passed nor failed."
+        );
+    }
     md.push('\n');
 
     if run.sets.is_empty() {

@@ -17,12 +17,11 @@ fn rubrics() -> Rubrics {
     Rubrics::load(&root().join("evalsets/rubrics")).expect("the shipped rubrics load")
 }
 
-fn parse(text: &str, judge: bool) -> Result<EvalSet, Vec<String>> {
+fn parse(text: &str) -> Result<EvalSet, Vec<String>> {
     let (prompts, rubrics) = (registry(), rubrics());
     let ctx = LoadContext {
         prompts: &prompts,
         rubrics: &rubrics,
-        judge_configured: judge,
     };
     parse_set(Path::new("evalsets/x/set.toml"), text, &ctx)
 }
@@ -66,7 +65,7 @@ assert = [{ type = "language", value = "en" }, { type = "max-cost-usd", threshol
 
 #[test]
 fn a_good_set_loads_with_defaults_merged_under_each_case() {
-    let set = parse(GOOD, true).unwrap();
+    let set = parse(GOOD).unwrap();
     assert_eq!(set.prompt.as_ref().unwrap().id, "preeclampsia-alert");
     assert_eq!(set.tolerances["chrf"], 2.0);
     let first = &set.cases[0];
@@ -108,7 +107,7 @@ id = "c"
 persona = "astronaut"
 assert = [{ type = "judge", rubric = "bedside_manner", threshold = 4 }]
 "#;
-    let problems = parse(text, true).unwrap_err();
+    let problems = parse(text).unwrap_err();
     let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
     let all = problems.join("\n");
     assert!(
@@ -144,7 +143,6 @@ assert = [{ type = "judge", rubric = "bedside_manner", threshold = 4 }]
 fn an_unknown_prompt_or_label_is_a_file_level_error() {
     let problems = parse(
         "prompt = \"no-such-prompt\"\n[[cases]]\nid = \"a\"\ninput = \"oi\"\nassert = [{ type = \"escalated\" }]\n",
-        false,
     )
     .unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:?}");
@@ -154,26 +152,22 @@ fn an_unknown_prompt_or_label_is_a_file_level_error() {
     );
     let problems = parse(
         "prompt = \"preeclampsia-alert\"\nlabel = \"canary\"\n[[cases]]\nid = \"a\"\ninput = \"oi\"\nassert = [{ type = \"escalated\" }]\n",
-        false,
     )
     .unwrap_err();
     assert!(problems[0].contains("no label `canary`"), "{problems:?}");
 }
 
 #[test]
-fn a_judge_without_a_judge_model_is_a_load_error() {
-    let problems = parse(GOOD, false).unwrap_err();
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("case headache-spots-34w: assert #5: `judge` needs a judge model")),
-        "{problems:?}"
-    );
+fn a_judge_assertion_loads_without_a_judge_model_and_is_skipped_at_run_time() {
+    // The keyless default has no judge: the set still loads; the runner marks the judge
+    // assertions skipped (see assertions::tests), it does not refuse the whole run.
+    let set = parse(GOOD).unwrap();
+    assert!(set.cases[0].checks.iter().any(|c| c.type_name() == "judge"));
 }
 
 #[test]
 fn toml_syntax_errors_name_the_line() {
-    let problems = parse("prompt = \"x\"\n\n[[cases]\nid = 1\n", false).unwrap_err();
+    let problems = parse("prompt = \"x\"\n\n[[cases]\nid = 1\n").unwrap_err();
     assert_eq!(problems.len(), 1);
     assert!(
         problems[0].starts_with("evalsets/x/set.toml:3: "),
@@ -185,14 +179,12 @@ fn toml_syntax_errors_name_the_line() {
 fn raw_chat_sets_need_no_prompt_but_refuse_prompt_only_keys() {
     let ok = parse(
         "[[cases]]\nid = \"raw\"\nlanguage = \"pt-BR\"\ninput = \"oi\"\nassert = [{ type = \"not-blocked\" }]\n",
-        false,
     )
     .unwrap();
     assert!(ok.prompt.is_none());
     assert!(ok.selector(&ok.cases[0]).is_none());
     let problems = parse(
         "label = \"production\"\n[defaults]\nvars = { a = 1 }\n[[cases]]\nid = \"raw\"\ninput = \"oi\"\nassert = [{ type = \"blocked\" }]\n",
-        false,
     )
     .unwrap_err();
     assert!(
@@ -213,7 +205,6 @@ fn raw_chat_sets_need_no_prompt_but_refuse_prompt_only_keys() {
 fn a_conversation_must_end_with_the_user() {
     let problems = parse(
         "[[cases]]\nid = \"x\"\nmessages = [{ role = \"user\", content = \"oi\" }, { role = \"assistant\", content = \"olá\" }]\nassert = [{ type = \"blocked\" }]\n",
-        false,
     )
     .unwrap_err();
     assert!(
@@ -251,7 +242,6 @@ fn the_shipped_eval_sets_load() {
     let ctx = LoadContext {
         prompts: &prompts,
         rubrics: &rubrics,
-        judge_configured: true,
     };
     let paths = discover(&root().join("evalsets")).unwrap();
     if let Err(problems) = load_sets(&paths, &ctx) {
