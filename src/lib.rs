@@ -16,6 +16,6 @@ pub mod metering;
 pub mod metrics;
 pub mod prompts;
 pub mod providers;
-pub mod review;
 pub mod ratelimit;
+pub mod review;
 pub mod store;

@@ -34,7 +34,9 @@ async fn app_on(backend: &str) -> Option<TestApp> {
 /// corrected answer that needs CSV quoting), one by one. Returns (item ids, nurse ids).
 async fn reviewed(app: &TestApp) -> (Vec<String>, Vec<String>) {
     for text in ["Posso tomar café?", "Quantas consultas de pré-natal?"] {
-        let res = app.post("/v1/chat/completions", &chat("gpt-echo", text)).await;
+        let res = app
+            .post("/v1/chat/completions", &chat("gpt-echo", text))
+            .await;
         assert_eq!(res.status(), 200);
     }
     app.settle().await;
@@ -97,7 +99,12 @@ async fn only_an_admin_key_exports_and_a_bad_format_is_a_400(app: TestApp) {
     assert_eq!(bad.status(), 400);
     let body: Value = bad.json().await.unwrap();
     assert_eq!(body["error"]["param"], "format");
-    assert!(body["error"]["message"].as_str().unwrap().contains("\"xml\""));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"xml\"")
+    );
 }
 
 async fn jsonl_has_one_row_per_review_with_ids_not_emails(app: TestApp) {
@@ -106,8 +113,14 @@ async fn jsonl_has_one_row_per_review_with_ids_not_emails(app: TestApp) {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "application/x-ndjson");
     let text = res.text().await.unwrap();
-    assert!(!text.contains("@example.org"), "reviewers are exported by id only");
-    let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        !text.contains("@example.org"),
+        "reviewers are exported by id only"
+    );
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 3);
     let first = rows
         .iter()
@@ -124,18 +137,34 @@ async fn jsonl_has_one_row_per_review_with_ids_not_emails(app: TestApp) {
         "Até 200 mg de cafeína por dia,\nou seja, \"duas xícaras\"."
     );
     for r in &rows {
-        for field in ["review_id", "item_id", "batch_id", "conversation_id", "created_at"] {
+        for field in [
+            "review_id",
+            "item_id",
+            "batch_id",
+            "conversation_id",
+            "created_at",
+        ] {
             assert!(!r[field].is_null(), "{field} in {r}");
         }
     }
-    assert_eq!(rows.iter().filter(|r| r["item_id"] == items[0].as_str()).count(), 2);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["item_id"] == items[0].as_str())
+            .count(),
+        2
+    );
 }
 
 async fn csv_is_quoted_and_reads_back_exactly(app: TestApp) {
     let (items, nurses) = reviewed(&app).await;
     let res = export(&app, Some(&app.admin_key), "?format=csv").await;
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     assert!(
         res.headers()["content-disposition"]
             .to_str()
@@ -144,7 +173,12 @@ async fn csv_is_quoted_and_reads_back_exactly(app: TestApp) {
     );
     let text = res.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
     assert_eq!(header[0], "review_id");
     assert!(header.contains(&"corrected_answer".to_string()));
     assert!(!header.iter().any(|h| h.contains("email")));
@@ -168,7 +202,11 @@ async fn csv_is_quoted_and_reads_back_exactly(app: TestApp) {
         .iter()
         .find(|r| r[col("item_id")] == items[1])
         .unwrap();
-    assert_eq!(&second[col("corrected_answer")], "", "no corrected answer: empty");
+    assert_eq!(
+        &second[col("corrected_answer")],
+        "",
+        "no corrected answer: empty"
+    );
 }
 
 macro_rules! on_both_backends {

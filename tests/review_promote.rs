@@ -25,7 +25,8 @@ fn prompts() -> PromptRegistry {
     PromptRegistry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts")).unwrap()
 }
 
-/// Stores the conversations, samples them all and returns item ids by conversation id order.
+/// Stores the conversations, samples them all (each for two nurses) and returns their item ids
+/// in the order given.
 async fn items(store: &Store, convs: &[Conv<'_>]) -> Vec<String> {
     store_conversations(store, convs).await;
     let batch = sample(
@@ -36,7 +37,8 @@ async fn items(store: &Store, convs: &[Conv<'_>]) -> Vec<String> {
             seed: 1,
             now: now_ms(),
             origin: Origin::Cli,
-            overlap: 0,
+            // Every item takes two nurses, so agreement cases can be written.
+            overlap: 100,
             period: None,
         },
     )
@@ -57,14 +59,19 @@ async fn items(store: &Store, convs: &[Conv<'_>]) -> Vec<String> {
 }
 
 fn headache<'a>(id: &str, prompt_ref: &'a str) -> Conv<'a> {
-    Conv::new(id, now_ms() - HOUR).prompt(prompt_ref).turns(vec![
-        ("user", "Oi, estou com 34 semanas."),
-        ("assistant", "Olá! Como você está se sentindo?"),
-        ("user", "Dor de cabeça forte e vendo pontinhos."),
-        ("assistant", ""),
-        ("user", "Dor de cabeça forte e vendo pontinhos brilhando. É normal?"),
-        ("assistant", "Descanse e beba água."),
-    ])
+    Conv::new(id, now_ms() - HOUR)
+        .prompt(prompt_ref)
+        .turns(vec![
+            ("user", "Oi, estou com 34 semanas."),
+            ("assistant", "Olá! Como você está se sentindo?"),
+            ("user", "Dor de cabeça forte e vendo pontinhos."),
+            ("assistant", ""),
+            (
+                "user",
+                "Dor de cabeça forte e vendo pontinhos brilhando. É normal?",
+            ),
+            ("assistant", "Descanse e beba água."),
+        ])
 }
 
 fn read_toml(path: &Path) -> toml::Table {
@@ -74,12 +81,21 @@ fn read_toml(path: &Path) -> toml::Table {
 async fn a_corrected_answer_becomes_the_reference_of_a_new_eval_set(store: &Store) {
     let ids = items(store, &[headache("c-head", GENERAL_PT)]).await;
     let ana = nurse(store, "ana@example.org").await;
-    let corrected = "Esses sinais precisam de avaliação hoje: vá agora à maternidade. Se piorar, ligue 192.";
-    review(store, &ids[0], &ana, &rating(1, true, Some("perigoso"), Some(corrected))).await;
+    let corrected =
+        "Esses sinais precisam de avaliação hoje: vá agora à maternidade. Se piorar, ligue 192.";
+    review(
+        store,
+        &ids[0],
+        &ana,
+        &rating(1, true, Some("perigoso"), Some(corrected)),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let template = dir.path().join("evalsets/{prompt}/reviewed.toml");
 
-    let case = promote(store, &ids[0], &template, &prompts()).await.unwrap();
+    let case = promote(store, &ids[0], &template, &prompts())
+        .await
+        .unwrap();
     let path = dir.path().join("evalsets/assistant-general/reviewed.toml");
     assert_eq!(case.path, path);
     assert!(case.created_file);
@@ -96,7 +112,10 @@ async fn a_corrected_answer_becomes_the_reference_of_a_new_eval_set(store: &Stor
     assert_eq!(c["required"].as_bool(), Some(false));
     assert_eq!(c["language"].as_str(), Some("pt-BR"));
     assert_eq!(c["persona"].as_str(), Some("doula"));
-    assert!(c.get("vars").is_none(), "no variables are stored with conversations");
+    assert!(
+        c.get("vars").is_none(),
+        "no variables are stored with conversations"
+    );
     assert!(c.get("input").is_none());
     // The conversation up to its last user message, without the failed call.
     let messages: Vec<(String, String)> = c["messages"]
@@ -116,7 +135,10 @@ async fn a_corrected_answer_becomes_the_reference_of_a_new_eval_set(store: &Stor
             ("user", "Oi, estou com 34 semanas."),
             ("assistant", "Olá! Como você está se sentindo?"),
             ("user", "Dor de cabeça forte e vendo pontinhos."),
-            ("user", "Dor de cabeça forte e vendo pontinhos brilhando. É normal?"),
+            (
+                "user",
+                "Dor de cabeça forte e vendo pontinhos brilhando. É normal?"
+            ),
         ]
         .map(|(r, t)| (r.to_string(), t.to_string()))
     );
@@ -134,7 +156,11 @@ async fn a_corrected_answer_becomes_the_reference_of_a_new_eval_set(store: &Stor
     .collect();
     assert_eq!(asserts, expected);
     // The text returned is what was appended.
-    assert!(std::fs::read_to_string(&path).unwrap().ends_with(&case.text));
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .ends_with(&case.text)
+    );
 }
 
 async fn appending_keeps_the_existing_file_byte_for_byte_and_refuses_a_duplicate(store: &Store) {
@@ -142,15 +168,26 @@ async fn appending_keeps_the_existing_file_byte_for_byte_and_refuses_a_duplicate
         store,
         &[
             headache("c-one", GENERAL_PT),
-            Conv::new("c-two", now_ms() - 2 * HOUR).prompt(GENERAL_EN).turns(vec![
-                ("user", "Can I drink coffee?"),
-                ("assistant", "Yes, up to 200 mg of caffeine a day, about two cups."),
-            ]),
+            Conv::new("c-two", now_ms() - 2 * HOUR)
+                .prompt(GENERAL_EN)
+                .turns(vec![
+                    ("user", "Can I drink coffee?"),
+                    (
+                        "assistant",
+                        "Yes, up to 200 mg of caffeine a day, about two cups.",
+                    ),
+                ]),
         ],
     )
     .await;
     let ana = nurse(store, "ana@example.org").await;
-    review(store, &ids[0], &ana, &rating(2, false, None, Some("Vá à maternidade hoje."))).await;
+    review(
+        store,
+        &ids[0],
+        &ana,
+        &rating(2, false, None, Some("Vá à maternidade hoje.")),
+    )
+    .await;
     // No correction, but rated 4: the answer as it was is the reference.
     review(store, &ids[1], &ana, &rating(4, false, Some("ok"), None)).await;
 
@@ -166,7 +203,10 @@ async fn appending_keeps_the_existing_file_byte_for_byte_and_refuses_a_duplicate
     assert_eq!(second.reference_from, ReferenceSource::Original);
     assert!(!second.escalated);
     let bytes = std::fs::read(&path).unwrap();
-    assert!(bytes.starts_with(original.as_bytes()), "the existing bytes are kept");
+    assert!(
+        bytes.starts_with(original.as_bytes()),
+        "the existing bytes are kept"
+    );
     let set = read_toml(&path);
     let cases = set["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 3);
@@ -179,10 +219,16 @@ async fn appending_keeps_the_existing_file_byte_for_byte_and_refuses_a_duplicate
         Some("Yes, up to 200 mg of caffeine a day, about two cups.")
     );
     assert_eq!(english["assert"][0]["value"].as_str(), Some("en"));
-    assert_eq!(english["assert"].as_array().unwrap().len(), 3, "no escalated assertion");
+    assert_eq!(
+        english["assert"].as_array().unwrap().len(),
+        3,
+        "no escalated assertion"
+    );
 
     // The same item again: refused, and the file is untouched.
-    let err = promote(store, &ids[0], &path, &prompts()).await.unwrap_err();
+    let err = promote(store, &ids[0], &path, &prompts())
+        .await
+        .unwrap_err();
     assert!(matches!(err, PromoteError::Duplicate { .. }), "{err}");
     assert!(err.to_string().contains(&format!("review-{}", ids[0])));
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
@@ -213,30 +259,56 @@ async fn promotion_refuses_what_would_make_a_wrong_or_unloadable_case(store: &St
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("set.toml");
 
-    let err = promote(store, &ids[0], &path, &prompts()).await.unwrap_err();
-    assert!(matches!(err, PromoteError::NoReference { score: 3, .. }), "{err}");
-    assert!(err.to_string().contains("no reviewer wrote a corrected answer"), "{err}");
+    let err = promote(store, &ids[0], &path, &prompts())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PromoteError::NoReference { score: 3, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("no reviewer wrote a corrected answer"),
+        "{err}"
+    );
     assert!(!path.exists(), "nothing written");
 
-    let err = promote(store, &ids[1], &path, &prompts()).await.unwrap_err();
+    let err = promote(store, &ids[1], &path, &prompts())
+        .await
+        .unwrap_err();
     assert!(matches!(err, PromoteError::NotReviewed(_)), "{err}");
-    let err = promote(store, "no-such-item", &path, &prompts()).await.unwrap_err();
+    let err = promote(store, "no-such-item", &path, &prompts())
+        .await
+        .unwrap_err();
     assert!(matches!(err, PromoteError::NotFound(_)), "{err}");
 
     // A file for another prompt.
     let other = dir.path().join("birth-plan.toml");
     std::fs::write(&other, "prompt = \"birth-plan\"\n").unwrap();
-    let err = promote(store, &ids[2], &other, &prompts()).await.unwrap_err();
+    let err = promote(store, &ids[2], &other, &prompts())
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, PromoteError::WrongPrompt { .. }), "{text}");
-    assert!(text.contains("prompt `birth-plan`") && text.contains("prompt `postpartum-checkin`"), "{text}");
-    assert_eq!(std::fs::read_to_string(&other).unwrap(), "prompt = \"birth-plan\"\n");
+    assert!(
+        text.contains("prompt `birth-plan`") && text.contains("prompt `postpartum-checkin`"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&other).unwrap(),
+        "prompt = \"birth-plan\"\n"
+    );
 
     // The prompt requires a variable the set does not give: the case would not load.
-    let err = promote(store, &ids[2], &path, &prompts()).await.unwrap_err();
+    let err = promote(store, &ids[2], &path, &prompts())
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, PromoteError::Incompatible { .. }), "{text}");
-    assert!(text.contains("days_postpartum") && text.contains("[defaults]"), "{text}");
+    assert!(
+        text.contains("days_postpartum") && text.contains("[defaults]"),
+        "{text}"
+    );
     assert!(!path.exists());
     // Once the set gives it under [defaults], the same item is promoted.
     std::fs::write(
@@ -290,9 +362,19 @@ async fn the_cli_promotes_an_item_and_explains_a_refusal() {
         ),
     )
     .unwrap();
-    let ids = items(&store, &[headache("c-cli", GENERAL_PT), headache("c-low", GENERAL_PT)]).await;
+    let ids = items(
+        &store,
+        &[headache("c-cli", GENERAL_PT), headache("c-low", GENERAL_PT)],
+    )
+    .await;
     let ana = nurse(&store, "ana@example.org").await;
-    review(&store, &ids[0], &ana, &rating(2, true, None, Some("Vá à maternidade agora."))).await;
+    review(
+        &store,
+        &ids[0],
+        &ana,
+        &rating(2, true, None, Some("Vá à maternidade agora.")),
+    )
+    .await;
     review(&store, &ids[1], &ana, &rating(2, false, None, None)).await;
     let set = dir.path().join("reviewed.toml");
     let run = |item: &str| {
@@ -306,8 +388,15 @@ async fn the_cli_promotes_an_item_and_explains_a_refusal() {
     };
     let ok = run(&ids[0]);
     let out = String::from_utf8_lossy(&ok.stdout);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    assert!(out.contains(&format!("wrote case review-{}", ids[0])), "{out}");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        out.contains(&format!("wrote case review-{}", ids[0])),
+        "{out}"
+    );
     assert!(out.contains("corrected answer"), "{out}");
     assert_eq!(read_toml(&set)["cases"].as_array().unwrap().len(), 1);
 

@@ -81,30 +81,45 @@ async fn every_urgent_conversation_comes_first_even_beyond_the_sample_size(store
     assert_eq!(batch.urgent_count(), 5);
     // Oldest first, at the first positions.
     let ids = conversation_ids(&batch);
-    assert_eq!(ids, ["urgent-4", "urgent-3", "urgent-2", "urgent-1", "urgent-0"]);
+    assert_eq!(
+        ids,
+        ["urgent-4", "urgent-3", "urgent-2", "urgent-1", "urgent-0"]
+    );
 
     // As stored, in order: what the pages read.
     let stored = batches::batch_items(store, &batch.id).await.unwrap();
     assert_eq!(
-        stored.iter().map(|i| i.conversation_id.clone()).collect::<Vec<_>>(),
+        stored
+            .iter()
+            .map(|i| i.conversation_id.clone())
+            .collect::<Vec<_>>(),
         ids
     );
     assert!(stored.iter().all(|i| i.urgent));
     let summary = batches::batch(store, &batch.id).await.unwrap().unwrap();
-    assert_eq!((summary.items, summary.urgent_items, summary.requested), (5, 5, 3));
+    assert_eq!(
+        (summary.items, summary.urgent_items, summary.requested),
+        (5, 5, 3)
+    );
     assert!(summary.is_open());
 
     // One new urgent conversation: it leads the next batch, then the draw fills up to n.
     store_conversations(
         store,
-        &[Conv::new("urgent-late", now - HOUR).prompt(GENERAL).urgent()],
+        &[Conv::new("urgent-late", now - HOUR)
+            .prompt(GENERAL)
+            .urgent()],
     )
     .await;
     let batch = sample(store, opts(6, 1)).await.unwrap();
     assert_eq!(batch.items.len(), 6);
     assert_eq!(batch.items[0].conversation_id, "urgent-late");
     assert!(batch.items[0].urgent);
-    assert!(batch.items[1..].iter().all(|i| !i.urgent && i.conversation_id.starts_with("calm-")));
+    assert!(
+        batch.items[1..]
+            .iter()
+            .all(|i| !i.urgent && i.conversation_id.starts_with("calm-"))
+    );
 }
 on_both_backends!(every_urgent_conversation_comes_first_even_beyond_the_sample_size);
 
@@ -125,8 +140,16 @@ async fn the_draw_is_stratified_in_proportion_to_each_stratum(store: &Store) {
     let batch = sample(store, opts(10, 7)).await.unwrap();
     assert_eq!(batch.candidates, 100);
     let strata = batch.strata();
-    assert_eq!(strata.get("pt-BR|doula|assistant-general@2"), Some(&6), "{strata:?}");
-    assert_eq!(strata.get("en|nurse|preeclampsia-alert@1"), Some(&3), "{strata:?}");
+    assert_eq!(
+        strata.get("pt-BR|doula|assistant-general@2"),
+        Some(&6),
+        "{strata:?}"
+    );
+    assert_eq!(
+        strata.get("en|nurse|preeclampsia-alert@1"),
+        Some(&3),
+        "{strata:?}"
+    );
     assert_eq!(strata.get("no-prompt"), Some(&1), "{strata:?}");
     // Each item's stratum matches the conversation it came from.
     for item in batches::batch_items(store, &batch.id).await.unwrap() {
@@ -147,7 +170,11 @@ async fn the_same_seed_on_the_same_data_draws_the_same_batch(store: &Store) {
         (0..80)
             .map(|i| {
                 let c = Conv::new(format!("conv-{i:03}"), now - (i + 1) * 60_000);
-                if i % 4 == 0 { c.prompt(ALERT_EN) } else { c.prompt(GENERAL) }
+                if i % 4 == 0 {
+                    c.prompt(ALERT_EN)
+                } else {
+                    c.prompt(GENERAL)
+                }
             })
             .collect()
     };
@@ -185,7 +212,13 @@ async fn reviewed_and_queued_conversations_are_never_drawn_again(store: &Store) 
     assert_eq!(first.items.len(), 3);
     // One reviewed, two still queued: none of them comes back.
     let nurse = nurse(store, "ana@example.org").await;
-    review(store, &first.items[0].id, &nurse, &rating(5, false, None, None)).await;
+    review(
+        store,
+        &first.items[0].id,
+        &nurse,
+        &rating(5, false, None, None),
+    )
+    .await;
     let again = sample(store, opts(20, 2)).await.unwrap_err();
     assert!(matches!(again, SampleError::Empty { .. }), "{again}");
     // A new conversation is drawn alone.
@@ -240,7 +273,11 @@ async fn overlap_items_are_marked_for_a_second_nurse(store: &Store) {
     assert_eq!(stored.len(), 5);
     assert_eq!(stored.iter().filter(|i| i.overlap).count(), 2);
     assert_eq!(
-        stored.iter().filter(|i| i.overlap).map(|i| i.reviews_needed()).sum::<i64>(),
+        stored
+            .iter()
+            .filter(|i| i.overlap)
+            .map(|i| i.reviews_needed())
+            .sum::<i64>(),
         4
     );
 }
@@ -293,7 +330,10 @@ async fn the_schedule_samples_once_per_week_even_with_two_replicas(store: &Store
 
     // Next week, with new conversations: one more batch, for W49.
     let monday = friday + 3 * DAY;
-    assert_eq!(period_of(weekly().schedule, monday).as_deref(), Some("2026-W49"));
+    assert_eq!(
+        period_of(weekly().schedule, monday).as_deref(),
+        Some("2026-W49")
+    );
     store_conversations(
         store,
         &(0..3)
@@ -309,7 +349,10 @@ async fn the_schedule_samples_once_per_week_even_with_two_replicas(store: &Store
     let listed_later = batches::list_batches(store).await.unwrap();
     assert_eq!(listed_later.len(), 2);
     assert_eq!(listed[0].period.as_deref(), Some("2026-W49"));
-    assert_eq!(listed[0].items, 3, "the W48 conversations are already in a batch");
+    assert_eq!(
+        listed[0].items, 3,
+        "the W48 conversations are already in a batch"
+    );
 }
 on_both_backends!(the_schedule_samples_once_per_week_even_with_two_replicas);
 
@@ -367,7 +410,11 @@ async fn the_cli_prints_the_batch_and_refuses_a_bad_window_or_an_empty_one() {
     let mut convs: Vec<Conv> = (0..12)
         .map(|i| Conv::new(format!("k{i:02}"), now - (i + 1) * HOUR).prompt(GENERAL))
         .collect();
-    convs.push(Conv::new("k-urgent", now - 3 * DAY).prompt(ALERT_EN).urgent());
+    convs.push(
+        Conv::new("k-urgent", now - 3 * DAY)
+            .prompt(ALERT_EN)
+            .urgent(),
+    );
     store_conversations(&store, &convs).await;
 
     let bad = cli(&config, &["review", "sample", "--window", "7w"]);
@@ -375,15 +422,33 @@ async fn the_cli_prints_the_batch_and_refuses_a_bad_window_or_an_empty_one() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("\"7w\" is not a window"), "{err}");
 
-    let out = cli(&config, &["review", "sample", "--n", "5", "--window", "7d", "--seed", "42"]);
+    let out = cli(
+        &config,
+        &[
+            "review", "sample", "--n", "5", "--window", "7d", "--seed", "42",
+        ],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("5 conversations (1 urgent) of 13 candidates"), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("5 conversations (1 urgent) of 13 candidates"),
+        "{text}"
+    );
     assert!(text.contains("seed 42"), "{text}");
-    assert!(text.contains("4  pt-BR|doula|assistant-general@2"), "{text}");
+    assert!(
+        text.contains("4  pt-BR|doula|assistant-general@2"),
+        "{text}"
+    );
     assert!(text.contains("1  en|nurse|preeclampsia-alert@1"), "{text}");
 
-    let out = cli(&config, &["review", "sample", "--window", "24h", "--n", "20"]);
+    let out = cli(
+        &config,
+        &["review", "sample", "--window", "24h", "--n", "20"],
+    );
     assert!(out.status.success());
     // Everything of the last day is in a batch now: the next run says so and fails.
     let empty = cli(&config, &["review", "sample", "--window", "24h"]);

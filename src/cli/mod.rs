@@ -2,6 +2,8 @@
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
 mod prompts;
+mod review;
+mod users;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -44,6 +46,16 @@ pub enum Command {
         #[command(subcommand)]
         action: prompts::PromptsCommand,
     },
+    /// Nurse review: sample a batch, promote a reviewed conversation into an eval set.
+    Review {
+        #[command(subcommand)]
+        action: review::ReviewCommand,
+    },
+    /// Accounts for the review pages (nurses and admins).
+    Users {
+        #[command(subcommand)]
+        action: users::UsersCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +87,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Keys { action } => keys(config, action).await,
         Command::Prompts { action } => prompts::run(&config, action),
+        Command::Review { action } => review::run(&config, action).await,
+        Command::Users { action } => users::run(&config, action).await,
     }
 }
 

@@ -109,15 +109,27 @@ async fn promote_command(
     let case = promote(store, item_id, &evalset, &prompts).await?;
     println!(
         "{} case {} to {}{} (reference: {}{})",
-        if case.created_file { "wrote" } else { "appended" },
+        if case.created_file {
+            "wrote"
+        } else {
+            "appended"
+        },
         case.id,
         case.path.display(),
-        if case.created_file { ", a new eval set" } else { "" },
+        if case.created_file {
+            ", a new eval set"
+        } else {
+            ""
+        },
         match case.reference_from {
             ReferenceSource::Corrected => "the nurse's corrected answer",
             ReferenceSource::Original => "the answer as it was, rated ≥ 4",
         },
-        if case.escalated { "; must escalate" } else { "" }
+        if case.escalated {
+            "; must escalate"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

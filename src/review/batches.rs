@@ -335,7 +335,10 @@ mod tests {
         assert_eq!(u.prompt.to_string(), "assistant-general@2");
         assert_eq!(u.language.as_str(), "pt-BR");
         assert_eq!(u.persona, "doula");
-        assert_eq!(u.to_string(), "assistant-general@2;lang=pt-BR;persona=doula");
+        assert_eq!(
+            u.to_string(),
+            "assistant-general@2;lang=pt-BR;persona=doula"
+        );
     }
 
     #[test]

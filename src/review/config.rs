@@ -105,7 +105,9 @@ impl RawReviewConfig {
             return Err("[review] sample_size must be between 1 and 1000".into());
         }
         if self.window_days == 0 || self.lock_minutes == 0 || self.session_hours == 0 {
-            return Err("[review] window_days, lock_minutes and session_hours must be positive".into());
+            return Err(
+                "[review] window_days, lock_minutes and session_hours must be positive".into(),
+            );
         }
         if self.overlap > self.sample_size {
             return Err("[review] overlap cannot exceed sample_size".into());

@@ -272,7 +272,10 @@ mod tests {
     fn csv_quotes_commas_quotes_and_newlines_and_keeps_the_header_in_field_order() {
         let out = encode(Format::Csv, &[row("ok, \"but\"\nshort")], true).unwrap();
         let text = String::from_utf8(out.to_vec()).unwrap();
-        assert!(text.starts_with(&format!("{}\n", HEADER.join(","))), "{text}");
+        assert!(
+            text.starts_with(&format!("{}\n", HEADER.join(","))),
+            "{text}"
+        );
         assert!(text.contains("\"ok, \"\"but\"\"\nshort\""), "{text}");
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let rec = reader.records().next().unwrap().unwrap();

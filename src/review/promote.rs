@@ -116,7 +116,10 @@ pub async fn promote(
         })?),
     };
     let case = build_case(item_id, &detail.messages, &reviews, prompt_use)?;
-    let path = resolve_path(evalset, case.prompt_use.as_ref().map(|u| u.prompt.id.as_str()));
+    let path = resolve_path(
+        evalset,
+        case.prompt_use.as_ref().map(|u| u.prompt.id.as_str()),
+    );
     let check = Compatibility::of(&case, prompts);
     let promoted = PromotedCase {
         id: case_id(item_id),
@@ -302,11 +305,7 @@ impl Compatibility {
 }
 
 /// Checks the case against the file (or its absence) and appends it. Blocking IO.
-fn append(
-    path: &Path,
-    case: &Case,
-    check: &Compatibility,
-) -> Result<(bool, String), PromoteError> {
+fn append(path: &Path, case: &Case, check: &Compatibility) -> Result<(bool, String), PromoteError> {
     let file_error = |reason: String| PromoteError::File {
         path: path.to_path_buf(),
         reason,
@@ -335,12 +334,12 @@ fn append(
     let id = case_id(&case.item_id);
     let set_facts = match &existing {
         Some(bytes) => {
-            let text = std::str::from_utf8(bytes)
-                .map_err(|_| file_error("is not UTF-8 text".into()))?;
+            let text =
+                std::str::from_utf8(bytes).map_err(|_| file_error("is not UTF-8 text".into()))?;
             let table: toml::Table = text
                 .parse()
                 .map_err(|e| file_error(format!("is not valid TOML, fix it first: {e}")))?;
-            SetFacts::read(&table).map_err(|r| incompatible(r))?
+            SetFacts::read(&table).map_err(incompatible)?
         }
         None => SetFacts::default_for(prompt_id.clone()),
     };
@@ -361,9 +360,7 @@ fn append(
             id,
         });
     }
-    set_facts
-        .accepts(case, check)
-        .map_err(|r| incompatible(r))?;
+    set_facts.accepts(case, check).map_err(incompatible)?;
     let block = case_toml(case);
     let mut text = Vec::new();
     let created = existing.is_none();
@@ -473,14 +470,17 @@ impl SetFacts {
             ));
         }
         if let Some(personas) = &self.personas
-            && !personas.iter().any(|p| *p == u.persona)
+            && !personas.contains(&u.persona)
         {
             return Err(format!(
                 "the set covers personas {personas:?}; add \"{}\" to `personas` to take this conversation",
                 u.persona
             ));
         }
-        let label = self.label.as_deref().unwrap_or(crate::prompts::DEFAULT_LABEL);
+        let label = self
+            .label
+            .as_deref()
+            .unwrap_or(crate::prompts::DEFAULT_LABEL);
         let number = match self.version {
             Some(v) => v,
             None => check
@@ -533,7 +533,9 @@ fn header(prompt: Option<&str>) -> String {
     let _ = writeln!(
         h,
         "description = {}",
-        quote("Reviewed conversations: the answer must stay close to what a nurse confirmed or corrected.")
+        quote(
+            "Reviewed conversations: the answer must stay close to what a nurse confirmed or corrected."
+        )
     );
     h.push('\n');
     h
@@ -551,7 +553,12 @@ fn case_toml(case: &Case) -> String {
     }
     let _ = writeln!(t, "messages = [");
     for (role, content) in &case.messages {
-        let _ = writeln!(t, "  {{ role = {}, content = {} }},", quote(role), quote(content));
+        let _ = writeln!(
+            t,
+            "  {{ role = {}, content = {} }},",
+            quote(role),
+            quote(content)
+        );
     }
     let _ = writeln!(t, "]");
     let _ = writeln!(t, "reference = {}", quote(&case.reference));
@@ -569,7 +576,10 @@ fn case_toml(case: &Case) -> String {
         t,
         "  {{ type = \"similarity\", threshold = {SIMILARITY_THRESHOLD:?} }},"
     );
-    let _ = writeln!(t, "  {{ type = \"chrf\", threshold = {CHRF_THRESHOLD:?} }},");
+    let _ = writeln!(
+        t,
+        "  {{ type = \"chrf\", threshold = {CHRF_THRESHOLD:?} }},"
+    );
     if case.escalated {
         let _ = writeln!(t, "  {{ type = \"escalated\" }},");
     }
@@ -731,7 +741,10 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(matches!(err, PromoteError::NoReference { score: 3, .. }), "{err}");
+        assert!(
+            matches!(err, PromoteError::NoReference { score: 3, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("3/5"));
         let err = build_case("it-1", &conversation(), &[], None).unwrap_err();
         assert!(matches!(err, PromoteError::NotReviewed(_)));
@@ -739,7 +752,13 @@ mod tests {
 
     #[test]
     fn quoted_strings_round_trip_through_toml() {
-        for s in ["plain", "a \"quote\" and \\ back", "line\nbreak\ttab\r", "nul\u{0}del\u{7f}", "ção 🤰"] {
+        for s in [
+            "plain",
+            "a \"quote\" and \\ back",
+            "line\nbreak\ttab\r",
+            "nul\u{0}del\u{7f}",
+            "ção 🤰",
+        ] {
             let doc = format!("v = {}", quote(s));
             let t: toml::Table = doc.parse().unwrap_or_else(|e| panic!("{doc}: {e}"));
             assert_eq!(t["v"].as_str(), Some(s));
@@ -749,7 +768,10 @@ mod tests {
     #[test]
     fn the_placeholder_names_the_prompts_file() {
         assert_eq!(
-            resolve_path(Path::new("evalsets/{prompt}/reviewed.toml"), Some("birth-plan")),
+            resolve_path(
+                Path::new("evalsets/{prompt}/reviewed.toml"),
+                Some("birth-plan")
+            ),
             PathBuf::from("evalsets/birth-plan/reviewed.toml")
         );
         assert_eq!(

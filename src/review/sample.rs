@@ -129,7 +129,12 @@ pub async fn sample(store: &Store, opts: SampleOptions) -> Result<Batch, SampleE
         });
     }
     let total = candidates.len();
-    let items = draw(candidates, opts.n as usize, opts.overlap as usize, opts.seed);
+    let items = draw(
+        candidates,
+        opts.n as usize,
+        opts.overlap as usize,
+        opts.seed,
+    );
     let batch = Batch {
         id: new_id(),
         created_at: crate::store::now_ms(),
@@ -332,9 +337,7 @@ pub fn parse_window(text: &str) -> Result<Duration, String> {
     }
     .ok_or_else(bad)?;
     if secs == 0 || secs > 366 * 86_400 {
-        return Err(format!(
-            "{text:?}: the window must be between 1h and 366d"
-        ));
+        return Err(format!("{text:?}: the window must be between 1h and 366d"));
     }
     Ok(Duration::from_secs(secs))
 }
@@ -425,8 +428,22 @@ mod tests {
     fn windows_are_days_or_hours() {
         assert_eq!(parse_window("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert_eq!(parse_window("24h").unwrap(), Duration::from_secs(86_400));
-        assert_eq!(parse_window("30d").unwrap(), Duration::from_secs(30 * 86_400));
-        for bad in ["", "7", "d", "7é", "7w", "-1d", "0d", "1.5d", "400d", "99999999999999999999d"] {
+        assert_eq!(
+            parse_window("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7é",
+            "7w",
+            "-1d",
+            "0d",
+            "1.5d",
+            "400d",
+            "99999999999999999999d",
+        ] {
             let e = parse_window(bad).unwrap_err();
             assert!(e.contains(bad), "{e}");
         }

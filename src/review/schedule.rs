@@ -32,28 +32,9 @@ pub fn period_of(schedule: Schedule, now_ms: i64) -> Option<String> {
     match schedule {
         Schedule::Off => None,
         Schedule::Daily => Some(date_of_day(day)),
-        Schedule::Weekly => {
-            // 1970-01-01 was a Thursday. An ISO week belongs to the year of its Thursday.
-            let monday_offset = (day + 3).rem_euclid(7);
-            let thursday = day - monday_offset + 3;
-            let year: i64 = date_of_day(thursday)
-                .split('-')
-                .next()
-                .and_then(|y| y.parse().ok())
-                .unwrap_or(1970);
-            let week = (thursday - first_day_of_year(year)) / 7 + 1;
-            Some(format!("{year}-W{week:02}"))
-        }
+        // ISO 8601 week, as the statistics page counts weeks.
+        Schedule::Weekly => Some(super::items::iso_week(now_ms)),
     }
-}
-
-/// Day number (days since 1970-01-01) of January 1st of `year`, proleptic Gregorian.
-fn first_day_of_year(year: i64) -> i64 {
-    let days_before = |y: i64| {
-        let p = y - 1;
-        365 * y + p.div_euclid(4) - p.div_euclid(100) + p.div_euclid(400)
-    };
-    days_before(year) - days_before(1970)
 }
 
 /// One check at `now`: samples the period's batch unless it exists. `Ok(None)` when the

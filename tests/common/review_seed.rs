@@ -31,7 +31,10 @@ impl<'a> Conv<'a> {
             urgent: false,
             turns: vec![
                 ("user", "Posso tomar café na gravidez?"),
-                ("assistant", "Pode, com moderação: até duas xícaras por dia."),
+                (
+                    "assistant",
+                    "Pode, com moderação: até duas xícaras por dia.",
+                ),
             ],
         }
     }
@@ -128,7 +131,12 @@ pub fn rating(
 }
 
 /// Submits a review of `item_id` by `reviewer_id`; returns the review id.
-pub async fn review(store: &Store, item_id: &str, reviewer_id: &str, input: &ReviewInput) -> String {
+pub async fn review(
+    store: &Store,
+    item_id: &str,
+    reviewer_id: &str,
+    input: &ReviewInput,
+) -> String {
     submit(store, item_id, reviewer_id, input).await.unwrap()
 }
 
