@@ -127,7 +127,7 @@ async fn seed_conversations(store: &Store) {
         .map(|(i, (question, answer, urgent))| {
             let conversation = new_id();
             let at = now - 3_600_000 + i as i64;
-            let reference = "assistant-general@1;lang=pt-BR;persona=gestante".to_string();
+            let reference = "assistant-general@1;lang=pt-BR;persona=doula".to_string();
             let mut user = MessageRecord::new(&conversation, "r", "user", question.to_string(), at);
             user.urgent = *urgent;
             user.prompt_ref = Some(reference.clone());
@@ -215,7 +215,11 @@ async fn a_nurse_reviews_the_next_item_from_a_real_browser() {
 
     let client = browser(&driver).await;
     client.goto(&app.url("/review")).await.unwrap();
-    assert_eq!(path_of(&client).await, "/review/login", "no session: the login page");
+    assert_eq!(
+        path_of(&client).await,
+        "/review/login",
+        "no session: the login page"
+    );
     screenshot(&client, "login").await;
     fill(&client, "#email", "ana@maternidade.org").await;
     fill(&client, "#password", PASSWORD).await;
@@ -225,10 +229,20 @@ async fn a_nurse_reviews_the_next_item_from_a_real_browser() {
     assert!(page.contains("Lotes abertos") && page.contains("ana@maternidade.org"));
     screenshot(&client, "batches").await;
 
-    click(&client, &format!("a[href='/review/next?batch={}']", batch.id)).await;
-    assert_eq!(path_of(&client).await, format!("/review/items/{urgent_item}"));
+    click(
+        &client,
+        &format!("a[href='/review/next?batch={}']", batch.id),
+    )
+    .await;
+    assert_eq!(
+        path_of(&client).await,
+        format!("/review/items/{urgent_item}")
+    );
     let page = client.source().await.unwrap();
-    assert!(page.contains("vendo pontinhos brilhando"), "the conversation is shown");
+    assert!(
+        page.contains("vendo pontinhos brilhando"),
+        "the conversation is shown"
+    );
     assert!(page.contains("URGENTE"));
     screenshot(&client, "item").await;
 
@@ -242,15 +256,27 @@ async fn a_nurse_reviews_the_next_item_from_a_real_browser() {
         .await
         .unwrap();
     click(&client, "input[name=should_escalate][value='yes']").await;
-    fill(&client, "#comment", "Encaminhou bem; poderia citar o 192 antes.").await;
+    fill(
+        &client,
+        "#comment",
+        "Encaminhou bem; poderia citar o 192 antes.",
+    )
+    .await;
     fill(
         &client,
         "#corrected_answer",
         "Ligue 192 ou vá agora à maternidade: dor de cabeça forte com pontinhos é sinal de alerta.",
     )
     .await;
-    click(&client, "form[action^='/review/items/'] button[type=submit]").await;
-    assert_eq!(path_of(&client).await, format!("/review/items/{urgent_item}"));
+    click(
+        &client,
+        "form[action^='/review/items/'] button[type=submit]",
+    )
+    .await;
+    assert_eq!(
+        path_of(&client).await,
+        format!("/review/items/{urgent_item}")
+    );
     let page = client.source().await.unwrap();
     assert!(page.contains("Avaliação salva"), "the saved notice");
 
@@ -273,7 +299,13 @@ async fn a_nurse_reviews_the_next_item_from_a_real_browser() {
     );
 
     client.goto(&app.url("/review/stats")).await.unwrap();
-    assert!(client.source().await.unwrap().contains("Revisões por semana"));
+    assert!(
+        client
+            .source()
+            .await
+            .unwrap()
+            .contains("Revisões por semana")
+    );
     screenshot(&client, "stats").await;
     client.close().await.unwrap();
 }

@@ -151,7 +151,7 @@ async fn seed_batch(store: &Store, seeds: &[Seed]) -> (String, Vec<String>) {
             now - 10_000,
         );
         user.urgent = seed.urgent;
-        user.prompt_ref = Some("assistant-general@1;lang=pt-BR;persona=gestante".into());
+        user.prompt_ref = Some("assistant-general@1;lang=pt-BR;persona=doula".into());
         user.guard = Some(
             r#"{"categories":["red_flag"],"actions":["escalate"],"matched":["headache-visual"]}"#
                 .into(),
@@ -192,7 +192,7 @@ async fn seed_batch(store: &Store, seeds: &[Seed]) -> (String, Vec<String>) {
         let id = new_id();
         sqlx::query(
             "INSERT INTO review_items (id, batch_id, conversation_id, position, urgent, stratum, overlap) \
-             VALUES ($1, $2, $3, $4, $5, 'pt-BR|gestante|assistant-general@1', $6)",
+             VALUES ($1, $2, $3, $4, $5, 'pt-BR|doula|assistant-general@1', $6)",
         )
         .bind(&id)
         .bind(&batch)
@@ -231,7 +231,7 @@ async fn next(app: &TestApp, client: &reqwest::Client, batch: &str) -> Option<St
     }
 }
 
-fn good_review<'a>(csrf: &'a str) -> Vec<(&'a str, &'a str)> {
+fn good_review(csrf: &str) -> Vec<(&str, &str)> {
     vec![
         ("csrf", csrf),
         ("clinical_accuracy", "4"),
@@ -239,7 +239,10 @@ fn good_review<'a>(csrf: &'a str) -> Vec<(&'a str, &'a str)> {
         ("safety_problem", "none"),
         ("should_escalate", "yes"),
         ("comment", "Boa orientação."),
-        ("corrected_answer", "Vá agora à maternidade: dor de cabeça forte com pontos brilhantes é sinal de alerta."),
+        (
+            "corrected_answer",
+            "Vá agora à maternidade: dor de cabeça forte com pontos brilhantes é sinal de alerta.",
+        ),
     ]
 }
 
@@ -386,7 +389,12 @@ async fn an_api_key_does_not_open_the_review_pages() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert!(res.text().await.unwrap().contains("Chaves de API não abrem"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Chaves de API não abrem")
+    );
 }
 
 #[tokio::test]
@@ -436,15 +444,30 @@ async fn the_login_delay_grows_with_each_failure() {
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
     let client = browser();
     let attempt = |password: &'static str| try_login(&app, &client, "ana@x.org", password);
-    assert_eq!(attempt("errada-errada-1").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        attempt("errada-errada-1").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // One failure costs nothing; the second imposes 1 s, refused even with the right password.
-    assert_eq!(attempt("errada-errada-2").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        attempt("errada-errada-2").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let refused = attempt(PASSWORD).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused.headers()["retry-after"], "1");
-    assert!(refused.text().await.unwrap().contains("Tente de novo em 1 s"));
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Tente de novo em 1 s")
+    );
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    assert_eq!(attempt("errada-errada-3").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        attempt("errada-errada-3").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     let refused = attempt(PASSWORD).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused.headers()["retry-after"], "2", "the delay doubled");
@@ -460,7 +483,11 @@ async fn a_login_without_its_form_token_is_refused() {
     let res = post_form(
         &fresh,
         &app.url("/review/login"),
-        &[("email", "ana@x.org"), ("password", PASSWORD), ("csrf", "forged")],
+        &[
+            ("email", "ana@x.org"),
+            ("password", PASSWORD),
+            ("csrf", "forged"),
+        ],
     )
     .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -478,7 +505,11 @@ async fn a_login_without_its_form_token_is_refused() {
     let res = post_form(
         &client,
         &app.url("/review/login"),
-        &[("email", "ana@x.org"), ("password", PASSWORD), ("csrf", &csrf_of(&other))],
+        &[
+            ("email", "ana@x.org"),
+            ("password", PASSWORD),
+            ("csrf", &csrf_of(&other)),
+        ],
     )
     .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -503,7 +534,11 @@ async fn logout_ends_the_session_for_good() {
     let out = post_form(&client, &app.url("/review/logout"), &[("csrf", &csrf)]).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&out), "/review/login");
-    assert!(set_cookies(&out).iter().any(|c| c.starts_with("pb_review=;") && c.contains("Max-Age=0")));
+    assert!(
+        set_cookies(&out)
+            .iter()
+            .any(|c| c.starts_with("pb_review=;") && c.contains("Max-Age=0"))
+    );
     // The old cookie, replayed, opens nothing.
     let replay = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -534,10 +569,20 @@ async fn next_takes_urgent_items_first_and_opens_the_conversation() {
     )
     .await;
     let ana = logged_in(&app, "ana@x.org").await;
-    let batches = ana.get(app.url("/review")).send().await.unwrap().text().await.unwrap();
+    let batches = ana
+        .get(app.url("/review"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(batches.contains(&format!("/review/next?batch={batch}")));
     assert!(batches.contains("1 Urgentes"));
-    assert_eq!(next(&app, &ana, &batch).await.as_deref(), Some(items[1].as_str()));
+    assert_eq!(
+        next(&app, &ana, &batch).await.as_deref(),
+        Some(items[1].as_str())
+    );
     let page = ana
         .get(app.url(&format!("/review/items/{}", items[1])))
         .send()
@@ -549,7 +594,7 @@ async fn next_takes_urgent_items_first_and_opens_the_conversation() {
     for shown in [
         "Pergunta 1: estou com dor de cabeça forte e vendo pontinhos [NOME]",
         "Resposta 1: vá hoje à maternidade.",
-        "assistant-general@1;lang=pt-BR;persona=gestante",
+        "assistant-general@1;lang=pt-BR;persona=doula",
         "gpt-echo",
         "red_flag, escalate",
         "US$ 0.000123",
@@ -572,8 +617,14 @@ async fn two_nurses_never_get_the_same_item_and_a_locked_item_is_409() {
     let (batch, items) = seed_batch(&app.store, &[Seed::default(), Seed::default()]).await;
     let ana = logged_in(&app, "ana@x.org").await;
     let bia = logged_in(&app, "bia@x.org").await;
-    assert_eq!(next(&app, &ana, &batch).await.as_deref(), Some(items[0].as_str()));
-    assert_eq!(next(&app, &bia, &batch).await.as_deref(), Some(items[1].as_str()));
+    assert_eq!(
+        next(&app, &ana, &batch).await.as_deref(),
+        Some(items[0].as_str())
+    );
+    assert_eq!(
+        next(&app, &bia, &batch).await.as_deref(),
+        Some(items[1].as_str())
+    );
     assert_eq!(
         next(&app, &ana, &batch).await.as_deref(),
         Some(items[0].as_str()),
@@ -585,7 +636,13 @@ async fn two_nurses_never_get_the_same_item_and_a_locked_item_is_409() {
         .await
         .unwrap();
     assert_eq!(locked.status(), StatusCode::CONFLICT);
-    assert!(locked.text().await.unwrap().contains("Outra enfermeira está revisando"));
+    assert!(
+        locked
+            .text()
+            .await
+            .unwrap()
+            .contains("Outra enfermeira está revisando")
+    );
     let csrf = session_csrf(&app, &bia).await;
     let refused = submit(&app, &bia, &items[0], &good_review(&csrf)).await;
     assert_eq!(refused.status(), StatusCode::CONFLICT);
@@ -600,14 +657,20 @@ async fn an_expired_lock_can_be_taken_by_another_nurse() {
     let (batch, items) = seed_batch(&app.store, &[Seed::default()]).await;
     let ana = logged_in(&app, "ana@x.org").await;
     let bia = logged_in(&app, "bia@x.org").await;
-    assert_eq!(next(&app, &ana, &batch).await.as_deref(), Some(items[0].as_str()));
+    assert_eq!(
+        next(&app, &ana, &batch).await.as_deref(),
+        Some(items[0].as_str())
+    );
     let until: i64 = sqlx::query_scalar("SELECT locked_until FROM review_items WHERE id = $1")
         .bind(&items[0])
         .fetch_one(app.store.pool())
         .await
         .unwrap();
     let held = until - now_ms();
-    assert!((50_000..=60_000).contains(&held), "lock_minutes = 1 holds it a minute: {held}");
+    assert!(
+        (50_000..=60_000).contains(&held),
+        "lock_minutes = 1 holds it a minute: {held}"
+    );
     assert_eq!(next(&app, &bia, &batch).await, None, "held by Ana");
     // Ana walks away; her minute passes.
     sqlx::query("UPDATE review_items SET locked_until = $1 WHERE id = $2")
@@ -616,7 +679,10 @@ async fn an_expired_lock_can_be_taken_by_another_nurse() {
         .execute(app.store.pool())
         .await
         .unwrap();
-    assert_eq!(next(&app, &bia, &batch).await.as_deref(), Some(items[0].as_str()));
+    assert_eq!(
+        next(&app, &bia, &batch).await.as_deref(),
+        Some(items[0].as_str())
+    );
     let ana_csrf = session_csrf(&app, &ana).await;
     let late = submit(&app, &ana, &items[0], &good_review(&ana_csrf)).await;
     assert_eq!(late.status(), StatusCode::CONFLICT, "the lock is Bia's now");
@@ -654,11 +720,17 @@ async fn a_review_is_stored_the_lock_released_and_next_offered() {
         .unwrap();
     assert!(saved.contains("Avaliação salva"));
     assert!(saved.contains(&format!("/review/next?batch={batch}")));
-    assert!(!saved.contains("name=\"clinical_accuracy\""), "no second form");
+    assert!(
+        !saved.contains("name=\"clinical_accuracy\""),
+        "no second form"
+    );
     // Posting again is refused: one review per nurse and item.
     let again = submit(&app, &ana, &item, &good_review(&csrf)).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
-    assert_eq!(next(&app, &ana, &batch).await.as_deref(), Some(items[1].as_str()));
+    assert_eq!(
+        next(&app, &ana, &batch).await.as_deref(),
+        Some(items[1].as_str())
+    );
 }
 
 #[tokio::test]
@@ -685,10 +757,20 @@ async fn bad_form_values_get_400_with_each_problem_and_the_values_kept() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     let html = res.text().await.unwrap();
     assert!(html.contains("Corrija os campos marcados."));
-    assert_eq!(html.matches("Escolha um valor de 1 a 5.").count(), 2, "accuracy and tone");
+    assert_eq!(
+        html.matches("Escolha um valor de 1 a 5.").count(),
+        2,
+        "accuracy and tone"
+    );
     assert!(html.contains("Escolha uma opção da lista."));
-    assert!(html.contains("Faltou empatia &lt;b&gt;aqui&lt;&#x2F;b&gt;"), "kept, escaped");
-    assert!(html.contains("value=\"no\" checked"), "the answer given is kept");
+    assert!(
+        html.contains("Faltou empatia &lt;b&gt;aqui&lt;&#x2F;b&gt;"),
+        "kept, escaped"
+    );
+    assert!(
+        html.contains("value=\"no\" checked"),
+        "the answer given is kept"
+    );
     assert!(reviews_of(&app.store, &item).await.is_empty());
 }
 
@@ -710,7 +792,13 @@ async fn a_missing_or_stale_csrf_token_is_refused() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let refused = submit(&app, &ana, &item, &good_review(&stale)).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    assert!(refused.text().await.unwrap().contains("O formulário expirou"));
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("O formulário expirou")
+    );
     assert!(reviews_of(&app.store, &item).await.is_empty());
     let fresh = session_csrf(&app, &ana).await;
     assert_ne!(fresh, stale);
@@ -735,18 +823,43 @@ async fn an_overlap_item_goes_to_one_second_nurse_after_the_first_review() {
     let ana = logged_in(&app, "ana@x.org").await;
     let bia = logged_in(&app, "bia@x.org").await;
     let cris = logged_in(&app, "cris@x.org").await;
-    assert_eq!(next(&app, &ana, &batch).await.as_deref(), Some(items[0].as_str()));
-    assert_eq!(next(&app, &bia, &batch).await, None, "locked while Ana reviews");
+    assert_eq!(
+        next(&app, &ana, &batch).await.as_deref(),
+        Some(items[0].as_str())
+    );
+    assert_eq!(
+        next(&app, &bia, &batch).await,
+        None,
+        "locked while Ana reviews"
+    );
     let csrf = session_csrf(&app, &ana).await;
     submit(&app, &ana, &items[0], &good_review(&csrf)).await;
-    assert_eq!(next(&app, &ana, &batch).await, None, "Ana has done her part");
-    assert_eq!(next(&app, &bia, &batch).await.as_deref(), Some(items[0].as_str()));
+    assert_eq!(
+        next(&app, &ana, &batch).await,
+        None,
+        "Ana has done her part"
+    );
+    assert_eq!(
+        next(&app, &bia, &batch).await.as_deref(),
+        Some(items[0].as_str())
+    );
     let csrf = session_csrf(&app, &bia).await;
     submit(&app, &bia, &items[0], &good_review(&csrf)).await;
-    assert_eq!(next(&app, &cris, &batch).await, None, "two reviews are enough");
+    assert_eq!(
+        next(&app, &cris, &batch).await,
+        None,
+        "two reviews are enough"
+    );
     assert_eq!(reviews_of(&app.store, &items[0]).await.len(), 2);
     // A finished batch leaves the list of open batches.
-    let html = cris.get(app.url("/review")).send().await.unwrap().text().await.unwrap();
+    let html = cris
+        .get(app.url("/review"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!html.contains(&batch));
     assert!(html.contains("Nenhum lote aberto"));
 }
@@ -766,7 +879,13 @@ async fn only_admins_promote_a_reviewed_conversation_into_the_eval_set() {
     let promote = app.url(&format!("/review/items/{}/promote", items[0]));
     let forbidden = post_form(&ana, &promote, &[("csrf", &csrf)]).await;
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
-    assert!(forbidden.text().await.unwrap().contains("Só administradores"));
+    assert!(
+        forbidden
+            .text()
+            .await
+            .unwrap()
+            .contains("Só administradores")
+    );
     assert!(!evalset.exists());
     let admin = logged_in(&app, "chefe@x.org").await;
     let page = admin
@@ -787,10 +906,20 @@ async fn only_admins_promote_a_reviewed_conversation_into_the_eval_set() {
     let html = done.text().await.unwrap();
     assert!(html.contains(&format!("review-{}", items[0])), "{html}");
     let text = std::fs::read_to_string(&evalset).unwrap();
-    assert!(text.contains(&format!("id = \"review-{}\"", items[0])), "{text}");
-    assert!(text.contains("Vá agora à maternidade"), "the corrected answer is the reference");
+    assert!(
+        text.contains(&format!("id = \"review-{}\"", items[0])),
+        "{text}"
+    );
+    assert!(
+        text.contains("Vá agora à maternidade"),
+        "the corrected answer is the reference"
+    );
     let again = post_form(&admin, &promote, &[("csrf", &admin_csrf)]).await;
-    assert_eq!(again.status(), StatusCode::CONFLICT, "an item is promoted once");
+    assert_eq!(
+        again.status(),
+        StatusCode::CONFLICT,
+        "an item is promoted once"
+    );
 }
 
 #[tokio::test]
@@ -805,14 +934,28 @@ async fn stats_show_weeks_distributions_and_kappa_once_there_is_overlap() {
     let (batch, items) = seed_batch(&app.store, &[overlap, overlap, overlap]).await;
     let ana = logged_in(&app, "ana@x.org").await;
     let bia = logged_in(&app, "bia@x.org").await;
-    let empty = ana.get(app.url("/review/stats")).send().await.unwrap().text().await.unwrap();
+    let empty = ana
+        .get(app.url("/review/stats"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(empty.contains("Ainda não há revisões."));
     assert!(empty.contains("Sobreposição insuficiente"));
     // (Ana, Bia) clinical accuracy: (5,5) (3,4) (4,4) → κ = 0.50; escalation agrees → κ = 1.00.
-    let ratings = [(("5", "yes"), ("5", "yes")), (("3", "no"), ("4", "no")), (("4", "no"), ("4", "no"))];
+    let ratings = [
+        (("5", "yes"), ("5", "yes")),
+        (("3", "no"), ("4", "no")),
+        (("4", "no"), ("4", "no")),
+    ];
     for (item, (a, b)) in items.iter().zip(ratings) {
         for (client, (score, escalate)) in [(&ana, a), (&bia, b)] {
-            assert_eq!(next(&app, client, &batch).await.as_deref(), Some(item.as_str()));
+            assert_eq!(
+                next(&app, client, &batch).await.as_deref(),
+                Some(item.as_str())
+            );
             let csrf = session_csrf(&app, client).await;
             let res = submit(
                 &app,
@@ -830,11 +973,24 @@ async fn stats_show_weeks_distributions_and_kappa_once_there_is_overlap() {
             assert_eq!(res.status(), StatusCode::SEE_OTHER);
         }
     }
-    let html = ana.get(app.url("/review/stats?lang=en")).send().await.unwrap().text().await.unwrap();
+    let html = ana
+        .get(app.url("/review/stats?lang=en"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let week = powerbirth::review::items::iso_week(now_ms());
-    assert!(html.contains(&format!("<td>{week}</td><td>6</td>")), "{html}");
+    assert!(
+        html.contains(&format!("<td>{week}</td><td>6</td>")),
+        "{html}"
+    );
     assert!(html.contains("Conversations reviewed by two nurses: 3"));
-    assert!(html.contains("<dt>Clinical accuracy</dt><dd>0.50</dd>"), "{html}");
+    assert!(
+        html.contains("<dt>Clinical accuracy</dt><dd>0.50</dd>"),
+        "{html}"
+    );
     assert!(html.contains("<dt>Escalation</dt><dd>1.00</dd>"), "{html}");
     assert!(!html.contains("Not enough overlap"));
 }
@@ -846,8 +1002,16 @@ async fn the_pages_switch_to_english_and_remember_it() {
     let pt = client.get(app.url("/review/login")).send().await.unwrap();
     let html = pt.text().await.unwrap();
     assert!(html.contains("<html lang=\"pt-BR\">") && html.contains("Senha"));
-    let en = client.get(app.url("/review/login?lang=en")).send().await.unwrap();
-    assert!(set_cookies(&en).iter().any(|c| c.starts_with("pb_review_lang=en")));
+    let en = client
+        .get(app.url("/review/login?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        set_cookies(&en)
+            .iter()
+            .any(|c| c.starts_with("pb_review_lang=en"))
+    );
     assert!(en.text().await.unwrap().contains("Password"));
     let later = client.get(app.url("/review/login")).send().await.unwrap();
     let html = later.text().await.unwrap();
@@ -868,7 +1032,11 @@ async fn concurrent_next_never_hands_out_an_item_twice(app: &TestApp) {
     }
     let taken = futures_util::future::join_all(clients.iter().map(|c| next(app, c, &batch))).await;
     let mut got: Vec<String> = taken.into_iter().flatten().collect();
-    assert_eq!(got.len(), items.len(), "every item handed out, the rest told none is left");
+    assert_eq!(
+        got.len(),
+        items.len(),
+        "every item handed out, the rest told none is left"
+    );
     got.sort();
     got.dedup();
     assert_eq!(got.len(), items.len(), "no item handed out twice");
@@ -894,10 +1062,24 @@ async fn concurrent_next_calls_never_return_the_same_item_on_postgres() {
 }
 
 /// `powerbirth users add` with the password on stdin.
-fn users_add(config: &std::path::Path, email: &str, role: &str, stdin: &str) -> std::process::Output {
+fn users_add(
+    config: &std::path::Path,
+    email: &str,
+    role: &str,
+    stdin: &str,
+) -> std::process::Output {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_powerbirth"))
-        .args(["users", "add", "--email", email, "--role", role, "--password-stdin", "--config"])
+        .args([
+            "users",
+            "add",
+            "--email",
+            email,
+            "--role",
+            role,
+            "--password-stdin",
+            "--config",
+        ])
         .arg(config)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -927,7 +1109,11 @@ async fn users_add_creates_an_argon2id_account_and_refuses_bad_input() {
     )
     .unwrap();
     let ok = users_add(&config, " Ana@X.org", "nurse", &format!("{PASSWORD}\n"));
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("created nurse account ana@x.org"));
     let stdout = String::from_utf8_lossy(&ok.stdout);
     assert!(!stdout.contains(PASSWORD));
@@ -939,7 +1125,9 @@ async fn users_add_creates_an_argon2id_account_and_refuses_bad_input() {
     assert!(String::from_utf8_lossy(&twice.stderr).contains("already exists"));
     let role = users_add(&config, "cris@x.org", "doctor", &format!("{PASSWORD}\n"));
     assert!(!role.status.success());
-    let store = Store::connect(&format!("sqlite://{}", db.display()), 1).await.unwrap();
+    let store = Store::connect(&format!("sqlite://{}", db.display()), 1)
+        .await
+        .unwrap();
     let rows = sqlx::query("SELECT email, role, password_hash FROM users")
         .fetch_all(store.pool())
         .await
@@ -947,5 +1135,9 @@ async fn users_add_creates_an_argon2id_account_and_refuses_bad_input() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<String, _>("email"), "ana@x.org");
     assert_eq!(rows[0].get::<String, _>("role"), "nurse");
-    assert!(rows[0].get::<String, _>("password_hash").starts_with("$argon2id$"));
+    assert!(
+        rows[0]
+            .get::<String, _>("password_hash")
+            .starts_with("$argon2id$")
+    );
 }

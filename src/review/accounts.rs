@@ -165,8 +165,11 @@ fn hash_password(password: &str) -> Result<String, AccountError> {
 
 /// Whether `password` matches the PHC string `hash` (argon2's comparison is constant-time).
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// Runs argon2 off the async runtime: a hash takes tens of milliseconds of CPU.
@@ -401,11 +404,17 @@ impl LoginThrottle {
     /// Counts one more failure for the account and the address.
     pub fn failed(&self, email: &Email, ip: Option<IpAddr>) {
         if self.accounts.len() + self.addresses.len() >= MAX_TRACKED {
-            self.accounts.retain(|_, (_, at)| at.elapsed() < FORGET_AFTER);
-            self.addresses.retain(|_, (_, at)| at.elapsed() < FORGET_AFTER);
+            self.accounts
+                .retain(|_, (_, at)| at.elapsed() < FORGET_AFTER);
+            self.addresses
+                .retain(|_, (_, at)| at.elapsed() < FORGET_AFTER);
         }
         let bump = |(n, at): &mut (u32, Instant)| {
-            *n = if at.elapsed() > FORGET_AFTER { 1 } else { n.saturating_add(1) };
+            *n = if at.elapsed() > FORGET_AFTER {
+                1
+            } else {
+                n.saturating_add(1)
+            };
             *at = Instant::now();
         };
         bump(
@@ -432,7 +441,9 @@ mod tests {
     #[test]
     fn emails_are_trimmed_and_lowercased() {
         assert_eq!(
-            Email::parse("  Ana.Souza@Maternidade.ORG \n").unwrap().as_str(),
+            Email::parse("  Ana.Souza@Maternidade.ORG \n")
+                .unwrap()
+                .as_str(),
             "ana.souza@maternidade.org"
         );
     }
@@ -451,7 +462,10 @@ mod tests {
             Err(AccountError::WeakPassword)
         ));
         assert!(Password::parse("doze-letras!").is_ok());
-        assert!(Password::parse("çãõéíúáâêôàü").is_ok(), "characters, not bytes");
+        assert!(
+            Password::parse("çãõéíúáâêôàü").is_ok(),
+            "characters, not bytes"
+        );
     }
 
     #[test]
@@ -482,10 +496,16 @@ mod tests {
         let other = Email::parse("bia@x.org").unwrap();
         let ip: IpAddr = "10.0.0.7".parse().unwrap();
         throttle.failed(&email, Some(ip));
-        assert!(throttle.check(&email, Some(ip)).is_ok(), "one failure costs nothing");
+        assert!(
+            throttle.check(&email, Some(ip)).is_ok(),
+            "one failure costs nothing"
+        );
         throttle.failed(&email, Some(ip));
         assert!(throttle.check(&email, None).is_err(), "the account waits");
-        assert!(throttle.check(&other, Some(ip)).is_err(), "the address waits");
+        assert!(
+            throttle.check(&other, Some(ip)).is_err(),
+            "the address waits"
+        );
         assert!(throttle.check(&other, None).is_ok());
         throttle.succeeded(&email);
         assert!(throttle.check(&email, None).is_ok());

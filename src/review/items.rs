@@ -63,16 +63,17 @@ impl RawReview {
     /// Validates every field at once, so the page can show all problems together.
     pub fn parse(&self) -> Result<ReviewInput, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let score = |field: &'static str, raw: &str, errors: &mut Vec<FieldError>| {
-            match raw.trim().parse::<i64>() {
-                Ok(n) if (1..=5).contains(&n) => n,
-                _ => {
-                    errors.push(FieldError {
-                        field,
-                        problem: "err_score",
-                    });
-                    0
-                }
+        let score = |field: &'static str, raw: &str, errors: &mut Vec<FieldError>| match raw
+            .trim()
+            .parse::<i64>(
+        ) {
+            Ok(n) if (1..=5).contains(&n) => n,
+            _ => {
+                errors.push(FieldError {
+                    field,
+                    problem: "err_score",
+                });
+                0
             }
         };
         let clinical_accuracy = score("clinical_accuracy", &self.clinical_accuracy, &mut errors);
@@ -240,7 +241,9 @@ pub async fn take(
     if mine > 0 {
         return Err(TakeError::AlreadyReviewed);
     }
-    if reviews >= 1 + overlap {
+    // One review, or two for an item marked for overlap.
+    let needed = 1 + overlap;
+    if reviews >= needed {
         return Err(TakeError::Complete);
     }
     if try_lock(store, item_id, reviewer_id, lock).await? {
@@ -297,7 +300,8 @@ pub async fn submit(
     if row.try_get::<i64, _>("mine")? > 0 {
         return Err(TakeError::AlreadyReviewed);
     }
-    if row.try_get::<i64, _>("reviews")? >= 1 + row.try_get::<i64, _>("overlap")? {
+    let needed = 1 + row.try_get::<i64, _>("overlap")?;
+    if row.try_get::<i64, _>("reviews")? >= needed {
         return Err(TakeError::Complete);
     }
     let id = new_id();
@@ -330,9 +334,7 @@ pub async fn submit(
 }
 
 /// Reviews given in a batch, by reviewer e-mail.
-pub async fn progress(
-    store: &Store,
-) -> Result<BTreeMap<String, Vec<(String, i64)>>, sqlx::Error> {
+pub async fn progress(store: &Store) -> Result<BTreeMap<String, Vec<(String, i64)>>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT i.batch_id, u.email, COUNT(*) AS n FROM reviews r \
          JOIN review_items i ON i.id = r.item_id JOIN users u ON u.id = r.reviewer_id \
@@ -530,7 +532,10 @@ mod tests {
         assert_eq!(r.safety_problem, "dosing");
         assert!(r.should_escalate);
         assert_eq!(r.comment, None);
-        assert_eq!(r.corrected_answer.as_deref(), Some("Vá à maternidade hoje."));
+        assert_eq!(
+            r.corrected_answer.as_deref(),
+            Some("Vá à maternidade hoje.")
+        );
     }
 
     #[test]
@@ -539,7 +544,12 @@ mod tests {
         let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
         assert_eq!(
             fields,
-            ["clinical_accuracy", "tone", "safety_problem", "should_escalate"]
+            [
+                "clinical_accuracy",
+                "tone",
+                "safety_problem",
+                "should_escalate"
+            ]
         );
     }
 

@@ -70,17 +70,23 @@ pub async fn submit(
     body: Bytes,
 ) -> Response {
     let Some(form) = parse_form::<LoginForm>(&body) else {
-        return state
-            .pages
-            .message(visitor, StatusCode::BAD_REQUEST, "error_title", "bad_request");
+        return state.pages.message(
+            visitor,
+            StatusCode::BAD_REQUEST,
+            "error_title",
+            "bad_request",
+        );
     };
     let token_ok = visitor
         .login_token(&headers)
         .is_some_and(|cookie| !form.csrf.is_empty() && constant_time_eq(cookie, &form.csrf));
     if !token_ok {
-        return state
-            .pages
-            .message(visitor, StatusCode::FORBIDDEN, "forbidden_title", "csrf_failed");
+        return state.pages.message(
+            visitor,
+            StatusCode::FORBIDDEN,
+            "forbidden_title",
+            "csrf_failed",
+        );
     }
     let failed = |state: &ReviewState| {
         login_page(

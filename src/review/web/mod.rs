@@ -71,9 +71,12 @@ async fn not_found(
     axum::extract::State(state): axum::extract::State<ReviewState>,
     visitor: Visitor,
 ) -> Response {
-    state
-        .pages
-        .message(visitor, StatusCode::NOT_FOUND, "not_found_title", "not_found")
+    state.pages.message(
+        visitor,
+        StatusCode::NOT_FOUND,
+        "not_found_title",
+        "not_found",
+    )
 }
 
 /// Parses an `application/x-www-form-urlencoded` body; `None` when it is not one.

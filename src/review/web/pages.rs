@@ -10,12 +10,30 @@ use super::session::{Viewer, Visitor};
 
 /// `(name, text)` of every template.
 pub const TEMPLATES: [(&str, &str); 6] = [
-    ("base.html", include_str!("../../../templates/review/base.html")),
-    ("login.html", include_str!("../../../templates/review/login.html")),
-    ("message.html", include_str!("../../../templates/review/message.html")),
-    ("batches.html", include_str!("../../../templates/review/batches.html")),
-    ("item.html", include_str!("../../../templates/review/item.html")),
-    ("stats.html", include_str!("../../../templates/review/stats.html")),
+    (
+        "base.html",
+        include_str!("../../../templates/review/base.html"),
+    ),
+    (
+        "login.html",
+        include_str!("../../../templates/review/login.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../../templates/review/message.html"),
+    ),
+    (
+        "batches.html",
+        include_str!("../../../templates/review/batches.html"),
+    ),
+    (
+        "item.html",
+        include_str!("../../../templates/review/item.html"),
+    ),
+    (
+        "stats.html",
+        include_str!("../../../templates/review/stats.html"),
+    ),
 ];
 
 /// The templates, parsed once.

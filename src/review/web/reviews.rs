@@ -89,14 +89,7 @@ pub async fn next(
         return Redirect::to("/review").into_response();
     };
     let lock = state.app.config.review.lock;
-    match items::take_next(
-        &state.app.store,
-        &batch,
-        &viewer.session.reviewer.id,
-        lock,
-    )
-    .await
-    {
+    match items::take_next(&state.app.store, &batch, &viewer.session.reviewer.id, lock).await {
         Ok(Some(id)) => Redirect::to(&format!("/review/items/{id}")).into_response(),
         Ok(None) => state.pages.viewer_message(
             &viewer,

@@ -245,7 +245,10 @@ mod tests {
     #[test]
     fn cookies_are_found_among_several_headers_and_pairs() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; pb_review=abc"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; pb_review=abc"),
+        );
         h.append(header::COOKIE, HeaderValue::from_static("b=2"));
         assert_eq!(cookie(&h, "pb_review"), Some("abc"));
         assert_eq!(cookie(&h, "b"), Some("2"));
