@@ -237,7 +237,7 @@ async fn appending_keeps_the_existing_file_byte_for_byte_and_refuses_a_duplicate
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(left, [path.clone()]);
+    assert_eq!(left, vec![path]);
 }
 
 async fn promotion_refuses_what_would_make_a_wrong_or_unloadable_case(store: &Store) {
