@@ -4,3 +4,8 @@
 -- transaction (batch and items) rolls back.
 ALTER TABLE review_batches ADD COLUMN period TEXT;
 CREATE UNIQUE INDEX review_batches_period ON review_batches (period) WHERE period IS NOT NULL;
+
+-- A conversation is sampled into one batch at most (reviewed or still queued, it is never drawn
+-- again). Sampling excludes them already; the index also holds when two samplings race (the CLI
+-- and the schedule at the same moment): the later transaction fails whole and can be retried.
+CREATE UNIQUE INDEX review_items_one_batch ON review_items (conversation_id);

@@ -103,6 +103,12 @@ pub enum SampleError {
     /// A scheduled batch for this period exists already (another replica, or before a restart).
     #[error("the review batch for {0} exists already")]
     PeriodTaken(String),
+    /// Another sampling took some of the same conversations at the same moment; nothing was
+    /// stored. Sampling again draws from what is left.
+    #[error(
+        "another batch was sampled at the same moment and took some of these conversations; nothing was stored, sample again"
+    )]
+    Raced,
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -300,7 +306,11 @@ async fn insert(store: &Store, batch: &Batch) -> Result<(), SampleError> {
         .bind(&item.stratum)
         .bind(i64::from(item.overlap))
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => SampleError::Raced,
+            _ => e.into(),
+        })?;
     }
     tx.commit().await?;
     Ok(())

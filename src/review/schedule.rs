@@ -79,6 +79,10 @@ pub async fn run_once(
             tracing::debug!(%period, "nothing to review yet; will try again");
             Ok(None)
         }
+        Err(SampleError::Raced) => {
+            tracing::info!(%period, "another sampling took the same conversations; trying again at the next check");
+            Ok(None)
+        }
         Err(SampleError::Database(e)) => Err(e),
     }
 }
