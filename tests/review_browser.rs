@@ -173,6 +173,21 @@ async fn click(client: &Client, css: &str) {
         .unwrap();
 }
 
+/// Waits (up to 10 s) for an element of the next page; fails with the page shown instead.
+async fn wait_for(client: &Client, css: &str) {
+    if let Err(e) = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+    {
+        panic!(
+            "{css} did not appear ({e}); the page was:\n{}",
+            client.source().await.unwrap_or_default()
+        );
+    }
+}
+
 async fn path_of(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_string()
 }
@@ -224,6 +239,7 @@ async fn a_nurse_reviews_the_next_item_from_a_real_browser() {
     fill(&client, "#email", "ana@maternidade.org").await;
     fill(&client, "#password", PASSWORD).await;
     click(&client, "button[type=submit]").await;
+    wait_for(&client, "a[href^='/review/next']").await;
     assert_eq!(path_of(&client).await, "/review");
     let page = client.source().await.unwrap();
     assert!(page.contains("Lotes abertos") && page.contains("ana@maternidade.org"));
@@ -234,6 +250,7 @@ async fn a_nurse_reviews_the_next_item_from_a_real_browser() {
         &format!("a[href='/review/next?batch={}']", batch.id),
     )
     .await;
+    wait_for(&client, "#safety_problem").await;
     assert_eq!(
         path_of(&client).await,
         format!("/review/items/{urgent_item}")
@@ -277,6 +294,8 @@ async fn a_nurse_reviews_the_next_item_from_a_real_browser() {
         path_of(&client).await,
         format!("/review/items/{urgent_item}")
     );
+    // A click returns once the form is sent; wait for the page the redirect leads to.
+    wait_for(&client, "div.notice[role=status]").await;
     let page = client.source().await.unwrap();
     assert!(page.contains("Avaliação salva"), "the saved notice");
 

@@ -554,6 +554,35 @@ async fn logout_ends_the_session_for_good() {
 }
 
 #[tokio::test]
+async fn a_session_ends_when_it_expires() {
+    let app = review_app("session_hours = 1").await;
+    account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
+    let ana = logged_in(&app, "ana@x.org").await;
+    let expires: i64 = sqlx::query_scalar("SELECT expires_at FROM user_sessions")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    let lasts = expires - now_ms();
+    assert!(
+        (3_590_000..=3_600_000).contains(&lasts),
+        "session_hours = 1: {lasts}"
+    );
+    assert_eq!(
+        ana.get(app.url("/review")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    // The hour passes.
+    sqlx::query("UPDATE user_sessions SET expires_at = $1")
+        .bind(now_ms() - 1)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let res = ana.get(app.url("/review")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/review/login");
+}
+
+#[tokio::test]
 async fn next_takes_urgent_items_first_and_opens_the_conversation() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
