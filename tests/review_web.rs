@@ -607,7 +607,7 @@ async fn next_takes_urgent_items_first_and_opens_the_conversation() {
         .await
         .unwrap();
     assert!(batches.contains(&format!("/review/next?batch={batch}")));
-    assert!(batches.contains("1 Urgentes"));
+    assert!(batches.contains("Urgentes: 1"));
     assert_eq!(
         next(&app, &ana, &batch).await.as_deref(),
         Some(items[1].as_str())
