@@ -355,6 +355,22 @@ async fn behind_tls_the_session_cookie_is_secure_and_host_prefixed() {
 }
 
 #[tokio::test]
+async fn secure_cookie_never_keeps_cookies_plain_even_behind_https() {
+    let app = review_app("secure_cookie = \"never\"").await;
+    let res = reqwest::Client::new()
+        .get(app.url("/review/login"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookies(&res)
+        .into_iter()
+        .find(|c| c.starts_with("pb_review_login="))
+        .expect("the plain login-form cookie");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
 async fn without_a_session_every_page_redirects_to_the_login() {
     let app = review_app("").await;
     let client = browser();
@@ -753,6 +769,19 @@ async fn a_review_is_stored_the_lock_released_and_next_offered() {
         !saved.contains("name=\"clinical_accuracy\""),
         "no second form"
     );
+    let batches = ana
+        .get(app.url("/review"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        batches.contains("<td>ana@x.org</td><td>1</td>"),
+        "each nurse's progress: {batches}"
+    );
+    assert!(batches.contains("1 / 2"), "done items of the batch");
     // Posting again is refused: one review per nurse and item.
     let again = submit(&app, &ana, &item, &good_review(&csrf)).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
