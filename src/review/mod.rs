@@ -10,6 +10,7 @@ pub mod items;
 pub mod promote;
 pub mod sample;
 pub mod schedule;
+pub mod stats;
 pub mod web;
 
 pub use config::{RawReviewConfig, ReviewConfig};

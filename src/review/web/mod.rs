@@ -17,8 +17,11 @@
 pub mod i18n;
 mod login;
 pub mod pages;
+mod promote;
 mod reviews;
 pub mod session;
+mod statistics;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -28,9 +31,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 use crate::app::AppState;
-use crate::review::accounts::{Accounts, LoginThrottle};
+use crate::review::accounts::Accounts;
 use pages::Pages;
 use session::Visitor;
+use throttle::LoginThrottle;
 
 /// What the review pages share: the app's state, accounts, the login throttle and templates.
 #[derive(Clone)]
@@ -61,8 +65,8 @@ pub fn router(app: AppState) -> Router {
         .route("/logout", post(login::logout))
         .route("/next", get(reviews::next))
         .route("/items/{id}", get(reviews::item).post(reviews::submit))
-        .route("/items/{id}/promote", post(reviews::promote))
-        .route("/stats", get(reviews::stats))
+        .route("/items/{id}/promote", post(promote::promote))
+        .route("/stats", get(statistics::stats))
         .fallback(not_found)
         .with_state(state)
 }

@@ -1,6 +1,5 @@
-//! The pages a logged-in nurse uses: the open batches, the next item, an item with its review
-//! form, the statistics, and the admin's promote button. Handlers parse, call `review::items`
-//! and `review::batches`, and render.
+//! The pages a logged-in nurse uses: the open batches, the next item, and an item with its
+//! review form. Handlers parse, call `review::items` and `review::batches`, and render.
 
 use std::collections::HashMap;
 
@@ -19,7 +18,11 @@ use crate::review::batches::{self, ItemDetail, Review};
 use crate::review::items::{self, FieldError, RawReview, SAFETY_PROBLEMS, TakeError};
 
 /// Logs a database error and answers 500.
-fn internal(state: &ReviewState, viewer: &Viewer, e: impl std::fmt::Display) -> Response {
+pub(super) fn internal(
+    state: &ReviewState,
+    viewer: &Viewer,
+    e: impl std::fmt::Display,
+) -> Response {
     tracing::error!(error = %e, "review page");
     state.pages.internal_error(viewer.visitor)
 }
@@ -142,12 +145,12 @@ fn guard_flags(json: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-fn safety_label(lang: Lang, problem: &str) -> String {
+pub(super) fn safety_label(lang: Lang, problem: &str) -> String {
     tr(lang, &format!("safety_{problem}")).to_string()
 }
 
 /// Everything the item page shows about the item; the caller adds the form or the reviews.
-fn item_context(
+pub(super) fn item_context(
     state: &ReviewState,
     viewer: &Viewer,
     detail: &ItemDetail,
@@ -242,7 +245,7 @@ async fn reviewer_emails(
 }
 
 /// The item, its reviews and their authors, or a 404 page.
-async fn load(
+pub(super) async fn load(
     state: &ReviewState,
     viewer: &Viewer,
     id: &str,
@@ -430,160 +433,4 @@ async fn invalid_form(
     state
         .pages
         .render(viewer.visitor, StatusCode::BAD_REQUEST, "item.html", &ctx)
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct CsrfForm {
-    csrf: String,
-}
-
-/// `POST /review/items/{id}/promote` (admins): appends the reviewed conversation to
-/// `[review] evalset` as an eval case, and shows the item with the outcome.
-pub async fn promote(
-    State(state): State<ReviewState>,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    if !viewer.is_admin() {
-        return state.pages.viewer_message(
-            &viewer,
-            StatusCode::FORBIDDEN,
-            "forbidden_title",
-            "admin_only",
-            None,
-        );
-    }
-    let posted = parse_form::<CsrfForm>(&body).unwrap_or_default();
-    if !viewer.csrf_ok(&posted.csrf) {
-        return state.pages.viewer_message(
-            &viewer,
-            StatusCode::FORBIDDEN,
-            "forbidden_title",
-            "csrf_failed",
-            None,
-        );
-    }
-    let (detail, reviews, emails) = match load(&state, &viewer, &id).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let prompts = state.app.pipeline.prompts.load_full();
-    let outcome = crate::review::promote::promote(
-        &state.app.store,
-        &id,
-        &state.app.config.review.evalset,
-        &prompts,
-    )
-    .await;
-    let lang = viewer.visitor.lang;
-    let mut ctx = item_context(&state, &viewer, &detail, &reviews, &emails);
-    ctx.insert("saved", &false);
-    let status = match outcome {
-        Ok(case) => {
-            tracing::info!(item = %id, case = %case.id, path = %case.path.display(), "review promoted");
-            ctx.insert(
-                "promoted",
-                &tr(lang, "promoted")
-                    .replace("{case}", &case.id)
-                    .replace("{file}", &case.path.display().to_string()),
-            );
-            StatusCode::OK
-        }
-        Err(e) => {
-            let status = match e {
-                crate::review::promote::PromoteError::Database(_) => {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-                crate::review::promote::PromoteError::NotFound(_) => StatusCode::NOT_FOUND,
-                crate::review::promote::PromoteError::Duplicate { .. } => StatusCode::CONFLICT,
-                _ => StatusCode::UNPROCESSABLE_ENTITY,
-            };
-            tracing::warn!(item = %id, error = %e, "promotion refused");
-            ctx.insert("promote_error", &e.to_string());
-            status
-        }
-    };
-    state
-        .pages
-        .render(viewer.visitor, status, "item.html", &ctx)
-}
-
-#[derive(Serialize)]
-struct ScoreRow {
-    score: usize,
-    clinical: i64,
-    clinical_width: i64,
-    tone: i64,
-    tone_width: i64,
-}
-
-#[derive(Serialize)]
-struct SafetyRow {
-    label: String,
-    count: i64,
-}
-
-#[derive(Serialize)]
-struct StatsView {
-    total: i64,
-    per_week: Vec<(String, i64)>,
-    scores: Vec<ScoreRow>,
-    safety: Vec<SafetyRow>,
-    escalate_yes: i64,
-    pairs: usize,
-    enough_overlap: bool,
-    /// Two decimals, as text (a kappa of 0 must still show).
-    kappa_clinical: Option<String>,
-    kappa_escalation: Option<String>,
-}
-
-/// `GET /review/stats`.
-pub async fn stats(State(state): State<ReviewState>, viewer: Viewer) -> Response {
-    let stats = match items::stats(&state.app.store).await {
-        Ok(s) => s,
-        Err(e) => return internal(&state, &viewer, e),
-    };
-    let lang = viewer.visitor.lang;
-    let widest = stats
-        .clinical_accuracy
-        .iter()
-        .chain(&stats.tone)
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let width = |n: i64| n * 160 / widest;
-    let view = StatsView {
-        total: stats.total,
-        scores: (0..5)
-            .map(|i| ScoreRow {
-                score: i + 1,
-                clinical: stats.clinical_accuracy[i],
-                clinical_width: width(stats.clinical_accuracy[i]),
-                tone: stats.tone[i],
-                tone_width: width(stats.tone[i]),
-            })
-            .collect(),
-        safety: stats
-            .safety
-            .iter()
-            .map(|(p, n)| SafetyRow {
-                label: safety_label(lang, p),
-                count: *n,
-            })
-            .collect(),
-        escalate_yes: stats.escalate_yes,
-        pairs: stats.pairs,
-        enough_overlap: stats.pairs >= items::MIN_PAIRS,
-        kappa_clinical: stats.kappa_clinical.map(|k| format!("{k:.2}")),
-        kappa_escalation: stats.kappa_escalation.map(|k| format!("{k:.2}")),
-        per_week: stats.per_week,
-    };
-    let mut ctx = state.pages.viewer_context(&viewer);
-    ctx.insert("stats", &view);
-    state
-        .pages
-        .render(viewer.visitor, StatusCode::OK, "stats.html", &ctx)
 }
