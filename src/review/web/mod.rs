@@ -4,7 +4,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `GET/POST /review/login`, `POST /review/logout` | [`login`] |
+//! | `GET/POST /review/login`, `POST /review/logout` | logging in and out (`login`) |
 //! | `GET /review` | open batches and each nurse's progress |
 //! | `GET /review/next?batch=ID` | locks the next item for this nurse, redirects to it |
 //! | `GET/POST /review/items/{id}` | the conversation and the review form |
