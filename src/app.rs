@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::prompts::PromptRegistry;
 use crate::providers::Providers;
 use crate::ratelimit::RateLimiter;
+use crate::review::schedule::ReviewScheduler;
 use crate::store::Store;
 use crate::store::keys::Role;
 use crate::store::writer::LogWriter;
@@ -42,6 +43,7 @@ pub struct App {
     listener: TcpListener,
     addr: SocketAddr,
     alerts: AlertMonitor,
+    review_schedule: ReviewScheduler,
 }
 
 /// The HTTP client every upstream call goes through: pooled keep-alive connections with
@@ -80,6 +82,7 @@ impl App {
         let pipeline = build_pipeline(&config, &store).await?;
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
         let metrics = pipeline.metrics.clone();
+        let review_schedule = ReviewScheduler::spawn(store.clone(), config.review.clone());
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -97,6 +100,7 @@ impl App {
             listener,
             addr,
             alerts,
+            review_schedule,
         })
     }
 
@@ -120,6 +124,7 @@ impl App {
             listener,
             addr,
             alerts,
+            review_schedule,
         } = self;
         let router = crate::http::router(state.clone());
         let listener = listener.tap_io(|tcp| {
@@ -128,12 +133,17 @@ impl App {
             }
         });
         tracing::info!(%addr, "serving");
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        // Connect info: the review login throttle counts failures per client address.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
         tracing::info!("stopped accepting; draining the message log");
         alerts.shutdown().await;
+        review_schedule.shutdown().await;
         state.pipeline.writer.shutdown().await;
         state.store.close().await;
         tracing::info!("shut down cleanly");

@@ -1,10 +1,12 @@
-//! The command line: `serve`, `keys …` and `prompts …`. Every subcommand takes `--config FILE` and reads the
+//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …` and `users …`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
 mod eval;
 mod eval_guard;
 mod eval_score;
 mod prompts;
+mod review;
+mod users;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,6 +54,16 @@ pub enum Command {
         #[command(subcommand)]
         action: eval::EvalCommand,
     },
+    /// Nurse review: sample a batch, promote a reviewed conversation into an eval set.
+    Review {
+        #[command(subcommand)]
+        action: review::ReviewCommand,
+    },
+    /// Accounts for the review pages (nurses and admins).
+    Users {
+        #[command(subcommand)]
+        action: users::UsersCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +108,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // Exit codes carry meaning for CI (1 regression, 2 unusable); errors were printed.
             code => std::process::exit(i32::from(code)),
         },
+        Command::Review { action } => review::run(&config, action).await,
+        Command::Users { action } => users::run(&config, action).await,
     }
 }
 

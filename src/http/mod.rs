@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/prompts/{id}/render", post(prompts::render))
         .route("/usage", get(usage::usage))
         .route("/alerts", get(usage::alerts))
+        .route("/reviews/export", get(crate::review::export::handler))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .nest("/admin", admin)
+        .nest_service("/review", crate::review::web::router(state.clone()))
         .merge(open)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -73,7 +73,7 @@ impl Default for RawReviewConfig {
             session_hours: 12,
             secure_cookie: "auto".into(),
             overlap: 2,
-            evalset: "evalsets/reviewed.toml".into(),
+            evalset: "evalsets/{prompt}/reviewed.toml".into(),
         }
     }
 }

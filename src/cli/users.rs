@@ -1,0 +1,86 @@
+//! `powerbirth users add --email E --role nurse|admin --password-stdin`: accounts for the review
+//! pages. The password is read from standard input (one line), never from the command line,
+//! where it would stay in the shell history and the process list.
+
+use std::io::BufRead;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use crate::config::Config;
+use crate::review::accounts::{Accounts, Email, Password, ReviewerRole};
+use crate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a nurse or admin account for the review pages.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["nurse", "admin"])]
+        role: String,
+        /// Read the password (at least 12 characters) from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+pub async fn run(config: &Config, action: UsersCommand) -> anyhow::Result<()> {
+    match action {
+        UsersCommand::Add {
+            email,
+            role,
+            password_stdin: _,
+        } => {
+            let role: ReviewerRole = role.parse().map_err(anyhow::Error::msg)?;
+            let email = Email::parse(&email)?;
+            let password = read_password(std::io::stdin().lock())?;
+            let store = Store::connect(&config.database.url, 2)
+                .await
+                .context("opening the database")?;
+            let added = match Accounts::new(store.clone()) {
+                Ok(accounts) => accounts.add(&email, role, password).await,
+                Err(e) => Err(e),
+            };
+            store.close().await;
+            let reviewer = added?;
+            println!(
+                "created {} account {} (id {})",
+                reviewer.role.as_str(),
+                reviewer.email,
+                reviewer.id
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The first line of `input`, without its line ending, as a checked password.
+fn read_password(mut input: impl BufRead) -> anyhow::Result<Password> {
+    let mut line = String::new();
+    let n = input
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    if n == 0 {
+        anyhow::bail!(
+            "no password on standard input: pipe it in, e.g. `printf '%s\\n' \"$PASSWORD\" | powerbirth users add … --password-stdin`"
+        );
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    Ok(Password::parse(password)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_the_first_line_without_its_ending() {
+        assert!(read_password(&b"doze-letras-ok\r\nsecond line\n"[..]).is_ok());
+        let short = read_password(&b"curta\n"[..]).unwrap_err().to_string();
+        assert!(short.contains("at least 12 characters"), "{short}");
+        let empty = read_password(&b""[..]).unwrap_err().to_string();
+        assert!(empty.contains("no password on standard input"), "{empty}");
+    }
+}

@@ -1,0 +1,415 @@
+//! Nurse and admin accounts for the review pages: e-mail and argon2id password, and login
+//! sessions (a random token in a cookie, only its SHA-256 stored). The growing delay after
+//! failed logins is `web::throttle`.
+//!
+//! Passwords use argon2id with the `argon2` crate's default parameters (RFC 9106's second
+//! recommended option as OWASP lists it: m = 19 MiB, t = 2, p = 1), stored as PHC strings, so
+//! stronger parameters later only affect new hashes. These accounts never open the API, and API
+//! keys never open the review pages.
+
+use std::time::Duration;
+
+use argon2::password_hash::SaltString;
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::store::{Store, new_id, now_ms};
+
+/// What a review account may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewerRole {
+    /// Reviews conversations.
+    Nurse,
+    /// Also promotes reviewed conversations into eval sets.
+    Admin,
+}
+
+impl ReviewerRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewerRole::Nurse => "nurse",
+            ReviewerRole::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for ReviewerRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "nurse" => Ok(ReviewerRole::Nurse),
+            "admin" => Ok(ReviewerRole::Admin),
+            other => Err(format!("unknown role {other:?} (expected nurse or admin)")),
+        }
+    }
+}
+
+/// An e-mail address as accounts store it: trimmed and lowercased, so `Ana@X.org ` and
+/// `ana@x.org` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    /// Normalises and checks the shape (one `@`, something on each side, no spaces).
+    pub fn parse(raw: &str) -> Result<Email, AccountError> {
+        let email = raw.trim().to_lowercase();
+        let ok = email.len() <= 254
+            && !email.chars().any(char::is_whitespace)
+            && matches!(email.split_once('@'), Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        if ok {
+            Ok(Email(email))
+        } else {
+            Err(AccountError::BadEmail)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: at least [`Password::MIN_CHARS`] characters. Never logged, never stored.
+pub struct Password(String);
+
+impl Password {
+    pub const MIN_CHARS: usize = 12;
+    /// Longer inputs are refused so a login cannot be made to hash megabytes.
+    pub const MAX_BYTES: usize = 1024;
+
+    pub fn parse(raw: &str) -> Result<Password, AccountError> {
+        if raw.chars().count() < Self::MIN_CHARS {
+            return Err(AccountError::WeakPassword);
+        }
+        if raw.len() > Self::MAX_BYTES {
+            return Err(AccountError::LongPassword);
+        }
+        Ok(Password(raw.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A review account (never its password hash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reviewer {
+    pub id: String,
+    pub email: String,
+    pub role: ReviewerRole,
+    pub created_at: i64,
+}
+
+/// What account operations report plainly (to the CLI or the login page).
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid e-mail address: expected something like name@example.org")]
+    BadEmail,
+    #[error("the password must have at least 12 characters")]
+    WeakPassword,
+    #[error("the password is longer than 1024 bytes")]
+    LongPassword,
+    #[error("an account with this e-mail already exists")]
+    EmailTaken,
+    #[error("hashing the password failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// A live login: who, and the CSRF token every form of this session must carry.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub reviewer: Reviewer,
+    pub csrf_token: String,
+    pub expires_at: i64,
+}
+
+/// 32 random bytes, hex: session tokens, CSRF tokens, salts' source.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The stored form of a session token.
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Equality that takes the same time wherever the first difference is (CSRF tokens).
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn hash_password(password: &str) -> Result<String, AccountError> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hash(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccountError::Hash(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `hash` (argon2's comparison is constant-time).
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// Runs argon2 off the async runtime: a hash takes tens of milliseconds of CPU.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+fn reviewer_from_row(row: &sqlx::any::AnyRow) -> Result<Reviewer, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(Reviewer {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        role: role
+            .parse()
+            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Account and session queries over the store.
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    store: Store,
+    /// A hash checked against when the e-mail is unknown, so an unknown account costs the same
+    /// time as a wrong password and timing does not reveal which accounts exist.
+    dummy_hash: std::sync::Arc<String>,
+}
+
+impl Accounts {
+    /// Prepares the queries (and hashes the stand-in password used for unknown e-mails).
+    pub fn new(store: Store) -> Result<Accounts, AccountError> {
+        let dummy_hash = hash_password(&random_token())?;
+        Ok(Accounts {
+            store,
+            dummy_hash: std::sync::Arc::new(dummy_hash),
+        })
+    }
+
+    /// As [`Accounts::new`] without the stand-in hash (only if hashing is broken).
+    pub fn without_timing_guard(store: Store) -> Accounts {
+        Accounts {
+            store,
+            dummy_hash: std::sync::Arc::new(String::new()),
+        }
+    }
+
+    /// Creates an account; a second account with the same e-mail is refused.
+    pub async fn add(
+        &self,
+        email: &Email,
+        role: ReviewerRole,
+        password: Password,
+    ) -> Result<Reviewer, AccountError> {
+        let hash = blocking(move || hash_password(&password.0)).await?;
+        let reviewer = Reviewer {
+            id: new_id(),
+            email: email.as_str().to_string(),
+            role,
+            created_at: now_ms(),
+        };
+        let result = sqlx::query(
+            "INSERT INTO users (id, email, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&reviewer.id)
+        .bind(&reviewer.email)
+        .bind(role.as_str())
+        .bind(&hash)
+        .bind(reviewer.created_at)
+        .execute(self.store.pool())
+        .await;
+        match result {
+            Ok(_) => Ok(reviewer),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(AccountError::EmailTaken)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The enabled account with these credentials, or `None` (the same answer for an unknown
+    /// e-mail and a wrong password). Records the failure or resets the count on success.
+    pub async fn verify(
+        &self,
+        email: &Email,
+        password: &str,
+    ) -> Result<Option<Reviewer>, AccountError> {
+        let row = sqlx::query(
+            "SELECT id, email, role, created_at, password_hash FROM users \
+             WHERE email = $1 AND disabled_at IS NULL",
+        )
+        .bind(email.as_str())
+        .fetch_optional(self.store.pool())
+        .await?;
+        let (reviewer, hash) = match &row {
+            Some(r) => (
+                Some(reviewer_from_row(r)?),
+                r.try_get::<String, _>("password_hash")?,
+            ),
+            None => (None, self.dummy_hash.as_ref().clone()),
+        };
+        let password = password.to_string();
+        let matches = blocking(move || verify_password(&password, &hash)).await;
+        let Some(reviewer) = reviewer else {
+            return Ok(None);
+        };
+        if matches {
+            sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
+                .bind(&reviewer.id)
+                .execute(self.store.pool())
+                .await?;
+            Ok(Some(reviewer))
+        } else {
+            sqlx::query(
+                "UPDATE users SET failed_logins = failed_logins + 1, last_failed_at = $2 WHERE id = $1",
+            )
+            .bind(&reviewer.id)
+            .bind(now_ms())
+            .execute(self.store.pool())
+            .await?;
+            Ok(None)
+        }
+    }
+
+    /// Starts a session; returns the token for the cookie (never stored) and the session.
+    pub async fn open_session(
+        &self,
+        reviewer: Reviewer,
+        lasts: Duration,
+    ) -> Result<(String, Session), AccountError> {
+        let token = random_token();
+        let now = now_ms();
+        let session = Session {
+            reviewer,
+            csrf_token: random_token(),
+            expires_at: now.saturating_add(i64::try_from(lasts.as_millis()).unwrap_or(i64::MAX)),
+        };
+        sqlx::query(
+            "INSERT INTO user_sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash(&token))
+        .bind(&session.reviewer.id)
+        .bind(&session.csrf_token)
+        .bind(now)
+        .bind(session.expires_at)
+        .execute(self.store.pool())
+        .await?;
+        // Expired sessions of anyone are swept here, where sessions are created anyway.
+        sqlx::query("DELETE FROM user_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.store.pool())
+            .await?;
+        Ok((token, session))
+    }
+
+    /// The live session of a cookie token (not expired, account not disabled).
+    pub async fn session(&self, token: &str) -> Result<Option<Session>, AccountError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.role, u.created_at, s.csrf_token, s.expires_at \
+             FROM user_sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
+        )
+        .bind(token_hash(token))
+        .bind(now_ms())
+        .fetch_optional(self.store.pool())
+        .await?;
+        row.map(|r| {
+            Ok(Session {
+                reviewer: reviewer_from_row(&r)?,
+                csrf_token: r.try_get("csrf_token")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session (logout): its token opens nothing any more.
+    pub async fn close_session(&self, token: &str) -> Result<(), AccountError> {
+        sqlx::query("DELETE FROM user_sessions WHERE token_hash = $1")
+            .bind(token_hash(token))
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lowercased() {
+        assert_eq!(
+            Email::parse("  Ana.Souza@Maternidade.ORG \n")
+                .unwrap()
+                .as_str(),
+            "ana.souza@maternidade.org"
+        );
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for bad in ["", "ana", "@x.org", "ana@", "a b@x.org", "a@b@c"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_password_needs_twelve_characters() {
+        assert!(matches!(
+            Password::parse("short-pass1"),
+            Err(AccountError::WeakPassword)
+        ));
+        assert!(Password::parse("doze-letras!").is_ok());
+        assert!(
+            Password::parse("çãõéíúáâêôàü").is_ok(),
+            "characters, not bytes"
+        );
+    }
+
+    #[test]
+    fn a_password_never_shows_in_debug_output() {
+        let p = Password::parse("correct horse battery").unwrap();
+        assert!(!format!("{p:?}").contains("horse"));
+    }
+
+    #[test]
+    fn hashes_are_argon2id_and_verify_only_the_right_password() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterY", &hash));
+        assert!(!verify_password("anything", "not a phc string"));
+    }
+
+    #[test]
+    fn csrf_comparison_needs_equal_strings() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "abcd"));
+    }
+}

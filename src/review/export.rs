@@ -1,0 +1,304 @@
+//! `GET /v1/reviews/export?format=jsonl|csv` (admin key): every nurse review, one row each, for
+//! analysis and for building eval sets. A row names the item, batch, conversation, prompt
+//! reference and model, the scores, safety and escalation judgements, the comment and corrected
+//! answer, the reviewer's id (never the e-mail) and when it was given. No conversation text is
+//! exported: it stays in the database, redacted, behind the review pages.
+//!
+//! The body is streamed in pages of [`PAGE`] rows read by keyset (`created_at`, `id`), so a large
+//! export never sits in memory whole. CSV is RFC 4180, quoted by the `csv` crate; it is data for
+//! programs — a spreadsheet may read a comment starting with `=` as a formula, so open it as text.
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::app::AppState;
+use crate::auth::AuthedKey;
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Rows read and sent per database round trip.
+pub const PAGE: i64 = 500;
+
+/// One exported review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportRow {
+    pub review_id: String,
+    pub item_id: String,
+    pub batch_id: String,
+    pub conversation_id: String,
+    /// `id@version;lang=…;persona=…` of the conversation's latest prompt; empty for raw chat.
+    pub prompt_ref: Option<String>,
+    /// The model of the conversation's latest answer.
+    pub model: Option<String>,
+    /// The guard flagged the conversation urgent.
+    pub urgent: bool,
+    pub clinical_accuracy: i64,
+    pub tone: i64,
+    pub safety_problem: String,
+    pub should_escalate: bool,
+    pub comment: Option<String>,
+    pub corrected_answer: Option<String>,
+    pub reviewer_id: String,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+}
+
+/// The export's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line (`application/x-ndjson`).
+    Jsonl,
+    /// RFC 4180 with a header row.
+    Csv,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "jsonl" => Ok(Format::Jsonl),
+            "csv" => Ok(Format::Csv),
+            other => Err(format!(
+                "Invalid value for 'format': {other:?}. Use \"jsonl\" or \"csv\"."
+            )),
+        }
+    }
+}
+
+/// The query string; `format` defaults to `jsonl`.
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    format: Option<String>,
+}
+
+/// The handler: admin key only (a client key gets 403, no key 401 from the auth layer).
+pub async fn handler(
+    State(state): State<AppState>,
+    Extension(key): Extension<AuthedKey>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    key.require_admin()?;
+    let format: Format = q
+        .format
+        .as_deref()
+        .unwrap_or("jsonl")
+        .parse()
+        .map_err(|e: String| ApiError::invalid("format", e))?;
+    // The first page is read before answering, so a database failure is a clean 500.
+    let first = page(&state.store, None).await?;
+    let cursor = Cursor {
+        store: state.store.clone(),
+        format,
+        rows: Some(first),
+        header: true,
+    };
+    let body = Body::from_stream(futures_util::stream::unfold(cursor, Cursor::next_chunk));
+    let (content_type, file) = match format {
+        Format::Jsonl => ("application/x-ndjson", "reviews.jsonl"),
+        Format::Csv => ("text/csv; charset=utf-8", "reviews.csv"),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Where the stream is: the page to send next (`None` when the last one was short).
+struct Cursor {
+    store: Store,
+    format: Format,
+    rows: Option<Vec<ExportRow>>,
+    /// The CSV header is still to be written.
+    header: bool,
+}
+
+type Chunk = Result<Bytes, std::io::Error>;
+
+impl Cursor {
+    /// Encodes the pending page and reads the one after it.
+    async fn next_chunk(mut self) -> Option<(Chunk, Cursor)> {
+        let rows = self.rows.take()?;
+        let chunk = match encode(self.format, &rows, self.header) {
+            Ok(bytes) => bytes,
+            Err(e) => return Some((Err(e), self)),
+        };
+        self.header = false;
+        if rows.len() as i64 == PAGE
+            && let Some(last) = rows.last()
+        {
+            match page(&self.store, Some((last.created_at, &last.review_id))).await {
+                Ok(next) if !next.is_empty() => self.rows = Some(next),
+                Ok(_) => {}
+                Err(e) => {
+                    // The status is sent already: cut the body so the client sees a failure.
+                    tracing::error!(error = %e, "review export failed mid-stream");
+                    return Some((Err(std::io::Error::other("review export failed")), self));
+                }
+            }
+        }
+        Some((Ok(chunk), self))
+    }
+}
+
+fn encode(format: Format, rows: &[ExportRow], header: bool) -> Result<Bytes, std::io::Error> {
+    match format {
+        Format::Jsonl => {
+            let mut out = Vec::with_capacity(rows.len() * 256);
+            for r in rows {
+                serde_json::to_writer(&mut out, r)?;
+                out.push(b'\n');
+            }
+            Ok(out.into())
+        }
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(header)
+                .from_writer(Vec::with_capacity(rows.len() * 256));
+            if rows.is_empty() && header {
+                // No row to take the header from: write it from the field names.
+                w.write_record(HEADER)?;
+            }
+            for r in rows {
+                w.serialize(r)?;
+            }
+            w.into_inner()
+                .map(Bytes::from)
+                .map_err(|e| std::io::Error::other(e.to_string()))
+        }
+    }
+}
+
+/// The CSV header, in [`ExportRow`]'s field order.
+const HEADER: [&str; 15] = [
+    "review_id",
+    "item_id",
+    "batch_id",
+    "conversation_id",
+    "prompt_ref",
+    "model",
+    "urgent",
+    "clinical_accuracy",
+    "tone",
+    "safety_problem",
+    "should_escalate",
+    "comment",
+    "corrected_answer",
+    "reviewer_id",
+    "created_at",
+];
+
+/// Up to [`PAGE`] reviews after `after` (`created_at`, `id`), oldest first.
+async fn page(store: &Store, after: Option<(i64, &str)>) -> Result<Vec<ExportRow>, sqlx::Error> {
+    let (after_at, after_id) = after.unwrap_or((i64::MIN, ""));
+    let rows = sqlx::query(
+        "SELECT r.id, r.item_id, i.batch_id, i.conversation_id, i.urgent, \
+           (SELECT m.prompt_ref FROM messages m WHERE m.conversation_id = i.conversation_id \
+              AND m.prompt_ref IS NOT NULL ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS prompt_ref, \
+           (SELECT m.model FROM messages m WHERE m.conversation_id = i.conversation_id \
+              AND m.role = 'assistant' AND m.model IS NOT NULL \
+              ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS model, \
+           r.clinical_accuracy, r.tone, r.safety_problem, r.should_escalate, r.comment, \
+           r.corrected_answer, r.reviewer_id, r.created_at \
+         FROM reviews r JOIN review_items i ON i.id = r.item_id \
+         WHERE r.created_at > $1 OR (r.created_at = $1 AND r.id > $2) \
+         ORDER BY r.created_at, r.id LIMIT $3",
+    )
+    .bind(after_at)
+    .bind(after_id)
+    .bind(PAGE)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExportRow {
+                review_id: r.try_get("id")?,
+                item_id: r.try_get("item_id")?,
+                batch_id: r.try_get("batch_id")?,
+                conversation_id: r.try_get("conversation_id")?,
+                prompt_ref: r.try_get("prompt_ref")?,
+                model: r.try_get("model")?,
+                urgent: r.try_get::<i64, _>("urgent")? != 0,
+                clinical_accuracy: r.try_get("clinical_accuracy")?,
+                tone: r.try_get("tone")?,
+                safety_problem: r.try_get("safety_problem")?,
+                should_escalate: r.try_get::<i64, _>("should_escalate")? != 0,
+                comment: r.try_get("comment")?,
+                corrected_answer: r.try_get("corrected_answer")?,
+                reviewer_id: r.try_get("reviewer_id")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(comment: &str) -> ExportRow {
+        ExportRow {
+            review_id: "r1".into(),
+            item_id: "i1".into(),
+            batch_id: "b1".into(),
+            conversation_id: "c1".into(),
+            prompt_ref: None,
+            model: Some("gpt-echo".into()),
+            urgent: true,
+            clinical_accuracy: 4,
+            tone: 5,
+            safety_problem: "none".into(),
+            should_escalate: false,
+            comment: Some(comment.into()),
+            corrected_answer: None,
+            reviewer_id: "u1".into(),
+            created_at: 7,
+        }
+    }
+
+    #[test]
+    fn csv_quotes_commas_quotes_and_newlines_and_keeps_the_header_in_field_order() {
+        let out = encode(Format::Csv, &[row("ok, \"but\"\nshort")], true).unwrap();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(
+            text.starts_with(&format!("{}\n", HEADER.join(","))),
+            "{text}"
+        );
+        assert!(text.contains("\"ok, \"\"but\"\"\nshort\""), "{text}");
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let rec = reader.records().next().unwrap().unwrap();
+        assert_eq!(&rec[11], "ok, \"but\"\nshort");
+        assert_eq!(&rec[4], "");
+    }
+
+    #[test]
+    fn an_empty_csv_export_still_has_its_header() {
+        let out = encode(Format::Csv, &[], true).unwrap();
+        assert_eq!(out, Bytes::from(format!("{}\n", HEADER.join(","))));
+        assert!(encode(Format::Csv, &[], false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn jsonl_is_one_object_per_line() {
+        let out = encode(Format::Jsonl, &[row("a"), row("b")], true).unwrap();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(v["comment"], "b");
+        assert_eq!(v["urgent"], true);
+        assert_eq!(v["prompt_ref"], serde_json::Value::Null);
+    }
+}

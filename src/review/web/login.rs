@@ -1,0 +1,174 @@
+//! Logging in and out. The login form carries a double-submit CSRF token (a cookie and a hidden
+//! field that must match), failed logins are throttled per account and per client address
+//! (refused with "try again in N s" while the delay runs, never by sleeping), and an unknown
+//! e-mail and a wrong password get the same answer. E-mails and passwords are never logged.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::i18n::tr;
+use super::session::{Viewer, Visitor};
+use super::{ReviewState, parse_form};
+use crate::review::accounts::{Email, Password, constant_time_eq, random_token};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct LoginForm {
+    email: String,
+    password: String,
+    csrf: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// The login page with a fresh form token. A visitor already logged in goes to the batches.
+pub async fn form(
+    State(state): State<ReviewState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(token) = visitor.session_token(&headers)
+        && matches!(state.accounts.session(token).await, Ok(Some(_)))
+    {
+        return Redirect::to("/review").into_response();
+    }
+    login_page(&state, visitor, StatusCode::OK, "", None)
+}
+
+/// The login form, with `error` shown above it; sets a new form token each time.
+fn login_page(
+    state: &ReviewState,
+    visitor: Visitor,
+    status: StatusCode,
+    email: &str,
+    error: Option<String>,
+) -> Response {
+    let token = random_token();
+    let mut ctx = state.pages.context(visitor);
+    ctx.insert("login_csrf", &token);
+    ctx.insert("email", email);
+    ctx.insert("error", &error.unwrap_or_default());
+    let mut res = state.pages.render(visitor, status, "login.html", &ctx);
+    res.headers_mut()
+        .append(header::SET_COOKIE, visitor.login_cookie(&token));
+    res
+}
+
+/// Checks the form token, the throttle, then the credentials; on success opens a session and
+/// redirects to the batches.
+pub async fn submit(
+    State(state): State<ReviewState>,
+    visitor: Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(form) = parse_form::<LoginForm>(&body) else {
+        return state.pages.message(
+            visitor,
+            StatusCode::BAD_REQUEST,
+            "error_title",
+            "bad_request",
+        );
+    };
+    let token_ok = visitor
+        .login_token(&headers)
+        .is_some_and(|cookie| !form.csrf.is_empty() && constant_time_eq(cookie, &form.csrf));
+    if !token_ok {
+        return state.pages.message(
+            visitor,
+            StatusCode::FORBIDDEN,
+            "forbidden_title",
+            "csrf_failed",
+        );
+    }
+    let failed = |state: &ReviewState| {
+        login_page(
+            state,
+            visitor,
+            StatusCode::UNAUTHORIZED,
+            &form.email,
+            Some(tr(visitor.lang, "login_failed").to_string()),
+        )
+    };
+    // A malformed e-mail is just a wrong login: the same answer, counted per address only.
+    let Ok(email) = Email::parse(&form.email) else {
+        return failed(&state);
+    };
+    if let Err(wait) = state.throttle.check(&email, visitor.ip) {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let message = tr(visitor.lang, "login_wait").replace("{n}", &secs.to_string());
+        let mut res = login_page(
+            &state,
+            visitor,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form.email,
+            Some(message),
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return res;
+    }
+    let verified = if form.password.len() > Password::MAX_BYTES {
+        Ok(None)
+    } else {
+        state.accounts.verify(&email, &form.password).await
+    };
+    let reviewer = match verified {
+        Ok(Some(reviewer)) => reviewer,
+        Ok(None) => {
+            state.throttle.failed(&email, visitor.ip);
+            tracing::info!("review login refused");
+            return failed(&state);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "checking a review login");
+            return state.pages.internal_error(visitor);
+        }
+    };
+    state.throttle.succeeded(&email);
+    let lasts = state.app.config.review.session;
+    match state.accounts.open_session(reviewer, lasts).await {
+        Ok((token, session)) => {
+            tracing::info!(user_id = %session.reviewer.id, "review login");
+            let max_age = i64::try_from(lasts.as_secs()).unwrap_or(i64::MAX);
+            let mut res = Redirect::to("/review").into_response();
+            let h = res.headers_mut();
+            h.append(header::SET_COOKIE, visitor.session_cookie(&token, max_age));
+            h.append(header::SET_COOKIE, visitor.clear_login_cookie());
+            res
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "opening a review session");
+            state.pages.internal_error(visitor)
+        }
+    }
+}
+
+/// Ends the session (its token opens nothing any more) and clears the cookie.
+pub async fn logout(State(state): State<ReviewState>, viewer: Viewer, body: Bytes) -> Response {
+    let posted = parse_form::<CsrfForm>(&body).unwrap_or_default();
+    if !viewer.csrf_ok(&posted.csrf) {
+        return state.pages.viewer_message(
+            &viewer,
+            StatusCode::FORBIDDEN,
+            "forbidden_title",
+            "csrf_failed",
+            None,
+        );
+    }
+    if let Err(e) = state.accounts.close_session(&viewer.token).await {
+        tracing::error!(error = %e, "closing a review session");
+        return state.pages.internal_error(viewer.visitor);
+    }
+    let mut res = Redirect::to("/review/login").into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, viewer.visitor.clear_session_cookie());
+    res
+}

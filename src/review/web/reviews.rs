@@ -1,0 +1,436 @@
+//! The pages a logged-in nurse uses: the open batches, the next item, and an item with its
+//! review form. Handlers parse, call `review::items` and `review::batches`, and render.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use tera::Context;
+
+use super::i18n::{Lang, tr};
+use super::session::Viewer;
+use super::{ReviewState, parse_form};
+use crate::metering::calendar::{date_of_day, day_of};
+use crate::review::batches::{self, ItemDetail, Review};
+use crate::review::items::{self, FieldError, RawReview, SAFETY_PROBLEMS, TakeError};
+
+/// Logs a database error and answers 500.
+pub(super) fn internal(
+    state: &ReviewState,
+    viewer: &Viewer,
+    e: impl std::fmt::Display,
+) -> Response {
+    tracing::error!(error = %e, "review page");
+    state.pages.internal_error(viewer.visitor)
+}
+
+fn date(ms: i64) -> String {
+    date_of_day(day_of(ms))
+}
+
+#[derive(Serialize)]
+struct BatchView {
+    id: String,
+    period: Option<String>,
+    created: String,
+    window_start: String,
+    window_end: String,
+    items: i64,
+    urgent_items: i64,
+    done_items: i64,
+    progress: Vec<(String, i64)>,
+}
+
+/// `GET /review`: the open batches, newest first, with each nurse's reviews in them.
+pub async fn batches(State(state): State<ReviewState>, viewer: Viewer) -> Response {
+    let store = &state.app.store;
+    let (list, progress) = match (
+        batches::list_batches(store).await,
+        items::progress(store).await,
+    ) {
+        (Ok(l), Ok(p)) => (l, p),
+        (Err(e), _) | (_, Err(e)) => return internal(&state, &viewer, e),
+    };
+    let views: Vec<BatchView> = list
+        .into_iter()
+        .filter(|b| b.is_open())
+        .map(|b| BatchView {
+            progress: progress.get(&b.id).cloned().unwrap_or_default(),
+            created: date(b.created_at),
+            window_start: date(b.window_start),
+            window_end: date(b.window_end),
+            id: b.id,
+            period: b.period,
+            items: b.items,
+            urgent_items: b.urgent_items,
+            done_items: b.done_items,
+        })
+        .collect();
+    let mut ctx = state.pages.viewer_context(&viewer);
+    ctx.insert("batches", &views);
+    state
+        .pages
+        .render(viewer.visitor, StatusCode::OK, "batches.html", &ctx)
+}
+
+#[derive(Debug, Deserialize)]
+struct NextQuery {
+    batch: Option<String>,
+}
+
+/// `GET /review/next?batch=ID`: locks this nurse's next item and redirects to it.
+pub async fn next(
+    State(state): State<ReviewState>,
+    viewer: Viewer,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query: Option<NextQuery> = parse_form(query.unwrap_or_default().as_bytes());
+    let Some(batch) = query.and_then(|q| q.batch).filter(|b| !b.is_empty()) else {
+        return Redirect::to("/review").into_response();
+    };
+    let lock = state.app.config.review.lock;
+    match items::take_next(&state.app.store, &batch, &viewer.session.reviewer.id, lock).await {
+        Ok(Some(id)) => Redirect::to(&format!("/review/items/{id}")).into_response(),
+        Ok(None) => state.pages.viewer_message(
+            &viewer,
+            StatusCode::OK,
+            "batches_title",
+            "nothing_left",
+            None,
+        ),
+        Err(e) => internal(&state, &viewer, e),
+    }
+}
+
+#[derive(Serialize)]
+struct MessageView {
+    role: String,
+    who: String,
+    content: String,
+    flags: String,
+    failed: bool,
+}
+
+#[derive(Serialize)]
+struct ReviewView {
+    reviewer: String,
+    clinical_accuracy: i64,
+    tone: i64,
+    safety: String,
+    should_escalate: bool,
+    comment: Option<String>,
+    corrected_answer: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SafetyOption {
+    value: &'static str,
+    label: String,
+}
+
+/// The guard's reading of a message as shown: its categories and actions, e.g.
+/// `red_flag, escalate`. The stored JSON holds rule ids, never matched text.
+fn guard_flags(json: Option<&str>) -> Vec<String> {
+    let Some(value) = json.and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()) else {
+        return Vec::new();
+    };
+    ["categories", "actions"]
+        .iter()
+        .filter_map(|k| value.get(*k).and_then(|v| v.as_array()))
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+pub(super) fn safety_label(lang: Lang, problem: &str) -> String {
+    tr(lang, &format!("safety_{problem}")).to_string()
+}
+
+/// Everything the item page shows about the item; the caller adds the form or the reviews.
+pub(super) fn item_context(
+    state: &ReviewState,
+    viewer: &Viewer,
+    detail: &ItemDetail,
+    reviews: &[Review],
+    emails: &HashMap<String, String>,
+) -> Context {
+    let lang = viewer.visitor.lang;
+    let mut ctx = state.pages.viewer_context(viewer);
+    ctx.insert("item", &detail.item);
+    let mut all_flags: Vec<String> = Vec::new();
+    let messages: Vec<MessageView> = detail
+        .messages
+        .iter()
+        .map(|m| {
+            let flags = guard_flags(m.guard.as_deref());
+            for f in &flags {
+                if !all_flags.contains(f) {
+                    all_flags.push(f.clone());
+                }
+            }
+            let role = match m.role.as_str() {
+                "user" | "assistant" | "system" => m.role.clone(),
+                _ => "assistant".to_string(),
+            };
+            MessageView {
+                who: tr(lang, &format!("role_{role}")).to_string(),
+                role,
+                content: m.content.clone(),
+                flags: flags.join(", "),
+                failed: m.status != "ok",
+            }
+        })
+        .collect();
+    ctx.insert("messages", &messages);
+    ctx.insert("flags", &all_flags.join(", "));
+    ctx.insert("prompt_ref", &detail.prompt_ref);
+    ctx.insert("model", &detail.model);
+    ctx.insert("cost", &detail.cost_usd.to_string());
+    // A nurse sees only her own review, so a second reviewer is not swayed by the first (the
+    // agreement statistic depends on it); admins see them all.
+    let show_all = viewer.is_admin();
+    let shown: Vec<ReviewView> = reviews
+        .iter()
+        .filter(|r| show_all || r.reviewer_id == viewer.session.reviewer.id)
+        .map(|r| ReviewView {
+            reviewer: emails
+                .get(&r.reviewer_id)
+                .cloned()
+                .unwrap_or_else(|| r.reviewer_id.clone()),
+            clinical_accuracy: r.clinical_accuracy,
+            tone: r.tone,
+            safety: safety_label(lang, &r.safety_problem),
+            should_escalate: r.should_escalate,
+            comment: r.comment.clone(),
+            corrected_answer: r.corrected_answer.clone(),
+        })
+        .collect();
+    ctx.insert("show_all_reviews", &show_all);
+    ctx.insert("reviews", &shown);
+    ctx.insert("can_promote", &(viewer.is_admin() && !reviews.is_empty()));
+    let options: Vec<SafetyOption> = SAFETY_PROBLEMS
+        .iter()
+        .map(|p| SafetyOption {
+            value: p,
+            label: safety_label(lang, p),
+        })
+        .collect();
+    ctx.insert("safety_options", &options);
+    ctx.insert("show_form", &false);
+    ctx
+}
+
+/// The reviewer e-mails of an item's reviews.
+async fn reviewer_emails(
+    state: &ReviewState,
+    reviews: &[Review],
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let mut out = HashMap::new();
+    for r in reviews {
+        if out.contains_key(&r.reviewer_id) {
+            continue;
+        }
+        let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+            .bind(&r.reviewer_id)
+            .fetch_optional(state.app.store.pool())
+            .await?;
+        if let Some(email) = email {
+            out.insert(r.reviewer_id.clone(), email);
+        }
+    }
+    Ok(out)
+}
+
+/// The item, its reviews and their authors, or a 404 page.
+pub(super) async fn load(
+    state: &ReviewState,
+    viewer: &Viewer,
+    id: &str,
+) -> Result<(ItemDetail, Vec<Review>, HashMap<String, String>), Response> {
+    let store = &state.app.store;
+    let detail = match batches::item_detail(store, id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Err(state.pages.viewer_message(
+                viewer,
+                StatusCode::NOT_FOUND,
+                "not_found_title",
+                "not_found",
+                None,
+            ));
+        }
+        Err(e) => return Err(internal(state, viewer, e)),
+    };
+    let reviews = batches::item_reviews(store, id)
+        .await
+        .map_err(|e| internal(state, viewer, e))?;
+    let emails = reviewer_emails(state, &reviews)
+        .await
+        .map_err(|e| internal(state, viewer, e))?;
+    Ok((detail, reviews, emails))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ItemQuery {
+    saved: Option<String>,
+}
+
+/// `GET /review/items/{id}`: the conversation; the form when this nurse can review it (which
+/// locks it for her, as `/review/next` does), else her review, or 409 while another nurse
+/// holds it.
+pub async fn item(
+    State(state): State<ReviewState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (detail, reviews, emails) = match load(&state, &viewer, &id).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let mut ctx = item_context(&state, &viewer, &detail, &reviews, &emails);
+    let saved = parse_form::<ItemQuery>(query.unwrap_or_default().as_bytes())
+        .is_some_and(|q| q.saved.is_some());
+    ctx.insert("saved", &saved);
+    let lang = viewer.visitor.lang;
+    let lock = state.app.config.review.lock;
+    match items::take(&state.app.store, &id, &viewer.session.reviewer.id, lock).await {
+        Ok(()) => {
+            ctx.insert("show_form", &true);
+            ctx.insert("form", &RawReview::default());
+            ctx.insert("errors", &HashMap::<&str, &str>::new());
+        }
+        Err(TakeError::AlreadyReviewed) => {
+            if !saved {
+                ctx.insert("notice", tr(lang, "already_reviewed"));
+            }
+        }
+        Err(TakeError::Complete) => ctx.insert("notice", tr(lang, "complete")),
+        Err(TakeError::LockedByOther) if viewer.is_admin() && !reviews.is_empty() => {
+            // An admin may still look at (and promote) an item a second nurse is reviewing.
+            ctx.insert("notice", tr(lang, "locked_text"));
+        }
+        Err(TakeError::LockedByOther) => {
+            return state.pages.viewer_message(
+                &viewer,
+                StatusCode::CONFLICT,
+                "locked_title",
+                "locked_text",
+                Some(&detail.item.batch_id),
+            );
+        }
+        Err(TakeError::NotFound) => {
+            return state.pages.viewer_message(
+                &viewer,
+                StatusCode::NOT_FOUND,
+                "not_found_title",
+                "not_found",
+                None,
+            );
+        }
+        Err(TakeError::Db(e)) => return internal(&state, &viewer, e),
+    }
+    state
+        .pages
+        .render(viewer.visitor, StatusCode::OK, "item.html", &ctx)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ReviewForm {
+    csrf: String,
+    #[serde(flatten)]
+    review: RawReview,
+}
+
+/// `POST /review/items/{id}`: validates (400 with the form again, values kept, each problem
+/// next to its field), stores the review and releases the lock, then shows the item with
+/// "saved" and a link to the next one.
+pub async fn submit(
+    State(state): State<ReviewState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(form) = parse_form::<ReviewForm>(&body) else {
+        return state.pages.viewer_message(
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            "error_title",
+            "bad_request",
+            None,
+        );
+    };
+    if !viewer.csrf_ok(&form.csrf) {
+        return state.pages.viewer_message(
+            &viewer,
+            StatusCode::FORBIDDEN,
+            "forbidden_title",
+            "csrf_failed",
+            None,
+        );
+    }
+    let input = match form.review.parse() {
+        Ok(input) => input,
+        Err(problems) => return invalid_form(&state, &viewer, &id, &form.review, &problems).await,
+    };
+    let conflict = |key: &str, batch: Option<&str>| {
+        state
+            .pages
+            .viewer_message(&viewer, StatusCode::CONFLICT, "conflict_title", key, batch)
+    };
+    match items::submit(&state.app.store, &id, &viewer.session.reviewer.id, &input).await {
+        Ok(_) => {
+            tracing::info!(item = %id, user_id = %viewer.session.reviewer.id, "review stored");
+            Redirect::to(&format!("/review/items/{id}?saved=1")).into_response()
+        }
+        Err(TakeError::LockedByOther) => {
+            let batch = batches::item(&state.app.store, &id)
+                .await
+                .ok()
+                .flatten()
+                .map(|i| i.batch_id);
+            conflict("locked_text", batch.as_deref())
+        }
+        Err(TakeError::AlreadyReviewed) => conflict("already_reviewed", None),
+        Err(TakeError::Complete) => conflict("complete", None),
+        Err(TakeError::NotFound) => state.pages.viewer_message(
+            &viewer,
+            StatusCode::NOT_FOUND,
+            "not_found_title",
+            "not_found",
+            None,
+        ),
+        Err(TakeError::Db(e)) => internal(&state, &viewer, e),
+    }
+}
+
+/// The item page again with the posted values and a message beside each bad field.
+async fn invalid_form(
+    state: &ReviewState,
+    viewer: &Viewer,
+    id: &str,
+    posted: &RawReview,
+    problems: &[FieldError],
+) -> Response {
+    let (detail, reviews, emails) = match load(state, viewer, id).await {
+        Ok(v) => v,
+        Err(res) => return res,
+    };
+    let lang = viewer.visitor.lang;
+    let mut ctx = item_context(state, viewer, &detail, &reviews, &emails);
+    let errors: HashMap<&str, &str> = problems
+        .iter()
+        .map(|p| (p.field, tr(lang, p.problem)))
+        .collect();
+    ctx.insert("show_form", &true);
+    ctx.insert("saved", &false);
+    ctx.insert("form", posted);
+    ctx.insert("errors", &errors);
+    state
+        .pages
+        .render(viewer.visitor, StatusCode::BAD_REQUEST, "item.html", &ctx)
+}
