@@ -44,6 +44,9 @@ pub struct App {
     addr: SocketAddr,
     alerts: AlertMonitor,
     review_schedule: ReviewScheduler,
+    /// Built here, not in `run_until`: building it hashes the review login's stand-in password
+    /// (argon2, ~0.1 s of CPU), which must not delay accepting connections once serving starts.
+    router: axum::Router,
 }
 
 /// The HTTP client every upstream call goes through: pooled keep-alive connections with
@@ -95,12 +98,14 @@ impl App {
             store,
             config: Arc::new(config),
         };
+        let router = crate::http::router(state.clone());
         Ok(App {
             state,
             listener,
             addr,
             alerts,
             review_schedule,
+            router,
         })
     }
 
@@ -125,8 +130,8 @@ impl App {
             addr,
             alerts,
             review_schedule,
+            router,
         } = self;
-        let router = crate::http::router(state.clone());
         let listener = listener.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::warn!(error = %e, "cannot set TCP_NODELAY");
