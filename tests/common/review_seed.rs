@@ -19,6 +19,8 @@ pub struct Conv<'a> {
     pub urgent: bool,
     /// (role, content), in order; a `(role, "")` assistant turn is stored as a failed call.
     pub turns: Vec<(&'a str, &'a str)>,
+    /// The API key it came through (`eval` for `eval run`'s own turns).
+    pub key_id: &'a str,
 }
 
 impl<'a> Conv<'a> {
@@ -29,6 +31,7 @@ impl<'a> Conv<'a> {
             at,
             prompt_ref: None,
             urgent: false,
+            key_id: "key-test",
             turns: vec![
                 ("user", "Posso tomar café na gravidez?"),
                 (
@@ -41,6 +44,11 @@ impl<'a> Conv<'a> {
 
     pub fn prompt(mut self, prompt_ref: &'a str) -> Self {
         self.prompt_ref = Some(prompt_ref);
+        self
+    }
+
+    pub fn key(mut self, key_id: &'a str) -> Self {
+        self.key_id = key_id;
         self
     }
 
@@ -86,7 +94,7 @@ pub async fn store_conversations(store: &Store, convs: &[Conv<'_>]) {
                 .collect();
             Exchange {
                 conversation_id: c.id.clone(),
-                key_id: "key-test".into(),
+                key_id: c.key_id.into(),
                 at: c.at,
                 messages,
             }
