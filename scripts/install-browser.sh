@@ -4,7 +4,15 @@
 # Idempotent; uses sudo only when not already root.
 set -eu
 
-if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+# A browser given explicitly (POWERBIRTH_CHROME / POWERBIRTH_CHROMEDRIVER, as on a CI image with
+# Google Chrome preinstalled) needs nothing installed.
+if [ -n "${POWERBIRTH_CHROME:-}" ] && [ -x "${POWERBIRTH_CHROME}" ] \
+    && [ -n "${POWERBIRTH_CHROMEDRIVER:-}" ] && [ -x "${POWERBIRTH_CHROMEDRIVER}" ]; then
+    echo "using $POWERBIRTH_CHROME and $POWERBIRTH_CHROMEDRIVER"
+    exit 0
+fi
+
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
     echo "chromium and chromedriver are already installed"
     exit 0
 fi

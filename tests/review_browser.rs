@@ -23,8 +23,15 @@ use powerbirth::store::{Store, new_id, now_ms};
 use serde_json::json;
 use sqlx::Row;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Debian's paths; `POWERBIRTH_CHROME` and `POWERBIRTH_CHROMEDRIVER` point elsewhere (a CI image
+/// with Google Chrome preinstalled, say).
+fn chromium() -> String {
+    std::env::var("POWERBIRTH_CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+fn chromedriver() -> String {
+    std::env::var("POWERBIRTH_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into())
+}
 const PASSWORD: &str = "senha-muito-forte-1";
 
 /// chromedriver on a free port, stopped when dropped.
@@ -41,9 +48,9 @@ impl Drop for Driver {
 }
 
 fn start_driver() -> Driver {
-    for tool in [CHROMIUM, CHROMEDRIVER] {
+    for tool in [chromium(), chromedriver()] {
         assert!(
-            Path::new(tool).exists(),
+            Path::new(&tool).exists(),
             "{tool} is missing: run scripts/install-browser.sh (installs Debian's chromium and chromium-driver)"
         );
     }
@@ -52,7 +59,7 @@ fn start_driver() -> Driver {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(CHROMEDRIVER)
+    let child = Command::new(chromedriver())
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -79,7 +86,7 @@ async fn browser(driver: &Driver) -> Client {
     caps.insert(
         "goog:chromeOptions".into(),
         json!({
-            "binary": CHROMIUM,
+            "binary": chromium(),
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--window-size=480,1100", "--lang=pt-BR"],
         }),

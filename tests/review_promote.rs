@@ -459,9 +459,10 @@ async fn a_promoted_case_is_run_by_eval_run() {
         .unwrap_or_else(|| panic!("no run folder in:\n{stdout}"))
         .trim()
         .to_string();
-    let metrics: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(Path::new(&run_dir).join("metrics.json")).unwrap())
-            .unwrap();
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&run_dir).join("metrics.json")).unwrap(),
+    )
+    .unwrap();
     let case = &metrics["sets"][0]["cases"][0];
     assert_eq!(case["id"], format!("review-{}", ids[0]), "{metrics:#}");
     assert_ne!(case["status"], "errored", "{case:#}");

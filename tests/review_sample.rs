@@ -243,7 +243,10 @@ async fn an_empty_window_is_a_clear_error_and_no_batch(store: &Store) {
             // In the window, but its only call failed: nothing to review.
             Conv::new("failed", now - HOUR).turns(vec![("user", "oi"), ("assistant", "")]),
             // `eval run`'s own turns are test cases, not conversations of real women.
-            Conv::new("eval-case", now - HOUR).prompt(GENERAL).key("eval").urgent(),
+            Conv::new("eval-case", now - HOUR)
+                .prompt(GENERAL)
+                .key("eval")
+                .urgent(),
         ],
     )
     .await;
