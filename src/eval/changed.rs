@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::prompts::git;
 
 /// The folder, relative to the repository root, whose `<id>/` subfolders hold the prompts.
 pub const PROMPTS_DIR: &str = "prompts";
@@ -174,28 +175,10 @@ fn relative_to(toplevel: &Path, repo_root: &Path, path: &Path) -> Option<String>
     Some(parts.join("/"))
 }
 
-/// Runs `git -C dir ARGS…` and returns its stdout, or a message with its stderr.
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if output.status.success() {
-        String::from_utf8(output.stdout).map_err(|_| "git printed non-UTF-8 output".to_owned())
-    } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        Err(format!(
-            "`git {}` failed: {}",
-            args.join(" "),
-            stderr.trim()
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+
     use super::*;
 
     fn run_git(dir: &Path, args: &[&str]) {

@@ -33,6 +33,7 @@ pub use diff::diff;
 pub use language::Language;
 pub use lint::lint;
 pub use model::{MessageTemplate, Prompt, PromptRef, PromptVersion, Role, Variant};
+pub(crate) use released::git;
 pub use render::{DEFAULT_LABEL, PromptSelector, RenderError, Rendered, RenderedMessage};
 pub use summary::{
     MessageTemplateSummary, PromptSummary, VariableSummary, VariantDetail, VersionDetail,

@@ -152,7 +152,7 @@ fn list_files(dir: &Path, rel: &str, out: &mut Vec<String>) {
 }
 
 /// Runs `git -C dir ARGS…` and returns its stdout, or a message with its stderr.
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(dir)
