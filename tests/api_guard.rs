@@ -16,6 +16,7 @@ async fn the_upstream_and_the_log_never_see_a_cpf_an_email_or_a_phone() {
     );
     let body = json!({
         "model": "gpt-echo",
+        "user": "maria.souza@example.com",
         "metadata": {"conversation_id": "conv-pii"},
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": format!("antes: {CPF}")}]},

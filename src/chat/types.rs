@@ -311,10 +311,17 @@ impl ChatRequest {
             .is_some_and(|o| o.include_usage)
     }
 
-    /// Rewrites the text of every message (string content and text parts) with `redact`, which
-    /// returns `Some(new text)` when something had to go. Returns whether anything changed.
+    /// Rewrites the text of every message (string content and text parts), and the `user` field
+    /// (a frontend may put an e-mail there), with `redact`, which returns `Some(new text)` when
+    /// something had to go. Returns whether anything changed.
     pub fn redact_with(&mut self, redact: impl Fn(&str) -> Option<String>) -> bool {
         let mut changed = false;
+        if let Some(u) = &mut self.user
+            && let Some(r) = redact(u)
+        {
+            *u = r;
+            changed = true;
+        }
         for m in &mut self.messages {
             match &mut m.content {
                 Some(Content::Text(t)) => {
