@@ -1,0 +1,203 @@
+//! Evaluating a parsed [`Check`] on a case's outcome: text and guard checks, limits, reference
+//! metrics, and the model-backed scorers (similarity, perplexity, the judge).
+
+use super::{Check, Observed, Scorers, Tongue};
+use crate::eval::metrics;
+use crate::eval::results::{AssertionResult, GuardDecision};
+
+impl Check {
+    /// Checks the case's outcome.
+    pub async fn evaluate(&self, obs: &Observed<'_>, scorers: &Scorers) -> AssertionResult {
+        let mut result = AssertionResult {
+            kind: self.type_name().to_string(),
+            rubric: None,
+            passed: false,
+            errored: false,
+            skipped: false,
+            score: None,
+            threshold: None,
+            detail: String::new(),
+        };
+        let answer = obs.answer;
+        let reference = obs.reference.unwrap_or_default();
+        let (passed, detail) = match self {
+            Check::Contains(v) => text_check(
+                answer.contains(v.as_str()),
+                format!("the answer contains {v:?}"),
+                format!("the answer does not contain {v:?}"),
+            ),
+            Check::IContains(v) => text_check(
+                answer.to_lowercase().contains(&v.to_lowercase()),
+                format!("the answer contains {v:?} (any case)"),
+                format!("the answer does not contain {v:?} in any case"),
+            ),
+            Check::NotContains(v) => {
+                let found = answer.to_lowercase().contains(&v.to_lowercase());
+                (
+                    !found,
+                    if found {
+                        format!("the answer contains {v:?} (in some case), and must not")
+                    } else {
+                        format!("the answer does not contain {v:?}")
+                    },
+                )
+            }
+            Check::Regex(re) => text_check(
+                re.is_match(answer),
+                format!("the answer matches /{re}/"),
+                format!("the answer does not match /{re}/"),
+            ),
+            Check::Language(want) => {
+                let found = detect_language(answer);
+                (
+                    found == Some(*want),
+                    match found {
+                        Some(t) => format!(
+                            "the answer is in `{}` (expected `{}`)",
+                            t.code(),
+                            want.code()
+                        ),
+                        None => format!(
+                            "the answer's language is neither pt nor en, or too short to tell (expected `{}`)",
+                            want.code()
+                        ),
+                    },
+                )
+            }
+            Check::Escalated => decision_check(obs.decision, GuardDecision::Escalate, true),
+            Check::Blocked => decision_check(obs.decision, GuardDecision::Block, true),
+            Check::NotEscalated => decision_check(obs.decision, GuardDecision::Escalate, false),
+            Check::NotBlocked => decision_check(obs.decision, GuardDecision::Block, false),
+            Check::MaxTokens(t) => at_most(
+                &mut result,
+                obs.completion_tokens as f64,
+                *t,
+                "completion tokens",
+            ),
+            Check::MaxLatencyMs(t) => {
+                at_most(&mut result, obs.latency_ms as f64, *t, "latency (ms)")
+            }
+            Check::MaxCostUsd(t) => {
+                result.score = obs.cost.to_string().parse().ok();
+                result.threshold = t.to_string().parse().ok();
+                (
+                    obs.cost <= *t,
+                    format!("cost {} USD (at most {t})", obs.cost),
+                )
+            }
+            Check::Bleu(t) => at_least(
+                &mut result,
+                metrics::sentence_bleu(answer, &[reference]),
+                *t,
+                "BLEU",
+            ),
+            Check::Chrf(t) => at_least(
+                &mut result,
+                metrics::sentence_chrf(answer, &[reference]),
+                *t,
+                "chrF",
+            ),
+            Check::RougeL(t) => at_least(
+                &mut result,
+                metrics::rouge_l(answer, reference),
+                *t,
+                "ROUGE-L",
+            ),
+            Check::Similarity(t) => match scorers.similarity(answer, reference).await {
+                Ok(s) => at_least(&mut result, s, *t, "similarity"),
+                Err(e) => return errored(result, e),
+            },
+            Check::Perplexity(t) => match scorers.perplexity(obs.context, answer).await {
+                Ok(p) => at_most(&mut result, p, *t, "perplexity"),
+                Err(e) => return errored(result, e),
+            },
+            Check::Judge { rubric, threshold } => {
+                result.rubric = Some(rubric.clone());
+                if scorers.judge.is_none() {
+                    result.rubric = Some(rubric.clone());
+                    result.threshold = Some(*threshold);
+                    result.skipped = true;
+                    result.detail =
+                        "skipped: no judge model in this run (set `[eval] judge_model`)".into();
+                    return result;
+                }
+                match scorers.judge(rubric, obs.conversation, answer).await {
+                    Ok((grade, version)) => {
+                        let (passed, _) =
+                            at_least(&mut result, grade.score, *threshold, "judge score");
+                        (
+                            passed,
+                            format!(
+                                "{rubric} v{version}: {} (at least {threshold}): {}",
+                                grade.score, grade.reason
+                            ),
+                        )
+                    }
+                    Err(e) => {
+                        result.threshold = Some(*threshold);
+                        return errored(result, e);
+                    }
+                }
+            }
+        };
+        result.passed = passed;
+        result.detail = detail;
+        result
+    }
+}
+
+/// `(ok, "the answer contains …" | "the answer does not contain …")`.
+fn text_check(ok: bool, found: String, missing: String) -> (bool, String) {
+    (ok, if ok { found } else { missing })
+}
+
+fn decision_check(found: GuardDecision, target: GuardDecision, want: bool) -> (bool, String) {
+    let is = found == target;
+    (
+        is == want,
+        format!(
+            "the guard decided `{}` (expected {}`{}`)",
+            found.as_str(),
+            if want { "" } else { "anything but " },
+            target.as_str()
+        ),
+    )
+}
+
+fn at_most(r: &mut AssertionResult, value: f64, limit: f64, what: &str) -> (bool, String) {
+    r.score = Some(value);
+    r.threshold = Some(limit);
+    (
+        value <= limit,
+        format!("{what} {} (at most {limit})", round(value)),
+    )
+}
+
+fn at_least(r: &mut AssertionResult, value: f64, min: f64, what: &str) -> (bool, String) {
+    r.score = Some(value);
+    r.threshold = Some(min);
+    (
+        value.is_finite() && value >= min,
+        format!("{what} {} (at least {min})", round(value)),
+    )
+}
+
+fn round(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
+fn errored(mut r: AssertionResult, why: String) -> AssertionResult {
+    r.passed = false;
+    r.errored = true;
+    r.detail = why;
+    r
+}
+
+/// The answer's language by `whatlang`, when it is confidently Portuguese or English.
+fn detect_language(text: &str) -> Option<Tongue> {
+    match whatlang::detect_lang(text)? {
+        whatlang::Lang::Por => Some(Tongue::Pt),
+        whatlang::Lang::Eng => Some(Tongue::En),
+        _ => None,
+    }
+}
