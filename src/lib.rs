@@ -14,6 +14,7 @@ pub mod guard;
 pub mod http;
 pub mod metering;
 pub mod metrics;
+pub mod periodic;
 pub mod prompts;
 pub mod providers;
 pub mod ratelimit;

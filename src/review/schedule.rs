@@ -11,13 +11,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-
 use super::batches::Origin;
 use super::config::{ReviewConfig, Schedule};
 use super::sample::{Batch, SampleError, SampleOptions, sample};
 use crate::metering::calendar::{date_of_day, day_of};
+use crate::periodic::Periodic;
 use crate::store::{Store, now_ms};
 
 /// How often the server checks whether the current period has its batch.
@@ -89,10 +87,7 @@ pub async fn run_once(
 
 /// The scheduled sampling task; stops on [`ReviewScheduler::shutdown`] (a check in progress
 /// finishes first).
-pub struct ReviewScheduler {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
+pub struct ReviewScheduler(Periodic);
 
 impl ReviewScheduler {
     /// Checks now, then every [`CHECK_INTERVAL`], on the wall clock. With `schedule = "off"` it
@@ -108,48 +103,22 @@ impl ReviewScheduler {
         interval: Duration,
         clock: Clock,
     ) -> ReviewScheduler {
-        let (stop, mut stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            if cfg.schedule == Schedule::Off {
-                return;
-            }
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut stopped => break,
-                    _ = tick.tick() => {
-                        if let Err(e) = run_once(&store, &cfg, clock()).await {
-                            tracing::warn!(error = %e, "scheduled review sampling failed; retrying at the next check");
-                        }
-                    }
+        if cfg.schedule == Schedule::Off {
+            return ReviewScheduler(Periodic::off());
+        }
+        ReviewScheduler(Periodic::spawn(interval, move || {
+            let (store, cfg, clock) = (store.clone(), cfg.clone(), clock.clone());
+            async move {
+                if let Err(e) = run_once(&store, &cfg, clock()).await {
+                    tracing::warn!(error = %e, "scheduled review sampling failed; retrying at the next check");
                 }
             }
-        });
-        ReviewScheduler {
-            stop: Some(stop),
-            task: Some(task),
-        }
+        }))
     }
 
     /// Stops the task and waits for it.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for ReviewScheduler {
-    fn drop(&mut self) {
-        // Dropped without shutdown (a failed start-up): stop the task rather than leak it.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.0.shutdown().await;
     }
 }
 

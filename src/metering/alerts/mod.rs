@@ -14,11 +14,10 @@ mod records;
 mod webhook;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub use config::{AlertsConfig, RawAlertsConfig};
 pub use records::{AlertStatus, CostAlert, list_alerts, open_alerts};
@@ -27,6 +26,7 @@ pub use webhook::WebhookPayload;
 use super::Metering;
 use super::ledger::{self, UsageTotals, day_window};
 use super::metrics::{MeteringMetrics, ModelLabels};
+use crate::periodic::Periodic;
 use crate::store::{Store, new_id, now_ms};
 use webhook::Webhook;
 
@@ -226,59 +226,30 @@ fn add(into: &mut UsageTotals, t: &UsageTotals) {
 
 /// The monitor: [`CostAlerts::check_at`] every `[alerts] interval`, as a task that stops on
 /// [`AlertMonitor::shutdown`] (a check in progress finishes first).
-pub struct AlertMonitor {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
+pub struct AlertMonitor(Periodic);
 
 impl AlertMonitor {
     /// Starts checking now, then every `cfg.interval`. With `enabled = false` it does nothing.
     pub fn spawn(metering: &Metering, cfg: AlertsConfig) -> anyhow::Result<AlertMonitor> {
         let interval = cfg.interval;
         let enabled = cfg.enabled;
-        let alerts = CostAlerts::new(metering, cfg)?;
-        let (stop, mut stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            if !enabled {
-                return;
-            }
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut stopped => break,
-                    _ = tick.tick() => {
-                        if let Err(e) = alerts.check_at(now_ms()).await {
-                            tracing::warn!(error = %e, "cost alert check failed; retrying at the next interval");
-                        }
-                    }
+        let alerts = Arc::new(CostAlerts::new(metering, cfg)?);
+        if !enabled {
+            return Ok(AlertMonitor(Periodic::off()));
+        }
+        Ok(AlertMonitor(Periodic::spawn(interval, move || {
+            let alerts = alerts.clone();
+            async move {
+                if let Err(e) = alerts.check_at(now_ms()).await {
+                    tracing::warn!(error = %e, "cost alert check failed; retrying at the next interval");
                 }
             }
-        });
-        Ok(AlertMonitor {
-            stop: Some(stop),
-            task: Some(task),
-        })
+        })))
     }
 
     /// Stops the monitor and waits for it.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for AlertMonitor {
-    fn drop(&mut self) {
-        // Dropped without shutdown (a failed start-up): stop the task rather than leak it.
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+    pub async fn shutdown(self) {
+        self.0.shutdown().await;
     }
 }
 
