@@ -1,7 +1,7 @@
 //! Cost metering through the API: the cost of every answer, streamed or not, is price × tokens to
 //! the last decimal; budgets hold under concurrency; usage and alerts are admin reports.
 
-mod common;
+use crate::common;
 
 use std::str::FromStr;
 

@@ -1,6 +1,6 @@
 //! The command line as an operator uses it: keys, and configuration errors.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -9,7 +9,7 @@ use powerbirth::store::{Store, now_ms};
 use serde_json::json;
 
 use crate::common;
-use crate::support::{self, Bill, write_ledger};
+use super::support::{self, Bill, write_ledger};
 
 const DAY0: i64 = 20_000 * DAY_MS;
 const H: i64 = 3_600_000;

@@ -1,7 +1,7 @@
 //! The chat API as an OpenAI client sees it: the real app on port 0, a real mock upstream, and
 //! async-openai as the client.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

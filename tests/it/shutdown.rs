@@ -1,7 +1,7 @@
 //! Graceful shutdown: every request accepted before SIGTERM is answered and every exchange is in
 //! the database afterwards — in process, and for the real binary receiving a real SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,9 +3,7 @@
 //! every refusal says why: a duplicate, no trustworthy reference, a file for another prompt, a
 //! prompt variable the set does not give.
 
-mod common;
-#[path = "common/review_seed.rs"]
-mod review_seed;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +13,7 @@ use powerbirth::review::batches::Origin;
 use powerbirth::review::promote::{PromoteError, ReferenceSource, promote};
 use powerbirth::review::sample::{SampleOptions, sample};
 use powerbirth::store::{Store, now_ms};
-use review_seed::{Conv, HOUR, nurse, rating, review, store_conversations};
+use crate::common::review_seed::{self, Conv, HOUR, nurse, rating, review, store_conversations};
 
 const GENERAL_PT: &str = "assistant-general@1;lang=pt-BR;persona=doula";
 const GENERAL_EN: &str = "assistant-general@1;lang=en;persona=nurse";
@@ -327,13 +325,13 @@ macro_rules! on_both_backends {
             #[tokio::test]
             async fn on_sqlite() {
                 let dir = tempfile::tempdir().unwrap();
-                let (store, _) = crate::review_seed::sqlite_store(&dir).await;
+                let (store, _) = crate::common::review_seed::sqlite_store(&dir).await;
                 super::$scenario(&store).await;
             }
 
             #[tokio::test]
             async fn on_postgres() {
-                let Some((store, _)) = crate::review_seed::postgres_store().await else {
+                let Some((store, _)) = crate::common::review_seed::postgres_store().await else {
                     return;
                 };
                 super::$scenario(&store).await;

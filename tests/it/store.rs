@@ -1,7 +1,7 @@
 //! The store on both backends: SQLite always, PostgreSQL when `POWERBIRTH_TEST_PG_URL` is set
 //! (always in CI).
 
-mod common;
+use crate::common;
 
 use powerbirth::store::Store;
 use powerbirth::store::keys::{ApiKeyHash, KeyError, Role};

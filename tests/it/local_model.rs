@@ -1,7 +1,7 @@
 //! The local SmolLM2 model end to end through the HTTP API: real answers with no API key at all.
 //! Skipped with a printed reason only when `models/` is absent outside CI; in CI it must run.
 
-mod common;
+use crate::common;
 
 use common::{MockUpstream, Spawn, local_model_path, spawn_app_with};
 use serde_json::{Value, json};

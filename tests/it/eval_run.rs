@@ -3,7 +3,7 @@
 //! metrics.json / report.md / junit.xml, stores the run, and exits 0, 1 (regression) or 2 (the
 //! sets cannot be run).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

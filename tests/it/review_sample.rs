@@ -3,9 +3,7 @@
 //! conversation drawn twice, and an empty window as a clear error; the CLI; and the server's own
 //! schedule (once per period, even with two replicas).
 
-mod common;
-#[path = "common/review_seed.rs"]
-mod review_seed;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,7 +14,7 @@ use powerbirth::review::config::RawReviewConfig;
 use powerbirth::review::sample::{SampleError, SampleOptions, sample};
 use powerbirth::review::schedule::{ReviewScheduler, period_of};
 use powerbirth::store::{Store, now_ms};
-use review_seed::{Conv, DAY, HOUR, nurse, rating, review, store_conversations};
+use crate::common::review_seed::{self, Conv, DAY, HOUR, nurse, rating, review, store_conversations};
 
 const GENERAL: &str = "assistant-general@2;lang=pt-BR;persona=doula";
 const ALERT_EN: &str = "preeclampsia-alert@1;lang=en;persona=nurse";
@@ -28,13 +26,13 @@ macro_rules! on_both_backends {
             #[tokio::test]
             async fn on_sqlite() {
                 let dir = tempfile::tempdir().unwrap();
-                let (store, _) = crate::review_seed::sqlite_store(&dir).await;
+                let (store, _) = crate::common::review_seed::sqlite_store(&dir).await;
                 super::$scenario(&store).await;
             }
 
             #[tokio::test]
             async fn on_postgres() {
-                let Some((store, _)) = crate::review_seed::postgres_store().await else {
+                let Some((store, _)) = crate::common::review_seed::postgres_store().await else {
                     return;
                 };
                 super::$scenario(&store).await;

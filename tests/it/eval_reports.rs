@@ -2,7 +2,7 @@
 //! `junit.xml` parsed by an XML parser, `report.md` as a pull-request comment; runs stored on
 //! SQLite and PostgreSQL and published as `docs/model-performance.md` by the real binary.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -6,10 +6,6 @@
 //! - `alerts`: the 24-hour cost alert on a synthetic ledger, its webhook and its monitor task;
 //! - `usage`: usage reports with exact sums, also over what the running app logged.
 
-#[rustfmt::skip]
-#[path = "../common/mod.rs"]
-mod common;
-
 mod alerts;
 mod budget;
 mod cost;

@@ -6,7 +6,7 @@
 //! With `POWERBIRTH_SCREENSHOTS=1` the test also saves the screenshots of `docs/review.md`
 //! (login, batches, item, stats) into `docs/img/`.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Shared test helpers: the real app on port 0 (`spawn_app`), a real HTTP mock upstream
 //! (`MockUpstream`), and the external services (`pg_url`, `redis_url`) that CI provides.
-#![allow(dead_code)]
+
+pub mod review_seed;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -2,9 +2,7 @@
 //! the gateway, sampled, reviewed by two nurses, and exported as JSON lines and CSV by an admin
 //! key; client keys, missing keys and unknown formats get OpenAI-style errors.
 
-mod common;
-#[path = "common/review_seed.rs"]
-mod review_seed;
+use crate::common;
 
 use std::time::Duration;
 
@@ -12,7 +10,7 @@ use common::{TestApp, chat};
 use powerbirth::review::batches::Origin;
 use powerbirth::review::sample::{SampleOptions, sample};
 use powerbirth::store::now_ms;
-use review_seed::{nurse, rating, review};
+use crate::common::review_seed::{self, nurse, rating, review};
 use serde_json::Value;
 
 async fn app_on(backend: &str) -> Option<TestApp> {

@@ -1,7 +1,7 @@
 //! Guardrails through the chat API. Wired today: personal data is redacted before the upstream
 //! call and before storage, in plain and content-part messages, streamed or not.
 
-mod common;
+use crate::common;
 
 use common::spawn_app;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Versioned prompts through the API: listing, rendering, the chat `prompt` extension (sent as an
 //! OpenAI SDK extra-body field), the `x-prompt-ref` header and log, and atomic reloads.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

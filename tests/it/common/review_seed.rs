@@ -1,7 +1,6 @@
 //! Seeding for the review data tests (sampling, export, promotion): conversations written through
 //! the store's own writer function, nurse accounts and reviews through the review module's own
-//! functions. Included with `#[path]` by the tests that use it.
-#![allow(dead_code)]
+//! functions.
 
 use powerbirth::review::accounts::{Accounts, Email, Password, ReviewerRole};
 use powerbirth::review::items::{ReviewInput, submit};

@@ -2,7 +2,7 @@
 //! take effect within a second; limits answer 429 with Retry-After, in memory and shared through
 //! Redis by several replicas.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

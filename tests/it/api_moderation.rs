@@ -2,7 +2,7 @@
 //! that speaks Azure AI Content Safety and OpenAI's moderation protocol; and the bad input both
 //! endpoints must refuse with a clear 4xx.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

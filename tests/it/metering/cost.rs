@@ -6,7 +6,7 @@ use powerbirth::metering::{TokensSource, UsdCost};
 use powerbirth::store::keys::{ApiKeyHash, Role};
 use powerbirth::store::messages::{Exchange, MessageRecord};
 
-use crate::support::{self, TestMetering, record, request, usd};
+use super::support::{self, TestMetering, record, request, usd};
 
 fn usage(prompt: u64, completion: u64, cached: Option<u64>, reasoning: Option<u64>) -> Usage {
     Usage {

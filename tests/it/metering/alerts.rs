@@ -19,7 +19,7 @@ use powerbirth::metering::{
 use powerbirth::store::{Store, now_ms};
 use serde_json::Value;
 
-use crate::support::{self, Bill, TestMetering, write_ledger};
+use super::support::{self, Bill, TestMetering, write_ledger};
 
 /// A fixed "now" for checks on the synthetic ledger.
 const NOW: i64 = 1_800_000_000_000;

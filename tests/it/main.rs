@@ -1,0 +1,28 @@
+//! Every integration test in one binary (zero2prod's layout): one link of candle, sqlx, axum,
+//! reqwest and tera instead of one per file, which dominated `make test` on two cores. Each module
+//! is one area as its users meet it; shared helpers live in `common`.
+//!
+//! Run one area with `cargo test --test it api_chat::` (or any test-name filter).
+
+mod common;
+
+mod api_chat;
+mod api_guard;
+mod api_metering;
+mod api_moderation;
+mod api_prompts;
+mod cli;
+mod eval_reports;
+mod eval_run;
+mod eval_score;
+mod evalsets;
+mod keys_and_limits;
+mod local_model;
+mod metering;
+mod review_browser;
+mod review_export;
+mod review_promote;
+mod review_sample;
+mod review_web;
+mod shutdown;
+mod store;
