@@ -1,7 +1,5 @@
 //! The command line as an operator uses it: keys, and configuration errors.
 
-use crate::common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 

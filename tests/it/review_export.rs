@@ -6,11 +6,11 @@ use crate::common;
 
 use std::time::Duration;
 
+use crate::common::review_seed::{self, nurse, rating, review};
 use common::{TestApp, chat};
 use powerbirth::review::batches::Origin;
 use powerbirth::review::sample::{SampleOptions, sample};
 use powerbirth::store::now_ms;
-use crate::common::review_seed::{self, nurse, rating, review};
 use serde_json::Value;
 
 async fn app_on(backend: &str) -> Option<TestApp> {

@@ -26,7 +26,6 @@ use tokio::sync::oneshot;
 #[derive(Debug, Clone)]
 pub struct Received {
     pub body: Value,
-    pub headers: HeaderMap,
 }
 
 /// An OpenAI-compatible server started inside the test. Its behaviour follows the upstream model
@@ -95,16 +94,12 @@ fn error(status: u16, message: &str) -> Response {
     (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
 }
 
-async fn mock_chat(
-    State((received, calls)): State<MockState>,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
+async fn mock_chat(State((received, calls)): State<MockState>, body: String) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap();
-    received.lock().unwrap().push(Received {
-        body: body.clone(),
-        headers,
-    });
+    received
+        .lock()
+        .unwrap()
+        .push(Received { body: body.clone() });
     let n = calls.fetch_add(1, Ordering::SeqCst);
     let model = body["model"].as_str().unwrap_or("").to_string();
     match model.as_str() {

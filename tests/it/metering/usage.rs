@@ -8,8 +8,8 @@ use powerbirth::store::keys::{ApiKeyHash, Role};
 use powerbirth::store::{Store, now_ms};
 use serde_json::json;
 
-use crate::common;
 use super::support::{self, Bill, write_ledger};
+use crate::common;
 
 const DAY0: i64 = 20_000 * DAY_MS;
 const H: i64 = 3_600_000;
