@@ -199,6 +199,9 @@ async fn path_of(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_string()
 }
 
+/// One nurse's whole visit in one browser session (login, next item, form, submit, stats,
+/// logout, screenshots on the way); long because each step needs the session the previous one
+/// left, and starting Chromium per step would cost seconds each.
 #[tokio::test]
 async fn a_nurse_reviews_the_next_item_from_a_real_browser() {
     let driver = start_driver();

@@ -76,6 +76,8 @@ fn read_toml(path: &Path) -> toml::Table {
     std::fs::read_to_string(path).unwrap().parse().unwrap()
 }
 
+/// From a nurse's corrected answer to a new eval set file that `eval run` loads; long because the
+/// file's header, case and reference are checked against the one promotion that made them.
 async fn a_corrected_answer_becomes_the_reference_of_a_new_eval_set(store: &Store) {
     let ids = items(store, &[headache("c-head", GENERAL_PT)]).await;
     let ana = nurse(store, "ana@example.org").await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use powerbirth::app::App;
@@ -116,7 +116,22 @@ async fn mock_chat(State((received, calls)): State<MockState>, body: String) -> 
     {
         return error(503, "flaky");
     }
-    let answer = if model == "dose" {
+    let answer = mock_answer(&model, &body);
+    if body["stream"] == true {
+        let include_usage = body["stream_options"]["include_usage"] == true;
+        return mock_stream(&model, &answer, include_usage);
+    }
+    axum::Json(json!({
+        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    }))
+    .into_response()
+}
+
+/// What the mock model answers, by its name (see [`MockUpstream`]).
+fn mock_answer(model: &str, body: &Value) -> String {
+    if model == "dose" {
         // A model that gives a dose: the output guard must never let it through.
         "Pode tomar 500 mg de dipirona de 6 em 6 horas, ou 40 gotas se preferir.".to_string()
     } else if model == "judge-4" {
@@ -132,46 +147,44 @@ async fn mock_chat(State((received, calls)): State<MockState>, body: String) -> 
             .unwrap_or("")
             .to_string()
     } else {
-        format!("echo: {}", last_user(&body))
-    };
-    if body["stream"] == true {
-        let include_usage = body["stream_options"]["include_usage"] == true;
-        let mut frames = Vec::new();
-        let chunk = |delta: Value, finish: Value| {
-            json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1,"model":model,
-                   "choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
-        };
-        frames.push(chunk(json!({"role":"assistant","content":""}), Value::Null));
-        let third = answer.len() / 3;
-        let cut1 = (0..=third)
-            .rev()
-            .find(|i| answer.is_char_boundary(*i))
-            .unwrap();
-        let cut2 = (0..=2 * third)
-            .rev()
-            .find(|i| answer.is_char_boundary(*i))
-            .unwrap();
-        for part in [&answer[..cut1], &answer[cut1..cut2], &answer[cut2..]] {
-            frames.push(chunk(json!({"content": part}), Value::Null));
-        }
-        frames.push(chunk(json!({}), json!("stop")));
-        if include_usage {
-            frames.push(json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1,"model":model,
-                "choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}));
-        }
-        let mut out = String::new();
-        for f in frames {
-            out.push_str(&format!("data: {f}\n\n"));
-        }
-        out.push_str("data: [DONE]\n\n");
-        return ([("content-type", "text/event-stream")], out).into_response();
+        format!("echo: {}", last_user(body))
     }
-    axum::Json(json!({
-        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
-    }))
-    .into_response()
+}
+
+/// The answer as an SSE stream in three content chunks (and a usage chunk when asked), as
+/// OpenAI streams.
+fn mock_stream(model: &str, answer: &str, include_usage: bool) -> Response {
+    let mut frames = Vec::new();
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1,"model":model,
+               "choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
+    };
+    frames.push(chunk(json!({"role":"assistant","content":""}), Value::Null));
+    let third = answer.len() / 3;
+    let cut1 = (0..=third)
+        .rev()
+        .find(|i| answer.is_char_boundary(*i))
+        .unwrap();
+    let cut2 = (0..=2 * third)
+        .rev()
+        .find(|i| answer.is_char_boundary(*i))
+        .unwrap();
+    for part in [&answer[..cut1], &answer[cut1..cut2], &answer[cut2..]] {
+        frames.push(chunk(json!({"content": part}), Value::Null));
+    }
+    frames.push(chunk(json!({}), json!("stop")));
+    if include_usage {
+        frames.push(
+            json!({"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1,"model":model,
+            "choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}),
+        );
+    }
+    let mut out = String::new();
+    for f in frames {
+        out.push_str(&format!("data: {f}\n\n"));
+    }
+    out.push_str("data: [DONE]\n\n");
+    ([("content-type", "text/event-stream")], out).into_response()
 }
 
 /// A running gateway and what a test needs to talk to it.

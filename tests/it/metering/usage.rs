@@ -3,7 +3,7 @@
 //! Also over what the running app logged.
 
 use powerbirth::metering::calendar::{DAY_MS, date_of_day};
-use powerbirth::metering::{GroupBy, UsageGroup, list_alerts, usage_report};
+use powerbirth::metering::{GroupBy, UsageGroup, UsageReport, list_alerts, usage_report};
 use powerbirth::store::keys::{ApiKeyHash, Role};
 use powerbirth::store::{Store, now_ms};
 use serde_json::json;
@@ -40,7 +40,9 @@ fn s(text: &str) -> Option<String> {
     Some(text.to_string())
 }
 
-async fn reports_are_exact(store: &Store, name: &str) {
+/// The ledger the report tests read: two keys over two days, one failed call, two rows outside
+/// the range. Returns the two key ids.
+async fn seed_usage_ledger(store: &Store) -> (String, String) {
     let a = store
         .create_key("key-a", Role::Client, None)
         .await
@@ -79,8 +81,33 @@ async fn reports_are_exact(store: &Store, name: &str) {
         ],
     )
     .await;
-    let (from, to) = (DAY0, DAY0 + 2 * DAY_MS);
+    (a.id, b.id)
+}
 
+async fn reports_are_exact(store: &Store, name: &str) {
+    let (a, b) = seed_usage_ledger(store).await;
+    let (from, to) = (DAY0, DAY0 + 2 * DAY_MS);
+    let by_day = reports_by_day_and_model_are_exact(store, name).await;
+    reports_by_key_and_prompt_are_exact(store, name, &a, &b).await;
+
+    // The JSON the admin route serves.
+    let v = serde_json::to_value(&by_day).unwrap();
+    assert_eq!(v["group_by"], "day");
+    assert_eq!(v["from_ms"], DAY0);
+    assert_eq!(
+        v["groups"][0],
+        json!({"group": "2024-10-04", "requests": 2, "messages": 2, "input_tokens": 30, "output_tokens": 15,
+               "cached_tokens": 2, "reasoning_tokens": 4, "cost_usd": "0.3", "cost_per_message_usd": "0.15"})
+    );
+
+    // An empty or reversed range is an empty report.
+    let empty = usage_report(store, to, from, GroupBy::Day).await.unwrap();
+    assert!(empty.groups.is_empty());
+    assert_eq!(empty.total.cost_per_message_usd, None);
+}
+
+async fn reports_by_day_and_model_are_exact(store: &Store, name: &str) -> UsageReport {
+    let (from, to) = (DAY0, DAY0 + 2 * DAY_MS);
     let by_day = usage_report(store, from, to, GroupBy::Day).await.unwrap();
     assert_eq!(
         rows(&by_day.groups),
@@ -128,12 +155,16 @@ async fn reports_are_exact(store: &Store, name: &str) {
         "{name}"
     );
     assert_eq!(by_model.total, by_day.total);
+    by_day
+}
 
+async fn reports_by_key_and_prompt_are_exact(store: &Store, name: &str, a: &str, b: &str) {
+    let (from, to) = (DAY0, DAY0 + 2 * DAY_MS);
     let by_key = usage_report(store, from, to, GroupBy::Key).await.unwrap();
     let mut expected = vec![
-        (s(&a.id), 3, 2, 30, 15, 2, 4, "0.3".to_string()),
+        (s(a), 3, 2, 30, 15, 2, 4, "0.3".to_string()),
         (
-            s(&b.id),
+            s(b),
             2,
             2,
             101,
@@ -153,7 +184,7 @@ async fn reports_are_exact(store: &Store, name: &str) {
     let want_names: Vec<String> = expected
         .iter()
         .map(|r| {
-            if r.0 == s(&a.id) {
+            if r.0 == s(a) {
                 "key-a".into()
             } else {
                 "key-b".into()
@@ -161,6 +192,12 @@ async fn reports_are_exact(store: &Store, name: &str) {
         })
         .collect();
     assert_eq!(names, want_names);
+    assert_eq!(
+        serde_json::to_value(&by_key).unwrap()["groups"][0]["key_name"]
+            .as_str()
+            .map(|n| n.starts_with("key-")),
+        Some(true)
+    );
 
     let by_prompt = usage_report(store, from, to, GroupBy::Prompt)
         .await
@@ -174,27 +211,6 @@ async fn reports_are_exact(store: &Store, name: &str) {
         ],
         "{name}"
     );
-
-    // The JSON the admin route serves.
-    let v = serde_json::to_value(&by_day).unwrap();
-    assert_eq!(v["group_by"], "day");
-    assert_eq!(v["from_ms"], DAY0);
-    assert_eq!(
-        v["groups"][0],
-        json!({"group": "2024-10-04", "requests": 2, "messages": 2, "input_tokens": 30, "output_tokens": 15,
-               "cached_tokens": 2, "reasoning_tokens": 4, "cost_usd": "0.3", "cost_per_message_usd": "0.15"})
-    );
-    assert_eq!(
-        serde_json::to_value(&by_key).unwrap()["groups"][0]["key_name"]
-            .as_str()
-            .map(|n| n.starts_with("key-")),
-        Some(true)
-    );
-
-    // An empty or reversed range is an empty report.
-    let empty = usage_report(store, to, from, GroupBy::Day).await.unwrap();
-    assert!(empty.groups.is_empty());
-    assert_eq!(empty.total.cost_per_message_usd, None);
 }
 
 #[tokio::test]
