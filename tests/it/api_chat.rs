@@ -2,6 +2,7 @@
 //! async-openai as the client.
 
 use crate::common;
+use crate::common::on_both_backends;
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,6 @@ fn request_plain(
         .unwrap()
 }
 
-#[tokio::test]
 async fn an_openai_client_gets_a_completion_and_the_exchange_is_logged() {
     let app = spawn_app().await;
     let res = app
@@ -69,8 +69,8 @@ async fn an_openai_client_gets_a_completion_and_the_exchange_is_logged() {
     assert_eq!(sent.body["model"], "echo");
     assert!(sent.body.get("metadata").is_none());
 }
+on_both_backends!(an_openai_client_gets_a_completion_and_the_exchange_is_logged);
 
-#[tokio::test]
 async fn responses_carry_request_and_conversation_ids_and_conversations_group_messages() {
     let app = spawn_app().await;
     let mut body = chat("gpt-echo", "primeira pergunta");
@@ -124,8 +124,8 @@ async fn responses_carry_request_and_conversation_ids_and_conversations_group_me
     assert_eq!(answer.status, "ok");
     assert!(answer.latency_ms.is_some());
 }
+on_both_backends!(responses_carry_request_and_conversation_ids_and_conversations_group_messages);
 
-#[tokio::test]
 async fn an_openai_client_streams_an_answer_ending_with_done() {
     let app = spawn_app().await;
     let mut stream = app
@@ -156,8 +156,8 @@ async fn an_openai_client_streams_an_answer_ending_with_done() {
     let stored = app.store.count_messages("assistant").await.unwrap();
     assert_eq!(stored, 1);
 }
+on_both_backends!(an_openai_client_streams_an_answer_ending_with_done);
 
-#[tokio::test]
 async fn a_stream_includes_usage_when_the_client_asks_for_it() {
     let app = spawn_app().await;
     let mut req = request_with("gpt-echo", "oi", true);
@@ -174,8 +174,8 @@ async fn a_stream_includes_usage_when_the_client_asks_for_it() {
     }
     assert_eq!(usage.unwrap().completion_tokens, 7);
 }
+on_both_backends!(a_stream_includes_usage_when_the_client_asks_for_it);
 
-#[tokio::test]
 async fn the_raw_stream_is_server_sent_events_ending_in_done() {
     let app = spawn_app().await;
     let mut body = chat("gpt-echo", "x");
@@ -188,8 +188,8 @@ async fn the_raw_stream_is_server_sent_events_ending_in_done() {
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
     assert!(text.starts_with("data: {"), "{text}");
 }
+on_both_backends!(the_raw_stream_is_server_sent_events_ending_in_done);
 
-#[tokio::test]
 async fn tools_and_unknown_fields_are_passed_to_the_upstream() {
     let app = spawn_app().await;
     let mut body = chat("gpt-echo", "x");
@@ -205,6 +205,7 @@ async fn tools_and_unknown_fields_are_passed_to_the_upstream() {
     assert_eq!(sent["seed"], 7);
     assert_eq!(sent["user"], "u-hash");
 }
+on_both_backends!(tools_and_unknown_fields_are_passed_to_the_upstream);
 
 async fn error_of(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
@@ -212,7 +213,6 @@ async fn error_of(res: reqwest::Response) -> (u16, Value) {
     (status, body["error"].clone())
 }
 
-#[tokio::test]
 async fn an_unknown_model_is_a_404_model_not_found() {
     let app = spawn_app().await;
     let err = app
@@ -227,8 +227,8 @@ async fn an_unknown_model_is_a_404_model_not_found() {
     assert_eq!(e.status_code.as_u16(), 404);
     assert_eq!(e.api_error.code.as_deref(), Some("model_not_found"));
 }
+on_both_backends!(an_unknown_model_is_a_404_model_not_found);
 
-#[tokio::test]
 async fn malformed_json_and_wrong_fields_are_400s_naming_the_field() {
     let app = spawn_app().await;
     let res = app
@@ -261,8 +261,8 @@ async fn malformed_json_and_wrong_fields_are_400s_naming_the_field() {
         "{err}"
     );
 }
+on_both_backends!(malformed_json_and_wrong_fields_are_400s_naming_the_field);
 
-#[tokio::test]
 async fn requests_without_a_valid_key_get_401() {
     let app = spawn_app().await;
     let res = app
@@ -285,8 +285,8 @@ async fn requests_without_a_valid_key_get_401() {
     assert_eq!(res.status(), 401);
     assert!(app.upstream.requests().is_empty());
 }
+on_both_backends!(requests_without_a_valid_key_get_401);
 
-#[tokio::test]
 async fn a_body_over_the_limit_is_a_413() {
     let app = spawn_app().await;
     let body = chat("gpt-echo", &"a".repeat(70_000));
@@ -294,8 +294,8 @@ async fn a_body_over_the_limit_is_a_413() {
     assert_eq!(status, 413);
     assert_eq!(err["code"], "request_too_large");
 }
+on_both_backends!(a_body_over_the_limit_is_a_413);
 
-#[tokio::test]
 async fn a_failing_model_falls_back_in_order() {
     let app = spawn_app().await;
     let res = app
@@ -320,8 +320,8 @@ async fn a_failing_model_falls_back_in_order() {
         .await;
     assert_eq!(res.status(), 200);
 }
+on_both_backends!(a_failing_model_falls_back_in_order);
 
-#[tokio::test]
 async fn a_streamed_request_falls_back_before_the_first_chunk() {
     let app = spawn_app().await;
     let mut body = chat("gpt-down", "x");
@@ -331,8 +331,8 @@ async fn a_streamed_request_falls_back_before_the_first_chunk() {
     assert_eq!(res.headers()["x-powerbirth-model"], "gpt-echo");
     assert_eq!(common::sse_text(&res.text().await.unwrap()), "echo: x");
 }
+on_both_backends!(a_streamed_request_falls_back_before_the_first_chunk);
 
-#[tokio::test]
 async fn transient_upstream_errors_are_retried() {
     let app = spawn_app().await;
     let res = app
@@ -341,8 +341,8 @@ async fn transient_upstream_errors_are_retried() {
     assert_eq!(res.status(), 200);
     assert_eq!(app.upstream.requests().len(), 3);
 }
+on_both_backends!(transient_upstream_errors_are_retried);
 
-#[tokio::test]
 async fn an_upstream_that_is_down_after_retries_is_a_502_with_its_class() {
     let app = spawn_app().await;
     let (status, err) = error_of(
@@ -362,8 +362,8 @@ async fn an_upstream_that_is_down_after_retries_is_a_502_with_its_class() {
     app.settle().await;
     assert_eq!(app.store.count_messages("user").await.unwrap(), 1);
 }
+on_both_backends!(an_upstream_that_is_down_after_retries_is_a_502_with_its_class);
 
-#[tokio::test]
 async fn an_upstream_that_refuses_the_request_is_a_400_without_fallback() {
     let app = spawn_app().await;
     let (status, err) = error_of(
@@ -380,8 +380,8 @@ async fn an_upstream_that_refuses_the_request_is_a_400_without_fallback() {
     );
     assert_eq!(app.upstream.requests().len(), 1);
 }
+on_both_backends!(an_upstream_that_refuses_the_request_is_a_400_without_fallback);
 
-#[tokio::test]
 async fn a_slow_upstream_times_out_with_a_504_and_nothing_hangs() {
     let app = spawn_app().await;
     let started = Instant::now();
@@ -403,8 +403,8 @@ async fn a_slow_upstream_times_out_with_a_504_and_nothing_hangs() {
         .await;
     assert_eq!(res.status(), 200);
 }
+on_both_backends!(a_slow_upstream_times_out_with_a_504_and_nothing_hangs);
 
-#[tokio::test]
 async fn models_are_listed_in_openai_format() {
     let app = spawn_app().await;
     let models = app.openai().models().list().await.unwrap();
@@ -430,8 +430,8 @@ async fn models_are_listed_in_openai_format() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+on_both_backends!(models_are_listed_in_openai_format);
 
-#[tokio::test]
 async fn probes_and_metrics_answer_without_a_key() {
     let app = spawn_app().await;
     assert_eq!(
@@ -474,11 +474,12 @@ async fn probes_and_metrics_answer_without_a_key() {
         assert!(line.starts_with("powerbirth_"), "unprefixed series: {line}");
     }
 }
+on_both_backends!(probes_and_metrics_answer_without_a_key);
 
-#[tokio::test]
 async fn unknown_routes_get_an_openai_style_404() {
     let app = spawn_app().await;
     let (status, err) = error_of(app.http.get(app.url("/v1/nothing")).send().await.unwrap()).await;
     assert_eq!(status, 404);
     assert_eq!(err["type"], "invalid_request_error");
 }
+on_both_backends!(unknown_routes_get_an_openai_style_404);

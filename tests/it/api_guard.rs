@@ -2,13 +2,13 @@
 //! call and before storage, in plain and content-part messages, streamed or not.
 
 use crate::common;
+use crate::common::on_both_backends;
 
 use common::spawn_app;
 use serde_json::json;
 
 const CPF: &str = "529.982.247-25";
 
-#[tokio::test]
 async fn the_upstream_and_the_log_never_see_a_cpf_an_email_or_a_phone() {
     let app = spawn_app().await;
     let text = format!(
@@ -49,8 +49,8 @@ async fn the_upstream_and_the_log_never_see_a_cpf_an_email_or_a_phone() {
         );
     }
 }
+on_both_backends!(the_upstream_and_the_log_never_see_a_cpf_an_email_or_a_phone);
 
-#[tokio::test]
 async fn numbers_that_are_not_valid_cpfs_pass_unchanged() {
     let app = spawn_app().await;
     // Wrong check digits: not a CPF, so nothing to hide (a lab value, an order number).
@@ -68,6 +68,7 @@ async fn numbers_that_are_not_valid_cpfs_pass_unchanged() {
             .contains("123.456.789-00")
     );
 }
+on_both_backends!(numbers_that_are_not_valid_cpfs_pass_unchanged);
 
 fn content(body: &serde_json::Value) -> String {
     body["choices"][0]["message"]["content"]
@@ -76,7 +77,6 @@ fn content(body: &serde_json::Value) -> String {
         .to_string()
 }
 
-#[tokio::test]
 async fn a_danger_sign_in_informal_portuguese_is_escalated_and_the_conversation_flagged_urgent() {
     let app = spawn_app().await;
     let mut body = common::chat(
@@ -117,8 +117,10 @@ async fn a_danger_sign_in_informal_portuguese_is_escalated_and_the_conversation_
     assert!(user.urgent, "the conversation is urgent");
     assert!(user.guard.as_deref().unwrap().contains("red_flag"));
 }
+on_both_backends!(
+    a_danger_sign_in_informal_portuguese_is_escalated_and_the_conversation_flagged_urgent
+);
 
-#[tokio::test]
 async fn a_streamed_danger_sign_in_english_starts_with_the_urgent_notice() {
     let app = spawn_app().await;
     let sse = app
@@ -141,8 +143,8 @@ async fn a_streamed_danger_sign_in_english_starts_with_the_urgent_notice() {
     );
     assert!(sse.ends_with("data: [DONE]\n\n"));
 }
+on_both_backends!(a_streamed_danger_sign_in_english_starts_with_the_urgent_notice);
 
-#[tokio::test]
 async fn a_dose_request_is_answered_safely_without_calling_the_model() {
     let app = spawn_app().await;
     let body = common::chat(
@@ -169,8 +171,8 @@ async fn a_dose_request_is_answered_safely_without_calling_the_model() {
     app.settle().await;
     assert_eq!(app.store.count_messages("assistant").await.unwrap(), 2);
 }
+on_both_backends!(a_dose_request_is_answered_safely_without_calling_the_model);
 
-#[tokio::test]
 async fn self_harm_gets_the_crisis_notice_first() {
     let app = spawn_app().await;
     let res = app
@@ -191,8 +193,8 @@ async fn self_harm_gets_the_crisis_notice_first() {
     );
     assert!(text.contains("CVV no 188"));
 }
+on_both_backends!(self_harm_gets_the_crisis_notice_first);
 
-#[tokio::test]
 async fn a_dose_in_the_model_answer_is_replaced_before_it_reaches_the_client() {
     let app = spawn_app().await;
     let res = app
@@ -211,8 +213,8 @@ async fn a_dose_in_the_model_answer_is_replaced_before_it_reaches_the_client() {
     assert_eq!(answer["choices"][0]["finish_reason"], "content_filter");
     assert_eq!(content(&answer), common::notice("dosing", "pt-BR"));
 }
+on_both_backends!(a_dose_in_the_model_answer_is_replaced_before_it_reaches_the_client);
 
-#[tokio::test]
 async fn a_streamed_dose_never_reaches_the_client() {
     let app = spawn_app().await;
     let sse = app
@@ -240,3 +242,4 @@ async fn a_streamed_dose_never_reaches_the_client() {
         "the safe text is shown instead"
     );
 }
+on_both_backends!(a_streamed_dose_never_reaches_the_client);

@@ -2,6 +2,7 @@
 //! the last decimal; budgets hold under concurrency; usage and alerts are admin reports.
 
 use crate::common;
+use crate::common::on_both_backends;
 
 use std::str::FromStr;
 
@@ -19,7 +20,6 @@ fn expected_cost() -> Decimal {
         + Decimal::from(7) * Decimal::from_str("0.60").unwrap() / per_million
 }
 
-#[tokio::test]
 async fn a_non_streamed_answer_carries_its_exact_cost_and_stores_it() {
     let app = spawn_app().await;
     let res = app
@@ -42,6 +42,7 @@ async fn a_non_streamed_answer_carries_its_exact_cost_and_stores_it() {
     );
     assert_eq!(answer.tokens_source.map(|s| s.as_str()), Some("upstream"));
 }
+on_both_backends!(a_non_streamed_answer_carries_its_exact_cost_and_stores_it);
 
 fn chunks(sse: &str) -> Vec<Value> {
     sse.lines()
@@ -51,7 +52,6 @@ fn chunks(sse: &str) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
 async fn a_streamed_answer_ends_with_its_exact_cost_with_or_without_usage() {
     let app = spawn_app().await;
     let mut body = chat("gpt-echo", "oi");
@@ -79,8 +79,8 @@ async fn a_streamed_answer_ends_with_its_exact_cost_with_or_without_usage() {
     );
     assert_eq!(last["powerbirth"]["cost_usd"], "0.00000585");
 }
+on_both_backends!(a_streamed_answer_ends_with_its_exact_cost_with_or_without_usage);
 
-#[tokio::test]
 async fn a_budget_holds_under_fifty_concurrent_requests() {
     let app = spawn_app().await;
     let body = json!({"model": "gpt-medium", "max_tokens": 20, "messages": [{"role": "user", "content": "oi"}]});
@@ -157,8 +157,8 @@ async fn a_budget_holds_under_fifty_concurrent_requests() {
         "spent {spent} over budget {budget} + {reservation}"
     );
 }
+on_both_backends!(a_budget_holds_under_fifty_concurrent_requests);
 
-#[tokio::test]
 async fn usage_and_alerts_are_admin_reports() {
     let app = spawn_app().await;
     for _ in 0..2 {
@@ -201,8 +201,8 @@ async fn usage_and_alerts_are_admin_reports() {
     assert_eq!(alerts["object"], "list");
     assert_eq!(get("/v1/alerts", &app.client_key).await.status(), 403);
 }
+on_both_backends!(usage_and_alerts_are_admin_reports);
 
-#[tokio::test]
 async fn metering_series_are_exported() {
     let app = spawn_app_with(Spawn::default()).await;
     app.post("/v1/chat/completions", &chat("gpt-echo", "x"))
@@ -216,3 +216,4 @@ async fn metering_series_are_exported() {
         assert!(text.contains(series), "missing {series}");
     }
 }
+on_both_backends!(metering_series_are_exported);

@@ -2,13 +2,13 @@
 //! OpenAI SDK extra-body field), the `x-prompt-ref` header and log, and atomic reloads.
 
 use crate::common;
+use crate::common::on_both_backends;
 
 use std::path::Path;
 
 use common::{Spawn, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
-#[tokio::test]
 async fn every_shipped_prompt_is_listed_with_versions_labels_languages_and_personas() {
     let app = spawn_app().await;
     let res = app
@@ -70,8 +70,8 @@ async fn every_shipped_prompt_is_listed_with_versions_labels_languages_and_perso
         assert_eq!(err["error"]["code"], "prompt_not_found");
     }
 }
+on_both_backends!(every_shipped_prompt_is_listed_with_versions_labels_languages_and_personas);
 
-#[tokio::test]
 async fn render_follows_accept_language_and_reports_every_bad_variable() {
     let app = spawn_app().await;
     let res = app
@@ -111,8 +111,8 @@ async fn render_follows_accept_language_and_reports_every_bad_variable() {
         "{message}"
     );
 }
+on_both_backends!(render_follows_accept_language_and_reports_every_bad_variable);
 
-#[tokio::test]
 async fn a_chat_with_a_prompt_reference_sends_the_rendered_prompt_first_and_logs_the_reference() {
     let app = spawn_app().await;
     // The official SDK shape: a normal chat request with `prompt` as an extra body field.
@@ -180,8 +180,10 @@ async fn a_chat_with_a_prompt_reference_sends_the_rendered_prompt_first_and_logs
     // The log holds what the user saw, not the system prompt.
     assert!(stored.iter().all(|m| m.role != "system"));
 }
+on_both_backends!(
+    a_chat_with_a_prompt_reference_sends_the_rendered_prompt_first_and_logs_the_reference
+);
 
-#[tokio::test]
 async fn prompt_errors_in_a_chat_are_404_and_400_before_any_upstream_call() {
     let app = spawn_app().await;
     let mut body = common::chat("gpt-echo", "oi");
@@ -201,6 +203,7 @@ async fn prompt_errors_in_a_chat_are_404_and_400_before_any_upstream_call() {
     );
     assert!(app.upstream.requests().is_empty());
 }
+on_both_backends!(prompt_errors_in_a_chat_are_404_and_400_before_any_upstream_call);
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -215,7 +218,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[tokio::test]
 async fn a_reload_with_any_problem_is_rejected_whole_and_the_old_set_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let prompts = dir.path().join("prompts");
@@ -266,6 +268,7 @@ async fn a_reload_with_any_problem_is_rejected_whole_and_the_old_set_keeps_servi
     body["prompt"] = json!({"id": "birth-plan", "label": "canary"});
     assert_eq!(app.post("/v1/chat/completions", &body).await.status(), 200);
 }
+on_both_backends!(a_reload_with_any_problem_is_rejected_whole_and_the_old_set_keeps_serving);
 
 #[tokio::test]
 async fn sighup_reloads_the_prompts_of_the_running_binary() {

@@ -3,6 +3,7 @@
 //! key; client keys, missing keys and unknown formats get OpenAI-style errors.
 
 use crate::common;
+use crate::common::on_both_backends;
 
 use std::time::Duration;
 
@@ -13,19 +14,13 @@ use powerbirth::review::sample::{SampleOptions, sample};
 use powerbirth::store::now_ms;
 use serde_json::Value;
 
-async fn app_on(backend: &str) -> Option<TestApp> {
-    let db_url = match backend {
-        "postgres" => Some(common::fresh_pg_database(&common::pg_url()?).await),
-        _ => None,
-    };
-    Some(
-        common::spawn_app_with(common::Spawn {
-            db_url,
-            extra_toml: "[review]\nschedule = \"off\"\n".into(),
-            ..Default::default()
-        })
-        .await,
-    )
+/// The gateway on the scenario's backend, with the review scheduler off (tests sample by hand).
+async fn app() -> TestApp {
+    common::spawn_app_with(common::Spawn {
+        extra_toml: "[review]\nschedule = \"off\"\n".into(),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Two conversations through the gateway, sampled and reviewed: one by two nurses (with a
@@ -81,7 +76,8 @@ async fn export(app: &TestApp, key: Option<&str>, query: &str) -> reqwest::Respo
     req.send().await.unwrap()
 }
 
-async fn only_an_admin_key_exports_and_a_bad_format_is_a_400(app: TestApp) {
+async fn only_an_admin_key_exports_and_a_bad_format_is_a_400() {
+    let app = app().await;
     let none = export(&app, None, "?format=jsonl").await;
     assert_eq!(none.status(), 401);
     let body: Value = none.json().await.unwrap();
@@ -105,7 +101,8 @@ async fn only_an_admin_key_exports_and_a_bad_format_is_a_400(app: TestApp) {
     );
 }
 
-async fn jsonl_has_one_row_per_review_with_ids_not_emails(app: TestApp) {
+async fn jsonl_has_one_row_per_review_with_ids_not_emails() {
+    let app = app().await;
     let (items, nurses) = reviewed(&app).await;
     let res = export(&app, Some(&app.admin_key), "?format=jsonl").await;
     assert_eq!(res.status(), 200);
@@ -153,7 +150,8 @@ async fn jsonl_has_one_row_per_review_with_ids_not_emails(app: TestApp) {
     );
 }
 
-async fn csv_is_quoted_and_reads_back_exactly(app: TestApp) {
+async fn csv_is_quoted_and_reads_back_exactly() {
+    let app = app().await;
     let (items, nurses) = reviewed(&app).await;
     let res = export(&app, Some(&app.admin_key), "?format=csv").await;
     assert_eq!(res.status(), 200);
@@ -207,26 +205,6 @@ async fn csv_is_quoted_and_reads_back_exactly(app: TestApp) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let app = super::app_on("sqlite").await.unwrap();
-                super::$scenario(app).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                let Some(app) = super::app_on("postgres").await else {
-                    return;
-                };
-                super::$scenario(app).await;
-            }
-        }
-    };
-}
-
 on_both_backends!(only_an_admin_key_exports_and_a_bad_format_is_a_400);
 on_both_backends!(jsonl_has_one_row_per_review_with_ids_not_emails);
 on_both_backends!(csv_is_quoted_and_reads_back_exactly);
@@ -234,7 +212,7 @@ on_both_backends!(csv_is_quoted_and_reads_back_exactly);
 #[tokio::test]
 async fn a_large_export_is_paged_without_losing_or_repeating_a_row() {
     // More reviews than one page (500): every one exported exactly once, in order.
-    let app = app_on("sqlite").await.unwrap();
+    let app = app().await;
     let now = now_ms();
     let convs: Vec<review_seed::Conv> = (0..503)
         .map(|i| review_seed::Conv::new(format!("p{i:04}"), now - (i + 1) * 1000))

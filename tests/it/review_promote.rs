@@ -4,6 +4,7 @@
 //! prompt variable the set does not give.
 
 use crate::common;
+use crate::common::on_both_backends;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -321,30 +322,9 @@ async fn promotion_refuses_what_would_make_a_wrong_or_unloadable_case(store: &St
     assert_eq!(read_toml(&path)["cases"].as_array().unwrap().len(), 1);
 }
 
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let dir = tempfile::tempdir().unwrap();
-                let (store, _) = crate::common::review_seed::sqlite_store(&dir).await;
-                super::$scenario(&store).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                let Some((store, _)) = crate::common::review_seed::postgres_store().await else {
-                    return;
-                };
-                super::$scenario(&store).await;
-            }
-        }
-    };
-}
-
-on_both_backends!(a_corrected_answer_becomes_the_reference_of_a_new_eval_set);
-on_both_backends!(appending_keeps_the_existing_file_byte_for_byte_and_refuses_a_duplicate);
-on_both_backends!(promotion_refuses_what_would_make_a_wrong_or_unloadable_case);
+on_both_backends!(store: a_corrected_answer_becomes_the_reference_of_a_new_eval_set);
+on_both_backends!(store: appending_keeps_the_existing_file_byte_for_byte_and_refuses_a_duplicate);
+on_both_backends!(store: promotion_refuses_what_would_make_a_wrong_or_unloadable_case);
 
 #[tokio::test]
 async fn the_cli_promotes_an_item_and_explains_a_refusal() {

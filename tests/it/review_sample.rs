@@ -4,6 +4,7 @@
 //! schedule (once per period, even with two replicas).
 
 use crate::common;
+use crate::common::on_both_backends;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -20,28 +21,6 @@ use powerbirth::store::{Store, now_ms};
 
 const GENERAL: &str = "assistant-general@2;lang=pt-BR;persona=doula";
 const ALERT_EN: &str = "preeclampsia-alert@1;lang=en;persona=nurse";
-
-/// Runs a scenario on a fresh SQLite store and on a fresh PostgreSQL database.
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test]
-            async fn on_sqlite() {
-                let dir = tempfile::tempdir().unwrap();
-                let (store, _) = crate::common::review_seed::sqlite_store(&dir).await;
-                super::$scenario(&store).await;
-            }
-
-            #[tokio::test]
-            async fn on_postgres() {
-                let Some((store, _)) = crate::common::review_seed::postgres_store().await else {
-                    return;
-                };
-                super::$scenario(&store).await;
-            }
-        }
-    };
-}
 
 fn opts(n: u32, seed: u64) -> SampleOptions {
     SampleOptions {
@@ -121,7 +100,7 @@ async fn every_urgent_conversation_comes_first_even_beyond_the_sample_size(store
             .all(|i| !i.urgent && i.conversation_id.starts_with("calm-"))
     );
 }
-on_both_backends!(every_urgent_conversation_comes_first_even_beyond_the_sample_size);
+on_both_backends!(store: every_urgent_conversation_comes_first_even_beyond_the_sample_size);
 
 async fn the_draw_is_stratified_in_proportion_to_each_stratum(store: &Store) {
     let now = now_ms();
@@ -161,7 +140,7 @@ async fn the_draw_is_stratified_in_proportion_to_each_stratum(store: &Store) {
         assert_eq!(item.stratum, expected);
     }
 }
-on_both_backends!(the_draw_is_stratified_in_proportion_to_each_stratum);
+on_both_backends!(store: the_draw_is_stratified_in_proportion_to_each_stratum);
 
 async fn the_same_seed_on_the_same_data_draws_the_same_batch(store: &Store) {
     // Two stores with the same conversations: this one and a second SQLite file.
@@ -195,7 +174,7 @@ async fn the_same_seed_on_the_same_data_draws_the_same_batch(store: &Store) {
     let stored = batches::batch(store, &first.id).await.unwrap().unwrap();
     assert_eq!(stored.seed, 2026);
 }
-on_both_backends!(the_same_seed_on_the_same_data_draws_the_same_batch);
+on_both_backends!(store: the_same_seed_on_the_same_data_draws_the_same_batch);
 
 async fn reviewed_and_queued_conversations_are_never_drawn_again(store: &Store) {
     let now = now_ms();
@@ -231,7 +210,7 @@ async fn reviewed_and_queued_conversations_are_never_drawn_again(store: &Store) 
     assert_eq!(listed[1].reviews, 1);
     assert_eq!(listed[1].done_items, 1);
 }
-on_both_backends!(reviewed_and_queued_conversations_are_never_drawn_again);
+on_both_backends!(store: reviewed_and_queued_conversations_are_never_drawn_again);
 
 async fn an_empty_window_is_a_clear_error_and_no_batch(store: &Store) {
     let now = now_ms();
@@ -257,7 +236,7 @@ async fn an_empty_window_is_a_clear_error_and_no_batch(store: &Store) {
     assert!(text.contains("no batch was created"), "{text}");
     assert!(batches::list_batches(store).await.unwrap().is_empty());
 }
-on_both_backends!(an_empty_window_is_a_clear_error_and_no_batch);
+on_both_backends!(store: an_empty_window_is_a_clear_error_and_no_batch);
 
 async fn overlap_items_are_marked_for_a_second_nurse(store: &Store) {
     let now = now_ms();
@@ -286,7 +265,7 @@ async fn overlap_items_are_marked_for_a_second_nurse(store: &Store) {
         4
     );
 }
-on_both_backends!(overlap_items_are_marked_for_a_second_nurse);
+on_both_backends!(store: overlap_items_are_marked_for_a_second_nurse);
 
 /// The schedule configuration: weekly, 20 conversations, no overlap.
 fn weekly() -> powerbirth::review::ReviewConfig {
@@ -359,7 +338,7 @@ async fn the_schedule_samples_once_per_week_even_with_two_replicas(store: &Store
         "the W48 conversations are already in a batch"
     );
 }
-on_both_backends!(the_schedule_samples_once_per_week_even_with_two_replicas);
+on_both_backends!(store: the_schedule_samples_once_per_week_even_with_two_replicas);
 
 #[tokio::test]
 async fn the_server_samples_on_its_schedule_at_start_up_and_a_restart_does_not_sample_again() {

@@ -125,18 +125,16 @@ async fn sqlite_exchanges_round_trip() {
 #[tokio::test]
 async fn postgres_keys_live_and_die() {
     let Some(base) = common::pg_url() else { return };
-    let store = Store::connect(&common::fresh_pg_database(&base).await, 2)
-        .await
-        .unwrap();
+    let db = common::fresh_pg_database(&base).await;
+    let store = Store::connect(&db.url, 2).await.unwrap();
     keys_live_and_die(&store).await;
 }
 
 #[tokio::test]
 async fn postgres_exchanges_round_trip() {
     let Some(base) = common::pg_url() else { return };
-    let store = Store::connect(&common::fresh_pg_database(&base).await, 2)
-        .await
-        .unwrap();
+    let db = common::fresh_pg_database(&base).await;
+    let store = Store::connect(&db.url, 2).await.unwrap();
     exchanges_round_trip(&store).await;
 }
 
@@ -157,9 +155,9 @@ async fn migrations_are_applied_once_and_reopening_is_harmless() {
 #[tokio::test]
 async fn the_gateway_runs_on_postgres() {
     let Some(base) = common::pg_url() else { return };
-    let db_url = common::fresh_pg_database(&base).await;
+    let db = common::fresh_pg_database(&base).await;
     let app = common::spawn_app_with(common::Spawn {
-        db_url: Some(db_url),
+        db_url: Some(db.url.clone()),
         ..Default::default()
     })
     .await;

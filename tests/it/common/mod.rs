@@ -1,7 +1,11 @@
 //! Shared test helpers: the real app on port 0 (`spawn_app`), a real HTTP mock upstream
 //! (`MockUpstream`), and the external services (`pg_url`, `redis_url`) that CI provides.
 
+mod backends;
 pub mod review_seed;
+
+pub(crate) use backends::on_both_backends;
+pub use backends::{Backend, PgDatabase, fresh_pg_database};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -201,6 +205,8 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database of a scenario on that backend, dropped with the app.
+    _db: Option<PgDatabase>,
 }
 
 /// Options for [`spawn_app_with`].
@@ -260,10 +266,18 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     let upstream = MockUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let db_url = opts
-        .db_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("gateway.db").display()));
+    // A database named by the test wins; else the scenario's backend gets a fresh one.
+    let (db_url, db) = match (opts.db_url.clone(), Backend::current()) {
+        (Some(url), _) => (url, None),
+        (None, Backend::Postgres { base }) => {
+            let db = fresh_pg_database(&base).await;
+            (db.url.clone(), Some(db))
+        }
+        (None, Backend::Sqlite) => (
+            format!("sqlite://{}", dir.path().join("gateway.db").display()),
+            None,
+        ),
+    };
     let text = test_config(&upstream, &db_url, &opts.extra_toml);
     let path = dir.path().join("powerbirth.toml");
     std::fs::write(&path, &text).unwrap();
@@ -300,6 +314,7 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
         shutdown: Some(tx),
         served: Some(served),
         _dir: Some(dir),
+        _db: db,
     }
 }
 
@@ -481,24 +496,6 @@ pub fn redis_url() -> Option<String> {
             skip("POWERBIRTH_TEST_REDIS_URL is not set (no Redis)");
             None
         }
-    }
-}
-
-/// A fresh, empty PostgreSQL database on the server at `base`, so tests never see each other's rows.
-pub async fn fresh_pg_database(base: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("pb_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    match base.rfind('/') {
-        Some(i) if base[..i].contains("://") && i > base.find("://").unwrap() + 2 => {
-            format!("{}/{name}", &base[..i])
-        }
-        _ => format!("{base}/{name}"),
     }
 }
 

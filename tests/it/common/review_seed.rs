@@ -153,9 +153,10 @@ pub async fn sqlite_store(dir: &tempfile::TempDir) -> (Store, String) {
     (Store::connect(&url, 4).await.unwrap(), url)
 }
 
-/// A fresh PostgreSQL store, or `None` outside CI without a server.
-pub async fn postgres_store() -> Option<(Store, String)> {
+/// A fresh PostgreSQL store and its database (dropped with it), or `None` outside CI without a
+/// server.
+pub async fn postgres_store() -> Option<(Store, crate::common::PgDatabase)> {
     let base = crate::common::pg_url()?;
-    let url = crate::common::fresh_pg_database(&base).await;
-    Some((Store::connect(&url, 4).await.unwrap(), url))
+    let db = crate::common::fresh_pg_database(&base).await;
+    Some((Store::connect(&db.url, 4).await.unwrap(), db))
 }

@@ -95,8 +95,8 @@ async fn runs_are_stored_and_read_back_on_postgresql() {
     let Some(base) = common::pg_url() else {
         return;
     };
-    let url = common::fresh_pg_database(&base).await;
-    let store = Store::connect(&url, 2).await.expect("postgres");
+    let db = common::fresh_pg_database(&base).await;
+    let store = Store::connect(&db.url, 2).await.expect("postgres");
     runs_are_stored_with_their_history(&store).await;
     store.close().await;
 }

@@ -21,6 +21,7 @@ pub struct TestStore {
     pub store: Store,
     pub url: String,
     _dir: Option<TempDir>,
+    _db: Option<common::PgDatabase>,
 }
 
 /// A fresh SQLite database in a temporary directory.
@@ -32,18 +33,20 @@ pub async fn sqlite() -> TestStore {
         store: Store::connect(&url, 4).await.unwrap(),
         url,
         _dir: Some(dir),
+        _db: None,
     }
 }
 
 /// A fresh PostgreSQL database, when the test server is configured.
 pub async fn postgres() -> Option<TestStore> {
     let base = common::pg_url()?;
-    let url = common::fresh_pg_database(&base).await;
+    let db = common::fresh_pg_database(&base).await;
     Some(TestStore {
         name: "postgres",
-        store: Store::connect(&url, 4).await.unwrap(),
-        url,
+        store: Store::connect(&db.url, 4).await.unwrap(),
+        url: db.url.clone(),
         _dir: None,
+        _db: Some(db),
     })
 }
 

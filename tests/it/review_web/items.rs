@@ -2,8 +2,8 @@
 //! both backends), the review form and its validation, overlap items for a second nurse.
 
 use super::*;
+use crate::common::on_both_backends;
 
-#[tokio::test]
 async fn next_takes_urgent_items_first_and_opens_the_conversation() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -58,8 +58,8 @@ async fn next_takes_urgent_items_first_and_opens_the_conversation() {
     let unknown = ana.get(app.url("/review/items/nope")).send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
+on_both_backends!(next_takes_urgent_items_first_and_opens_the_conversation);
 
-#[tokio::test]
 async fn two_nurses_never_get_the_same_item_and_a_locked_item_is_409() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -98,8 +98,8 @@ async fn two_nurses_never_get_the_same_item_and_a_locked_item_is_409() {
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert!(reviews_of(&app.store, &items[0]).await.is_empty());
 }
+on_both_backends!(two_nurses_never_get_the_same_item_and_a_locked_item_is_409);
 
-#[tokio::test]
 async fn an_expired_lock_can_be_taken_by_another_nurse() {
     let app = review_app("lock_minutes = 1").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -137,8 +137,8 @@ async fn an_expired_lock_can_be_taken_by_another_nurse() {
     let late = submit(&app, &ana, &items[0], &good_review(&ana_csrf)).await;
     assert_eq!(late.status(), StatusCode::CONFLICT, "the lock is Bia's now");
 }
+on_both_backends!(an_expired_lock_can_be_taken_by_another_nurse);
 
-#[tokio::test]
 async fn a_review_is_stored_the_lock_released_and_next_offered() {
     let app = review_app("").await;
     let ana_id = account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -195,8 +195,8 @@ async fn a_review_is_stored_the_lock_released_and_next_offered() {
         Some(items[1].as_str())
     );
 }
+on_both_backends!(a_review_is_stored_the_lock_released_and_next_offered);
 
-#[tokio::test]
 async fn bad_form_values_get_400_with_each_problem_and_the_values_kept() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -236,8 +236,8 @@ async fn bad_form_values_get_400_with_each_problem_and_the_values_kept() {
     );
     assert!(reviews_of(&app.store, &item).await.is_empty());
 }
+on_both_backends!(bad_form_values_get_400_with_each_problem_and_the_values_kept);
 
-#[tokio::test]
 async fn a_missing_or_stale_csrf_token_is_refused() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -268,8 +268,8 @@ async fn a_missing_or_stale_csrf_token_is_refused() {
     let ok = submit(&app, &ana, &item, &good_review(&fresh)).await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
 }
+on_both_backends!(a_missing_or_stale_csrf_token_is_refused);
 
-#[tokio::test]
 async fn an_overlap_item_goes_to_one_second_nurse_after_the_first_review() {
     let app = review_app("").await;
     for email in ["ana@x.org", "bia@x.org", "cris@x.org"] {
@@ -326,6 +326,7 @@ async fn an_overlap_item_goes_to_one_second_nurse_after_the_first_review() {
     assert!(!html.contains(&batch));
     assert!(html.contains("Nenhum lote aberto"));
 }
+on_both_backends!(an_overlap_item_goes_to_one_second_nurse_after_the_first_review);
 
 /// Many nurses asking for the next item at the same moment each get a different one, and the
 /// ones left over get none.
@@ -360,10 +361,10 @@ async fn concurrent_next_calls_never_return_the_same_item_on_sqlite() {
 #[tokio::test]
 async fn concurrent_next_calls_never_return_the_same_item_on_postgres() {
     let Some(base) = common::pg_url() else { return };
-    let db_url = common::fresh_pg_database(&base).await;
+    let db = common::fresh_pg_database(&base).await;
     let app = spawn_app_with(Spawn {
         extra_toml: "[review]\nschedule = \"off\"\n".into(),
-        db_url: Some(db_url),
+        db_url: Some(db.url.clone()),
         ..Spawn::default()
     })
     .await;

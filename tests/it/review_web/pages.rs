@@ -2,8 +2,8 @@
 //! switch.
 
 use super::*;
+use crate::common::on_both_backends;
 
-#[tokio::test]
 async fn only_admins_promote_a_reviewed_conversation_into_the_eval_set() {
     let dir = tempfile::tempdir().unwrap();
     let evalset = dir.path().join("reviewed.toml");
@@ -60,8 +60,8 @@ async fn only_admins_promote_a_reviewed_conversation_into_the_eval_set() {
         "an item is promoted once"
     );
 }
+on_both_backends!(only_admins_promote_a_reviewed_conversation_into_the_eval_set);
 
-#[tokio::test]
 async fn stats_show_weeks_distributions_and_kappa_once_there_is_overlap() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -133,8 +133,8 @@ async fn stats_show_weeks_distributions_and_kappa_once_there_is_overlap() {
     assert!(html.contains("<dt>Escalation</dt><dd>1.00</dd>"), "{html}");
     assert!(!html.contains("Not enough overlap"));
 }
+on_both_backends!(stats_show_weeks_distributions_and_kappa_once_there_is_overlap);
 
-#[tokio::test]
 async fn the_pages_switch_to_english_and_remember_it() {
     let app = review_app("").await;
     let client = browser();
@@ -156,3 +156,4 @@ async fn the_pages_switch_to_english_and_remember_it() {
     let html = later.text().await.unwrap();
     assert!(html.contains("<html lang=\"en\">") && html.contains("Password"));
 }
+on_both_backends!(the_pages_switch_to_english_and_remember_it);

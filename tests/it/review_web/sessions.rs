@@ -2,8 +2,8 @@
 //! the API.
 
 use super::*;
+use crate::common::on_both_backends;
 
-#[tokio::test]
 async fn logging_in_opens_a_session_in_an_httponly_strict_cookie() {
     let app = review_app("").await;
     account(&app.store, "Ana@Maternidade.org", ReviewerRole::Nurse).await;
@@ -32,8 +32,8 @@ async fn logging_in_opens_a_session_in_an_httponly_strict_cookie() {
     assert!(html.contains("ana@maternidade.org"));
     assert!(html.contains("Lotes abertos"));
 }
+on_both_backends!(logging_in_opens_a_session_in_an_httponly_strict_cookie);
 
-#[tokio::test]
 async fn behind_tls_the_session_cookie_is_secure_and_host_prefixed() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -79,8 +79,8 @@ async fn behind_tls_the_session_cookie_is_secure_and_host_prefixed() {
         assert!(session.contains(flag), "{flag} missing: {session}");
     }
 }
+on_both_backends!(behind_tls_the_session_cookie_is_secure_and_host_prefixed);
 
-#[tokio::test]
 async fn secure_cookie_never_keeps_cookies_plain_even_behind_https() {
     let app = review_app("secure_cookie = \"never\"").await;
     let res = reqwest::Client::new()
@@ -95,8 +95,8 @@ async fn secure_cookie_never_keeps_cookies_plain_even_behind_https() {
         .expect("the plain login-form cookie");
     assert!(!cookie.contains("Secure"), "{cookie}");
 }
+on_both_backends!(secure_cookie_never_keeps_cookies_plain_even_behind_https);
 
-#[tokio::test]
 async fn without_a_session_every_page_redirects_to_the_login() {
     let app = review_app("").await;
     let client = browser();
@@ -120,8 +120,8 @@ async fn without_a_session_every_page_redirects_to_the_login() {
         assert_eq!(location(&res), "/review/login", "{path}");
     }
 }
+on_both_backends!(without_a_session_every_page_redirects_to_the_login);
 
-#[tokio::test]
 async fn an_api_key_does_not_open_the_review_pages() {
     let app = review_app("").await;
     let res = reqwest::Client::new()
@@ -138,8 +138,8 @@ async fn an_api_key_does_not_open_the_review_pages() {
             .contains("Chaves de API não abrem")
     );
 }
+on_both_backends!(an_api_key_does_not_open_the_review_pages);
 
-#[tokio::test]
 async fn a_session_cookie_does_not_open_the_api() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Admin).await;
@@ -160,8 +160,8 @@ async fn a_session_cookie_does_not_open_the_api() {
     let body: serde_json::Value = api.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_api_key");
 }
+on_both_backends!(a_session_cookie_does_not_open_the_api);
 
-#[tokio::test]
 async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -179,8 +179,8 @@ async fn an_unknown_email_and_a_wrong_password_get_the_same_answer() {
     };
     assert_eq!(strip(&wrong, "ana@x.org"), strip(&unknown, "bia@x.org"));
 }
+on_both_backends!(an_unknown_email_and_a_wrong_password_get_the_same_answer);
 
-#[tokio::test]
 async fn the_login_delay_grows_with_each_failure() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -216,8 +216,8 @@ async fn the_login_delay_grows_with_each_failure() {
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(attempt(PASSWORD).await.status(), StatusCode::SEE_OTHER);
 }
+on_both_backends!(the_login_delay_grows_with_each_failure);
 
-#[tokio::test]
 async fn a_login_without_its_form_token_is_refused() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -257,8 +257,8 @@ async fn a_login_without_its_form_token_is_refused() {
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(res.text().await.unwrap().contains("O formulário expirou"));
 }
+on_both_backends!(a_login_without_its_form_token_is_refused);
 
-#[tokio::test]
 async fn logout_ends_the_session_for_good() {
     let app = review_app("").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -294,8 +294,8 @@ async fn logout_ends_the_session_for_good() {
     assert_eq!(replay.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&replay), "/review/login");
 }
+on_both_backends!(logout_ends_the_session_for_good);
 
-#[tokio::test]
 async fn a_session_ends_when_it_expires() {
     let app = review_app("session_hours = 1").await;
     account(&app.store, "ana@x.org", ReviewerRole::Nurse).await;
@@ -323,3 +323,4 @@ async fn a_session_ends_when_it_expires() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/review/login");
 }
+on_both_backends!(a_session_ends_when_it_expires);
