@@ -6,16 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::IntoResponse;
+use powerbirth::core::UsdCost;
+use powerbirth::core::calendar::{DAY_MS, date_of_day, day_of};
+use powerbirth::core::now_ms;
 use powerbirth::error::ApiError;
-use powerbirth::metering::calendar::{DAY_MS, date_of_day, day_of};
-use powerbirth::metering::{Metering, UsdCost};
+use powerbirth::metering::Metering;
 use powerbirth::providers::ModelEntry;
+use powerbirth::store::Store;
 use powerbirth::store::keys::{ApiKey, Role};
-use powerbirth::store::{Store, now_ms};
 use tokio::task::JoinSet;
 
-use crate::common;
 use super::support::{self, Bill, TestMetering, request, usd, write_ledger};
+use crate::common;
 
 /// The worst case of `request()` below on `gpt-counted`: 11 prompt tokens at the dearest input
 /// price of its fallback chain (gpt-dear, 2.50) + 100 output tokens at 10.00, per million.

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use powerbirth::chat::types::ChatRequest;
 use powerbirth::config::Config;
-use powerbirth::metering::{Metering, UsdCost};
+use powerbirth::core::UsdCost;
+use powerbirth::metering::Metering;
 use powerbirth::providers::Providers;
 use powerbirth::store::Store;
 use powerbirth::store::messages::{Exchange, MessageRecord};

@@ -5,8 +5,12 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{Backend, Store};
-use crate::metering::{TokensSource, UsdCost};
+mod kinds;
+
+pub use kinds::TokensSource;
+
+use super::{Backend, DbError, Store};
+use crate::core::{UsdCost, new_id};
 
 /// One exchange to log: the conversation it belongs to and its new messages (the user's turn and
 /// the assistant's answer, or the error that ended it).
@@ -62,7 +66,7 @@ impl MessageRecord {
         created_at: i64,
     ) -> Self {
         MessageRecord {
-            id: super::new_id(),
+            id: new_id(),
             conversation_id: conversation_id.to_string(),
             request_id: request_id.to_string(),
             role: role.to_string(),
@@ -194,7 +198,7 @@ fn placeholders_with(rows: usize, cols: usize, cell: impl Fn(usize, usize) -> St
 
 impl Store {
     /// Writes a batch of exchanges in one transaction: conversations upserted, messages inserted.
-    pub async fn write_exchanges(&self, batch: &[Exchange]) -> Result<(), sqlx::Error> {
+    pub async fn write_exchanges(&self, batch: &[Exchange]) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
         // One row per conversation: PostgreSQL refuses an upsert that touches a row twice.
         let mut conversations: HashMap<&str, (&str, i64, i64)> = HashMap::new();
@@ -271,7 +275,7 @@ impl Store {
     pub async fn conversation_messages(
         &self,
         conversation_id: &str,
-    ) -> Result<Vec<MessageRecord>, sqlx::Error> {
+    ) -> Result<Vec<MessageRecord>, DbError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM messages WHERE conversation_id = $1 ORDER BY created_at, id",
             select_columns(self.backend())
@@ -283,10 +287,7 @@ impl Store {
     }
 
     /// Messages logged for one request id.
-    pub async fn request_messages(
-        &self,
-        request_id: &str,
-    ) -> Result<Vec<MessageRecord>, sqlx::Error> {
+    pub async fn request_messages(&self, request_id: &str) -> Result<Vec<MessageRecord>, DbError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM messages WHERE request_id = $1 ORDER BY created_at, id",
             select_columns(self.backend())
@@ -298,7 +299,7 @@ impl Store {
     }
 
     /// Number of stored messages with this role.
-    pub async fn count_messages(&self, role: &str) -> Result<i64, sqlx::Error> {
+    pub async fn count_messages(&self, role: &str) -> Result<i64, DbError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE role = $1")
             .bind(role)
             .fetch_one(self.pool())
@@ -306,7 +307,7 @@ impl Store {
     }
 }
 
-fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, sqlx::Error> {
+fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, DbError> {
     Ok(MessageRecord {
         id: row.try_get("id")?,
         conversation_id: row.try_get("conversation_id")?,
@@ -327,14 +328,14 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, sqlx::Erro
             .try_get::<Option<String>, _>("cost_usd")?
             .map(|c| c.parse::<UsdCost>())
             .transpose()
-            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            .map_err(|e| DbError::Decode(e.into()))?,
         cached_tokens: row.try_get("cached_tokens")?,
         reasoning_tokens: row.try_get("reasoning_tokens")?,
         tokens_source: row
             .try_get::<Option<String>, _>("tokens_source")?
             .map(|s| s.parse::<TokensSource>())
             .transpose()
-            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            .map_err(|e| DbError::Decode(e.into()))?,
         guard: row.try_get("guard")?,
         urgent: row.try_get::<i64, _>("urgent")? != 0,
     })
