@@ -363,7 +363,13 @@ mod tests {
 
     #[test]
     fn a_metered_answer_fills_its_log_record() {
-        let mut record = MessageRecord::new("c", "r", "assistant", String::new(), 0);
+        let mut record = MessageRecord::new(
+            "c",
+            "r",
+            crate::store::messages::MessageRole::Assistant,
+            String::new(),
+            0,
+        );
         let metered = Metered {
             tokens: TokenCounts {
                 input: 11,

@@ -44,3 +44,112 @@ impl fmt::Display for TokensSource {
         f.write_str(self.as_str())
     }
 }
+
+/// Generates a text-backed enum's `as_str`, `FromStr`, `Display`, and comparisons with its text
+/// (so `m.status == "ok"` reads as the column does).
+macro_rules! text_enum {
+    ($name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            /// The text stored in the column.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(concat!("unknown ", $what, " {:?}"), other)),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+/// How the exchange that logged a message ended (`messages.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MessageStatus {
+    /// Answered (streamed or not).
+    #[default]
+    Ok,
+    /// Failed: the upstream or the gateway returned an error.
+    Error,
+    /// The client left before a streamed answer ended.
+    ClientClosed,
+    /// The guard answered itself; no model was called.
+    Blocked,
+}
+
+text_enum!(MessageStatus, "message status", {
+    Ok => "ok",
+    Error => "error",
+    ClientClosed => "client_closed",
+    Blocked => "blocked",
+});
+
+/// Who wrote a message (`messages.role`): the OpenAI chat roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageRole {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+    Function,
+}
+
+text_enum!(MessageRole, "message role", {
+    System => "system",
+    Developer => "developer",
+    User => "user",
+    Assistant => "assistant",
+    Tool => "tool",
+    Function => "function",
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_roles_are_stored_as_their_text_and_read_back() {
+        for s in ["ok", "error", "client_closed", "blocked"] {
+            assert_eq!(s.parse::<MessageStatus>().unwrap().as_str(), s);
+        }
+        for r in [
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+            "function",
+        ] {
+            assert_eq!(r.parse::<MessageRole>().unwrap().to_string(), r);
+        }
+        assert!("done".parse::<MessageStatus>().is_err());
+        assert_eq!(MessageRole::User, "user");
+        assert_eq!(MessageStatus::default(), MessageStatus::Ok);
+    }
+}

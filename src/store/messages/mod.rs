@@ -7,7 +7,7 @@ use sqlx::Row;
 
 mod kinds;
 
-pub use kinds::TokensSource;
+pub use kinds::{MessageRole, MessageStatus, TokensSource};
 
 use super::{Backend, DbError, Store};
 use crate::core::{UsdCost, new_id};
@@ -28,11 +28,10 @@ pub struct MessageRecord {
     pub id: String,
     pub conversation_id: String,
     pub request_id: String,
-    pub role: String,
+    pub role: MessageRole,
     pub content: String,
     pub model: Option<String>,
-    /// `ok`, `error` or `client_closed`.
-    pub status: String,
+    pub status: MessageStatus,
     pub finish_reason: Option<String>,
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
@@ -61,7 +60,7 @@ impl MessageRecord {
     pub fn new(
         conversation_id: &str,
         request_id: &str,
-        role: &str,
+        role: MessageRole,
         content: String,
         created_at: i64,
     ) -> Self {
@@ -69,10 +68,10 @@ impl MessageRecord {
             id: new_id(),
             conversation_id: conversation_id.to_string(),
             request_id: request_id.to_string(),
-            role: role.to_string(),
+            role,
             content,
             model: None,
-            status: "ok".into(),
+            status: MessageStatus::Ok,
             finish_reason: None,
             prompt_tokens: None,
             completion_tokens: None,
@@ -246,10 +245,10 @@ impl Store {
                     .bind(&m.id)
                     .bind(&m.conversation_id)
                     .bind(&m.request_id)
-                    .bind(&m.role)
+                    .bind(m.role.as_str())
                     .bind(clean(&m.content))
                     .bind(&m.model)
-                    .bind(&m.status)
+                    .bind(m.status.as_str())
                     .bind(&m.finish_reason)
                     .bind(m.prompt_tokens)
                     .bind(m.completion_tokens)
@@ -307,15 +306,20 @@ impl Store {
     }
 }
 
+/// A text column parsed into its enum, once, as the row is read.
+fn parse_text<T: std::str::FromStr<Err = String>>(text: String) -> Result<T, DbError> {
+    text.parse().map_err(|e: String| DbError::Decode(e.into()))
+}
+
 fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, DbError> {
     Ok(MessageRecord {
         id: row.try_get("id")?,
         conversation_id: row.try_get("conversation_id")?,
         request_id: row.try_get("request_id")?,
-        role: row.try_get("role")?,
+        role: parse_text(row.try_get("role")?)?,
         content: row.try_get("content")?,
         model: row.try_get("model")?,
-        status: row.try_get("status")?,
+        status: parse_text(row.try_get("status")?)?,
         finish_reason: row.try_get("finish_reason")?,
         prompt_tokens: row.try_get("prompt_tokens")?,
         completion_tokens: row.try_get("completion_tokens")?,
