@@ -51,7 +51,7 @@ pub enum ApiError {
         "This API key has reached its daily budget of {daily_budget_usd} USD. It resets at 00:00 UTC."
     )]
     InsufficientQuota {
-        daily_budget_usd: crate::metering::UsdCost,
+        daily_budget_usd: crate::core::UsdCost,
     },
     /// 503 `server_overloaded`: the local model's queue is full.
     #[error("{0}")]
@@ -218,8 +218,9 @@ impl From<crate::prompts::RenderError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
+/// A failed query is an internal error: its cause is logged, never sent.
+impl From<crate::store::DbError> for ApiError {
+    fn from(e: crate::store::DbError) -> Self {
         ApiError::Internal(e.into())
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod error;
 pub mod eval;
 pub mod guard;

@@ -274,7 +274,7 @@ impl Pipeline {
                     }
                 }
                 let outcome = Outcome {
-                    status: "ok",
+                    status: crate::store::messages::MessageStatus::Ok,
                     text: &completion.text,
                     model: &completion.served_by,
                     finish_reason: completion.finish_reason.as_deref(),

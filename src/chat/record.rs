@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use super::Turn;
-use super::types::{ChatRequest, Usage};
+use super::types::{ChatRequest, Role, Usage};
 use crate::error::ApiError;
 use crate::metering::Metered;
-use crate::store::messages::{Exchange, MessageRecord};
+use crate::store::messages::{Exchange, MessageRecord, MessageRole, MessageStatus};
 use crate::store::now_ms;
 
 /// How an answer ended.
 pub(super) struct Outcome<'a> {
-    pub status: &'static str,
+    pub status: MessageStatus,
     pub text: &'a str,
     pub model: &'a str,
     pub finish_reason: Option<&'a str>,
@@ -25,7 +25,7 @@ pub(super) struct Outcome<'a> {
 /// A turn the guard answered itself (no model call).
 pub(super) fn blocked<'a>(req: &'a ChatRequest, reply: &'a str) -> Outcome<'a> {
     Outcome {
-        status: "blocked",
+        status: MessageStatus::Blocked,
         text: reply,
         model: &req.model,
         finish_reason: Some("stop"),
@@ -39,7 +39,7 @@ pub(super) fn blocked<'a>(req: &'a ChatRequest, reply: &'a str) -> Outcome<'a> {
 /// A turn that failed before any answer.
 pub(super) fn failed<'a>(req: &'a ChatRequest, e: &'a ApiError) -> Outcome<'a> {
     Outcome {
-        status: "error",
+        status: MessageStatus::Error,
         text: "",
         model: &req.model,
         finish_reason: None,
@@ -50,7 +50,7 @@ pub(super) fn failed<'a>(req: &'a ChatRequest, e: &'a ApiError) -> Outcome<'a> {
     }
 }
 
-fn message(turn: &Turn, role: &str, content: String, created_at: i64) -> MessageRecord {
+fn message(turn: &Turn, role: MessageRole, content: String, created_at: i64) -> MessageRecord {
     let mut m = MessageRecord::new(
         &turn.conversation_id,
         &turn.request_id,
@@ -59,11 +59,23 @@ fn message(turn: &Turn, role: &str, content: String, created_at: i64) -> Message
         created_at,
     );
     m.prompt_ref = turn.prompt_ref.clone();
-    if role == "user" {
+    if role == MessageRole::User {
         m.guard = turn.guard_log.clone();
         m.urgent = turn.urgent;
     }
     m
+}
+
+/// The stored role of a wire role.
+fn role_of(role: Role) -> MessageRole {
+    match role {
+        Role::System => MessageRole::System,
+        Role::Developer => MessageRole::Developer,
+        Role::User => MessageRole::User,
+        Role::Assistant => MessageRole::Assistant,
+        Role::Tool => MessageRole::Tool,
+        Role::Function => MessageRole::Function,
+    }
 }
 
 /// The exchange to store: the turn's new messages (as the client sent them, without the rendered
@@ -73,16 +85,16 @@ pub(super) fn exchange(turn: &Turn, req: &ChatRequest, out: Outcome<'_>) -> Exch
     let mut messages: Vec<MessageRecord> = req
         .new_turn()
         .iter()
-        .map(|m| message(turn, m.role.as_str(), m.text(), turn.started_ms))
+        .map(|m| message(turn, role_of(m.role), m.text(), turn.started_ms))
         .collect();
     let mut answer = message(
         turn,
-        "assistant",
+        MessageRole::Assistant,
         out.text.to_string(),
         at.max(turn.started_ms),
     );
     answer.model = Some(out.model.to_string());
-    answer.status = out.status.into();
+    answer.status = out.status;
     answer.finish_reason = out.finish_reason.map(str::to_string);
     answer.prompt_tokens = out.usage.map(|u| u.prompt_tokens as i64);
     answer.completion_tokens = out.usage.map(|u| u.completion_tokens as i64);

@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::guard::StreamGuard;
 use crate::metering::{Admission, Metering, UsdCost};
 use crate::providers::{ChunkStream, ModelEntry};
+use crate::store::messages::MessageStatus;
 use crate::store::writer::LogWriter;
 
 /// What a stream has produced so far.
@@ -49,7 +50,7 @@ pub(super) struct StreamLog {
 
 impl StreamLog {
     /// Meters, settles and logs the stream; returns its cost (once: later calls return `None`).
-    fn end(&mut self, status: &'static str, error_code: Option<&str>) -> Option<UsdCost> {
+    fn end(&mut self, status: MessageStatus, error_code: Option<&str>) -> Option<UsdCost> {
         if self.ended {
             return None;
         }
@@ -102,7 +103,7 @@ impl StreamLog {
 
 impl Drop for StreamLog {
     fn drop(&mut self) {
-        self.end("client_closed", None);
+        self.end(MessageStatus::ClientClosed, None);
     }
 }
 
@@ -171,7 +172,7 @@ pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
                             class: "upstream_stream_error".into(),
                             message: e.to_string(),
                         };
-                        log.end("error", err.code());
+                        log.end(MessageStatus::Error, err.code());
                         let mut out = frame(&err.to_json()).to_vec();
                         out.extend_from_slice(b"data: [DONE]\n\n");
                         return Some((Ok(Bytes::from(out)), None));
@@ -192,7 +193,7 @@ pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
                             Ok(_) => {}
                             Err(v) => return Some((Ok(filtered(&mut log, &v.safe_text)), None)),
                         }
-                        if let Some(cost) = log.end("ok", None) {
+                        if let Some(cost) = log.end(MessageStatus::Ok, None) {
                             out.extend_from_slice(&frame(&log.cost_chunk(&cost)));
                         }
                         out.extend_from_slice(b"data: [DONE]\n\n");
@@ -217,7 +218,7 @@ fn filtered(log: &mut StreamLog, safe_text: &str) -> Bytes {
     }
     log.text.push_str(&format!("\n\n{safe_text}"));
     log.finish_reason = Some("content_filter".into());
-    if let Some(cost) = log.end("ok", None) {
+    if let Some(cost) = log.end(MessageStatus::Ok, None) {
         out.extend_from_slice(&frame(&log.cost_chunk(&cost)));
     }
     out.extend_from_slice(b"data: [DONE]\n\n");

@@ -62,11 +62,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
 }
 
-#[derive(Debug, Clone)]
-pub struct DatabaseConfig {
-    pub url: String,
-    pub max_connections: u32,
-}
+/// Owned by `store`; kept under its old name here.
+pub use crate::store::DatabaseSettings as DatabaseConfig;
 
 /// One model clients can name in `"model"`.
 #[derive(Debug, Clone)]
@@ -138,31 +135,11 @@ pub struct AuthConfig {
     pub bootstrap_admin_key: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct WriterConfig {
-    pub queue: usize,
-    pub batch: usize,
-    pub flush: Duration,
-}
+/// Owned by `store`; kept under its old name here.
+pub use crate::store::WriterSettings as WriterConfig;
 
-/// A string that never shows up in `Debug` output or logs.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// Moved to `core`; re-exported for the modules that still import it from here.
+pub use crate::core::Secret;
 
 impl Config {
     /// Reads `path`, applies `POWERBIRTH_*__*` overrides from the process environment, validates.

@@ -1,16 +1,17 @@
-//! Eval runs in the database: each run with its whole `metrics.json`, and one row per eval set
-//! with its counts and per-metric means (and how many scores each mean is over, so means of
-//! several sets of one prompt combine exactly). `eval publish` builds each prompt's trend from it.
+//! Eval runs in the database, the domain side: each run with its whole `metrics.json`, and one
+//! row per eval set with its counts and per-metric means (and how many scores each mean is over,
+//! so means of several sets of one prompt combine exactly). `eval publish` builds each prompt's
+//! trend from it. The SQL is in [`crate::store::eval_runs`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::compare::{Comparison, PASS_RATE};
 use super::report::metrics_json;
 use super::results::{CaseStatus, RunResult, SetResult};
-use crate::store::Store;
+use crate::store::eval_runs::{self, EvalRunRow, EvalSetRow};
+use crate::store::{DbError, Store};
 
 /// A mean and how many scores it is over.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -47,7 +48,7 @@ pub struct PromptHistory {
 #[derive(Debug, thiserror::Error)]
 pub enum EvalStoreError {
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] DbError),
     #[error("eval run {run_id}: {source}")]
     Json {
         run_id: String,
@@ -70,81 +71,61 @@ impl Store {
         let totals = run.sets.iter().map(counts).fold([0u64; 4], |a, b| {
             [a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]]
         });
-
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO eval_runs (id, created_at, git_sha, model, cases, passed, failed, errored, \
-             baseline_id, regressions, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&run.run_id)
-        .bind(run.started_at)
-        .bind(run.git_sha.clone())
-        .bind(&run.model)
-        .bind(to_i64(totals[0]))
-        .bind(to_i64(totals[1]))
-        .bind(to_i64(totals[2]))
-        .bind(to_i64(totals[3]))
-        .bind(comparison.map(|c| c.baseline_run_id.clone()))
-        .bind(comparison.map(|c| to_i64(c.regressions() as u64)))
-        .bind(result)
-        .execute(&mut *tx)
-        .await?;
-        for set in &run.sets {
-            let [cases, passed, failed, errored] = counts(set);
-            let aggregates = serde_json::to_string(&means(set)).map_err(json_error)?;
-            sqlx::query(
-                "INSERT INTO eval_set_results (run_id, file, prompt, cases, passed, failed, errored, \
-                 aggregates) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&run.run_id)
-            .bind(&set.file)
-            .bind(set.prompt.clone())
-            .bind(to_i64(cases))
-            .bind(to_i64(passed))
-            .bind(to_i64(failed))
-            .bind(to_i64(errored))
-            .bind(aggregates)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        let row = EvalRunRow {
+            id: run.run_id.clone(),
+            created_at: run.started_at,
+            git_sha: run.git_sha.clone(),
+            model: run.model.clone(),
+            cases: totals[0],
+            passed: totals[1],
+            failed: totals[2],
+            errored: totals[3],
+            baseline_id: comparison.map(|c| c.baseline_run_id.clone()),
+            regressions: comparison.map(|c| c.regressions() as u64),
+            result,
+        };
+        let sets = run
+            .sets
+            .iter()
+            .map(|set| {
+                let [cases, passed, failed, errored] = counts(set);
+                Ok(EvalSetRow {
+                    file: set.file.clone(),
+                    prompt: set.prompt.clone(),
+                    cases,
+                    passed,
+                    failed,
+                    errored,
+                    aggregates: serde_json::to_string(&means(set)).map_err(json_error)?,
+                })
+            })
+            .collect::<Result<Vec<_>, EvalStoreError>>()?;
+        eval_runs::insert(self, &row, &sets).await?;
         Ok(())
     }
 
     /// Every prompt's stored runs, newest first, at most `runs_per_prompt` each; prompts sorted
-    /// by id (raw chat sets last). Reads every set row: eval runs are few (one per merge or
-    /// release), so this stays small.
+    /// by id (raw chat sets last).
     pub async fn eval_history(
         &self,
         runs_per_prompt: usize,
     ) -> Result<Vec<PromptHistory>, EvalStoreError> {
-        let rows = sqlx::query(
-            "SELECT r.id, r.created_at, r.git_sha, r.model, s.file, s.prompt, s.cases, s.passed, \
-             s.failed, s.errored, s.aggregates \
-             FROM eval_set_results s JOIN eval_runs r ON r.id = s.run_id \
-             ORDER BY r.created_at DESC, r.id DESC, s.file",
-        )
-        .fetch_all(self.pool())
-        .await?;
-
         // prompt → runs in newest-first order (rows arrive sorted).
         let mut by_prompt: BTreeMap<Option<String>, Vec<PromptRun>> = BTreeMap::new();
-        for row in rows {
-            let run_id: String = row.try_get("id")?;
-            let prompt: Option<String> = row.try_get("prompt")?;
-            let aggregates: String = row.try_get("aggregates")?;
+        for stored in eval_runs::all_sets(self).await? {
+            let set = stored.set;
             let set_means: BTreeMap<String, Mean> =
-                serde_json::from_str(&aggregates).map_err(|source| EvalStoreError::Json {
-                    run_id: run_id.clone(),
+                serde_json::from_str(&set.aggregates).map_err(|source| EvalStoreError::Json {
+                    run_id: stored.run_id.clone(),
                     source,
                 })?;
-            let runs = by_prompt.entry(prompt).or_default();
-            if runs.last().is_none_or(|r| r.run_id != run_id) {
+            let runs = by_prompt.entry(set.prompt).or_default();
+            if runs.last().is_none_or(|r| r.run_id != stored.run_id) {
                 runs.push(PromptRun {
-                    run_id: run_id.clone(),
-                    created_at: row.try_get("created_at")?,
-                    git_sha: row.try_get("git_sha")?,
-                    model: row.try_get("model")?,
+                    run_id: stored.run_id,
+                    created_at: stored.created_at,
+                    git_sha: stored.git_sha,
+                    model: stored.model,
                     sets: Vec::new(),
                     cases: 0,
                     passed: 0,
@@ -156,11 +137,11 @@ impl Store {
             let Some(run) = runs.last_mut() else {
                 continue;
             };
-            run.sets.push(row.try_get("file")?);
-            run.cases += from_i64(row.try_get("cases")?);
-            run.passed += from_i64(row.try_get("passed")?);
-            run.failed += from_i64(row.try_get("failed")?);
-            run.errored += from_i64(row.try_get("errored")?);
+            run.sets.push(set.file);
+            run.cases += set.cases;
+            run.passed += set.passed;
+            run.failed += set.failed;
+            run.errored += set.errored;
             for (metric, m) in set_means {
                 let total = run.means.entry(metric).or_insert(Mean { mean: 0.0, n: 0 });
                 let n = total.n + m.n;
@@ -236,12 +217,4 @@ fn means(set: &SetResult) -> BTreeMap<String, Mean> {
         );
     }
     means
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn from_i64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }

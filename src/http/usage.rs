@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::AuthedKey;
+use crate::core::now_ms;
 use crate::error::ApiError;
 use crate::metering::{GroupBy, list_alerts, parse_instant, usage_report};
-use crate::store::now_ms;
 
 /// Query of `/v1/usage`. `from`/`to` take epoch ms, `YYYY-MM-DD` or RFC 3339 UTC; default the last
 /// 24 hours; `group_by` defaults to `day`.

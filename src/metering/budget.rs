@@ -19,9 +19,9 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use tokio::sync::Mutex;
 
-use super::calendar::{DAY_MS, date_of_day, day_of, day_start_ms};
-use super::cost::UsdCost;
 use super::ledger;
+use crate::core::UsdCost;
+use crate::core::calendar::{DAY_MS, date_of_day, day_of, day_start_ms};
 use crate::store::Store;
 
 /// How long a day's Redis book lives: the day itself, plus a day for late settlements.

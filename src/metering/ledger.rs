@@ -1,85 +1,24 @@
 //! The cost ledger: assistant messages with their tokens and exact cost, read back as sums
-//! (usage reports, today's spend of a key for its budget, the windows of the cost alert).
-//!
-//! Sums stay exact on both backends. PostgreSQL stores costs as `NUMERIC` and sums them in SQL
-//! (`SUM(numeric)` is exact) and returns the sum as text. SQLite stores them as decimal strings
-//! in a `TEXT` column and would sum those as floating point, so on SQLite the rows are streamed
-//! and summed in Rust with `rust_decimal`; SQLite serves one machine, where that is cheap.
+//! (usage reports, today's spend of a key for its budget, the windows of the cost alert). The
+//! queries, exact on both backends, are in [`crate::store::ledger`].
 //!
 //! A "message" of the ledger is an assistant message (one per request). `requests` counts them
 //! all; `messages` counts those with a cost (a failed request that spent nothing has none), and
 //! cost per message is `cost / messages`.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
-use futures_util::TryStreamExt;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::Row;
 
-use super::calendar::{DAY_MS, date_of_day};
-use super::cost::UsdCost;
-use crate::store::messages::decimal_column;
-use crate::store::{Backend, Store};
+use crate::core::UsdCost;
+use crate::core::calendar::DAY_MS;
+pub use crate::store::ledger::GroupBy;
+use crate::store::ledger::{self as rows, LedgerFilter, LedgerSums};
+use crate::store::{DbError, Store};
 
 /// Decimal places of a reported cost per message (a quotient, so not exact by nature).
 const COST_PER_MESSAGE_DP: u32 = 18;
-
-/// How a usage report groups messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GroupBy {
-    /// UTC day, `YYYY-MM-DD`.
-    Day,
-    /// The model that answered.
-    Model,
-    /// The API key (its id; the report adds the key's name).
-    Key,
-    /// The prompt reference (`id@version;lang=…;persona=…`); messages without one group as null.
-    Prompt,
-}
-
-impl FromStr for GroupBy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "day" => Ok(GroupBy::Day),
-            "model" => Ok(GroupBy::Model),
-            "key" => Ok(GroupBy::Key),
-            "prompt" => Ok(GroupBy::Prompt),
-            other => Err(format!(
-                "group_by {other:?} is not one of day, model, key, prompt"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for GroupBy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            GroupBy::Day => "day",
-            GroupBy::Model => "model",
-            GroupBy::Key => "key",
-            GroupBy::Prompt => "prompt",
-        })
-    }
-}
-
-impl GroupBy {
-    /// The SQL expression of the group, as text on both backends.
-    fn sql(grouping: Option<GroupBy>) -> &'static str {
-        match grouping {
-            // Integer division by the day's milliseconds: the UTC day number, on both backends.
-            Some(GroupBy::Day) => "CAST(created_at / 86400000 AS TEXT)",
-            Some(GroupBy::Model) => "model",
-            Some(GroupBy::Key) => "key_id",
-            Some(GroupBy::Prompt) => "prompt_ref",
-            None => "CAST(NULL AS TEXT)",
-        }
-    }
-}
 
 /// Sums over a set of assistant messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -97,6 +36,21 @@ pub struct UsageTotals {
     pub cost_usd: UsdCost,
     /// `cost_usd / messages`, rounded to 18 decimal places; null without messages.
     pub cost_per_message_usd: Option<UsdCost>,
+}
+
+impl From<LedgerSums> for UsageTotals {
+    fn from(s: LedgerSums) -> UsageTotals {
+        UsageTotals {
+            requests: s.requests,
+            messages: s.messages,
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+            cached_tokens: s.cached_tokens,
+            reasoning_tokens: s.reasoning_tokens,
+            cost_usd: s.cost_usd,
+            cost_per_message_usd: None,
+        }
+    }
 }
 
 impl UsageTotals {
@@ -153,14 +107,6 @@ pub struct UsageReport {
     pub total: UsageTotals,
 }
 
-/// Which assistant messages to sum.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Filter<'a> {
-    pub from_ms: i64,
-    pub to_ms: i64,
-    pub key_id: Option<&'a str>,
-}
-
 /// Usage between `from_ms` (inclusive) and `to_ms` (exclusive), grouped by `group_by`, with
 /// exact sums. Every assistant message in the range is counted once, in one group.
 pub async fn usage_report(
@@ -168,8 +114,8 @@ pub async fn usage_report(
     from_ms: i64,
     to_ms: i64,
     group_by: GroupBy,
-) -> Result<UsageReport, sqlx::Error> {
-    let filter = Filter {
+) -> Result<UsageReport, DbError> {
+    let filter = LedgerFilter {
         from_ms,
         to_ms,
         key_id: None,
@@ -189,14 +135,6 @@ pub async fn usage_report(
     let mut groups = Vec::with_capacity(sums.len());
     for (group, totals) in sums {
         total.add(&totals);
-        let group = match (group_by, group) {
-            (GroupBy::Day, Some(day)) => Some(
-                day.parse::<i64>()
-                    .map(date_of_day)
-                    .map_err(|e| sqlx::Error::Decode(e.into()))?,
-            ),
-            (_, g) => g,
-        };
         let key_name = group.as_ref().and_then(|id| key_names.get(id).cloned());
         groups.push(UsageGroup {
             group,
@@ -204,7 +142,7 @@ pub async fn usage_report(
             totals: totals.finish(),
         });
     }
-    // Day numbers were ordered as text; dates order the same way, but sort to be sure.
+    // The store returns days as dates; sort so every grouping reads in ascending order.
     groups.sort_by(|a, b| a.group.cmp(&b.group));
     Ok(UsageReport {
         from_ms,
@@ -221,8 +159,8 @@ pub(crate) async fn key_spend(
     key_id: &str,
     from_ms: i64,
     to_ms: i64,
-) -> Result<UsdCost, sqlx::Error> {
-    let filter = Filter {
+) -> Result<UsdCost, DbError> {
+    let filter = LedgerFilter {
         from_ms,
         to_ms,
         key_id: Some(key_id),
@@ -236,8 +174,8 @@ pub(crate) async fn model_totals(
     store: &Store,
     from_ms: i64,
     to_ms: i64,
-) -> Result<BTreeMap<Option<String>, UsageTotals>, sqlx::Error> {
-    let filter = Filter {
+) -> Result<BTreeMap<Option<String>, UsageTotals>, DbError> {
+    let filter = LedgerFilter {
         from_ms,
         to_ms,
         key_id: None,
@@ -245,120 +183,17 @@ pub(crate) async fn model_totals(
     aggregate(store, filter, Some(GroupBy::Model)).await
 }
 
-/// The common WHERE clause: `$1` from, `$2` to, `$3` the key when filtered.
-fn where_clause(filter: &Filter<'_>) -> &'static str {
-    if filter.key_id.is_some() {
-        "role = 'assistant' AND created_at >= $1 AND created_at < $2 AND key_id = $3"
-    } else {
-        "role = 'assistant' AND created_at >= $1 AND created_at < $2"
-    }
-}
-
-/// Sums per group (group keys as stored: day numbers as text for [`GroupBy::Day`]).
-pub(crate) async fn aggregate(
+/// Sums per group (days as `YYYY-MM-DD` for [`GroupBy::Day`]), as [`UsageTotals`].
+async fn aggregate(
     store: &Store,
-    filter: Filter<'_>,
+    filter: LedgerFilter<'_>,
     grouping: Option<GroupBy>,
-) -> Result<BTreeMap<Option<String>, UsageTotals>, sqlx::Error> {
-    if filter.to_ms <= filter.from_ms {
-        return Ok(BTreeMap::new());
-    }
-    match store.backend() {
-        Backend::Postgres => aggregate_in_sql(store, filter, grouping).await,
-        Backend::Sqlite => aggregate_in_rust(store, filter, grouping).await,
-    }
-}
-
-fn bind_filter<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    filter: &Filter<'q>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    let query = query.bind(filter.from_ms).bind(filter.to_ms);
-    match filter.key_id {
-        Some(key) => query.bind(key),
-        None => query,
-    }
-}
-
-fn parse_cost(text: &str) -> Result<UsdCost, sqlx::Error> {
-    text.parse::<UsdCost>()
-        .map_err(|e| sqlx::Error::Decode(e.into()))
-}
-
-fn tokens(value: Option<i64>) -> u64 {
-    value.map_or(0, |v| v.max(0) as u64)
-}
-
-/// PostgreSQL: `GROUP BY` with exact `SUM(numeric)`, returned as text.
-async fn aggregate_in_sql(
-    store: &Store,
-    filter: Filter<'_>,
-    grouping: Option<GroupBy>,
-) -> Result<BTreeMap<Option<String>, UsageTotals>, sqlx::Error> {
-    // SUM(bigint) is NUMERIC on PostgreSQL; cast back so the Any driver can read it.
-    let sql = format!(
-        "SELECT {group} AS g, COUNT(*) AS requests, COUNT(cost_usd) AS messages, \
-         CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS input_tokens, \
-         CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS output_tokens, \
-         CAST(COALESCE(SUM(cached_tokens), 0) AS BIGINT) AS cached_tokens, \
-         CAST(COALESCE(SUM(reasoning_tokens), 0) AS BIGINT) AS reasoning_tokens, \
-         CAST(COALESCE(SUM(cost_usd), 0) AS TEXT) AS cost_usd \
-         FROM messages WHERE {filter} GROUP BY 1",
-        group = GroupBy::sql(grouping),
-        filter = where_clause(&filter),
-    );
-    let rows = bind_filter(sqlx::query(&sql), &filter)
-        .fetch_all(store.pool())
-        .await?;
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let group: Option<String> = row.try_get("g")?;
-        let cost: String = row.try_get("cost_usd")?;
-        let totals = UsageTotals {
-            requests: tokens(Some(row.try_get("requests")?)),
-            messages: tokens(Some(row.try_get("messages")?)),
-            input_tokens: tokens(Some(row.try_get("input_tokens")?)),
-            output_tokens: tokens(Some(row.try_get("output_tokens")?)),
-            cached_tokens: tokens(Some(row.try_get("cached_tokens")?)),
-            reasoning_tokens: tokens(Some(row.try_get("reasoning_tokens")?)),
-            cost_usd: parse_cost(&cost)?,
-            cost_per_message_usd: None,
-        };
-        out.insert(group, totals);
-    }
-    Ok(out)
-}
-
-/// SQLite: stream the rows and sum in Rust, so decimal strings are never summed as REAL.
-async fn aggregate_in_rust(
-    store: &Store,
-    filter: Filter<'_>,
-    grouping: Option<GroupBy>,
-) -> Result<BTreeMap<Option<String>, UsageTotals>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {group} AS g, prompt_tokens, completion_tokens, cached_tokens, reasoning_tokens, {cost} \
-         FROM messages WHERE {filter}",
-        group = GroupBy::sql(grouping),
-        cost = decimal_column(store.backend(), "cost_usd"),
-        filter = where_clause(&filter),
-    );
-    let mut rows = bind_filter(sqlx::query(&sql), &filter).fetch(store.pool());
-    let mut out: BTreeMap<Option<String>, UsageTotals> = BTreeMap::new();
-    while let Some(row) = rows.try_next().await? {
-        let group: Option<String> = row.try_get("g")?;
-        let cost: Option<String> = row.try_get("cost_usd")?;
-        let t = out.entry(group).or_default();
-        t.requests += 1;
-        t.input_tokens += tokens(row.try_get("prompt_tokens")?);
-        t.output_tokens += tokens(row.try_get("completion_tokens")?);
-        t.cached_tokens += tokens(row.try_get("cached_tokens")?);
-        t.reasoning_tokens += tokens(row.try_get("reasoning_tokens")?);
-        if let Some(cost) = cost {
-            t.messages += 1;
-            t.cost_usd = t.cost_usd.plus(parse_cost(&cost)?);
-        }
-    }
-    Ok(out)
+) -> Result<BTreeMap<Option<String>, UsageTotals>, DbError> {
+    Ok(rows::sums(store, filter, grouping)
+        .await?
+        .into_iter()
+        .map(|(group, sums)| (group, UsageTotals::from(sums)))
+        .collect())
 }
 
 /// The window of `DAY_MS` ending at `end_ms` (exclusive).
@@ -369,14 +204,6 @@ pub(crate) fn day_window(end_ms: i64) -> (i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn group_by_parses_the_four_groupings_and_names_a_wrong_one() {
-        for g in ["day", "model", "key", "prompt"] {
-            assert_eq!(g.parse::<GroupBy>().unwrap().to_string(), g);
-        }
-        assert!("user".parse::<GroupBy>().unwrap_err().contains("user"));
-    }
 
     #[test]
     fn cost_per_message_is_the_rounded_mean_and_absent_without_messages() {

@@ -14,7 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use rust_decimal::prelude::ToPrimitive;
 
-use super::cost::{TokenCounts, UsdCost};
+use super::cost::TokenCounts;
+use crate::core::UsdCost;
 
 /// Labels of a token counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

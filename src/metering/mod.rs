@@ -1,6 +1,6 @@
 //! Cost metering: what every answer costs, exactly, and what a key may still spend.
 //!
-//! - [`cost`]: [`UsdCost`] (decimal USD) and price × tokens ([`cost_of`]);
+//! - [`cost`]: price × tokens ([`cost_of`]) as a [`UsdCost`] (decimal USD, from `core`);
 //! - [`counting`]: token counting with each model's tokenizer when the provider gives no usage;
 //! - [`budget`]: daily budgets per key, reserved before the upstream call and settled after
 //!   (in memory, or shared by replicas in Redis);
@@ -13,7 +13,6 @@
 
 pub mod alerts;
 pub mod budget;
-pub mod calendar;
 pub mod cost;
 pub mod counting;
 pub mod ledger;
@@ -30,19 +29,22 @@ pub use alerts::{
     RawAlertsConfig, list_alerts,
 };
 pub use budget::Admission;
-pub use calendar::parse_instant;
-pub use cost::{CostError, TokenCounts, TokensSource, UsdCost, cost_of};
+pub use cost::{TokenCounts, TokensSource, cost_of};
 pub use counting::TokenCounter;
 pub use ledger::{GroupBy, UsageGroup, UsageReport, UsageTotals, usage_report};
 pub use metrics::MeteringMetrics;
+// Old paths of what moved to `core`, kept for callers outside metering until they import `core`.
+pub use crate::core::calendar::{self, parse_instant};
+pub use crate::core::{CostError, UsdCost};
 
 use crate::chat::types::{ChatRequest, Usage};
 use crate::config::{Config, Price, ProviderSettings};
+use crate::core::now_ms;
 use crate::error::ApiError;
 use crate::providers::{Backend, ModelEntry, Providers};
+use crate::store::Store;
 use crate::store::keys::ApiKey;
 use crate::store::messages::MessageRecord;
-use crate::store::{Store, now_ms};
 use budget::BudgetBook;
 
 /// Answer length reserved for an OpenAI-compatible model when the request sets no
@@ -361,7 +363,13 @@ mod tests {
 
     #[test]
     fn a_metered_answer_fills_its_log_record() {
-        let mut record = MessageRecord::new("c", "r", "assistant", String::new(), 0);
+        let mut record = MessageRecord::new(
+            "c",
+            "r",
+            crate::store::messages::MessageRole::Assistant,
+            String::new(),
+            0,
+        );
         let metered = Metered {
             tokens: TokenCounts {
                 input: 11,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::items::SAFETY_PROBLEMS;
-use crate::metering::calendar::{DAY_MS, date_of_day, day_of, parse_instant};
+pub use crate::core::calendar::iso_week;
 use crate::store::Store;
 
 /// Ratings of one review, as the statistics need them.
@@ -151,22 +151,6 @@ pub fn cohen_kappa<T: Ord + Copy>(pairs: &[(T, T)]) -> Option<f64> {
     Some((observed - expected) / (1.0 - expected))
 }
 
-/// The ISO 8601 week (`2026-W48`) of an epoch-milliseconds instant, in UTC. The week belongs
-/// to the year of its Thursday.
-pub fn iso_week(ms: i64) -> String {
-    let day = day_of(ms);
-    // 1970-01-01 was a Thursday: Monday-based weekday 3.
-    let weekday = (day + 3).rem_euclid(7);
-    let thursday = day - weekday + 3;
-    let year = date_of_day(thursday)
-        .get(..4)
-        .and_then(|y| y.parse::<i64>().ok())
-        .unwrap_or(1970);
-    let jan1 = parse_instant(&format!("{year:04}-01-01")).map_or(0, |ms| ms / DAY_MS);
-    let week = (thursday - jan1) / 7 + 1;
-    format!("{year:04}-W{week:02}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,16 +181,5 @@ mod tests {
     fn kappa_is_undefined_when_everyone_always_says_the_same() {
         assert_eq!(cohen_kappa(&[(5, 5), (5, 5)]), None);
         assert_eq!(cohen_kappa::<i64>(&[]), None);
-    }
-
-    #[test]
-    fn iso_weeks_follow_the_thursday_rule() {
-        let at = |d: &str| parse_instant(d).unwrap();
-        assert_eq!(iso_week(at("2026-11-27")), "2026-W48");
-        // 2021-01-03 (Sunday) belongs to the last week of 2020.
-        assert_eq!(iso_week(at("2021-01-03")), "2020-W53");
-        // 2024-12-30 (Monday) starts 2025-W01.
-        assert_eq!(iso_week(at("2024-12-30")), "2025-W01");
-        assert_eq!(iso_week(at("1970-01-01")), "1970-W01");
     }
 }

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::messages::{decimal_column, decimal_param};
-use super::{Backend, Store, new_id, now_ms};
-use crate::metering::UsdCost;
+use super::{Backend, DbError, Store};
+use crate::core::{UsdCost, new_id, now_ms};
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ pub enum KeyError {
     #[error("invalid key name {0:?}: use 1-64 letters, digits, '-', '_' or '.'")]
     BadName(String),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] DbError),
 }
 
 const KEY_PREFIX: &str = "pb-";
@@ -108,7 +108,7 @@ fn columns(backend: Backend) -> String {
     )
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey, sqlx::Error> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<ApiKey, DbError> {
     let role: String = row.try_get("role")?;
     let rpm: Option<i64> = row.try_get("rpm")?;
     let budget: Option<String> = row.try_get("daily_budget_usd")?;
@@ -188,7 +188,7 @@ impl Store {
     }
 
     /// The active (not revoked) key with this hash.
-    pub async fn find_active_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKey>, sqlx::Error> {
+    pub async fn find_active_key(&self, hash: &ApiKeyHash) -> Result<Option<ApiKey>, DbError> {
         let row = sqlx::query(&format!(
             "SELECT {} FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
             columns(self.backend())
@@ -200,7 +200,7 @@ impl Store {
     }
 
     /// Every key, newest first, revoked ones included.
-    pub async fn list_keys(&self) -> Result<Vec<ApiKey>, sqlx::Error> {
+    pub async fn list_keys(&self) -> Result<Vec<ApiKey>, DbError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM api_keys ORDER BY created_at DESC, name",
             columns(self.backend())
@@ -248,7 +248,7 @@ impl Store {
     }
 
     /// How many keys exist at all (revoked included): zero means a first start.
-    pub async fn count_keys(&self) -> Result<i64, sqlx::Error> {
+    pub async fn count_keys(&self) -> Result<i64, DbError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
             .fetch_one(self.pool())
             .await

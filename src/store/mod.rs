@@ -1,17 +1,37 @@
 //! Persistence: one sqlx pool over SQLite (the embedded default) or PostgreSQL (shared by
 //! replicas), chosen by URL, with the migrations of that backend applied at start-up. Query text
 //! is written once with `$N` placeholders, which both backends accept through sqlx's `Any` driver.
+//!
+//! Every SQL query of the gateway lives here, one repository module per resource ([`messages`],
+//! [`keys`], [`ledger`], [`eval_runs`]); domain modules call them and never name sqlx. The store
+//! imports only `core`.
 
+pub mod eval_runs;
 pub mod keys;
+pub mod ledger;
 pub mod messages;
 pub mod writer;
 
+// Old paths of the clock and ids (now in `core`), for callers that still import them from here.
+pub use crate::core::{new_id, now_ms};
+
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
+
+pub use writer::WriterSettings;
+
+/// A failed query. Domain code names this type, never sqlx's.
+pub type DbError = sqlx::Error;
+
+/// `[database]`: where the store connects and how many connections it may hold.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +108,7 @@ impl Store {
     }
 
     /// A trivial round trip, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+    pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
@@ -124,19 +144,6 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
-}
-
-/// Milliseconds since the Unix epoch: every timestamp column uses it.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// A new time-ordered id (UUID v7) for rows and requests.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use powerbirth::review::accounts::{Accounts, Email, Password, ReviewerRole};
 use powerbirth::review::batches::Origin;
 use powerbirth::review::sample::{SampleOptions, sample};
-use powerbirth::store::messages::{Exchange, MessageRecord};
+use powerbirth::store::messages::{Exchange, MessageRecord, MessageRole};
 use powerbirth::store::{Store, new_id, now_ms};
 use serde_json::json;
 use sqlx::Row;
@@ -135,7 +135,7 @@ async fn seed_conversations(store: &Store) {
             let conversation = new_id();
             let at = now - 3_600_000 + i as i64;
             let reference = "assistant-general@1;lang=pt-BR;persona=doula".to_string();
-            let mut user = MessageRecord::new(&conversation, "r", "user", question.to_string(), at);
+            let mut user = MessageRecord::new(&conversation, "r", MessageRole::User, question.to_string(), at);
             user.urgent = *urgent;
             user.prompt_ref = Some(reference.clone());
             if *urgent {
@@ -145,7 +145,7 @@ async fn seed_conversations(store: &Store) {
                 );
             }
             let mut reply =
-                MessageRecord::new(&conversation, "r", "assistant", answer.to_string(), at + 1);
+                MessageRecord::new(&conversation, "r", MessageRole::Assistant, answer.to_string(), at + 1);
             reply.model = Some("gpt-echo".into());
             reply.prompt_ref = Some(reference);
             reply.cost_usd = Some("0.000042".parse().unwrap());

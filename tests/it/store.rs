@@ -8,7 +8,13 @@ use powerbirth::store::keys::{ApiKeyHash, KeyError, Role};
 use powerbirth::store::messages::{Exchange, MessageRecord};
 
 fn message(conv: &str, role: &str, content: &str, at: i64) -> MessageRecord {
-    let mut m = MessageRecord::new(conv, &format!("req-{conv}"), role, content.into(), at);
+    let mut m = MessageRecord::new(
+        conv,
+        &format!("req-{conv}"),
+        role.parse().unwrap(),
+        content.into(),
+        at,
+    );
     m.model = (role == "assistant").then(|| "m".to_string());
     m.prompt_tokens = Some(3);
     m.latency_ms = Some(12);

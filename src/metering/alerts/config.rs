@@ -7,7 +7,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use crate::config::Secret;
+use crate::core::Secret;
 
 /// How the cost alert runs.
 #[derive(Debug, Clone)]

@@ -10,7 +10,6 @@
 //! under the threshold. Windows are half-open: `[now − 48 h, now − 24 h)` and `[now − 24 h, now)`.
 
 mod config;
-mod records;
 mod webhook;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,15 +18,17 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+pub use crate::store::ledger::alerts::{AlertStatus, CostAlert, list_alerts, open_alerts};
 pub use config::{AlertsConfig, RawAlertsConfig};
-pub use records::{AlertStatus, CostAlert, list_alerts, open_alerts};
 pub use webhook::WebhookPayload;
 
 use super::Metering;
 use super::ledger::{self, UsageTotals, day_window};
 use super::metrics::{MeteringMetrics, ModelLabels};
+use crate::core::{new_id, now_ms};
 use crate::periodic::Periodic;
-use crate::store::{Store, new_id, now_ms};
+use crate::store::ledger::alerts as records;
+use crate::store::{DbError, Store};
 use webhook::Webhook;
 
 /// The scope of all models together (label `model="*"`).
@@ -77,7 +78,7 @@ impl CostAlerts {
 
     /// Compares the 24 h before `now_ms` with the 24 h before those, opens and clears alerts,
     /// sets the gauges and notifies; returns what changed.
-    pub async fn check_at(&self, now_ms: i64) -> Result<Vec<AlertChange>, sqlx::Error> {
+    pub async fn check_at(&self, now_ms: i64) -> Result<Vec<AlertChange>, DbError> {
         let (cur_from, cur_to) = day_window(now_ms);
         let (prev_from, prev_to) = day_window(cur_from);
         let current = ledger::model_totals(&self.store, cur_from, cur_to).await?;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::records::CostAlert;
-use crate::config::Secret;
+use crate::core::Secret;
+use crate::store::ledger::alerts::CostAlert;
 
 /// First wait between attempts; doubled each time, at most [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);

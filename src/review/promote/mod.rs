@@ -228,7 +228,7 @@ fn build_case(
         prompt_use,
         messages: shown[..=last_user]
             .iter()
-            .map(|m| (m.role.clone(), m.content.clone()))
+            .map(|m| (m.role.to_string(), m.content.clone()))
             .collect(),
         reference,
         reference_from,

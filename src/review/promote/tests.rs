@@ -2,8 +2,8 @@ use super::file::quote;
 use super::*;
 
 fn message(role: &str, content: &str, status: &str) -> MessageRecord {
-    let mut m = MessageRecord::new("c", "r", role, content.into(), 0);
-    m.status = status.into();
+    let mut m = MessageRecord::new("c", "r", role.parse().unwrap(), content.into(), 0);
+    m.status = status.parse().unwrap();
     m
 }
 

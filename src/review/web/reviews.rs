@@ -172,7 +172,7 @@ pub(super) fn item_context(
                 }
             }
             let role = match m.role.as_str() {
-                "user" | "assistant" | "system" => m.role.clone(),
+                "user" | "assistant" | "system" => m.role.to_string(),
                 _ => "assistant".to_string(),
             };
             MessageView {

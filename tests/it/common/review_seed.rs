@@ -5,7 +5,7 @@
 use powerbirth::review::accounts::{Accounts, Email, Password, ReviewerRole};
 use powerbirth::review::items::{ReviewInput, submit};
 use powerbirth::store::Store;
-use powerbirth::store::messages::{Exchange, MessageRecord};
+use powerbirth::store::messages::{Exchange, MessageRecord, MessageStatus};
 
 pub const HOUR: i64 = 3_600_000;
 pub const DAY: i64 = 24 * HOUR;
@@ -75,7 +75,7 @@ pub async fn store_conversations(store: &Store, convs: &[Conv<'_>]) {
                     let mut m = MessageRecord::new(
                         &c.id,
                         &format!("req-{}-{k}", c.id),
-                        role,
+                        role.parse().unwrap(),
                         content.to_string(),
                         c.at + k as i64,
                     );
@@ -85,7 +85,7 @@ pub async fn store_conversations(store: &Store, convs: &[Conv<'_>]) {
                     } else {
                         m.model = Some("gpt-echo".into());
                         if content.is_empty() {
-                            m.status = "error".into();
+                            m.status = MessageStatus::Error;
                         }
                     }
                     m

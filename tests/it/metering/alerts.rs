@@ -11,12 +11,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use powerbirth::config::Secret;
-use powerbirth::metering::calendar::DAY_MS;
+use powerbirth::core::Secret;
+use powerbirth::core::calendar::DAY_MS;
+use powerbirth::core::now_ms;
 use powerbirth::metering::{
     AlertChange, AlertMonitor, AlertStatus, AlertsConfig, CostAlerts, list_alerts,
 };
-use powerbirth::store::{Store, now_ms};
+use powerbirth::store::Store;
 use serde_json::Value;
 
 use super::support::{self, Bill, TestMetering, write_ledger};

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::IntoResponse;
+use powerbirth::core::UsdCost;
+use powerbirth::core::calendar::{DAY_MS, date_of_day, day_of};
+use powerbirth::core::now_ms;
 use powerbirth::error::ApiError;
-use powerbirth::metering::calendar::{DAY_MS, date_of_day, day_of};
-use powerbirth::metering::{Metering, UsdCost};
+use powerbirth::metering::Metering;
 use powerbirth::providers::ModelEntry;
+use powerbirth::store::Store;
 use powerbirth::store::keys::{ApiKey, Role};
-use powerbirth::store::{Store, now_ms};
 use tokio::task::JoinSet;
 
 use super::support::{self, Bill, TestMetering, request, usd, write_ledger};

@@ -2,7 +2,8 @@
 //! counted, and stored costs come back exactly on SQLite and PostgreSQL.
 
 use powerbirth::chat::types::{CompletionTokensDetails, PromptTokensDetails, Usage};
-use powerbirth::metering::{TokensSource, UsdCost};
+use powerbirth::core::UsdCost;
+use powerbirth::metering::TokensSource;
 use powerbirth::store::keys::{ApiKeyHash, Role};
 use powerbirth::store::messages::{Exchange, MessageRecord};
 

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use powerbirth::chat::types::ChatRequest;
 use powerbirth::config::Config;
-use powerbirth::metering::{Metering, UsdCost};
+use powerbirth::core::UsdCost;
+use powerbirth::metering::Metering;
 use powerbirth::providers::Providers;
 use powerbirth::store::Store;
 use powerbirth::store::messages::{Exchange, MessageRecord};
@@ -224,7 +225,13 @@ impl Bill {
 
 /// A message record with every metering field empty.
 pub fn record(role: &str, at: i64) -> MessageRecord {
-    MessageRecord::new("c", &powerbirth::store::new_id(), role, "…".into(), at)
+    MessageRecord::new(
+        "c",
+        &powerbirth::store::new_id(),
+        role.parse().unwrap(),
+        "…".into(),
+        at,
+    )
 }
 
 /// Writes the bills as exchanges (each with its user message, which costs nothing).
@@ -241,7 +248,7 @@ pub async fn write_ledger(store: &Store, bills: &[Bill]) {
                 conversation_id: conversation_id.clone(),
                 request_id: user.request_id.clone(),
                 model: b.model.clone(),
-                status: b.status.into(),
+                status: b.status.parse().unwrap(),
                 prompt_tokens: (b.status == "ok").then_some(b.tokens.0),
                 completion_tokens: (b.status == "ok").then_some(b.tokens.1),
                 cached_tokens: (b.status == "ok").then_some(b.tokens.2),

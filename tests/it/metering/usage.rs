@@ -2,10 +2,11 @@
 //! are exact on both backends (SQLite would sum decimal text as floating point; it must not).
 //! Also over what the running app logged.
 
-use powerbirth::metering::calendar::{DAY_MS, date_of_day};
+use powerbirth::core::calendar::{DAY_MS, date_of_day};
+use powerbirth::core::now_ms;
 use powerbirth::metering::{GroupBy, UsageGroup, UsageReport, list_alerts, usage_report};
+use powerbirth::store::Store;
 use powerbirth::store::keys::{ApiKeyHash, Role};
-use powerbirth::store::{Store, now_ms};
 use serde_json::json;
 
 use super::support::{self, Bill, write_ledger};

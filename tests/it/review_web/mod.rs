@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Spawn, TestApp, chat, spawn_app_with};
 use powerbirth::review::accounts::{Accounts, Email, Password, ReviewerRole};
-use powerbirth::store::messages::{Exchange, MessageRecord};
+use powerbirth::store::messages::{Exchange, MessageRecord, MessageRole};
 use powerbirth::store::{Store, new_id, now_ms};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -151,7 +151,7 @@ async fn seed_batch(store: &Store, seeds: &[Seed]) -> (String, Vec<String>) {
         let mut user = MessageRecord::new(
             &conversation,
             "req",
-            "user",
+            MessageRole::User,
             format!("Pergunta {i}: estou com dor de cabeça forte e vendo pontinhos [NOME]"),
             now - 10_000,
         );
@@ -164,7 +164,7 @@ async fn seed_batch(store: &Store, seeds: &[Seed]) -> (String, Vec<String>) {
         let mut answer = MessageRecord::new(
             &conversation,
             "req",
-            "assistant",
+            MessageRole::Assistant,
             format!("Resposta {i}: vá hoje à maternidade."),
             now - 9_000,
         );

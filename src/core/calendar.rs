@@ -1,5 +1,6 @@
-//! UTC days for budgets and reports: epoch milliseconds ↔ `YYYY-MM-DD`, and the time bounds
-//! `/v1/usage` accepts. Budgets reset at 00:00 UTC, whatever the replica's time zone.
+//! UTC days for budgets and reports: epoch milliseconds ↔ `YYYY-MM-DD`, ISO weeks (review
+//! periods), and the time bounds `/v1/usage` accepts. Budgets reset at 00:00 UTC, whatever the
+//! replica's time zone.
 //!
 //! The date arithmetic is Howard Hinnant's `days_from_civil` / `civil_from_days`
 //! (<https://howardhinnant.github.io/date_algorithms.html>), exact over the proleptic Gregorian
@@ -22,6 +23,22 @@ pub fn day_start_ms(day: i64) -> i64 {
 pub fn date_of_day(day: i64) -> String {
     let (y, m, d) = civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The ISO 8601 week (`2026-W48`) of an epoch-milliseconds instant, in UTC. The week belongs
+/// to the year of its Thursday.
+pub fn iso_week(ms: i64) -> String {
+    let day = day_of(ms);
+    // 1970-01-01 was a Thursday: Monday-based weekday 3.
+    let weekday = (day + 3).rem_euclid(7);
+    let thursday = day - weekday + 3;
+    let year = date_of_day(thursday)
+        .get(..4)
+        .and_then(|y| y.parse::<i64>().ok())
+        .unwrap_or(1970);
+    let jan1 = parse_instant(&format!("{year:04}-01-01")).map_or(0, |ms| ms / DAY_MS);
+    let week = (thursday - jan1) / 7 + 1;
+    format!("{year:04}-W{week:02}")
 }
 
 /// Parses a time bound: epoch milliseconds (`1767225600000`), a UTC date (`2025-11-03`, its
@@ -176,5 +193,16 @@ mod tests {
         ] {
             assert!(parse_instant(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn iso_weeks_follow_the_thursday_rule() {
+        let at = |d: &str| parse_instant(d).unwrap();
+        assert_eq!(iso_week(at("2026-11-27")), "2026-W48");
+        // 2021-01-03 (Sunday) belongs to the last week of 2020.
+        assert_eq!(iso_week(at("2021-01-03")), "2020-W53");
+        // 2024-12-30 (Monday) starts 2025-W01.
+        assert_eq!(iso_week(at("2024-12-30")), "2025-W01");
+        assert_eq!(iso_week(at("1970-01-01")), "1970-W01");
     }
 }

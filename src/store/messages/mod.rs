@@ -5,8 +5,12 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{Backend, Store};
-use crate::metering::{TokensSource, UsdCost};
+mod kinds;
+
+pub use kinds::{MessageRole, MessageStatus, TokensSource};
+
+use super::{Backend, DbError, Store};
+use crate::core::{UsdCost, new_id};
 
 /// One exchange to log: the conversation it belongs to and its new messages (the user's turn and
 /// the assistant's answer, or the error that ended it).
@@ -24,11 +28,10 @@ pub struct MessageRecord {
     pub id: String,
     pub conversation_id: String,
     pub request_id: String,
-    pub role: String,
+    pub role: MessageRole,
     pub content: String,
     pub model: Option<String>,
-    /// `ok`, `error` or `client_closed`.
-    pub status: String,
+    pub status: MessageStatus,
     pub finish_reason: Option<String>,
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
@@ -57,18 +60,18 @@ impl MessageRecord {
     pub fn new(
         conversation_id: &str,
         request_id: &str,
-        role: &str,
+        role: MessageRole,
         content: String,
         created_at: i64,
     ) -> Self {
         MessageRecord {
-            id: super::new_id(),
+            id: new_id(),
             conversation_id: conversation_id.to_string(),
             request_id: request_id.to_string(),
-            role: role.to_string(),
+            role,
             content,
             model: None,
-            status: "ok".into(),
+            status: MessageStatus::Ok,
             finish_reason: None,
             prompt_tokens: None,
             completion_tokens: None,
@@ -194,7 +197,7 @@ fn placeholders_with(rows: usize, cols: usize, cell: impl Fn(usize, usize) -> St
 
 impl Store {
     /// Writes a batch of exchanges in one transaction: conversations upserted, messages inserted.
-    pub async fn write_exchanges(&self, batch: &[Exchange]) -> Result<(), sqlx::Error> {
+    pub async fn write_exchanges(&self, batch: &[Exchange]) -> Result<(), DbError> {
         let mut tx = self.pool().begin().await?;
         // One row per conversation: PostgreSQL refuses an upsert that touches a row twice.
         let mut conversations: HashMap<&str, (&str, i64, i64)> = HashMap::new();
@@ -242,10 +245,10 @@ impl Store {
                     .bind(&m.id)
                     .bind(&m.conversation_id)
                     .bind(&m.request_id)
-                    .bind(&m.role)
+                    .bind(m.role.as_str())
                     .bind(clean(&m.content))
                     .bind(&m.model)
-                    .bind(&m.status)
+                    .bind(m.status.as_str())
                     .bind(&m.finish_reason)
                     .bind(m.prompt_tokens)
                     .bind(m.completion_tokens)
@@ -271,7 +274,7 @@ impl Store {
     pub async fn conversation_messages(
         &self,
         conversation_id: &str,
-    ) -> Result<Vec<MessageRecord>, sqlx::Error> {
+    ) -> Result<Vec<MessageRecord>, DbError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM messages WHERE conversation_id = $1 ORDER BY created_at, id",
             select_columns(self.backend())
@@ -283,10 +286,7 @@ impl Store {
     }
 
     /// Messages logged for one request id.
-    pub async fn request_messages(
-        &self,
-        request_id: &str,
-    ) -> Result<Vec<MessageRecord>, sqlx::Error> {
+    pub async fn request_messages(&self, request_id: &str) -> Result<Vec<MessageRecord>, DbError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM messages WHERE request_id = $1 ORDER BY created_at, id",
             select_columns(self.backend())
@@ -298,7 +298,7 @@ impl Store {
     }
 
     /// Number of stored messages with this role.
-    pub async fn count_messages(&self, role: &str) -> Result<i64, sqlx::Error> {
+    pub async fn count_messages(&self, role: &str) -> Result<i64, DbError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE role = $1")
             .bind(role)
             .fetch_one(self.pool())
@@ -306,15 +306,20 @@ impl Store {
     }
 }
 
-fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, sqlx::Error> {
+/// A text column parsed into its enum, once, as the row is read.
+fn parse_text<T: std::str::FromStr<Err = String>>(text: String) -> Result<T, DbError> {
+    text.parse().map_err(|e: String| DbError::Decode(e.into()))
+}
+
+fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, DbError> {
     Ok(MessageRecord {
         id: row.try_get("id")?,
         conversation_id: row.try_get("conversation_id")?,
         request_id: row.try_get("request_id")?,
-        role: row.try_get("role")?,
+        role: parse_text(row.try_get("role")?)?,
         content: row.try_get("content")?,
         model: row.try_get("model")?,
-        status: row.try_get("status")?,
+        status: parse_text(row.try_get("status")?)?,
         finish_reason: row.try_get("finish_reason")?,
         prompt_tokens: row.try_get("prompt_tokens")?,
         completion_tokens: row.try_get("completion_tokens")?,
@@ -327,14 +332,14 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, sqlx::Erro
             .try_get::<Option<String>, _>("cost_usd")?
             .map(|c| c.parse::<UsdCost>())
             .transpose()
-            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            .map_err(|e| DbError::Decode(e.into()))?,
         cached_tokens: row.try_get("cached_tokens")?,
         reasoning_tokens: row.try_get("reasoning_tokens")?,
         tokens_source: row
             .try_get::<Option<String>, _>("tokens_source")?
             .map(|s| s.parse::<TokensSource>())
             .transpose()
-            .map_err(|e| sqlx::Error::Decode(e.into()))?,
+            .map_err(|e| DbError::Decode(e.into()))?,
         guard: row.try_get("guard")?,
         urgent: row.try_get::<i64, _>("urgent")? != 0,
     })

@@ -1,4 +1,5 @@
-//! The `cost_alerts` table: alerts opened and cleared by the monitor, listed by `GET /v1/alerts`.
+//! The `cost_alerts` table: alerts opened and cleared by `metering`'s monitor, listed by
+//! `GET /v1/alerts`.
 //! A partial unique index keeps at most one open alert per scope, so replicas that check at the
 //! same moment cannot open it twice: the one whose insert lands is the one that notifies.
 
@@ -6,9 +7,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::metering::UsdCost;
+use crate::core::UsdCost;
 use crate::store::messages::{decimal_column, decimal_param};
-use crate::store::{Backend, Store};
+use crate::store::{Backend, DbError, Store};
 
 /// Whether an alert still holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,22 +58,21 @@ fn columns(backend: Backend) -> String {
     .join(", ")
 }
 
-fn decimal(row: &sqlx::any::AnyRow, column: &str) -> Result<Decimal, sqlx::Error> {
+fn decimal(row: &sqlx::any::AnyRow, column: &str) -> Result<Decimal, DbError> {
     let text: String = row.try_get(column)?;
     text.parse::<Decimal>()
-        .map_err(|e| sqlx::Error::Decode(e.into()))
+        .map_err(|e| DbError::Decode(e.into()))
 }
 
-fn cost(row: &sqlx::any::AnyRow, column: &str) -> Result<UsdCost, sqlx::Error> {
+fn cost(row: &sqlx::any::AnyRow, column: &str) -> Result<UsdCost, DbError> {
     let text: String = row.try_get(column)?;
     text.parse::<UsdCost>()
-        .map_err(|e| sqlx::Error::Decode(e.into()))
+        .map_err(|e| DbError::Decode(e.into()))
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> Result<CostAlert, sqlx::Error> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<CostAlert, DbError> {
     let cleared_at: Option<i64> = row.try_get("cleared_at")?;
-    let count =
-        |c: &str| -> Result<u64, sqlx::Error> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
+    let count = |c: &str| -> Result<u64, DbError> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
     Ok(CostAlert {
         id: row.try_get("id")?,
         scope: row.try_get("scope")?,
@@ -93,7 +93,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<CostAlert, sqlx::Error> {
 }
 
 /// Every alert, newest first (at most 1000).
-pub async fn list_alerts(store: &Store) -> Result<Vec<CostAlert>, sqlx::Error> {
+pub async fn list_alerts(store: &Store) -> Result<Vec<CostAlert>, DbError> {
     let rows = sqlx::query(&format!(
         "SELECT {} FROM cost_alerts ORDER BY opened_at DESC, id DESC LIMIT $1",
         columns(store.backend())
@@ -105,7 +105,7 @@ pub async fn list_alerts(store: &Store) -> Result<Vec<CostAlert>, sqlx::Error> {
 }
 
 /// The alerts still open, oldest first.
-pub async fn open_alerts(store: &Store) -> Result<Vec<CostAlert>, sqlx::Error> {
+pub async fn open_alerts(store: &Store) -> Result<Vec<CostAlert>, DbError> {
     let rows = sqlx::query(&format!(
         "SELECT {} FROM cost_alerts WHERE cleared_at IS NULL ORDER BY opened_at, id",
         columns(store.backend())
@@ -116,7 +116,7 @@ pub async fn open_alerts(store: &Store) -> Result<Vec<CostAlert>, sqlx::Error> {
 }
 
 /// Opens `alert` unless its scope already has an open one; true when this call opened it.
-pub(crate) async fn open(store: &Store, alert: &CostAlert) -> Result<bool, sqlx::Error> {
+pub async fn open(store: &Store, alert: &CostAlert) -> Result<bool, DbError> {
     let b = store.backend();
     let sql = format!(
         "INSERT INTO cost_alerts (id, scope, opened_at, cleared_at, threshold, change_ratio, \
@@ -143,11 +143,11 @@ pub(crate) async fn open(store: &Store, alert: &CostAlert) -> Result<bool, sqlx:
 }
 
 /// Clears the open alert of `scope`, if any; returns it as cleared when this call cleared it.
-pub(crate) async fn clear(
+pub async fn clear(
     store: &Store,
     open: &CostAlert,
     at_ms: i64,
-) -> Result<Option<CostAlert>, sqlx::Error> {
+) -> Result<Option<CostAlert>, DbError> {
     let done =
         sqlx::query("UPDATE cost_alerts SET cleared_at = $1 WHERE id = $2 AND cleared_at IS NULL")
             .bind(at_ms)
