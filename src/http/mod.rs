@@ -61,6 +61,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The review export takes only the store from the app's state.
+impl axum::extract::FromRef<AppState> for crate::store::Store {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
+    }
+}
+
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::RouteNotFound(uri.path().to_string())
 }

@@ -4,6 +4,8 @@
 
 pub mod keys;
 pub mod messages;
+pub mod reviews;
+pub mod users;
 pub mod writer;
 
 use std::str::FromStr;

@@ -223,27 +223,6 @@ pub(super) fn item_context(
     ctx
 }
 
-/// The reviewer e-mails of an item's reviews.
-async fn reviewer_emails(
-    state: &ReviewState,
-    reviews: &[Review],
-) -> Result<HashMap<String, String>, sqlx::Error> {
-    let mut out = HashMap::new();
-    for r in reviews {
-        if out.contains_key(&r.reviewer_id) {
-            continue;
-        }
-        let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-            .bind(&r.reviewer_id)
-            .fetch_optional(state.app.store.pool())
-            .await?;
-        if let Some(email) = email {
-            out.insert(r.reviewer_id.clone(), email);
-        }
-    }
-    Ok(out)
-}
-
 /// The item, its reviews and their authors, or a 404 page.
 pub(super) async fn load(
     state: &ReviewState,
@@ -264,13 +243,19 @@ pub(super) async fn load(
         }
         Err(e) => return Err(internal(state, viewer, e)),
     };
-    let reviews = batches::item_reviews(store, id)
+    // The reviews and their authors' e-mails in one query.
+    let (reviews, emails) = store
+        .reviews()
+        .item_reviews_with_emails(id)
         .await
-        .map_err(|e| internal(state, viewer, e))?;
-    let emails = reviewer_emails(state, &reviews)
-        .await
-        .map_err(|e| internal(state, viewer, e))?;
-    Ok((detail, reviews, emails))
+        .map_err(|e| internal(state, viewer, e))?
+        .into_iter()
+        .map(|(review, email)| {
+            let author = email.map(|email| (review.reviewer_id.clone(), email));
+            (review, author)
+        })
+        .unzip::<_, _, Vec<Review>, Vec<_>>();
+    Ok((detail, reviews, emails.into_iter().flatten().collect()))
 }
 
 #[derive(Debug, Default, Deserialize)]
