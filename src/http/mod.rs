@@ -48,10 +48,16 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));
+    // The review pages get only what they use of the app's state.
+    let review = crate::review::web::ReviewState::new(
+        state.store.clone(),
+        state.config.review.clone(),
+        state.pipeline.prompts.clone(),
+    );
     Router::new()
         .nest("/v1", v1)
         .nest("/admin", admin)
-        .nest_service("/review", crate::review::web::router(state.clone()))
+        .nest_service("/review", crate::review::web::router(review))
         .merge(open)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -59,6 +65,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// The review export takes only the store from the app's state.
+impl axum::extract::FromRef<AppState> for crate::store::Store {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
+    }
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -13,38 +13,11 @@ use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
+use crate::store::reviews::DbError;
+use crate::store::users::Users;
+pub use crate::store::users::{Reviewer, ReviewerRole, Session};
 use crate::store::{Store, new_id, now_ms};
-
-/// What a review account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReviewerRole {
-    /// Reviews conversations.
-    Nurse,
-    /// Also promotes reviewed conversations into eval sets.
-    Admin,
-}
-
-impl ReviewerRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewerRole::Nurse => "nurse",
-            ReviewerRole::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for ReviewerRole {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "nurse" => Ok(ReviewerRole::Nurse),
-            "admin" => Ok(ReviewerRole::Admin),
-            other => Err(format!("unknown role {other:?} (expected nurse or admin)")),
-        }
-    }
-}
 
 /// An e-mail address as accounts store it: trimmed and lowercased, so `Ana@X.org ` and
 /// `ana@x.org` are one account.
@@ -96,15 +69,6 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// A review account (never its password hash).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reviewer {
-    pub id: String,
-    pub email: String,
-    pub role: ReviewerRole,
-    pub created_at: i64,
-}
-
 /// What account operations report plainly (to the CLI or the login page).
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -119,15 +83,7 @@ pub enum AccountError {
     #[error("hashing the password failed: {0}")]
     Hash(String),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
-/// A live login: who, and the CSRF token every form of this session must carry.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub reviewer: Reviewer,
-    pub csrf_token: String,
-    pub expires_at: i64,
+    Db(#[from] DbError),
 }
 
 /// 32 random bytes, hex: session tokens, CSRF tokens, salts' source.
@@ -178,22 +134,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     }
 }
 
-fn reviewer_from_row(row: &sqlx::any::AnyRow) -> Result<Reviewer, sqlx::Error> {
-    let role: String = row.try_get("role")?;
-    Ok(Reviewer {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        role: role
-            .parse()
-            .map_err(|e: String| sqlx::Error::Decode(e.into()))?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-/// Account and session queries over the store.
+/// Accounts and sessions: password hashing and checking over the user repository.
 #[derive(Clone, Debug)]
 pub struct Accounts {
-    store: Store,
+    users: Users,
     /// A hash checked against when the e-mail is unknown, so an unknown account costs the same
     /// time as a wrong password and timing does not reveal which accounts exist.
     dummy_hash: std::sync::Arc<String>,
@@ -204,7 +148,7 @@ impl Accounts {
     pub fn new(store: Store) -> Result<Accounts, AccountError> {
         let dummy_hash = hash_password(&random_token())?;
         Ok(Accounts {
-            store,
+            users: store.users(),
             dummy_hash: std::sync::Arc::new(dummy_hash),
         })
     }
@@ -212,7 +156,7 @@ impl Accounts {
     /// As [`Accounts::new`] without the stand-in hash (only if hashing is broken).
     pub fn without_timing_guard(store: Store) -> Accounts {
         Accounts {
-            store,
+            users: store.users(),
             dummy_hash: std::sync::Arc::new(String::new()),
         }
     }
@@ -231,22 +175,10 @@ impl Accounts {
             role,
             created_at: now_ms(),
         };
-        let result = sqlx::query(
-            "INSERT INTO users (id, email, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&reviewer.id)
-        .bind(&reviewer.email)
-        .bind(role.as_str())
-        .bind(&hash)
-        .bind(reviewer.created_at)
-        .execute(self.store.pool())
-        .await;
-        match result {
-            Ok(_) => Ok(reviewer),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(AccountError::EmailTaken)
-            }
-            Err(e) => Err(e.into()),
+        if self.users.insert(&reviewer, &hash).await? {
+            Ok(reviewer)
+        } else {
+            Err(AccountError::EmailTaken)
         }
     }
 
@@ -257,18 +189,8 @@ impl Accounts {
         email: &Email,
         password: &str,
     ) -> Result<Option<Reviewer>, AccountError> {
-        let row = sqlx::query(
-            "SELECT id, email, role, created_at, password_hash FROM users \
-             WHERE email = $1 AND disabled_at IS NULL",
-        )
-        .bind(email.as_str())
-        .fetch_optional(self.store.pool())
-        .await?;
-        let (reviewer, hash) = match &row {
-            Some(r) => (
-                Some(reviewer_from_row(r)?),
-                r.try_get::<String, _>("password_hash")?,
-            ),
+        let (reviewer, hash) = match self.users.credentials(email.as_str()).await? {
+            Some((reviewer, hash)) => (Some(reviewer), hash),
             None => (None, self.dummy_hash.as_ref().clone()),
         };
         let password = password.to_string();
@@ -277,19 +199,10 @@ impl Accounts {
             return Ok(None);
         };
         if matches {
-            sqlx::query("UPDATE users SET failed_logins = 0 WHERE id = $1")
-                .bind(&reviewer.id)
-                .execute(self.store.pool())
-                .await?;
+            self.users.login_succeeded(&reviewer.id).await?;
             Ok(Some(reviewer))
         } else {
-            sqlx::query(
-                "UPDATE users SET failed_logins = failed_logins + 1, last_failed_at = $2 WHERE id = $1",
-            )
-            .bind(&reviewer.id)
-            .bind(now_ms())
-            .execute(self.store.pool())
-            .await?;
+            self.users.login_failed(&reviewer.id, now_ms()).await?;
             Ok(None)
         }
     }
@@ -307,53 +220,20 @@ impl Accounts {
             csrf_token: random_token(),
             expires_at: now.saturating_add(i64::try_from(lasts.as_millis()).unwrap_or(i64::MAX)),
         };
-        sqlx::query(
-            "INSERT INTO user_sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(token_hash(&token))
-        .bind(&session.reviewer.id)
-        .bind(&session.csrf_token)
-        .bind(now)
-        .bind(session.expires_at)
-        .execute(self.store.pool())
-        .await?;
-        // Expired sessions of anyone are swept here, where sessions are created anyway.
-        sqlx::query("DELETE FROM user_sessions WHERE expires_at < $1")
-            .bind(now)
-            .execute(self.store.pool())
+        self.users
+            .open_session(&token_hash(&token), &session, now)
             .await?;
         Ok((token, session))
     }
 
     /// The live session of a cookie token (not expired, account not disabled).
     pub async fn session(&self, token: &str) -> Result<Option<Session>, AccountError> {
-        let row = sqlx::query(
-            "SELECT u.id, u.email, u.role, u.created_at, s.csrf_token, s.expires_at \
-             FROM user_sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
-        )
-        .bind(token_hash(token))
-        .bind(now_ms())
-        .fetch_optional(self.store.pool())
-        .await?;
-        row.map(|r| {
-            Ok(Session {
-                reviewer: reviewer_from_row(&r)?,
-                csrf_token: r.try_get("csrf_token")?,
-                expires_at: r.try_get("expires_at")?,
-            })
-        })
-        .transpose()
+        Ok(self.users.session(&token_hash(token), now_ms()).await?)
     }
 
     /// Ends a session (logout): its token opens nothing any more.
     pub async fn close_session(&self, token: &str) -> Result<(), AccountError> {
-        sqlx::query("DELETE FROM user_sessions WHERE token_hash = $1")
-            .bind(token_hash(token))
-            .execute(self.store.pool())
-            .await?;
-        Ok(())
+        Ok(self.users.close_session(&token_hash(token)).await?)
     }
 }
 

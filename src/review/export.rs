@@ -13,40 +13,16 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::AuthedKey;
 use crate::error::ApiError;
 use crate::store::Store;
+use crate::store::reviews::DbError;
+pub use crate::store::reviews::ExportRow;
 
 /// Rows read and sent per database round trip.
 pub const PAGE: i64 = 500;
-
-/// One exported review.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ExportRow {
-    pub review_id: String,
-    pub item_id: String,
-    pub batch_id: String,
-    pub conversation_id: String,
-    /// `id@version;lang=…;persona=…` of the conversation's latest prompt; empty for raw chat.
-    pub prompt_ref: Option<String>,
-    /// The model of the conversation's latest answer.
-    pub model: Option<String>,
-    /// The guard flagged the conversation urgent.
-    pub urgent: bool,
-    pub clinical_accuracy: i64,
-    pub tone: i64,
-    pub safety_problem: String,
-    pub should_escalate: bool,
-    pub comment: Option<String>,
-    pub corrected_answer: Option<String>,
-    pub reviewer_id: String,
-    /// Epoch milliseconds.
-    pub created_at: i64,
-}
 
 /// The export's formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +53,10 @@ pub struct ExportQuery {
     format: Option<String>,
 }
 
-/// The handler: admin key only (a client key gets 403, no key 401 from the auth layer).
+/// The handler: admin key only (a client key gets 403, no key 401 from the auth layer). It
+/// needs only the store, so it takes no more of the app's state.
 pub async fn handler(
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Extension(key): Extension<AuthedKey>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
@@ -91,9 +68,9 @@ pub async fn handler(
         .parse()
         .map_err(|e: String| ApiError::invalid("format", e))?;
     // The first page is read before answering, so a database failure is a clean 500.
-    let first = page(&state.store, None).await?;
+    let first = page(&store, None).await?;
     let cursor = Cursor {
-        store: state.store.clone(),
+        store,
         format,
         rows: Some(first),
         header: true,
@@ -201,47 +178,8 @@ const HEADER: [&str; 15] = [
 ];
 
 /// Up to [`PAGE`] reviews after `after` (`created_at`, `id`), oldest first.
-async fn page(store: &Store, after: Option<(i64, &str)>) -> Result<Vec<ExportRow>, sqlx::Error> {
-    let (after_at, after_id) = after.unwrap_or((i64::MIN, ""));
-    let rows = sqlx::query(
-        "SELECT r.id, r.item_id, i.batch_id, i.conversation_id, i.urgent, \
-           (SELECT m.prompt_ref FROM messages m WHERE m.conversation_id = i.conversation_id \
-              AND m.prompt_ref IS NOT NULL ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS prompt_ref, \
-           (SELECT m.model FROM messages m WHERE m.conversation_id = i.conversation_id \
-              AND m.role = 'assistant' AND m.model IS NOT NULL \
-              ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS model, \
-           r.clinical_accuracy, r.tone, r.safety_problem, r.should_escalate, r.comment, \
-           r.corrected_answer, r.reviewer_id, r.created_at \
-         FROM reviews r JOIN review_items i ON i.id = r.item_id \
-         WHERE r.created_at > $1 OR (r.created_at = $1 AND r.id > $2) \
-         ORDER BY r.created_at, r.id LIMIT $3",
-    )
-    .bind(after_at)
-    .bind(after_id)
-    .bind(PAGE)
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ExportRow {
-                review_id: r.try_get("id")?,
-                item_id: r.try_get("item_id")?,
-                batch_id: r.try_get("batch_id")?,
-                conversation_id: r.try_get("conversation_id")?,
-                prompt_ref: r.try_get("prompt_ref")?,
-                model: r.try_get("model")?,
-                urgent: r.try_get::<i64, _>("urgent")? != 0,
-                clinical_accuracy: r.try_get("clinical_accuracy")?,
-                tone: r.try_get("tone")?,
-                safety_problem: r.try_get("safety_problem")?,
-                should_escalate: r.try_get::<i64, _>("should_escalate")? != 0,
-                comment: r.try_get("comment")?,
-                corrected_answer: r.try_get("corrected_answer")?,
-                reviewer_id: r.try_get("reviewer_id")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+async fn page(store: &Store, after: Option<(i64, &str)>) -> Result<Vec<ExportRow>, DbError> {
+    store.reviews().export_page(after, PAGE).await
 }
 
 #[cfg(test)]

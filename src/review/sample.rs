@@ -21,14 +21,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::batches::{Origin, PromptUse};
+pub use crate::store::reviews::BatchItem;
+use crate::store::reviews::{BatchInsertError, DbError, NewBatch};
+use crate::store::{Store, new_id};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::Serialize;
-use sqlx::Row;
-
-use super::batches::{Origin, PromptUse};
-use crate::store::{Store, new_id};
 
 /// The stratum of conversations without a (parsable) prompt reference.
 pub const NO_PROMPT: &str = "no-prompt";
@@ -81,17 +81,6 @@ impl Batch {
     }
 }
 
-/// One sampled conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchItem {
-    pub id: String,
-    pub conversation_id: String,
-    pub position: i64,
-    pub urgent: bool,
-    pub stratum: String,
-    pub overlap: bool,
-}
-
 /// Why no batch was made.
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
@@ -110,7 +99,7 @@ pub enum SampleError {
     )]
     Raced,
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] DbError),
 }
 
 /// A conversation that may be drawn.
@@ -160,36 +149,20 @@ pub async fn sample(store: &Store, opts: SampleOptions) -> Result<Batch, SampleE
 /// Conversations of the window that are in no batch and have an answer, sorted by id (in Rust:
 /// a database collation must not change the draw). `eval run`'s own turns (key `eval`) are test
 /// cases, never sampled.
-async fn candidates(store: &Store, from: i64, to: i64) -> Result<Vec<Candidate>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT c.id, c.updated_at, \
-           (SELECT MAX(m.urgent) FROM messages m WHERE m.conversation_id = c.id) AS urgent, \
-           (SELECT m.prompt_ref FROM messages m WHERE m.conversation_id = c.id \
-              AND m.prompt_ref IS NOT NULL ORDER BY m.created_at DESC, m.id DESC LIMIT 1) AS prompt_ref \
-         FROM conversations c \
-         WHERE c.updated_at >= $1 AND c.updated_at < $2 AND c.key_id <> $3 \
-           AND EXISTS (SELECT 1 FROM messages a WHERE a.conversation_id = c.id \
-                         AND a.role = 'assistant' AND a.status <> 'error') \
-           AND NOT EXISTS (SELECT 1 FROM review_items i WHERE i.conversation_id = c.id) \
-         ORDER BY c.id",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(crate::eval::runner::EVAL_KEY_ID)
-    .fetch_all(store.pool())
-    .await?;
-    let mut candidates = rows
-        .iter()
-        .map(|r| {
-            let prompt_ref: Option<String> = r.try_get("prompt_ref")?;
-            Ok(Candidate {
-                conversation_id: r.try_get("id")?,
-                updated_at: r.try_get("updated_at")?,
-                urgent: r.try_get::<Option<i64>, _>("urgent")?.unwrap_or(0) != 0,
-                stratum: stratum(prompt_ref.as_deref()),
-            })
+async fn candidates(store: &Store, from: i64, to: i64) -> Result<Vec<Candidate>, DbError> {
+    let rows = store
+        .reviews()
+        .candidates(from, to, crate::eval::runner::EVAL_KEY_ID)
+        .await?;
+    let mut candidates: Vec<Candidate> = rows
+        .into_iter()
+        .map(|r| Candidate {
+            stratum: stratum(r.prompt_ref.as_deref()),
+            conversation_id: r.conversation_id,
+            updated_at: r.updated_at,
+            urgent: r.urgent,
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect();
     candidates.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
     Ok(candidates)
 }
@@ -271,51 +244,27 @@ pub fn allocate(sizes: &[usize], k: usize) -> Vec<usize> {
 }
 
 async fn insert(store: &Store, batch: &Batch) -> Result<(), SampleError> {
-    let mut tx = store.pool().begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO review_batches (id, created_at, window_start, window_end, seed, requested, origin, period) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&batch.id)
-    .bind(batch.created_at)
-    .bind(batch.window_start)
-    .bind(batch.window_end)
-    // BIGINT holds the seed's 64 bits, reinterpreted.
-    .bind(batch.seed as i64)
-    .bind(i64::from(batch.requested))
-    .bind(batch.origin.as_str())
-    .bind(&batch.period)
-    .execute(&mut *tx)
-    .await;
-    if let Err(e) = inserted {
-        return Err(match (&batch.period, &e) {
-            (Some(period), sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                SampleError::PeriodTaken(period.clone())
-            }
-            _ => e.into(),
-        });
-    }
-    for item in &batch.items {
-        sqlx::query(
-            "INSERT INTO review_items (id, batch_id, conversation_id, position, urgent, stratum, overlap) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&item.id)
-        .bind(&batch.id)
-        .bind(&item.conversation_id)
-        .bind(item.position)
-        .bind(i64::from(item.urgent))
-        .bind(&item.stratum)
-        .bind(i64::from(item.overlap))
-        .execute(&mut *tx)
+    let new = NewBatch {
+        id: &batch.id,
+        created_at: batch.created_at,
+        window_start: batch.window_start,
+        window_end: batch.window_end,
+        seed: batch.seed,
+        requested: i64::from(batch.requested),
+        origin: batch.origin,
+        period: batch.period.as_deref(),
+    };
+    store
+        .reviews()
+        .insert_batch(&new, &batch.items)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => SampleError::Raced,
-            _ => e.into(),
-        })?;
-    }
-    tx.commit().await?;
-    Ok(())
+        .map_err(|e| match e {
+            BatchInsertError::PeriodTaken => {
+                SampleError::PeriodTaken(batch.period.clone().unwrap_or_default())
+            }
+            BatchInsertError::Raced => SampleError::Raced,
+            BatchInsertError::Db(e) => SampleError::Database(e),
+        })
 }
 
 /// `2026-11-27 14:00` (UTC) for messages.

@@ -16,6 +16,7 @@ use super::config::{ReviewConfig, Schedule};
 use super::sample::{Batch, SampleError, SampleOptions, sample};
 use crate::metering::calendar::{date_of_day, day_of};
 use crate::periodic::Periodic;
+use crate::store::reviews::DbError;
 use crate::store::{Store, now_ms};
 
 /// How often the server checks whether the current period has its batch.
@@ -41,15 +42,11 @@ pub async fn run_once(
     store: &Store,
     cfg: &ReviewConfig,
     now: i64,
-) -> Result<Option<Batch>, sqlx::Error> {
+) -> Result<Option<Batch>, DbError> {
     let Some(period) = period_of(cfg.schedule, now) else {
         return Ok(None);
     };
-    let exists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM review_batches WHERE period = $1")
-        .bind(&period)
-        .fetch_one(store.pool())
-        .await?;
-    if exists > 0 {
+    if store.reviews().period_has_batch(&period).await? {
         return Ok(None);
     }
     let opts = SampleOptions {

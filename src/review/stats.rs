@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Row;
-
 use super::items::SAFETY_PROBLEMS;
 pub use crate::core::calendar::iso_week;
 use crate::store::Store;
+use crate::store::reviews::{DbError, RatingRow};
 
 /// Ratings of one review, as the statistics need them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,87 +40,96 @@ pub struct Stats {
 pub const MIN_PAIRS: usize = 2;
 
 /// Computes every statistic over all reviews.
-pub async fn stats(store: &Store) -> Result<Stats, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT item_id, clinical_accuracy, tone, safety_problem, should_escalate, created_at \
-         FROM reviews ORDER BY item_id, created_at, id",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    let mut per_week: BTreeMap<String, i64> = BTreeMap::new();
-    let mut clinical_accuracy = [0i64; 5];
-    let mut tone = [0i64; 5];
-    let mut safety: Vec<(&'static str, i64)> = SAFETY_PROBLEMS.iter().map(|p| (*p, 0)).collect();
-    let mut escalate_yes = 0;
-    let mut by_item: BTreeMap<String, Vec<Rating>> = BTreeMap::new();
-    for row in &rows {
+pub async fn stats(store: &Store) -> Result<Stats, DbError> {
+    Ok(summarise(&store.reviews().ratings().await?))
+}
+
+/// Every statistic of these ratings (ordered by item, then oldest first).
+fn summarise(rows: &[RatingRow]) -> Stats {
+    let mut counts = Counts::default();
+    let mut by_item: BTreeMap<&str, Vec<Rating>> = BTreeMap::new();
+    for row in rows {
         let rating = Rating {
-            clinical_accuracy: row.try_get("clinical_accuracy")?,
-            tone: row.try_get("tone")?,
-            should_escalate: row.try_get::<i64, _>("should_escalate")? != 0,
+            clinical_accuracy: row.clinical_accuracy,
+            tone: row.tone,
+            should_escalate: row.should_escalate,
         };
-        *per_week
-            .entry(iso_week(row.try_get("created_at")?))
-            .or_default() += 1;
-        if let Some(slot) = usize::try_from(rating.clinical_accuracy - 1)
-            .ok()
-            .and_then(|i| clinical_accuracy.get_mut(i))
-        {
-            *slot += 1;
-        }
-        if let Some(slot) = usize::try_from(rating.tone - 1)
-            .ok()
-            .and_then(|i| tone.get_mut(i))
-        {
-            *slot += 1;
-        }
-        let problem: String = row.try_get("safety_problem")?;
-        if let Some(entry) = safety.iter_mut().find(|(p, _)| *p == problem) {
-            entry.1 += 1;
-        }
-        escalate_yes += i64::from(rating.should_escalate);
+        counts.add(row, rating);
         by_item
-            .entry(row.try_get("item_id")?)
+            .entry(row.item_id.as_str())
             .or_default()
             .push(rating);
     }
+    // The first two reviews of each item reviewed twice.
     let pairs: Vec<(Rating, Rating)> = by_item
         .values()
         .filter(|r| r.len() >= 2)
         .map(|r| (r[0], r[1]))
         .collect();
     let enough = pairs.len() >= MIN_PAIRS;
-    let kappa_clinical = enough
-        .then(|| {
-            cohen_kappa(
-                &pairs
-                    .iter()
-                    .map(|(a, b)| (a.clinical_accuracy, b.clinical_accuracy))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .flatten();
-    let kappa_escalation = enough
-        .then(|| {
-            cohen_kappa(
-                &pairs
-                    .iter()
-                    .map(|(a, b)| (a.should_escalate, b.should_escalate))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .flatten();
-    Ok(Stats {
-        per_week: per_week.into_iter().collect(),
-        clinical_accuracy,
-        tone,
-        safety,
-        escalate_yes,
+    let kappa_of = |f: fn(&Rating) -> i64| {
+        enough
+            .then(|| cohen_kappa(&pairs.iter().map(|(a, b)| (f(a), f(b))).collect::<Vec<_>>()))
+            .flatten()
+    };
+    Stats {
+        kappa_clinical: kappa_of(|r| r.clinical_accuracy),
+        kappa_escalation: kappa_of(|r| i64::from(r.should_escalate)),
+        per_week: counts.per_week.into_iter().collect(),
+        clinical_accuracy: counts.clinical_accuracy,
+        tone: counts.tone,
+        safety: counts.safety,
+        escalate_yes: counts.escalate_yes,
         total: rows.len() as i64,
         pairs: pairs.len(),
-        kappa_clinical,
-        kappa_escalation,
-    })
+    }
+}
+
+/// The running counts of [`summarise`].
+struct Counts {
+    per_week: BTreeMap<String, i64>,
+    clinical_accuracy: [i64; 5],
+    tone: [i64; 5],
+    safety: Vec<(&'static str, i64)>,
+    escalate_yes: i64,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            per_week: BTreeMap::new(),
+            clinical_accuracy: [0; 5],
+            tone: [0; 5],
+            safety: SAFETY_PROBLEMS.iter().map(|p| (*p, 0)).collect(),
+            escalate_yes: 0,
+        }
+    }
+}
+
+impl Counts {
+    fn add(&mut self, row: &RatingRow, rating: Rating) {
+        *self.per_week.entry(iso_week(row.created_at)).or_default() += 1;
+        // Scores outside 1–5 (none are stored) are left out rather than miscounted.
+        for (score, histogram) in [
+            (rating.clinical_accuracy, &mut self.clinical_accuracy),
+            (rating.tone, &mut self.tone),
+        ] {
+            if let Some(slot) = usize::try_from(score - 1)
+                .ok()
+                .and_then(|i| histogram.get_mut(i))
+            {
+                *slot += 1;
+            }
+        }
+        if let Some(entry) = self
+            .safety
+            .iter_mut()
+            .find(|(p, _)| *p == row.safety_problem)
+        {
+            entry.1 += 1;
+        }
+        self.escalate_yes += i64::from(rating.should_escalate);
+    }
 }
 
 /// Cohen's kappa of two raters over the same items (unweighted: every disagreement counts the

@@ -10,6 +10,8 @@ pub mod eval_runs;
 pub mod keys;
 pub mod ledger;
 pub mod messages;
+pub mod reviews;
+pub mod users;
 pub mod writer;
 
 // Old paths of the clock and ids (now in `core`), for callers that still import them from here.

@@ -73,20 +73,16 @@ pub(super) fn append(
     case: &Case,
     check: &Compatibility,
 ) -> Result<(bool, String), PromoteError> {
-    let file_error = |reason: String| PromoteError::File {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let incompatible = |reason: String| PromoteError::Incompatible {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let file_error = |reason: String| file_error(path, reason);
     let prompt_id = case.prompt_use.as_ref().map(|u| u.prompt.id.clone());
     if prompt_id.is_some() && check.versions.is_none() {
-        return Err(incompatible(format!(
-            "prompt `{}` is not in the prompts directory, so `eval run` could not run this case",
-            prompt_id.as_deref().unwrap_or_default()
-        )));
+        return Err(incompatible(
+            path,
+            format!(
+                "prompt `{}` is not in the prompts directory, so `eval run` could not run this case",
+                prompt_id.as_deref().unwrap_or_default()
+            ),
+        ));
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -98,39 +94,82 @@ pub(super) fn append(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(file_error(format!("cannot read it: {e}"))),
     };
-    let id = case_id(&case.item_id);
     let set_facts = match &existing {
-        Some(bytes) => {
-            let text =
-                std::str::from_utf8(bytes).map_err(|_| file_error("is not UTF-8 text".into()))?;
-            let table: toml::Table = text
-                .parse()
-                .map_err(|e| file_error(format!("is not valid TOML, fix it first: {e}")))?;
-            SetFacts::read(&table).map_err(incompatible)?
-        }
+        Some(bytes) => read_facts(path, bytes)?,
         None => SetFacts::default_for(prompt_id.clone()),
     };
-    if set_facts.prompt != prompt_id {
-        let name = |p: &Option<String>| match p {
+    check_fits(path, &set_facts, prompt_id.as_ref(), case, check)?;
+    let block = case_toml(case);
+    let created = existing.is_none();
+    let text = appended(existing, prompt_id.as_deref(), &block);
+    // Never write a file that does not parse (a bug here must not break the eval set).
+    std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .ok_or_else(|| file_error("the appended case would not parse; nothing written".into()))?;
+    replace_file(path, &text).map_err(|e| file_error(format!("cannot write it: {e}")))?;
+    Ok((created, block))
+}
+
+fn file_error(path: &Path, reason: String) -> PromoteError {
+    PromoteError::File {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+fn incompatible(path: &Path, reason: String) -> PromoteError {
+    PromoteError::Incompatible {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// What an existing eval set file says about itself (its prompt, cases, defaults).
+fn read_facts(path: &Path, bytes: &[u8]) -> Result<SetFacts, PromoteError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| file_error(path, "is not UTF-8 text".into()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| file_error(path, format!("is not valid TOML, fix it first: {e}")))?;
+    SetFacts::read(&table).map_err(|reason| incompatible(path, reason))
+}
+
+/// Refuses a case for another prompt than the file's, one already there, or one the file's
+/// settings would not run.
+fn check_fits(
+    path: &Path,
+    set_facts: &SetFacts,
+    prompt_id: Option<&String>,
+    case: &Case,
+    check: &Compatibility,
+) -> Result<(), PromoteError> {
+    if set_facts.prompt.as_ref() != prompt_id {
+        let name = |p: Option<&String>| match p {
             Some(p) => format!("prompt `{p}`"),
             None => "raw chat (no prompt)".to_string(),
         };
         return Err(PromoteError::WrongPrompt {
             path: path.to_path_buf(),
-            file: name(&set_facts.prompt),
-            conversation: name(&prompt_id),
+            file: name(set_facts.prompt.as_ref()),
+            conversation: name(prompt_id),
         });
     }
+    let id = case_id(&case.item_id);
     if set_facts.case_ids.contains(&id) {
         return Err(PromoteError::Duplicate {
             path: path.to_path_buf(),
             id,
         });
     }
-    set_facts.accepts(case, check).map_err(incompatible)?;
-    let block = case_toml(case);
+    set_facts
+        .accepts(case, check)
+        .map_err(|reason| incompatible(path, reason))
+}
+
+/// The file's bytes kept exactly, a blank line, then `block`; or a new file's header and `block`.
+fn appended(existing: Option<Vec<u8>>, prompt_id: Option<&str>, block: &str) -> Vec<u8> {
     let mut text = Vec::new();
-    let created = existing.is_none();
     match existing {
         Some(bytes) => {
             let ends_with_newline = bytes.last().is_none_or(|b| *b == b'\n');
@@ -140,16 +179,10 @@ pub(super) fn append(
             }
             text.push(b'\n');
         }
-        None => text.extend_from_slice(header(prompt_id.as_deref()).as_bytes()),
+        None => text.extend_from_slice(header(prompt_id).as_bytes()),
     }
     text.extend_from_slice(block.as_bytes());
-    // Never write a file that does not parse (a bug here must not break the eval set).
-    std::str::from_utf8(&text)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .ok_or_else(|| file_error("the appended case would not parse; nothing written".into()))?;
-    replace_file(path, &text).map_err(|e| file_error(format!("cannot write it: {e}")))?;
-    Ok((created, block))
+    text
 }
 
 /// The parts of an existing eval set that decide whether the case fits.

@@ -23,6 +23,7 @@ use super::batches::{self, PromptUse, Review};
 use crate::prompts::PromptRegistry;
 use crate::store::Store;
 use crate::store::messages::MessageRecord;
+use crate::store::reviews::DbError;
 
 /// Minimum clinical accuracy for the answer as it was to serve as the reference.
 pub const MIN_ACCURACY_FOR_REFERENCE: i64 = 4;
@@ -86,7 +87,7 @@ pub enum PromoteError {
     #[error("{path}: {reason}")]
     File { path: PathBuf, reason: String },
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] DbError),
 }
 
 /// Appends review item `item_id` as a case of the eval set at `evalset` (`{prompt}` in the path

@@ -3,6 +3,8 @@
 //! (refused with "try again in N s" while the delay runs, never by sleeping), and an unknown
 //! e-mail and a wrong password get the same answer. E-mails and passwords are never logged.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -11,8 +13,8 @@ use serde::Deserialize;
 
 use super::i18n::tr;
 use super::session::{Viewer, Visitor};
-use super::{ReviewState, parse_form};
-use crate::review::accounts::{Email, Password, constant_time_eq, random_token};
+use super::{PageError, ReviewState, parse_form};
+use crate::review::accounts::{Email, Password, Reviewer, constant_time_eq, random_token};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -68,107 +70,118 @@ pub async fn submit(
     visitor: Visitor,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let Some(form) = parse_form::<LoginForm>(&body) else {
-        return state.pages.message(
-            visitor,
-            StatusCode::BAD_REQUEST,
-            "error_title",
-            "bad_request",
-        );
-    };
+) -> Result<Response, PageError> {
+    let form = parse_form::<LoginForm>(&body).ok_or(PageError::BadRequest)?;
     let token_ok = visitor
         .login_token(&headers)
         .is_some_and(|cookie| !form.csrf.is_empty() && constant_time_eq(cookie, &form.csrf));
     if !token_ok {
-        return state.pages.message(
-            visitor,
-            StatusCode::FORBIDDEN,
-            "forbidden_title",
-            "csrf_failed",
-        );
+        return Err(PageError::Csrf);
     }
-    let failed = |state: &ReviewState| {
-        login_page(
-            state,
-            visitor,
-            StatusCode::UNAUTHORIZED,
-            &form.email,
-            Some(tr(visitor.lang, "login_failed").to_string()),
-        )
-    };
     // A malformed e-mail is just a wrong login: the same answer, counted per address only.
     let Ok(email) = Email::parse(&form.email) else {
-        return failed(&state);
+        return Ok(refused(&state, visitor, &form.email));
     };
     if let Err(wait) = state.throttle.check(&email, visitor.ip) {
-        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let message = tr(visitor.lang, "login_wait").replace("{n}", &secs.to_string());
-        let mut res = login_page(
-            &state,
-            visitor,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form.email,
-            Some(message),
-        );
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        return res;
+        return Ok(throttled(&state, visitor, &form.email, wait));
     }
-    let verified = if form.password.len() > Password::MAX_BYTES {
-        Ok(None)
-    } else {
-        state.accounts.verify(&email, &form.password).await
-    };
-    let reviewer = match verified {
-        Ok(Some(reviewer)) => reviewer,
-        Ok(None) => {
-            state.throttle.failed(&email, visitor.ip);
-            tracing::info!("review login refused");
-            return failed(&state);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "checking a review login");
-            return state.pages.internal_error(visitor);
-        }
+    let Some(reviewer) = check_credentials(&state, visitor, &email, &form.password).await? else {
+        return Ok(refused(&state, visitor, &form.email));
     };
     state.throttle.succeeded(&email);
-    let lasts = state.app.config.review.session;
-    match state.accounts.open_session(reviewer, lasts).await {
-        Ok((token, session)) => {
-            tracing::info!(user_id = %session.reviewer.id, "review login");
-            let max_age = i64::try_from(lasts.as_secs()).unwrap_or(i64::MAX);
-            let mut res = Redirect::to("/review").into_response();
-            let h = res.headers_mut();
-            h.append(header::SET_COOKIE, visitor.session_cookie(&token, max_age));
-            h.append(header::SET_COOKIE, visitor.clear_login_cookie());
-            res
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "opening a review session");
-            state.pages.internal_error(visitor)
-        }
+    open_session(&state, visitor, reviewer).await
+}
+
+/// The login form again, 401, with the one answer for every wrong login.
+fn refused(state: &ReviewState, visitor: Visitor, email: &str) -> Response {
+    login_page(
+        state,
+        visitor,
+        StatusCode::UNAUTHORIZED,
+        email,
+        Some(tr(visitor.lang, "login_failed").to_string()),
+    )
+}
+
+/// The login form again, 429, saying how long to wait (whole seconds, rounded up).
+fn throttled(state: &ReviewState, visitor: Visitor, email: &str, wait: Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let message = tr(visitor.lang, "login_wait").replace("{n}", &secs.to_string());
+    let mut res = login_page(
+        state,
+        visitor,
+        StatusCode::TOO_MANY_REQUESTS,
+        email,
+        Some(message),
+    );
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
+}
+
+/// The account these credentials open, or `None` (then the failure is counted by the
+/// throttle). An oversized password is refused without hashing it.
+async fn check_credentials(
+    state: &ReviewState,
+    visitor: Visitor,
+    email: &Email,
+    password: &str,
+) -> Result<Option<Reviewer>, PageError> {
+    let verified = if password.len() > Password::MAX_BYTES {
+        None
+    } else {
+        state
+            .accounts
+            .verify(email, password)
+            .await
+            .map_err(|e| PageError::internal(format!("checking a review login: {e}")))?
+    };
+    if verified.is_none() {
+        state.throttle.failed(email, visitor.ip);
+        tracing::info!("review login refused");
     }
+    Ok(verified)
+}
+
+/// Opens a session for `reviewer`: its cookie, the login form's cookie cleared, and a redirect
+/// to the batches.
+async fn open_session(
+    state: &ReviewState,
+    visitor: Visitor,
+    reviewer: Reviewer,
+) -> Result<Response, PageError> {
+    let lasts = state.settings.session;
+    let (token, session) = state
+        .accounts
+        .open_session(reviewer, lasts)
+        .await
+        .map_err(|e| PageError::internal(format!("opening a review session: {e}")))?;
+    tracing::info!(user_id = %session.reviewer.id, "review login");
+    let max_age = i64::try_from(lasts.as_secs()).unwrap_or(i64::MAX);
+    let mut res = Redirect::to("/review").into_response();
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, visitor.session_cookie(&token, max_age));
+    h.append(header::SET_COOKIE, visitor.clear_login_cookie());
+    Ok(res)
 }
 
 /// Ends the session (its token opens nothing any more) and clears the cookie.
-pub async fn logout(State(state): State<ReviewState>, viewer: Viewer, body: Bytes) -> Response {
+pub async fn logout(
+    State(state): State<ReviewState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Result<Response, PageError> {
     let posted = parse_form::<CsrfForm>(&body).unwrap_or_default();
     if !viewer.csrf_ok(&posted.csrf) {
-        return state.pages.viewer_message(
-            &viewer,
-            StatusCode::FORBIDDEN,
-            "forbidden_title",
-            "csrf_failed",
-            None,
-        );
+        return Err(PageError::Csrf);
     }
-    if let Err(e) = state.accounts.close_session(&viewer.token).await {
-        tracing::error!(error = %e, "closing a review session");
-        return state.pages.internal_error(viewer.visitor);
-    }
+    state
+        .accounts
+        .close_session(&viewer.token)
+        .await
+        .map_err(|e| PageError::internal(format!("closing a review session: {e}")))?;
     let mut res = Redirect::to("/review/login").into_response();
     res.headers_mut()
         .append(header::SET_COOKIE, viewer.visitor.clear_session_cookie());
-    res
+    Ok(res)
 }

@@ -14,6 +14,7 @@
 //! Every POST carries a CSRF token: the session's (`user_sessions.csrf_token`) once logged in,
 //! a cookie-bound double-submit token on the login form.
 
+mod error;
 pub mod i18n;
 mod login;
 pub mod pages;
@@ -25,40 +26,59 @@ pub mod throttle;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::{get, post};
 
-use crate::app::AppState;
+use crate::prompts::PromptRegistry;
+use crate::review::ReviewConfig;
 use crate::review::accounts::Accounts;
+use crate::store::Store;
+pub use error::PageError;
 use pages::Pages;
-use session::Visitor;
 use throttle::LoginThrottle;
 
-/// What the review pages share: the app's state, accounts, the login throttle and templates.
+/// What the review pages use, and nothing more of the app: the store (review and user
+/// repositories), the `[review]` settings, the prompts (to check a promoted case), the login
+/// throttle and the templates. Cheap to clone.
 #[derive(Clone)]
 pub struct ReviewState {
-    pub app: AppState,
+    pub store: Store,
     pub accounts: Accounts,
+    pub settings: Arc<ReviewConfig>,
+    /// The live prompt registry (swapped on reload).
+    pub prompts: Arc<ArcSwap<PromptRegistry>>,
     pub throttle: Arc<LoginThrottle>,
     pub pages: Arc<Pages>,
 }
 
+impl ReviewState {
+    /// Parses the templates and prepares the accounts (hashing the stand-in password for unknown
+    /// e-mails: ~0.1 s of CPU, so build this before serving).
+    pub fn new(
+        store: Store,
+        settings: ReviewConfig,
+        prompts: Arc<ArcSwap<PromptRegistry>>,
+    ) -> ReviewState {
+        // The templates are compiled into the binary; a template that does not parse is a bug
+        // that the unit tests catch, never something input can cause.
+        let pages = Pages::load().expect("the embedded review templates parse");
+        ReviewState {
+            // Hashing a random password cannot fail in practice; if it did, logins would still
+            // be checked correctly, only unknown e-mails would be answered faster.
+            accounts: Accounts::new(store.clone())
+                .unwrap_or_else(|_| Accounts::without_timing_guard(store.clone())),
+            store,
+            settings: Arc::new(settings),
+            prompts,
+            throttle: Arc::new(LoginThrottle::default()),
+            pages: Arc::new(pages),
+        }
+    }
+}
+
 /// The review pages as a service to nest at `/review` (paths here are relative to it).
-pub fn router(app: AppState) -> Router {
-    // The templates are compiled into the binary; a template that does not parse is a bug
-    // that the unit tests catch, never something input can cause.
-    let pages = Pages::load().expect("the embedded review templates parse");
-    let state = ReviewState {
-        // Hashing a random password cannot fail in practice; if it did, logins would still
-        // be checked correctly, only unknown e-mails would be answered faster.
-        accounts: Accounts::new(app.store.clone())
-            .unwrap_or_else(|_| Accounts::without_timing_guard(app.store.clone())),
-        throttle: Arc::new(LoginThrottle::default()),
-        pages: Arc::new(pages),
-        app,
-    };
+pub fn router(state: ReviewState) -> Router {
     Router::new()
         .route("/", get(reviews::batches))
         .route("/login", get(login::form).post(login::submit))
@@ -68,19 +88,15 @@ pub fn router(app: AppState) -> Router {
         .route("/items/{id}/promote", post(promote::promote))
         .route("/stats", get(statistics::stats))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::render_errors,
+        ))
         .with_state(state)
 }
 
-async fn not_found(
-    axum::extract::State(state): axum::extract::State<ReviewState>,
-    visitor: Visitor,
-) -> Response {
-    state.pages.message(
-        visitor,
-        StatusCode::NOT_FOUND,
-        "not_found_title",
-        "not_found",
-    )
+async fn not_found() -> PageError {
+    PageError::NotFound
 }
 
 /// Parses an `application/x-www-form-urlencoded` body; `None` when it is not one.

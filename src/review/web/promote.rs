@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::i18n::tr;
 use super::reviews::{item_context, load};
-use super::session::Viewer;
-use super::{ReviewState, parse_form};
+use super::session::AdminSession;
+use super::{PageError, ReviewState, parse_form};
 use crate::review::promote::PromoteError;
 
 #[derive(Debug, Default, Deserialize)]
@@ -23,41 +23,18 @@ struct CsrfForm {
 /// `[review] evalset` as an eval case, and shows the item with the outcome.
 pub async fn promote(
     State(state): State<ReviewState>,
-    viewer: Viewer,
+    AdminSession(viewer): AdminSession,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    if !viewer.is_admin() {
-        return state.pages.viewer_message(
-            &viewer,
-            StatusCode::FORBIDDEN,
-            "forbidden_title",
-            "admin_only",
-            None,
-        );
-    }
+) -> Result<Response, PageError> {
     let posted = parse_form::<CsrfForm>(&body).unwrap_or_default();
     if !viewer.csrf_ok(&posted.csrf) {
-        return state.pages.viewer_message(
-            &viewer,
-            StatusCode::FORBIDDEN,
-            "forbidden_title",
-            "csrf_failed",
-            None,
-        );
+        return Err(PageError::Csrf);
     }
-    let (detail, reviews, emails) = match load(&state, &viewer, &id).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    let prompts = state.app.pipeline.prompts.load_full();
-    let outcome = crate::review::promote::promote(
-        &state.app.store,
-        &id,
-        &state.app.config.review.evalset,
-        &prompts,
-    )
-    .await;
+    let (detail, reviews, emails) = load(&state, &id).await?;
+    let prompts = state.prompts.load_full();
+    let outcome =
+        crate::review::promote::promote(&state.store, &id, &state.settings.evalset, &prompts).await;
     let lang = viewer.visitor.lang;
     let mut ctx = item_context(&state, &viewer, &detail, &reviews, &emails);
     ctx.insert("saved", &false);
@@ -84,7 +61,7 @@ pub async fn promote(
             status
         }
     };
-    state
+    Ok(state
         .pages
-        .render(viewer.visitor, status, "item.html", &ctx)
+        .render(viewer.visitor, status, "item.html", &ctx))
 }

@@ -12,20 +12,10 @@ use tera::Context;
 
 use super::i18n::{Lang, tr};
 use super::session::Viewer;
-use super::{ReviewState, parse_form};
+use super::{PageError, ReviewState, parse_form};
 use crate::metering::calendar::{date_of_day, day_of};
 use crate::review::batches::{self, ItemDetail, Review};
 use crate::review::items::{self, FieldError, RawReview, SAFETY_PROBLEMS, TakeError};
-
-/// Logs a database error and answers 500.
-pub(super) fn internal(
-    state: &ReviewState,
-    viewer: &Viewer,
-    e: impl std::fmt::Display,
-) -> Response {
-    tracing::error!(error = %e, "review page");
-    state.pages.internal_error(viewer.visitor)
-}
 
 fn date(ms: i64) -> String {
     date_of_day(day_of(ms))
@@ -45,15 +35,15 @@ struct BatchView {
 }
 
 /// `GET /review`: the open batches, newest first, with each nurse's reviews in them.
-pub async fn batches(State(state): State<ReviewState>, viewer: Viewer) -> Response {
-    let store = &state.app.store;
-    let (list, progress) = match (
-        batches::list_batches(store).await,
-        items::progress(store).await,
-    ) {
-        (Ok(l), Ok(p)) => (l, p),
-        (Err(e), _) | (_, Err(e)) => return internal(&state, &viewer, e),
-    };
+pub async fn batches(
+    State(state): State<ReviewState>,
+    viewer: Viewer,
+) -> Result<Response, PageError> {
+    let store = &state.store;
+    let list = batches::list_batches(store)
+        .await
+        .map_err(PageError::internal)?;
+    let progress = items::progress(store).await.map_err(PageError::internal)?;
     let views: Vec<BatchView> = list
         .into_iter()
         .filter(|b| b.is_open())
@@ -71,9 +61,9 @@ pub async fn batches(State(state): State<ReviewState>, viewer: Viewer) -> Respon
         .collect();
     let mut ctx = state.pages.viewer_context(&viewer);
     ctx.insert("batches", &views);
-    state
+    Ok(state
         .pages
-        .render(viewer.visitor, StatusCode::OK, "batches.html", &ctx)
+        .render(viewer.visitor, StatusCode::OK, "batches.html", &ctx))
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,23 +76,25 @@ pub async fn next(
     State(state): State<ReviewState>,
     viewer: Viewer,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Result<Response, PageError> {
     let query: Option<NextQuery> = parse_form(query.unwrap_or_default().as_bytes());
     let Some(batch) = query.and_then(|q| q.batch).filter(|b| !b.is_empty()) else {
-        return Redirect::to("/review").into_response();
+        return Ok(Redirect::to("/review").into_response());
     };
-    let lock = state.app.config.review.lock;
-    match items::take_next(&state.app.store, &batch, &viewer.session.reviewer.id, lock).await {
-        Ok(Some(id)) => Redirect::to(&format!("/review/items/{id}")).into_response(),
-        Ok(None) => state.pages.viewer_message(
+    let lock = state.settings.lock;
+    let next = items::take_next(&state.store, &batch, &viewer.session.reviewer.id, lock)
+        .await
+        .map_err(PageError::internal)?;
+    Ok(match next {
+        Some(id) => Redirect::to(&format!("/review/items/{id}")).into_response(),
+        None => state.pages.viewer_message(
             &viewer,
             StatusCode::OK,
             "batches_title",
             "nothing_left",
             None,
         ),
-        Err(e) => internal(&state, &viewer, e),
-    }
+    })
 }
 
 #[derive(Serialize)]
@@ -223,54 +215,29 @@ pub(super) fn item_context(
     ctx
 }
 
-/// The reviewer e-mails of an item's reviews.
-async fn reviewer_emails(
-    state: &ReviewState,
-    reviews: &[Review],
-) -> Result<HashMap<String, String>, sqlx::Error> {
-    let mut out = HashMap::new();
-    for r in reviews {
-        if out.contains_key(&r.reviewer_id) {
-            continue;
-        }
-        let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-            .bind(&r.reviewer_id)
-            .fetch_optional(state.app.store.pool())
-            .await?;
-        if let Some(email) = email {
-            out.insert(r.reviewer_id.clone(), email);
-        }
-    }
-    Ok(out)
-}
-
-/// The item, its reviews and their authors, or a 404 page.
+/// The item, its reviews and their authors (e-mail by reviewer id).
 pub(super) async fn load(
     state: &ReviewState,
-    viewer: &Viewer,
     id: &str,
-) -> Result<(ItemDetail, Vec<Review>, HashMap<String, String>), Response> {
-    let store = &state.app.store;
-    let detail = match batches::item_detail(store, id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            return Err(state.pages.viewer_message(
-                viewer,
-                StatusCode::NOT_FOUND,
-                "not_found_title",
-                "not_found",
-                None,
-            ));
-        }
-        Err(e) => return Err(internal(state, viewer, e)),
-    };
-    let reviews = batches::item_reviews(store, id)
+) -> Result<(ItemDetail, Vec<Review>, HashMap<String, String>), PageError> {
+    let detail = batches::item_detail(&state.store, id)
         .await
-        .map_err(|e| internal(state, viewer, e))?;
-    let emails = reviewer_emails(state, &reviews)
+        .map_err(PageError::internal)?
+        .ok_or(PageError::NotFound)?;
+    // The reviews and their authors' e-mails in one query.
+    let (reviews, emails): (Vec<Review>, Vec<_>) = state
+        .store
+        .reviews()
+        .item_reviews_with_emails(id)
         .await
-        .map_err(|e| internal(state, viewer, e))?;
-    Ok((detail, reviews, emails))
+        .map_err(PageError::internal)?
+        .into_iter()
+        .map(|(review, email)| {
+            let author = email.map(|email| (review.reviewer_id.clone(), email));
+            (review, author)
+        })
+        .unzip();
+    Ok((detail, reviews, emails.into_iter().flatten().collect()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -286,18 +253,15 @@ pub async fn item(
     viewer: Viewer,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-) -> Response {
-    let (detail, reviews, emails) = match load(&state, &viewer, &id).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+) -> Result<Response, PageError> {
+    let (detail, reviews, emails) = load(&state, &id).await?;
     let mut ctx = item_context(&state, &viewer, &detail, &reviews, &emails);
     let saved = parse_form::<ItemQuery>(query.unwrap_or_default().as_bytes())
         .is_some_and(|q| q.saved.is_some());
     ctx.insert("saved", &saved);
     let lang = viewer.visitor.lang;
-    let lock = state.app.config.review.lock;
-    match items::take(&state.app.store, &id, &viewer.session.reviewer.id, lock).await {
+    let lock = state.settings.lock;
+    match items::take(&state.store, &id, &viewer.session.reviewer.id, lock).await {
         Ok(()) => {
             ctx.insert("show_form", &true);
             ctx.insert("form", &RawReview::default());
@@ -314,28 +278,16 @@ pub async fn item(
             ctx.insert("notice", tr(lang, "locked_text"));
         }
         Err(TakeError::LockedByOther) => {
-            return state.pages.viewer_message(
-                &viewer,
-                StatusCode::CONFLICT,
-                "locked_title",
-                "locked_text",
-                Some(&detail.item.batch_id),
-            );
+            return Err(PageError::Locked {
+                batch: Some(detail.item.batch_id),
+            });
         }
-        Err(TakeError::NotFound) => {
-            return state.pages.viewer_message(
-                &viewer,
-                StatusCode::NOT_FOUND,
-                "not_found_title",
-                "not_found",
-                None,
-            );
-        }
-        Err(TakeError::Db(e)) => return internal(&state, &viewer, e),
+        Err(TakeError::NotFound) => return Err(PageError::NotFound),
+        Err(TakeError::Db(e)) => return Err(PageError::internal(e)),
     }
-    state
+    Ok(state
         .pages
-        .render(viewer.visitor, StatusCode::OK, "item.html", &ctx)
+        .render(viewer.visitor, StatusCode::OK, "item.html", &ctx))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -354,57 +306,33 @@ pub async fn submit(
     viewer: Viewer,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let Some(form) = parse_form::<ReviewForm>(&body) else {
-        return state.pages.viewer_message(
-            &viewer,
-            StatusCode::BAD_REQUEST,
-            "error_title",
-            "bad_request",
-            None,
-        );
-    };
+) -> Result<Response, PageError> {
+    let form = parse_form::<ReviewForm>(&body).ok_or(PageError::BadRequest)?;
     if !viewer.csrf_ok(&form.csrf) {
-        return state.pages.viewer_message(
-            &viewer,
-            StatusCode::FORBIDDEN,
-            "forbidden_title",
-            "csrf_failed",
-            None,
-        );
+        return Err(PageError::Csrf);
     }
     let input = match form.review.parse() {
         Ok(input) => input,
         Err(problems) => return invalid_form(&state, &viewer, &id, &form.review, &problems).await,
     };
-    let conflict = |key: &str, batch: Option<&str>| {
-        state
-            .pages
-            .viewer_message(&viewer, StatusCode::CONFLICT, "conflict_title", key, batch)
-    };
-    match items::submit(&state.app.store, &id, &viewer.session.reviewer.id, &input).await {
+    let conflict = |text_key, batch| Err(PageError::Conflict { text_key, batch });
+    match items::submit(&state.store, &id, &viewer.session.reviewer.id, &input).await {
         Ok(_) => {
             tracing::info!(item = %id, user_id = %viewer.session.reviewer.id, "review stored");
-            Redirect::to(&format!("/review/items/{id}?saved=1")).into_response()
+            Ok(Redirect::to(&format!("/review/items/{id}?saved=1")).into_response())
         }
         Err(TakeError::LockedByOther) => {
-            let batch = batches::item(&state.app.store, &id)
+            let batch = batches::item(&state.store, &id)
                 .await
                 .ok()
                 .flatten()
                 .map(|i| i.batch_id);
-            conflict("locked_text", batch.as_deref())
+            conflict("locked_text", batch)
         }
         Err(TakeError::AlreadyReviewed) => conflict("already_reviewed", None),
         Err(TakeError::Complete) => conflict("complete", None),
-        Err(TakeError::NotFound) => state.pages.viewer_message(
-            &viewer,
-            StatusCode::NOT_FOUND,
-            "not_found_title",
-            "not_found",
-            None,
-        ),
-        Err(TakeError::Db(e)) => internal(&state, &viewer, e),
+        Err(TakeError::NotFound) => Err(PageError::NotFound),
+        Err(TakeError::Db(e)) => Err(PageError::internal(e)),
     }
 }
 
@@ -415,11 +343,8 @@ async fn invalid_form(
     id: &str,
     posted: &RawReview,
     problems: &[FieldError],
-) -> Response {
-    let (detail, reviews, emails) = match load(state, viewer, id).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+) -> Result<Response, PageError> {
+    let (detail, reviews, emails) = load(state, id).await?;
     let lang = viewer.visitor.lang;
     let mut ctx = item_context(state, viewer, &detail, &reviews, &emails);
     let errors: HashMap<&str, &str> = problems
@@ -430,7 +355,7 @@ async fn invalid_form(
     ctx.insert("saved", &false);
     ctx.insert("form", posted);
     ctx.insert("errors", &errors);
-    state
+    Ok(state
         .pages
-        .render(viewer.visitor, StatusCode::BAD_REQUEST, "item.html", &ctx)
+        .render(viewer.visitor, StatusCode::BAD_REQUEST, "item.html", &ctx))
 }

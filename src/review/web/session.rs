@@ -12,9 +12,9 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Redirect, Response};
 
 use super::ReviewState;
+use super::error::{PageError, ViewerSlot};
 use super::i18n::Lang;
 use crate::review::accounts::{Session, constant_time_eq};
 use crate::review::config::SecureCookie;
@@ -157,7 +157,7 @@ impl FromRequestParts<ReviewState> for Visitor {
         parts: &mut Parts,
         state: &ReviewState,
     ) -> Result<Self, Self::Rejection> {
-        let secure = match state.app.config.review.secure_cookie {
+        let secure = match state.settings.secure_cookie {
             SecureCookie::Always => true,
             SecureCookie::Never => false,
             SecureCookie::Auto => parts
@@ -199,7 +199,7 @@ impl Viewer {
 }
 
 impl FromRequestParts<ReviewState> for Viewer {
-    type Rejection = Response;
+    type Rejection = PageError;
 
     /// Without a live session: `401` when the caller presented an API key (keys never open
     /// these pages), otherwise a redirect to the login page.
@@ -208,32 +208,52 @@ impl FromRequestParts<ReviewState> for Viewer {
         state: &ReviewState,
     ) -> Result<Self, Self::Rejection> {
         let Ok(visitor) = Visitor::from_request_parts(parts, state).await;
-        let session = match visitor.session_token(&parts.headers) {
-            Some(token) => match state.accounts.session(token).await {
-                Ok(found) => found.map(|s| (s, token.to_string())),
-                Err(e) => {
-                    tracing::error!(error = %e, "reading a review session");
-                    return Err(state.pages.internal_error(visitor));
-                }
-            },
-            None => None,
+        let Some(token) = visitor.session_token(&parts.headers) else {
+            return Err(no_session(parts));
         };
-        match session {
-            Some((session, token)) => Ok(Viewer {
-                visitor,
-                session,
-                token,
-            }),
-            None if parts.headers.contains_key(header::AUTHORIZATION) => Err(state
-                .pages
-                .message(
-                    visitor,
-                    axum::http::StatusCode::UNAUTHORIZED,
-                    "unauthorized_title",
-                    "api_key_refused",
-                )
-                .into_response()),
-            None => Err(Redirect::to("/review/login").into_response()),
+        let Some(session) = state
+            .accounts
+            .session(token)
+            .await
+            .map_err(|e| PageError::internal(format!("reading a review session: {e}")))?
+        else {
+            return Err(no_session(parts));
+        };
+        let viewer = Viewer {
+            visitor,
+            session,
+            token: token.to_string(),
+        };
+        ViewerSlot::fill(parts, &viewer);
+        Ok(viewer)
+    }
+}
+
+fn no_session(parts: &Parts) -> PageError {
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        PageError::ApiKeyRefused
+    } else {
+        PageError::LoginRequired
+    }
+}
+
+/// A logged-in admin: pages that only admins may use take this instead of [`Viewer`], and
+/// anyone else gets 403.
+#[derive(Debug, Clone)]
+pub struct AdminSession(pub Viewer);
+
+impl FromRequestParts<ReviewState> for AdminSession {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ReviewState,
+    ) -> Result<Self, Self::Rejection> {
+        let viewer = Viewer::from_request_parts(parts, state).await?;
+        if viewer.is_admin() {
+            Ok(AdminSession(viewer))
+        } else {
+            Err(PageError::AdminOnly)
         }
     }
 }

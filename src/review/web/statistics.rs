@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
-use super::ReviewState;
-use super::reviews::{internal, safety_label};
+use super::reviews::safety_label;
 use super::session::Viewer;
+use super::{PageError, ReviewState};
 use crate::review::stats;
 
 #[derive(Serialize)]
@@ -40,11 +40,13 @@ struct StatsView {
 }
 
 /// `GET /review/stats`.
-pub async fn stats(State(state): State<ReviewState>, viewer: Viewer) -> Response {
-    let stats = match stats::stats(&state.app.store).await {
-        Ok(s) => s,
-        Err(e) => return internal(&state, &viewer, e),
-    };
+pub async fn stats(
+    State(state): State<ReviewState>,
+    viewer: Viewer,
+) -> Result<Response, PageError> {
+    let stats = stats::stats(&state.store)
+        .await
+        .map_err(PageError::internal)?;
     let lang = viewer.visitor.lang;
     let widest = stats
         .clinical_accuracy
@@ -83,7 +85,7 @@ pub async fn stats(State(state): State<ReviewState>, viewer: Viewer) -> Response
     };
     let mut ctx = state.pages.viewer_context(&viewer);
     ctx.insert("stats", &view);
-    state
+    Ok(state
         .pages
-        .render(viewer.visitor, StatusCode::OK, "stats.html", &ctx)
+        .render(viewer.visitor, StatusCode::OK, "stats.html", &ctx))
 }
