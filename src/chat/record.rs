@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use super::Turn;
-use super::types::{ChatRequest, Usage};
 use crate::error::ApiError;
 use crate::metering::Metered;
 use crate::store::messages::{Exchange, MessageRecord};
 use crate::store::now_ms;
+use crate::wire::{ChatRequest, Usage};
 
 /// How an answer ended.
 pub(super) struct Outcome<'a> {

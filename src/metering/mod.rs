@@ -36,13 +36,13 @@ pub use counting::TokenCounter;
 pub use ledger::{GroupBy, UsageGroup, UsageReport, UsageTotals, usage_report};
 pub use metrics::MeteringMetrics;
 
-use crate::chat::types::{ChatRequest, Usage};
 use crate::config::{Config, Price, ProviderSettings};
 use crate::error::ApiError;
 use crate::providers::{Backend, ModelEntry, Providers};
 use crate::store::keys::ApiKey;
 use crate::store::messages::MessageRecord;
 use crate::store::{Store, now_ms};
+use crate::wire::{ChatRequest, Usage};
 use budget::BudgetBook;
 
 /// Answer length reserved for an OpenAI-compatible model when the request sets no
@@ -320,7 +320,7 @@ fn highest_price<'a>(prices: impl Iterator<Item = &'a Price>) -> Price {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::types::{CompletionTokensDetails, PromptTokensDetails};
+    use crate::wire::{CompletionTokensDetails, PromptTokensDetails};
 
     #[test]
     fn usage_details_become_token_counts_capped_by_their_totals() {

@@ -175,7 +175,7 @@ async fn candidates(store: &Store, from: i64, to: i64) -> Result<Vec<Candidate>,
     )
     .bind(from)
     .bind(to)
-    .bind(crate::eval::runner::EVAL_KEY_ID)
+    .bind(crate::chat::Origin::EVAL_KEY_ID)
     .fetch_all(store.pool())
     .await?;
     let mut candidates = rows

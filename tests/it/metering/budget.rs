@@ -14,14 +14,14 @@ use powerbirth::store::keys::{ApiKey, Role};
 use powerbirth::store::{Store, now_ms};
 use tokio::task::JoinSet;
 
-use crate::common;
 use super::support::{self, Bill, TestMetering, request, usd, write_ledger};
+use crate::common;
 
 /// The worst case of `request()` below on `gpt-counted`: 11 prompt tokens at the dearest input
 /// price of its fallback chain (gpt-dear, 2.50) + 100 output tokens at 10.00, per million.
 const RESERVATION: &str = "0.0010275";
 
-fn budgeted_request() -> powerbirth::chat::types::ChatRequest {
+fn budgeted_request() -> powerbirth::wire::ChatRequest {
     request("gpt-counted", "oi tudo bem?", Some(100))
 }
 

@@ -1,10 +1,10 @@
 //! Cost = price × tokens to the last decimal, whether the tokens come from the upstream or are
 //! counted, and stored costs come back exactly on SQLite and PostgreSQL.
 
-use powerbirth::chat::types::{CompletionTokensDetails, PromptTokensDetails, Usage};
 use powerbirth::metering::{TokensSource, UsdCost};
 use powerbirth::store::keys::{ApiKeyHash, Role};
 use powerbirth::store::messages::{Exchange, MessageRecord};
+use powerbirth::wire::{CompletionTokensDetails, PromptTokensDetails, Usage};
 
 use super::support::{self, TestMetering, record, request, usd};
 

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use powerbirth::chat::types::ChatRequest;
 use powerbirth::config::Config;
 use powerbirth::metering::{Metering, UsdCost};
 use powerbirth::providers::Providers;
 use powerbirth::store::Store;
 use powerbirth::store::messages::{Exchange, MessageRecord};
+use powerbirth::wire::ChatRequest;
 use prometheus_client::registry::Registry;
 use tempfile::TempDir;
 
