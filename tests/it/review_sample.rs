@@ -9,14 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use crate::common::review_seed::{
-    self, Conv, DAY, HOUR, nurse, rating, review, store_conversations,
-};
 use powerbirth::review::batches::{self, Origin};
 use powerbirth::review::config::RawReviewConfig;
 use powerbirth::review::sample::{SampleError, SampleOptions, sample};
 use powerbirth::review::schedule::{ReviewScheduler, period_of};
 use powerbirth::store::{Store, now_ms};
+use crate::common::review_seed::{self, Conv, DAY, HOUR, nurse, rating, review, store_conversations};
 
 const GENERAL: &str = "assistant-general@2;lang=pt-BR;persona=doula";
 const ALERT_EN: &str = "preeclampsia-alert@1;lang=en;persona=nurse";
