@@ -4,7 +4,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+
+use crate::providers::{ProviderError, UpstreamClass, UpstreamError};
 
 /// An error answered to an API client.
 #[derive(Debug, thiserror::Error)]
@@ -56,29 +57,19 @@ pub enum ApiError {
     /// 503 `server_overloaded`: the local model's queue is full.
     #[error("{0}")]
     Overloaded(String),
-    /// 502 `upstream_error`: every provider in the fallback chain failed.
+    /// 502, code from the class (`upstream_http_503`, `upstream_connect_error`, …): every
+    /// provider in the fallback chain failed, or a stream broke mid-answer.
     #[error("{message}")]
-    UpstreamFailed { message: String, class: String },
+    UpstreamFailed {
+        message: String,
+        class: UpstreamClass,
+    },
     /// 504 `upstream_timeout`: the last provider tried timed out.
     #[error("{message}")]
     UpstreamTimeout { message: String },
     /// 500 `internal_error`: the cause is logged, the client gets a request id to quote.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: ErrorObject<'a>,
-}
-
-/// OpenAI's error object.
-#[derive(Serialize)]
-struct ErrorObject<'a> {
-    message: String,
-    r#type: &'a str,
-    param: Option<&'a str>,
-    code: Option<&'a str>,
 }
 
 impl ApiError {
@@ -148,7 +139,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::InsufficientQuota { .. } => "insufficient_quota",
             ApiError::Overloaded(_) => "server_overloaded",
-            ApiError::UpstreamFailed { class, .. } => class.as_str(),
+            ApiError::UpstreamFailed { class, .. } => class.code(),
             ApiError::UpstreamTimeout { .. } => "upstream_timeout",
             ApiError::Internal(_) => "internal_error",
         })
@@ -171,17 +162,7 @@ impl ApiError {
             }
             other => other.to_string(),
         };
-        let body = Body {
-            error: ErrorObject {
-                message,
-                r#type: self.kind(),
-                param: self.param(),
-                code: self.code(),
-            },
-        };
-        serde_json::to_string(&body).unwrap_or_else(|_| {
-            r#"{"error":{"message":"error","type":"server_error","param":null,"code":null}}"#.into()
-        })
+        crate::wire::error_body(&message, self.kind(), self.param(), self.code())
     }
 }
 
@@ -218,6 +199,51 @@ impl From<crate::prompts::RenderError> for ApiError {
     }
 }
 
+impl From<crate::wire::RequestError> for ApiError {
+    fn from(e: crate::wire::RequestError) -> Self {
+        ApiError::InvalidRequest {
+            message: e.message,
+            param: e.param,
+            code: None,
+        }
+    }
+}
+
+/// The client's error once the chain gave no answer: 504 when the last provider tried timed out,
+/// 503 when all were overloaded, else 502 with the last failure's class; the message lists every
+/// attempt. A request the upstream refused is the client's 400.
+impl From<UpstreamError> for ApiError {
+    fn from(e: UpstreamError) -> Self {
+        let message = e.to_string();
+        match e {
+            UpstreamError::UnknownModel(model) => ApiError::ModelNotFound(model),
+            UpstreamError::Rejected { message, param } => ApiError::InvalidRequest {
+                message,
+                param,
+                code: Some("upstream_rejected"),
+            },
+            UpstreamError::Exhausted(errors) => match errors.last() {
+                Some(ProviderError::Timeout { .. }) => ApiError::UpstreamTimeout { message },
+                Some(_)
+                    if errors
+                        .iter()
+                        .all(|e| matches!(e, ProviderError::Overloaded { .. })) =>
+                {
+                    ApiError::Overloaded(message)
+                }
+                Some(last) => ApiError::UpstreamFailed {
+                    class: last.class(),
+                    message,
+                },
+                None => ApiError::UpstreamFailed {
+                    class: UpstreamClass::Unknown,
+                    message,
+                },
+            },
+        }
+    }
+}
+
 /// A failed query is an internal error: its cause is logged, never sent.
 impl From<crate::store::DbError> for ApiError {
     fn from(e: crate::store::DbError) -> Self {
@@ -227,6 +253,8 @@ impl From<crate::store::DbError> for ApiError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -254,5 +282,33 @@ mod tests {
         .into_response();
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()[header::RETRY_AFTER], "7");
+    }
+
+    #[test]
+    fn the_final_error_follows_the_last_failure_and_lists_all() {
+        let e = ApiError::from(UpstreamError::Exhausted(vec![
+            ProviderError::Status {
+                model: "a".into(),
+                status: 503,
+                message: "down".into(),
+                retry_after: None,
+            },
+            ProviderError::Timeout {
+                model: "b".into(),
+                after: Duration::from_millis(5),
+            },
+        ]));
+        assert_eq!(e.status(), 504);
+        let text = e.to_string();
+        assert!(
+            text.contains("a: HTTP 503") && text.contains("b: no answer"),
+            "{text}"
+        );
+        let e = ApiError::from(UpstreamError::Exhausted(vec![ProviderError::Connect {
+            model: "a".into(),
+            message: "refused".into(),
+        }]));
+        assert_eq!(e.status(), 502);
+        assert_eq!(e.code(), Some("upstream_connect_error"));
     }
 }

@@ -21,3 +21,4 @@ pub mod providers;
 pub mod ratelimit;
 pub mod review;
 pub mod store;
+pub mod wire;

@@ -7,9 +7,46 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::SseBody;
-use crate::guard::moderation::ModerationOutcome;
-use crate::guard::{Decision, InputVerdict};
+use crate::guard::moderation::{ModerationOutcome, Moderator};
+use crate::guard::{Decision, Guard, InputVerdict, Lang};
 use crate::metering::UsdCost;
+use crate::prompts::Language;
+use crate::wire::{
+    Author, Delta, Head, SSE_DONE, Usage, rewrite_completion, sse_frame, with_extension,
+};
+
+/// The input guard's steps, shared by a chat turn and `/v1/moderations`: our classifier reads
+/// `text` (`hint` breaking language ties), then, when `[moderation]` names a provider, the
+/// provider reads it with personal data redacted (it never leaves the gateway, not even to the
+/// moderation provider). Returns the classifier's verdict and the provider's answer, if asked;
+/// each caller folds them its own way (a chat turn drops a clear answer, the moderation API
+/// reports it).
+pub(crate) async fn check_input(
+    guard: &Guard,
+    moderator: &Moderator,
+    text: &str,
+    hint: Option<Lang>,
+) -> (InputVerdict, Option<ModerationOutcome>) {
+    let verdict = guard.check_input(text, hint.map(Lang::as_str));
+    if !moderator.is_enabled() {
+        return (verdict, None);
+    }
+    let redacted = verdict.redacted.as_deref().unwrap_or(text);
+    let outcome = moderator.check(redacted).await;
+    (verdict, Some(outcome))
+}
+
+/// The guard language a client prefers, by `Accept-Language` q-values (RFC 9110 §12.5.4): the
+/// same negotiation that picks a prompt's variant, so a turn is guarded in the language its
+/// prompt is rendered in. `None` when the header names neither guard language (`*` names none:
+/// it negotiates to `und`, BCP 47's "undetermined").
+pub(crate) fn negotiate_language(accept_language: Option<&str>) -> Option<Lang> {
+    let parse = |t| Language::parse(t).expect("a valid tag");
+    let available = [parse("pt-BR"), parse("en")];
+    let undetermined = parse("und");
+    let chosen = crate::prompts::negotiate(accept_language?, &available, &undetermined)?;
+    Lang::from_tag(chosen.as_str())
+}
 
 /// The guard's reading as the client and the log see it: categories, actions and decision
 /// (rule ids only in the log, never the matched text).
@@ -54,75 +91,31 @@ pub(super) fn log_entry(v: &InputVerdict) -> String {
 }
 
 /// A `chat.completion` carrying the guard's safe reply (no model was called).
-pub(super) fn blocked_completion(
-    id: &str,
-    created: i64,
-    model: &str,
-    reply: &str,
-    guard: &Value,
-) -> Bytes {
-    Bytes::from(
-        json!({
-            "id": id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply, "refusal": null},
-                         "logprobs": null, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "powerbirth": {"guard": guard, "cost_usd": "0"},
-        })
-        .to_string(),
-    )
-}
-
-fn chunk(id: &str, created: i64, model: &str, delta: Value, finish: Option<&str>) -> Value {
-    json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-           "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+pub(super) fn blocked_completion(head: &Head, reply: &str, guard: &Value) -> Bytes {
+    let body = head.completion(Author::Gateway, reply, "stop", &Usage::default());
+    let zero = UsdCost::ZERO.to_string();
+    Bytes::from(with_extension(body, Some(guard), Some(&zero)).to_string())
 }
 
 /// The first streamed chunk of an escalated answer: the notice, then a blank line.
-pub(super) fn notice_chunk(
-    id: &str,
-    created: i64,
-    model: &str,
-    notice: &str,
-    guard: &Value,
-) -> String {
-    let mut c = chunk(
-        id,
-        created,
-        model,
-        json!({"role": "assistant", "content": format!("{notice}\n\n")}),
-        None,
-    );
-    c["powerbirth"] = json!({ "guard": guard });
-    c.to_string()
+pub(super) fn notice_chunk(head: &Head, notice: &str, guard: &Value) -> String {
+    let text = format!("{notice}\n\n");
+    let chunk = head.chunk(Author::Gateway, Delta::First(&text), None);
+    with_extension(chunk, Some(guard), None).to_string()
 }
 
 /// The stream of a blocked turn: the reply in one chunk, the stop, the (zero) cost, `[DONE]`.
-pub(super) fn blocked_stream(
-    id: &str,
-    created: i64,
-    model: &str,
-    reply: &str,
-    guard: &Value,
-) -> SseBody {
-    let mut first = chunk(
-        id,
-        created,
-        model,
-        json!({"role": "assistant", "content": reply}),
-        None,
-    );
-    first["powerbirth"] = json!({ "guard": guard });
-    let stop = chunk(id, created, model, json!({}), Some("stop"));
-    let cost = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                      "choices": [], "powerbirth": {"cost_usd": UsdCost::ZERO.to_string()}});
-    let mut out = String::new();
+pub(super) fn blocked_stream(head: &Head, reply: &str, guard: &Value) -> SseBody {
+    let first = head.chunk(Author::Gateway, Delta::First(reply), None);
+    let first = with_extension(first, Some(guard), None);
+    let stop = head.chunk(Author::Gateway, Delta::Empty, Some("stop"));
+    let zero = UsdCost::ZERO.to_string();
+    let cost = with_extension(head.choiceless_chunk(None), None, Some(&zero));
+    let mut out = Vec::new();
     for c in [first, stop, cost] {
-        out.push_str("data: ");
-        out.push_str(&c.to_string());
-        out.push_str("\n\n");
+        out.extend_from_slice(&sse_frame(&c.to_string()));
     }
-    out.push_str("data: [DONE]\n\n");
+    out.extend_from_slice(SSE_DONE);
     Box::pin(futures_util::stream::iter([Ok(Bytes::from(out))]))
 }
 
@@ -136,51 +129,26 @@ pub(super) fn rewrite(
     notice: Option<&str>,
     guard: Option<&Value>,
 ) -> Option<(Bytes, String)> {
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    let choice = &mut v["choices"][0];
-    let original = choice["message"]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let answer = answer.map_or(original, str::to_string);
-    let shown = match notice {
-        Some(n) if answer.is_empty() => n.to_string(),
-        Some(n) => format!("{n}\n\n{answer}"),
-        None => answer,
-    };
-    choice["message"]["content"] = Value::String(shown.clone());
-    if filtered {
-        choice["finish_reason"] = Value::String("content_filter".into());
-    }
-    if let Some(g) = guard {
-        v["powerbirth"] = json!({ "guard": g });
-    }
-    Some((Bytes::from(v.to_string()), shown))
-}
-
-/// A streamed chunk with its delta text replaced by what the output guard released.
-pub(super) fn with_delta_text(data: &str, text: &str) -> String {
-    match serde_json::from_str::<Value>(data) {
-        Ok(mut v) => {
-            v["choices"][0]["delta"]["content"] = Value::String(text.to_string());
-            v.to_string()
+    let shown = |original: String| {
+        let answer = answer.map_or(original, str::to_string);
+        match notice {
+            Some(n) if answer.is_empty() => n.to_string(),
+            Some(n) => format!("{n}\n\n{answer}"),
+            None => answer,
         }
-        Err(_) => data.to_string(),
-    }
+    };
+    let finish_reason = filtered.then_some("content_filter");
+    rewrite_completion(body, shown, finish_reason, guard)
 }
 
 /// The chunks that end a stream the output guard stopped: the safe text, then
 /// `finish_reason: "content_filter"`.
-pub(super) fn filtered_chunks(id: &str, created: i64, model: &str, safe_text: &str) -> [String; 2] {
+pub(super) fn filtered_chunks(head: &Head, safe_text: &str) -> [String; 2] {
+    let text = format!("\n\n{safe_text}");
     [
-        chunk(
-            id,
-            created,
-            model,
-            json!({"content": format!("\n\n{safe_text}")}),
-            None,
-        )
-        .to_string(),
-        chunk(id, created, model, json!({}), Some("content_filter")).to_string(),
+        head.chunk(Author::Gateway, Delta::Text(&text), None)
+            .to_string(),
+        head.chunk(Author::Gateway, Delta::Empty, Some("content_filter"))
+            .to_string(),
     ]
 }

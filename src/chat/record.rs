@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use super::Turn;
-use super::types::{ChatRequest, Role, Usage};
 use crate::error::ApiError;
 use crate::metering::Metered;
 use crate::store::messages::{Exchange, MessageRecord, MessageRole, MessageStatus};
 use crate::store::now_ms;
+use crate::wire::{ChatRequest, Role, Usage};
 
 /// How an answer ended.
 pub(super) struct Outcome<'a> {

@@ -13,15 +13,83 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
 
+use super::complete::Screen;
 use super::record::{Outcome, exchange};
-use super::types::{ChatRequest, Usage};
-use super::{SseBody, Turn, guarded};
+use super::{Pipeline, Prepared, SseBody, StreamedTurn, Turn, guarded};
 use crate::error::ApiError;
+use crate::guard::Decision;
 use crate::guard::StreamGuard;
 use crate::metering::{Admission, Metering, UsdCost};
-use crate::providers::{ChunkStream, ModelEntry};
+use crate::providers::{ChunkStream, ModelEntry, ProviderError, StreamChunk, UpstreamClass};
 use crate::store::messages::MessageStatus;
 use crate::store::writer::LogWriter;
+use crate::wire::{ChatRequest, Usage};
+use crate::wire::{Head, SSE_DONE, sse_frame, with_delta_text, with_extension};
+
+impl Pipeline {
+    /// Starts a streamed turn. Errors before the first chunk are returned (and logged) as for a
+    /// complete answer; after that, an error ends the stream with an error event. The exchange
+    /// is metered and logged when the stream ends, or when the client goes away.
+    pub(super) async fn stream(
+        &self,
+        turn: Turn,
+        call: Prepared,
+    ) -> Result<StreamedTurn, ApiError> {
+        let model = self.model(&call.request)?;
+        let head = turn.head(&call.request.model);
+        let report = match self.screen(&turn, &call).await {
+            Screen::Blocked { reply, report } => {
+                return Ok(StreamedTurn {
+                    served_by: call.request.model.clone(),
+                    upstream: Duration::ZERO,
+                    body: guarded::blocked_stream(&head, reply, &report),
+                });
+            }
+            Screen::Go { report } => report,
+        };
+        // An escalated answer starts with the notice: its chunk, and its text for the log.
+        let prefix = match (call.verdict.as_ref().map(|v| &v.decision), &report) {
+            (Some(Decision::Escalate { notice }), Some(report)) => Some((
+                guarded::notice_chunk(&head, notice, report),
+                format!("{notice}\n\n"),
+            )),
+            _ => None,
+        };
+        let admission = self
+            .metering
+            .admit(&turn.key, model, call.upstream())
+            .await?;
+        let start = match self.providers.stream(call.upstream(), &self.metrics).await {
+            Ok(s) => s,
+            Err(e) => return Err(self.fail(&turn, &call.request, admission, e.into()).await),
+        };
+        let served = self.providers.get(&start.served_by).unwrap_or(model);
+        let (prefix, text) = prefix.unzip();
+        let log = StreamLog {
+            writer: self.writer.clone(),
+            metering: self.metering.clone(),
+            admission: Some(admission),
+            wants_usage: call.request.wants_stream_usage(),
+            turn,
+            upstream_req: call.upstream().clone(),
+            req: call.request,
+            served: served.clone(),
+            upstream: start.upstream,
+            text: text.unwrap_or_default(),
+            prefix,
+            out_guard: self.guard.stream_guard(call.lang),
+            finish_reason: None,
+            usage: None,
+            usage_chunk: None,
+            ended: false,
+        };
+        Ok(StreamedTurn {
+            served_by: start.served_by,
+            upstream: start.upstream,
+            body: sse_frames(start.chunks, log),
+        })
+    }
+}
 
 /// What a stream has produced so far.
 pub(super) struct StreamLog {
@@ -84,35 +152,122 @@ impl StreamLog {
         Some(metered.cost)
     }
 
+    /// The fields every chunk the gateway adds to this stream shares.
+    fn head(&self) -> Head {
+        Head::new(
+            &self.turn.request_id,
+            self.turn.started_ms / 1000,
+            &self.served.name,
+        )
+    }
+
     /// The stream's last chunk: the held-back usage chunk (if the client asked for usage) or a
     /// chunk without choices, carrying `powerbirth.cost_usd`.
     fn cost_chunk(&self, cost: &UsdCost) -> String {
-        let mut chunk: Value = match (&self.usage_chunk, self.wants_usage) {
+        let chunk: Value = match (&self.usage_chunk, self.wants_usage) {
             (Some(data), true) => {
                 serde_json::from_str(data).unwrap_or_else(|_| serde_json::json!({}))
             }
-            _ => serde_json::json!({
-                "id": self.turn.request_id, "object": "chat.completion.chunk", "created": self.turn.started_ms / 1000,
-                "model": self.served.name, "choices": [],
-            }),
+            _ => self.head().choiceless_chunk(None),
         };
-        chunk["powerbirth"] = serde_json::json!({ "cost_usd": cost.to_string() });
-        chunk.to_string()
+        with_extension(chunk, None, Some(&cost.to_string())).to_string()
     }
+
+    /// One upstream chunk: what (if anything) the client gets now.
+    fn on_chunk(&mut self, chunk: StreamChunk) -> Step {
+        if chunk.finish_reason.is_some() {
+            self.finish_reason = chunk.finish_reason.clone();
+        }
+        if chunk.usage.is_some() {
+            self.usage = chunk.usage.clone();
+            if chunk.text.is_empty() && chunk.finish_reason.is_none() {
+                self.usage_chunk = Some(chunk.data);
+                return Step::Skip;
+            }
+        }
+        let mut released = match self.out_guard.push(&chunk.text) {
+            Ok(r) => r,
+            Err(v) => return Step::End(self.filtered(&v.safe_text)),
+        };
+        if chunk.finish_reason.is_some() {
+            match self.out_guard.finish() {
+                Ok(rest) => released.push_str(&rest),
+                Err(v) => return Step::End(self.filtered(&v.safe_text)),
+            }
+        }
+        self.text.push_str(&released);
+        if released == chunk.text {
+            return Step::Send(sse_frame(&chunk.data));
+        }
+        if released.is_empty() && chunk.finish_reason.is_none() && !chunk.has_role {
+            return Step::Skip; // held back: nothing checked to send yet
+        }
+        Step::Send(sse_frame(&with_delta_text(&chunk.data, &released)))
+    }
+
+    /// The upstream failed mid-answer: an error event, then `[DONE]`.
+    fn on_error(&mut self, e: &ProviderError) -> Bytes {
+        tracing::warn!(request_id = %self.turn.request_id, error = %e, "stream failed mid-answer");
+        let err = ApiError::UpstreamFailed {
+            class: UpstreamClass::Stream,
+            message: e.to_string(),
+        };
+        self.end(MessageStatus::Error, err.code());
+        let mut out = sse_frame(&err.to_json()).to_vec();
+        out.extend_from_slice(SSE_DONE);
+        Bytes::from(out)
+    }
+
+    /// The upstream ended: what the guard held back, the cost, `[DONE]`.
+    fn on_end(&mut self) -> Bytes {
+        let mut out = Vec::new();
+        // An upstream that ended without a finish chunk: release what is held back.
+        match self.out_guard.finish() {
+            Ok(rest) if !rest.is_empty() => {
+                self.text.push_str(&rest);
+                out.extend_from_slice(&sse_frame(&self.head().tail_chunk(&rest).to_string()));
+            }
+            Ok(_) => {}
+            Err(v) => return self.filtered(&v.safe_text),
+        }
+        if let Some(cost) = self.end(MessageStatus::Ok, None) {
+            out.extend_from_slice(&sse_frame(&self.cost_chunk(&cost)));
+        }
+        out.extend_from_slice(SSE_DONE);
+        Bytes::from(out)
+    }
+
+    /// The end of a stream the output guard stopped: the safe text, `content_filter`, the
+    /// cost, `[DONE]`.
+    fn filtered(&mut self, safe_text: &str) -> Bytes {
+        let mut out = Vec::new();
+        for c in guarded::filtered_chunks(&self.head(), safe_text) {
+            out.extend_from_slice(&sse_frame(&c));
+        }
+        self.text.push_str(&format!("\n\n{safe_text}"));
+        self.finish_reason = Some("content_filter".into());
+        if let Some(cost) = self.end(MessageStatus::Ok, None) {
+            out.extend_from_slice(&sse_frame(&self.cost_chunk(&cost)));
+        }
+        out.extend_from_slice(SSE_DONE);
+        Bytes::from(out)
+    }
+}
+
+/// What one upstream event gives the client.
+enum Step {
+    /// Nothing yet (held back, or the usage chunk kept for last).
+    Skip,
+    /// A frame; the stream goes on.
+    Send(Bytes),
+    /// The last frames.
+    End(Bytes),
 }
 
 impl Drop for StreamLog {
     fn drop(&mut self) {
         self.end(MessageStatus::ClientClosed, None);
     }
-}
-
-fn frame(data: &str) -> Bytes {
-    let mut b = String::with_capacity(data.len() + 8);
-    b.push_str("data: ");
-    b.push_str(data);
-    b.push_str("\n\n");
-    Bytes::from(b)
 }
 
 /// Turns provider chunks into SSE frames: the answer, its cost, then `data: [DONE]`.
@@ -126,101 +281,20 @@ pub(super) fn sse_frames(chunks: ChunkStream, log: StreamLog) -> SseBody {
         |state| async move {
             let (mut chunks, mut log) = state?;
             if let Some(prefix) = log.prefix.take() {
-                return Some((Ok(frame(&prefix)), Some((chunks, log))));
+                return Some((Ok(sse_frame(&prefix)), Some((chunks, log))));
             }
             loop {
-                match chunks.next().await {
-                    Some(Ok(chunk)) => {
-                        if chunk.finish_reason.is_some() {
-                            log.finish_reason = chunk.finish_reason.clone();
-                        }
-                        let usage_only = chunk.usage.is_some()
-                            && chunk.text.is_empty()
-                            && chunk.finish_reason.is_none();
-                        if chunk.usage.is_some() {
-                            log.usage = chunk.usage.clone();
-                        }
-                        if usage_only {
-                            log.usage_chunk = Some(chunk.data);
-                            continue;
-                        }
-                        let mut released = match log.out_guard.push(&chunk.text) {
-                            Ok(r) => r,
-                            Err(v) => return Some((Ok(filtered(&mut log, &v.safe_text)), None)),
-                        };
-                        if chunk.finish_reason.is_some() {
-                            match log.out_guard.finish() {
-                                Ok(rest) => released.push_str(&rest),
-                                Err(v) => {
-                                    return Some((Ok(filtered(&mut log, &v.safe_text)), None));
-                                }
-                            }
-                        }
-                        log.text.push_str(&released);
-                        if released == chunk.text {
-                            return Some((Ok(frame(&chunk.data)), Some((chunks, log))));
-                        }
-                        if released.is_empty() && chunk.finish_reason.is_none() && !chunk.has_role {
-                            continue; // held back: nothing checked to send yet
-                        }
-                        let data = guarded::with_delta_text(&chunk.data, &released);
-                        return Some((Ok(frame(&data)), Some((chunks, log))));
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(request_id = %log.turn.request_id, error = %e, "stream failed mid-answer");
-                        let err = ApiError::UpstreamFailed {
-                            class: "upstream_stream_error".into(),
-                            message: e.to_string(),
-                        };
-                        log.end(MessageStatus::Error, err.code());
-                        let mut out = frame(&err.to_json()).to_vec();
-                        out.extend_from_slice(b"data: [DONE]\n\n");
-                        return Some((Ok(Bytes::from(out)), None));
-                    }
-                    None => {
-                        let mut out = Vec::new();
-                        // An upstream that ended without a finish chunk: release what is held back.
-                        match log.out_guard.finish() {
-                            Ok(rest) if !rest.is_empty() => {
-                                log.text.push_str(&rest);
-                                let data = serde_json::json!({
-                                    "id": log.turn.request_id, "object": "chat.completion.chunk",
-                                    "created": log.turn.started_ms / 1000, "model": log.served.name,
-                                    "choices": [{"index": 0, "delta": {"content": rest}, "finish_reason": null}],
-                                });
-                                out.extend_from_slice(&frame(&data.to_string()));
-                            }
-                            Ok(_) => {}
-                            Err(v) => return Some((Ok(filtered(&mut log, &v.safe_text)), None)),
-                        }
-                        if let Some(cost) = log.end(MessageStatus::Ok, None) {
-                            out.extend_from_slice(&frame(&log.cost_chunk(&cost)));
-                        }
-                        out.extend_from_slice(b"data: [DONE]\n\n");
-                        return Some((Ok(Bytes::from(out)), None));
-                    }
+                let step = match chunks.next().await {
+                    Some(Ok(chunk)) => log.on_chunk(chunk),
+                    Some(Err(e)) => Step::End(log.on_error(&e)),
+                    None => Step::End(log.on_end()),
+                };
+                match step {
+                    Step::Skip => continue,
+                    Step::Send(frame) => return Some((Ok(frame), Some((chunks, log)))),
+                    Step::End(frames) => return Some((Ok(frames), None)),
                 }
             }
         },
     ))
-}
-
-/// The end of a stream the output guard stopped: the safe text, `content_filter`, the cost, `[DONE]`.
-fn filtered(log: &mut StreamLog, safe_text: &str) -> Bytes {
-    let (id, created, model) = (
-        log.turn.request_id.clone(),
-        log.turn.started_ms / 1000,
-        log.served.name.clone(),
-    );
-    let mut out = Vec::new();
-    for c in guarded::filtered_chunks(&id, created, &model, safe_text) {
-        out.extend_from_slice(&frame(&c));
-    }
-    log.text.push_str(&format!("\n\n{safe_text}"));
-    log.finish_reason = Some("content_filter".into());
-    if let Some(cost) = log.end(MessageStatus::Ok, None) {
-        out.extend_from_slice(&frame(&log.cost_chunk(&cost)));
-    }
-    out.extend_from_slice(b"data: [DONE]\n\n");
-    Bytes::from(out)
 }

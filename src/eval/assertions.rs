@@ -6,9 +6,9 @@
 
 use super::judge::Rubrics;
 use super::results::GuardDecision;
-use crate::chat::types::ChatMessage;
 use crate::metering::UsdCost;
 use crate::providers::local::ChatTurn;
+use crate::wire::ChatMessage;
 
 /// A language the `language` assertion can check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::chat::types::{ChatMessage, ChatRequest, Role};
 use crate::metrics::Metrics;
 use crate::providers::Providers;
+use crate::wire::{ChatMessage, ChatRequest, Role};
 
 /// One rubric file: `<name>.md`, whose first line is `version: <v>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,34 +1,28 @@
 //! Running eval sets: every case becomes a chat request with the set's prompt selector and goes
 //! through the gateway's own [`Pipeline`] (prompt rendering, input guard, budget, providers with
-//! fallback, output guard, metering, the log), under an internal eval key, at temperature 0.
+//! fallback, output guard, metering, the log) as an eval turn ([`crate::chat::Origin::Eval`]:
+//! an internal key, never flagged urgent), at temperature 0.
 //! Cases run concurrently up to a limit, with a progress bar on a terminal; then each case's
 //! assertions are checked. A case whose model call fails is `errored`, never `passed`.
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
-use std::sync::Arc;
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Map;
 
 use super::assertions::{Check, Observed, Scorers};
 use super::results::{
     AssertionResult, CaseResult, CaseStatus, GuardDecision, PromptRefHash, RunResult, SetResult,
 };
 use super::set::{Case, EvalSet};
-use crate::chat::types::ChatRequest;
-use crate::chat::{Pipeline, Prepared, Turn};
+use crate::chat::{Answer, Answered, Pipeline, RequestContext};
+use crate::error::ApiError;
 use crate::guard::Decision;
 use crate::metering::UsdCost;
 use crate::providers::local::ChatTurn;
-use crate::store::keys::{ApiKey, Role};
 use crate::store::now_ms;
-
-/// The key eval turns are filed under in the message log (`key_id = "eval"`): no budget, not a
-/// stored key, so usage reports and review sampling can tell eval traffic from users' (and leave
-/// it out). Eval conversations are never flagged urgent.
-pub const EVAL_KEY_ID: &str = "eval";
+use crate::wire::{ChatRequest, PromptSelector};
 
 /// How a run goes.
 #[derive(Debug, Clone)]
@@ -47,26 +41,11 @@ pub struct RunOptions {
 pub struct Runner {
     pipeline: Pipeline,
     scorers: Scorers,
-    key: Arc<ApiKey>,
 }
 
 impl Runner {
     pub fn new(pipeline: Pipeline, scorers: Scorers) -> Runner {
-        let key = ApiKey {
-            id: EVAL_KEY_ID.into(),
-            name: EVAL_KEY_ID.into(),
-            prefix: EVAL_KEY_ID.into(),
-            role: Role::Client,
-            rpm: None,
-            created_at: now_ms(),
-            revoked_at: None,
-            daily_budget_usd: None,
-        };
-        Runner {
-            pipeline,
-            scorers,
-            key: Arc::new(key),
-        }
+        Runner { pipeline, scorers }
     }
 
     /// Runs every case of `sets` and returns the run (without `git_sha`, which the caller knows).
@@ -160,55 +139,56 @@ impl Runner {
                 }
             },
         };
-        let request = ChatRequest {
-            model: opts.model.clone(),
-            messages: case.messages.clone(),
-            stream: None,
-            stream_options: None,
-            temperature: Some(0.0),
-            top_p: None,
-            max_tokens: Some(case.max_tokens.unwrap_or(opts.max_tokens)),
-            max_completion_tokens: None,
-            stop: None,
-            seed: None,
-            n: None,
-            user: None,
-            metadata: None,
-            prompt: selector,
-            extra: Map::new(),
-        };
-        // Without a prompt, the case's language reaches the guard as a client's header would.
-        let accept_language = match &set.prompt {
-            None => case.language.as_deref(),
-            Some(_) => None,
-        };
-        let prepared = match self.pipeline.prepare(request, accept_language).await {
-            Ok(p) => p,
-            Err(e) => {
-                result.error = Some(e.to_string());
-                return (result, prompt_ref);
-            }
-        };
-        let decision = decision_of(&prepared);
-        result.guard_decision = Some(decision);
-        let mut turn = Turn::new(self.key.clone(), &prepared);
-        // A test case is nobody in danger: its conversation must not enter the nurses' urgent
-        // review queue. The guard's reading is still logged, and reported in the result.
-        turn.urgent = false;
-        let answer = self.pipeline.complete(&turn, &prepared).await;
-        result.latency_ms = u64::try_from(turn.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let answer = match answer {
+        let answer = match self.answer(set, case, opts, selector, &mut result).await {
             Ok(a) => a,
             Err(e) => {
                 result.error = Some(e.to_string());
                 return (result, prompt_ref);
             }
         };
+        self.score(case, answer, &mut result).await;
+        (result, prompt_ref)
+    }
+
+    /// The case's answer from the pipeline, as a client's would be, at temperature 0. The guard's
+    /// decision and the latency are recorded even when the model call fails.
+    async fn answer(
+        &self,
+        set: &EvalSet,
+        case: &Case,
+        opts: &RunOptions,
+        selector: Option<PromptSelector>,
+        result: &mut CaseResult,
+    ) -> Result<Answer, ApiError> {
+        let mut request = ChatRequest::new(opts.model.clone(), case.messages.clone());
+        request.temperature = Some(0.0);
+        request.max_tokens = Some(case.max_tokens.unwrap_or(opts.max_tokens));
+        request.prompt = selector;
+        // Without a prompt, the case's language reaches the guard as a client's header would.
+        let accept_language = match &set.prompt {
+            None => case.language.as_deref(),
+            Some(_) => None,
+        };
+        let ctx = RequestContext::eval(accept_language);
+        let reply = self.pipeline.handle(request, &ctx).await?;
+        result.guard_decision = Some(decision_of(&reply.decision));
+        result.latency_ms = u64::try_from(reply.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match reply.outcome? {
+            Answered::Complete(answer) => Ok(*answer),
+            // The request does not ask for one.
+            Answered::Stream(_) => Err(ApiError::Internal(anyhow::anyhow!(
+                "an eval request was answered as a stream"
+            ))),
+        }
+    }
+
+    /// Checks the case's assertions against its answer.
+    async fn score(&self, case: &Case, answer: Answer, result: &mut CaseResult) {
         result.answer = answer.completion.text;
         result.completion_tokens = answer.output_tokens;
         result.cost_usd = answer.cost;
-        let context: Vec<ChatTurn> = prepared
-            .upstream()
+        let context: Vec<ChatTurn> = answer
+            .request
             .messages
             .iter()
             .map(|m| ChatTurn {
@@ -218,7 +198,7 @@ impl Runner {
             .collect();
         let observed = Observed {
             answer: &result.answer,
-            decision,
+            decision: result.guard_decision.unwrap_or(GuardDecision::Pass),
             completion_tokens: result.completion_tokens,
             cost: result.cost_usd,
             latency_ms: result.latency_ms,
@@ -232,7 +212,6 @@ impl Runner {
         }
         result.status = status_of(&assertions);
         result.assertions = assertions;
-        (result, prompt_ref)
     }
 }
 
@@ -250,11 +229,11 @@ fn status_of(assertions: &[AssertionResult]) -> CaseStatus {
     }
 }
 
-fn decision_of(prepared: &Prepared) -> GuardDecision {
-    match prepared.verdict().map(|v| &v.decision) {
-        Some(Decision::Escalate { .. }) => GuardDecision::Escalate,
-        Some(Decision::Block { .. }) => GuardDecision::Block,
-        Some(Decision::Pass) | None => GuardDecision::Pass,
+fn decision_of(decision: &Decision) -> GuardDecision {
+    match decision {
+        Decision::Escalate { .. } => GuardDecision::Escalate,
+        Decision::Block { .. } => GuardDecision::Block,
+        Decision::Pass => GuardDecision::Pass,
     }
 }
 

@@ -18,8 +18,8 @@ pub use discover::{discover, peek_prompt};
 
 use super::assertions::{Check, CheckContext};
 use super::judge::Rubrics;
-use crate::chat::types::{ChatMessage, Role};
 use crate::prompts::{Language, PromptRegistry, PromptSelector};
+use crate::wire::{ChatMessage, Role};
 use prompt::check_against_prompt;
 
 /// One eval set file, checked.

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use super::middleware::ResponseMeta;
 use crate::app::AppState;
 use crate::auth::AuthedKey;
-use crate::chat::Turn;
-use crate::chat::types::ChatRequest;
+use crate::chat::{Answer, Answered, RequestContext, StreamedTurn};
+use crate::error::ApiError;
+use crate::wire::ChatRequest;
 
 #[tracing::instrument(name = "chat", skip_all, fields(key = %key.0.name))]
 pub async fn completions(
@@ -26,65 +27,60 @@ pub async fn completions(
     let accept_language = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let call = match ChatRequest::parse(&bytes) {
-        Ok(req) => state.pipeline.prepare(req, accept_language).await,
-        Err(e) => Err(e),
+    let ctx = RequestContext::api(key.0, accept_language);
+    let reply = match ChatRequest::parse(&bytes) {
+        Ok(req) => state.pipeline.handle(req, &ctx).await,
+        Err(e) => Err(ApiError::from(e)),
     };
-    let call = match call {
-        Ok(c) => c,
+    let reply = match reply {
+        Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let turn = Turn::new(key.0, &call);
-    let mut ids = vec![
-        ("x-request-id", turn.request_id.clone()),
-        ("x-conversation-id", turn.conversation_id.clone()),
-    ];
-    if let Some(r) = call.prompt_ref() {
-        ids.push(("x-prompt-ref", r.to_string()));
-    }
-    let mut res = if call.request.is_stream() {
-        match state.pipeline.stream(turn, call).await {
-            Ok(st) => {
-                let mut res = Response::new(Body::from_stream(st.body));
-                let h = res.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/event-stream"),
-                );
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-                set(h, "x-powerbirth-model", &st.served_by);
-                res.extensions_mut().insert(ResponseMeta {
-                    model: st.served_by,
-                    upstream: st.upstream,
-                });
-                res
-            }
-            Err(e) => e.into_response(),
-        }
-    } else {
-        match state.pipeline.complete(&turn, &call).await {
-            Ok(answer) => {
-                let c = answer.completion;
-                let mut res = Response::new(Body::from(c.body));
-                let h = res.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                set(h, "x-powerbirth-model", &c.served_by);
-                set(h, "x-powerbirth-cost-usd", &answer.cost.to_string());
-                res.extensions_mut().insert(ResponseMeta {
-                    model: c.served_by,
-                    upstream: c.upstream,
-                });
-                res
-            }
-            Err(e) => e.into_response(),
-        }
+    let mut res = match reply.outcome {
+        Ok(Answered::Stream(st)) => streamed(st),
+        Ok(Answered::Complete(answer)) => completed(*answer),
+        Err(e) => e.into_response(),
     };
-    for (name, value) in ids {
-        set(res.headers_mut(), name, &value);
+    let ids = reply.ids;
+    let h = res.headers_mut();
+    set(h, "x-request-id", &ids.request_id);
+    set(h, "x-conversation-id", &ids.conversation_id);
+    if let Some(r) = &ids.prompt_ref {
+        set(h, "x-prompt-ref", r);
     }
+    res
+}
+
+fn streamed(st: StreamedTurn) -> Response {
+    let mut res = Response::new(Body::from_stream(st.body));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    set(h, "x-powerbirth-model", &st.served_by);
+    res.extensions_mut().insert(ResponseMeta {
+        model: st.served_by,
+        upstream: st.upstream,
+    });
+    res
+}
+
+fn completed(answer: Answer) -> Response {
+    let c = answer.completion;
+    let mut res = Response::new(Body::from(c.body));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    set(h, "x-powerbirth-model", &c.served_by);
+    set(h, "x-powerbirth-cost-usd", &answer.cost.to_string());
+    res.extensions_mut().insert(ResponseMeta {
+        model: c.served_by,
+        upstream: c.upstream,
+    });
     res
 }
 

@@ -149,21 +149,18 @@ pub async fn create(
     let bytes = super::read_body(&headers, body, state.config.server.max_body_bytes).await?;
     let req: ModerationRequest = super::parse_json(&bytes)?;
     let texts = req.input.texts()?;
-    let hint = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| h.split([',', ';']).next())
-        .map(|t| t.trim().to_string());
+    let hint = guarded::negotiate_language(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let pipeline = &state.pipeline;
     let results = join_all(texts.iter().map(|text| async {
-        let verdict = pipeline.guard.check_input(text, hint.as_deref());
-        let verdict = if pipeline.moderator.is_enabled() {
-            // Personal data never leaves the gateway, not even to the moderation provider.
-            let redacted = verdict.redacted.clone().unwrap_or_else(|| text.clone());
-            let outcome = pipeline.moderator.check(&redacted).await;
-            pipeline.guard.moderated(verdict, outcome)
-        } else {
-            verdict
+        let (verdict, outcome) =
+            guarded::check_input(&pipeline.guard, &pipeline.moderator, text, hint).await;
+        let verdict = match outcome {
+            Some(outcome) => pipeline.guard.moderated(verdict, outcome),
+            None => verdict,
         };
         result(&verdict)
     }))

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::chat::types::ChatRequest;
 use crate::providers::local::LocalModel;
+use crate::wire::ChatRequest;
 
 use super::cost::TokensSource;
 

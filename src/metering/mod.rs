@@ -37,7 +37,6 @@ pub use metrics::MeteringMetrics;
 pub use crate::core::calendar::{self, parse_instant};
 pub use crate::core::{CostError, UsdCost};
 
-use crate::chat::types::{ChatRequest, Usage};
 use crate::config::{Config, Price, ProviderSettings};
 use crate::core::now_ms;
 use crate::error::ApiError;
@@ -45,6 +44,7 @@ use crate::providers::{Backend, ModelEntry, Providers};
 use crate::store::Store;
 use crate::store::keys::ApiKey;
 use crate::store::messages::MessageRecord;
+use crate::wire::{ChatRequest, Usage};
 use budget::BudgetBook;
 
 /// Answer length reserved for an OpenAI-compatible model when the request sets no
@@ -322,7 +322,7 @@ fn highest_price<'a>(prices: impl Iterator<Item = &'a Price>) -> Price {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::types::{CompletionTokensDetails, PromptTokensDetails};
+    use crate::wire::{CompletionTokensDetails, PromptTokensDetails};
 
     #[test]
     fn usage_details_become_token_counts_capped_by_their_totals() {

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 pub use diff::diff;
 pub use language::Language;
+pub(crate) use language::negotiate;
 pub use lint::lint;
 pub use model::{MessageTemplate, Prompt, PromptRef, PromptVersion, Role, Variant};
 pub(crate) use released::git;

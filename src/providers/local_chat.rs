@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::local::{ChatTurn, GenEvent, GenerateRequest, LocalError, LocalModel, LocalOptions};
 use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
-use crate::chat::types::{ChatRequest, Role, Usage};
 use crate::config::LocalSettings;
+use crate::wire::{Author, ChatRequest, Delta, Head, Role, Usage, completion_id};
 
 /// A configured local model.
 pub struct LocalProvider {
@@ -118,21 +118,10 @@ impl LocalProvider {
                     prompt_tokens,
                     completion_tokens,
                 } => {
-                    let usage = usage(prompt_tokens, completion_tokens);
-                    let body = json!({
-                        "id": completion_id(),
-                        "object": "chat.completion",
-                        "created": crate::store::now_ms() / 1000,
-                        "model": name,
-                        "choices": [{
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text, "refusal": null},
-                            "logprobs": null,
-                            "finish_reason": finish_reason.as_str(),
-                        }],
-                        "usage": usage,
-                        "system_fingerprint": null,
-                    });
+                    let usage = Usage::of(prompt_tokens.into(), completion_tokens.into());
+                    let head = Head::new(completion_id(), crate::store::now_ms() / 1000, name);
+                    let body =
+                        head.completion(Author::Model, &text, finish_reason.as_str(), &usage);
                     return Ok(Completion {
                         body: Bytes::from(body.to_string()),
                         text,
@@ -165,76 +154,23 @@ impl LocalProvider {
                 message: message.clone(),
             });
         }
-        let head = ChunkMaker {
-            id: completion_id(),
-            created: crate::store::now_ms() / 1000,
-            model: name.into(),
-        };
-        let role_chunk = head.chunk(
-            json!({"role": "assistant", "content": ""}),
-            None,
-            String::new(),
-        );
-        let state = (rx, first, head, false);
+        let head = Head::new(completion_id(), crate::store::now_ms() / 1000, name);
+        let role_chunk = model_chunk(&head, Delta::First(""), None, String::new());
         let rest = futures_util::stream::unfold(
-            state,
-            |(mut rx, mut pending, head, done)| async move {
-                if done {
+            Generation {
+                rx,
+                pending: first,
+                head,
+                done: false,
+            },
+            |mut g| async move {
+                if g.done {
                     return None;
                 }
-                let event = match pending.take() {
-                    Some(e) => Some(e),
-                    None => rx.recv().await,
-                };
-                let item = match event {
-                    None => Err(ProviderError::Protocol {
-                        model: head.model.clone(),
-                        message: "generation stopped".into(),
-                    }),
-                    Some(GenEvent::Delta(t)) => {
-                        Ok(vec![head.chunk(json!({"content": t}), None, t)])
-                    }
-                    Some(GenEvent::Failed(message)) => Err(ProviderError::Protocol {
-                        model: head.model.clone(),
-                        message,
-                    }),
-                    Some(GenEvent::Done {
-                        finish_reason,
-                        prompt_tokens,
-                        completion_tokens,
-                    }) => {
-                        let last =
-                            head.chunk(json!({}), Some(finish_reason.as_str()), String::new());
-                        let u = usage(prompt_tokens, completion_tokens);
-                        let usage_chunk = StreamChunk {
-                        data: json!({
-                            "id": head.id, "object": "chat.completion.chunk", "created": head.created,
-                            "model": head.model, "choices": [], "usage": u,
-                        })
-                        .to_string(),
-                        text: String::new(),
-                        finish_reason: None,
-                            has_role: false,
-                        usage: Some(u),
-                    };
-                        return Some((
-                            futures_util::stream::iter(vec![Ok(last), Ok(usage_chunk)]),
-                            (rx, None, head, true),
-                        ));
-                    }
-                };
-                let finished = item.is_err();
-                let items: Vec<Result<StreamChunk, ProviderError>> = match item {
-                    Ok(v) => v.into_iter().map(Ok).collect(),
-                    Err(e) => vec![Err(e)],
-                };
-                Some((
-                    futures_util::stream::iter(items),
-                    (rx, None, head, finished),
-                ))
+                let items = g.next_items().await;
+                Some((futures_util::stream::iter(items), g))
             },
         );
-        use futures_util::StreamExt;
         let chunks: ChunkStream =
             Box::pin(futures_util::stream::iter(vec![Ok(role_chunk)]).chain(rest.flatten()));
         Ok(StreamStart {
@@ -245,39 +181,82 @@ impl LocalProvider {
     }
 }
 
-/// Builds the chunks of one streamed answer (same id and timestamp on each, as OpenAI does).
-struct ChunkMaker {
-    id: String,
-    created: i64,
-    model: String,
+/// A streamed generation on its way out as chunks.
+struct Generation {
+    rx: mpsc::Receiver<GenEvent>,
+    /// The first event, read before the stream started (to fall back on an early failure).
+    pending: Option<GenEvent>,
+    head: Head,
+    done: bool,
 }
 
-impl ChunkMaker {
-    fn chunk(&self, delta: Value, finish_reason: Option<&str>, text: String) -> StreamChunk {
-        let data = json!({
-            "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "system_fingerprint": null,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
-        });
-        StreamChunk {
-            has_role: !data["choices"][0]["delta"]["role"].is_null(),
-            data: data.to_string(),
-            text,
-            finish_reason: finish_reason.map(str::to_string),
-            usage: None,
+impl Generation {
+    /// The chunks the next event makes: text, or the finish and usage chunks, or an error
+    /// (after which the stream ends).
+    async fn next_items(&mut self) -> Vec<Result<StreamChunk, ProviderError>> {
+        let event = match self.pending.take() {
+            Some(e) => Some(e),
+            None => self.rx.recv().await,
+        };
+        let failed = |message: String| ProviderError::Protocol {
+            model: self.head.model.clone(),
+            message,
+        };
+        match event {
+            Some(GenEvent::Delta(t)) => {
+                vec![Ok(model_chunk(
+                    &self.head,
+                    Delta::Text(&t),
+                    None,
+                    t.clone(),
+                ))]
+            }
+            Some(GenEvent::Done {
+                finish_reason,
+                prompt_tokens,
+                completion_tokens,
+            }) => {
+                self.done = true;
+                let last = model_chunk(
+                    &self.head,
+                    Delta::Empty,
+                    Some(finish_reason.as_str()),
+                    String::new(),
+                );
+                let u = Usage::of(prompt_tokens.into(), completion_tokens.into());
+                let usage_chunk = StreamChunk {
+                    data: self.head.choiceless_chunk(Some(&u)).to_string(),
+                    text: String::new(),
+                    finish_reason: None,
+                    has_role: false,
+                    usage: Some(u),
+                };
+                vec![Ok(last), Ok(usage_chunk)]
+            }
+            Some(GenEvent::Failed(message)) => {
+                self.done = true;
+                vec![Err(failed(message))]
+            }
+            None => {
+                self.done = true;
+                vec![Err(failed("generation stopped".into()))]
+            }
         }
     }
 }
 
-fn usage(prompt: u32, completion: u32) -> Usage {
-    Usage {
-        prompt_tokens: prompt.into(),
-        completion_tokens: completion.into(),
-        total_tokens: u64::from(prompt) + u64::from(completion),
-        ..Usage::default()
+/// One chunk of the model's answer.
+fn model_chunk(
+    head: &Head,
+    delta: Delta<'_>,
+    finish_reason: Option<&str>,
+    text: String,
+) -> StreamChunk {
+    StreamChunk {
+        has_role: matches!(delta, Delta::First(_)),
+        data: head.chunk(Author::Model, delta, finish_reason).to_string(),
+        text,
+        finish_reason: finish_reason.map(str::to_string),
+        usage: None,
     }
-}
-
-fn completion_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }

@@ -3,6 +3,7 @@
 //! to its `fallbacks` in order; every provider's error is kept, so the final answer says what
 //! each one did.
 
+mod error;
 pub mod local;
 mod local_chat;
 mod openai;
@@ -16,11 +17,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::chat::types::{ChatRequest, Usage};
 use crate::config::{Config, Price, ProviderSettings};
-use crate::error::ApiError;
 use crate::metrics::{Metrics, UpstreamLabels};
+use crate::wire::{ChatRequest, Usage};
 
+pub use error::{HttpStatus, ProviderError, UpstreamClass, UpstreamError};
 pub use local_chat::LocalProvider;
 pub use openai::OpenAiProvider;
 
@@ -63,65 +64,6 @@ pub struct StreamStart {
     /// Time to the upstream's first byte, every attempt included.
     pub upstream: Duration,
     pub chunks: ChunkStream,
-}
-
-/// What went wrong with one provider.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ProviderError {
-    #[error("{model}: no answer within {after:?}")]
-    Timeout { model: String, after: Duration },
-    #[error("{model}: HTTP {status}: {message}")]
-    Status {
-        model: String,
-        status: u16,
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    #[error("{model}: cannot connect: {message}")]
-    Connect { model: String, message: String },
-    #[error("{model}: too many requests queued for the local model")]
-    Overloaded { model: String },
-    /// The upstream refused the request itself (400/404/413/422): retrying or falling back would
-    /// only repeat it, so the client is told.
-    #[error("{message}")]
-    Rejected {
-        model: String,
-        status: u16,
-        message: String,
-        param: Option<String>,
-    },
-    #[error("{model}: {message}")]
-    Protocol { model: String, message: String },
-}
-
-impl ProviderError {
-    /// Worth another try at the same provider (429, 5xx, connection failures).
-    fn retryable(&self) -> bool {
-        match self {
-            ProviderError::Status { status, .. } => *status == 429 || *status >= 500,
-            ProviderError::Connect { .. } => true,
-            _ => false,
-        }
-    }
-
-    fn outcome(&self) -> &'static str {
-        match self {
-            ProviderError::Timeout { .. } => "timeout",
-            _ => "error",
-        }
-    }
-
-    /// The class reported to the client in `error.code`.
-    fn class(&self) -> String {
-        match self {
-            ProviderError::Timeout { .. } => "upstream_timeout".into(),
-            ProviderError::Status { status, .. } => format!("upstream_http_{status}"),
-            ProviderError::Connect { .. } => "upstream_connect_error".into(),
-            ProviderError::Overloaded { .. } => "server_overloaded".into(),
-            ProviderError::Rejected { .. } => "upstream_rejected".into(),
-            ProviderError::Protocol { .. } => "upstream_protocol_error".into(),
-        }
-    }
 }
 
 /// How one configured model is served.
@@ -222,7 +164,7 @@ impl Providers {
         &self,
         req: &ChatRequest,
         metrics: &Metrics,
-    ) -> Result<Completion, ApiError> {
+    ) -> Result<Completion, UpstreamError> {
         let mut waited = Duration::ZERO;
         let mut out = self
             .chain(req, metrics, &mut waited, |entry| {
@@ -239,7 +181,7 @@ impl Providers {
         &self,
         req: &ChatRequest,
         metrics: &Metrics,
-    ) -> Result<StreamStart, ApiError> {
+    ) -> Result<StreamStart, UpstreamError> {
         let mut waited = Duration::ZERO;
         let mut out = self
             .chain(req, metrics, &mut waited, |entry| {
@@ -258,14 +200,14 @@ impl Providers {
         metrics: &Metrics,
         waited: &mut Duration,
         call: F,
-    ) -> Result<T, ApiError>
+    ) -> Result<T, UpstreamError>
     where
         F: Fn(&'a ModelEntry) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
         let first = self
             .get(&req.model)
-            .ok_or_else(|| ApiError::ModelNotFound(req.model.clone()))?;
+            .ok_or_else(|| UpstreamError::UnknownModel(req.model.clone()))?;
         let candidates = std::iter::once(first.as_ref()).chain(
             first
                 .fallbacks
@@ -300,11 +242,7 @@ impl Providers {
                         return Ok(value);
                     }
                     Err(ProviderError::Rejected { message, param, .. }) => {
-                        return Err(ApiError::InvalidRequest {
-                            message,
-                            param,
-                            code: Some("upstream_rejected"),
-                        });
+                        return Err(UpstreamError::Rejected { message, param });
                     }
                     Err(e) => {
                         tracing::warn!(model = %entry.name, attempt, error = %e, "upstream attempt failed");
@@ -322,7 +260,7 @@ impl Providers {
                 }
             }
         }
-        Err(final_error(errors))
+        Err(UpstreamError::Exhausted(errors))
     }
 }
 
@@ -339,37 +277,6 @@ fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
     base.mul_f64(jitter)
 }
 
-/// The client's error once every provider has failed: 504 when the last one timed out, 503 when
-/// all were overloaded, else 502; the message lists every attempt.
-fn final_error(errors: Vec<ProviderError>) -> ApiError {
-    let message = format!(
-        "Upstream failed: {}",
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
-    match errors.last() {
-        Some(ProviderError::Timeout { .. }) => ApiError::UpstreamTimeout { message },
-        Some(_)
-            if errors
-                .iter()
-                .all(|e| matches!(e, ProviderError::Overloaded { .. })) =>
-        {
-            ApiError::Overloaded(message)
-        }
-        Some(last) => ApiError::UpstreamFailed {
-            class: last.class(),
-            message,
-        },
-        None => ApiError::UpstreamFailed {
-            class: "upstream_error".into(),
-            message,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,33 +289,5 @@ mod tests {
             backoff(0, Some(Duration::from_secs(60))),
             Duration::from_secs(5)
         );
-    }
-
-    #[test]
-    fn the_final_error_follows_the_last_failure_and_lists_all() {
-        let e = final_error(vec![
-            ProviderError::Status {
-                model: "a".into(),
-                status: 503,
-                message: "down".into(),
-                retry_after: None,
-            },
-            ProviderError::Timeout {
-                model: "b".into(),
-                after: Duration::from_millis(5),
-            },
-        ]);
-        assert_eq!(e.status(), 504);
-        let text = e.to_string();
-        assert!(
-            text.contains("a: HTTP 503") && text.contains("b: no answer"),
-            "{text}"
-        );
-        let e = final_error(vec![ProviderError::Connect {
-            model: "a".into(),
-            message: "refused".into(),
-        }]);
-        assert_eq!(e.status(), 502);
-        assert_eq!(e.code(), Some("upstream_connect_error"));
     }
 }

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::sse::SseParser;
 use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
-use crate::chat::types::{ChatRequest, Usage};
 use crate::config::{OpenAiSettings, Secret};
+use crate::wire::{ChatRequest, Usage};
 
 /// One OpenAI-compatible upstream.
 pub struct OpenAiProvider {

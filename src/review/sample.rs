@@ -152,7 +152,7 @@ pub async fn sample(store: &Store, opts: SampleOptions) -> Result<Batch, SampleE
 async fn candidates(store: &Store, from: i64, to: i64) -> Result<Vec<Candidate>, DbError> {
     let rows = store
         .reviews()
-        .candidates(from, to, crate::eval::runner::EVAL_KEY_ID)
+        .candidates(from, to, crate::chat::Origin::EVAL_KEY_ID)
         .await?;
     let mut candidates: Vec<Candidate> = rows
         .into_iter()

@@ -243,3 +243,30 @@ async fn a_streamed_dose_never_reaches_the_client() {
     );
 }
 on_both_backends!(a_streamed_dose_never_reaches_the_client);
+
+async fn the_guard_reads_accept_language_by_q_values_as_the_prompt_does() {
+    let app = spawn_app().await;
+    // A reading with no words to vote on a language: the client's preference decides, and
+    // pt-BR (q=0.9) is preferred to en (q=0.5) although en comes first.
+    let res = app
+        .http
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&app.client_key)
+        .header("accept-language", "en;q=0.5, pt-BR;q=0.9")
+        .json(&common::chat("gpt-echo", "160/110 mmHg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(answer["powerbirth"]["guard"]["decision"], "escalate");
+    assert_eq!(
+        content(&answer),
+        format!(
+            "{}\n\necho: 160/110 mmHg",
+            common::notice("urgent", "pt-BR")
+        ),
+        "the notice is in pt-BR"
+    );
+}
+on_both_backends!(the_guard_reads_accept_language_by_q_values_as_the_prompt_does);

@@ -84,7 +84,7 @@ on_both_backends!(a_streamed_answer_ends_with_its_exact_cost_with_or_without_usa
 async fn a_budget_holds_under_fifty_concurrent_requests() {
     let app = spawn_app().await;
     let body = json!({"model": "gpt-medium", "max_tokens": 20, "messages": [{"role": "user", "content": "oi"}]});
-    let req = powerbirth::chat::types::ChatRequest::parse(body.to_string().as_bytes()).unwrap();
+    let req = powerbirth::wire::ChatRequest::parse(body.to_string().as_bytes()).unwrap();
     let reservation = app.metering.worst_case("gpt-medium", &req).amount();
     // Room for ten reservations.
     let budget = reservation * Decimal::from(10);

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use powerbirth::chat::types::Role;
 use powerbirth::eval::assertions::{Check, Observed, Scorers, Tongue};
 use powerbirth::eval::judge::Rubrics;
 use powerbirth::eval::results::GuardDecision;
@@ -14,6 +13,7 @@ use powerbirth::eval::set::{self, Case, EvalSet, LoadContext};
 use powerbirth::guard::{Decision, Guard};
 use powerbirth::metering::UsdCost;
 use powerbirth::prompts::PromptRegistry;
+use powerbirth::wire::Role;
 
 /// The issue asks for at least ten cases per prompt, in pt-BR and in English.
 const MIN_CASES_PER_LANGUAGE: usize = 10;

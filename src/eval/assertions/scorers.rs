@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use super::super::judge::{Grade, Judge, Rubrics};
 use super::super::metrics;
-use crate::chat::types::ChatMessage;
 use crate::providers::local::ChatTurn;
 use crate::providers::{Backend, ModelEntry};
+use crate::wire::ChatMessage;
 
 /// The models assertions may need, each loaded once per run and only when a set uses it.
 #[derive(Clone, Default)]

@@ -23,7 +23,7 @@ use crate::common;
 /// price of its fallback chain (gpt-dear, 2.50) + 100 output tokens at 10.00, per million.
 const RESERVATION: &str = "0.0010275";
 
-fn budgeted_request() -> powerbirth::chat::types::ChatRequest {
+fn budgeted_request() -> powerbirth::wire::ChatRequest {
     request("gpt-counted", "oi tudo bem?", Some(100))
 }
 

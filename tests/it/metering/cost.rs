@@ -1,11 +1,11 @@
 //! Cost = price × tokens to the last decimal, whether the tokens come from the upstream or are
 //! counted, and stored costs come back exactly on SQLite and PostgreSQL.
 
-use powerbirth::chat::types::{CompletionTokensDetails, PromptTokensDetails, Usage};
 use powerbirth::core::UsdCost;
 use powerbirth::metering::TokensSource;
 use powerbirth::store::keys::{ApiKeyHash, Role};
 use powerbirth::store::messages::{Exchange, MessageRecord};
+use powerbirth::wire::{CompletionTokensDetails, PromptTokensDetails, Usage};
 
 use super::support::{self, TestMetering, record, request, usd};
 

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use powerbirth::chat::types::ChatRequest;
 use powerbirth::config::Config;
 use powerbirth::core::UsdCost;
 use powerbirth::metering::Metering;
 use powerbirth::providers::Providers;
 use powerbirth::store::Store;
 use powerbirth::store::messages::{Exchange, MessageRecord};
+use powerbirth::wire::ChatRequest;
 use prometheus_client::registry::Registry;
 use tempfile::TempDir;
 

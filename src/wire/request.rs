@@ -1,13 +1,15 @@
-//! OpenAI chat-completions wire types, as far as the gateway needs to read them. Fields it does
-//! not interpret (tools, response_format, logit_bias, …) are kept in `extra` and passed through
-//! untouched, so any OpenAI client works. Reference: <https://platform.openai.com/docs/api-reference/chat/create>.
+//! `POST /v1/chat/completions` as clients send it, as far as the gateway needs to read it. Fields
+//! it does not interpret (tools, response_format, logit_bias, …) are kept in `extra` and passed
+//! through untouched, so any OpenAI client works.
+//! Reference: <https://platform.openai.com/docs/api-reference/chat/create>.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use super::message::{ChatMessage, Content, Role};
+use super::prompt::PromptSelector;
 
 /// `POST /v1/chat/completions` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,7 +43,7 @@ pub struct ChatRequest {
     /// A versioned prompt to render before the client's messages (a PowerBirth extension that
     /// OpenAI SDKs send as an extra body field). Never forwarded upstream.
     #[serde(default, skip_serializing)]
-    pub prompt: Option<crate::prompts::PromptSelector>,
+    pub prompt: Option<PromptSelector>,
     /// Everything else (tools, tool_choice, response_format, …), passed through as sent.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -73,99 +75,21 @@ impl Stop {
     }
 }
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    Developer,
-    User,
-    Assistant,
-    Tool,
-    Function,
+/// A request the gateway refuses (a 400 `invalid_request_error`), naming the field when it can.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct RequestError {
+    pub message: String,
+    pub param: Option<String>,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::Developer => "developer",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::Tool => "tool",
-            Role::Function => "function",
+impl RequestError {
+    fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        RequestError {
+            message: message.into(),
+            param: Some(param.into()),
         }
     }
-}
-
-/// One message of the conversation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChatMessage {
-    pub role: Role,
-    #[serde(default)]
-    pub content: Option<Content>,
-    /// name, tool_calls, tool_call_id, refusal, …
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-/// A message's content: a string, or content parts (`{"type":"text","text":…}`, images, …).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Content {
-    Text(String),
-    Parts(Vec<Value>),
-}
-
-impl ChatMessage {
-    /// The message's text: the string, or its text parts joined by newlines.
-    pub fn text(&self) -> String {
-        match &self.content {
-            None => String::new(),
-            Some(Content::Text(t)) => t.clone(),
-            Some(Content::Parts(parts)) => parts
-                .iter()
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        }
-    }
-
-    /// A plain text message.
-    pub fn new(role: Role, text: impl Into<String>) -> Self {
-        ChatMessage {
-            role,
-            content: Some(Content::Text(text.into())),
-            extra: Map::new(),
-        }
-    }
-}
-
-/// Token usage as OpenAI reports it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Usage {
-    #[serde(default)]
-    pub prompt_tokens: u64,
-    #[serde(default)]
-    pub completion_tokens: u64,
-    #[serde(default)]
-    pub total_tokens: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_tokens_details: Option<PromptTokensDetails>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_tokens_details: Option<CompletionTokensDetails>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PromptTokensDetails {
-    #[serde(default)]
-    pub cached_tokens: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CompletionTokensDetails {
-    #[serde(default)]
-    pub reasoning_tokens: Option<u64>,
 }
 
 /// Longest accepted `metadata.conversation_id`.
@@ -173,61 +97,63 @@ const MAX_CONVERSATION_ID: usize = 128;
 
 impl ChatRequest {
     /// Parses a request body; a wrong field is a 400 that names it.
-    pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    pub fn parse(body: &[u8]) -> Result<ChatRequest, RequestError> {
         let de = &mut serde_json::Deserializer::from_slice(body);
         let req: ChatRequest = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if inner.is_syntax() || inner.is_eof() {
-                ApiError::InvalidRequest {
+                RequestError {
                     message: format!("We could not parse the JSON body of your request: {inner}"),
                     param: None,
-                    code: None,
                 }
             } else if path == "." {
-                ApiError::InvalidRequest {
+                RequestError {
                     message: format!("Invalid request body: {inner}"),
                     param: None,
-                    code: None,
                 }
             } else {
-                ApiError::invalid(path.clone(), format!("Invalid value for '{path}': {inner}"))
+                RequestError::invalid(path.clone(), format!("Invalid value for '{path}': {inner}"))
             }
         })?;
         req.validate()?;
         Ok(req)
     }
 
-    fn validate(&self) -> Result<(), ApiError> {
+    /// Checks what serde cannot: ranges, counts, and the combinations OpenAI refuses.
+    fn validate(&self) -> Result<(), RequestError> {
+        self.validate_messages()?;
+        self.validate_sampling()?;
+        self.validate_options()?;
+        self.validate_conversation_id()
+    }
+
+    fn validate_messages(&self) -> Result<(), RequestError> {
         if self.model.trim().is_empty() {
-            return Err(ApiError::invalid("model", "'model' must not be empty"));
+            return Err(RequestError::invalid("model", "'model' must not be empty"));
         }
-        if self.messages.is_empty() {
-            return Err(ApiError::invalid(
+        let Some(last) = self.messages.len().checked_sub(1) else {
+            return Err(RequestError::invalid(
                 "messages",
                 "'messages' must contain at least one message",
             ));
-        }
+        };
         // The message being answered must say something (history may hold empty assistant
         // messages, as tool-call turns do).
-        let last = self.messages.len() - 1;
-        if self.messages[last].role == Role::User {
-            let empty = match &self.messages[last].content {
-                None => true,
-                Some(Content::Text(t)) => t.trim().is_empty(),
-                Some(Content::Parts(parts)) => parts.is_empty(),
-            };
-            if empty {
-                return Err(ApiError::invalid(
-                    format!("messages[{last}].content"),
-                    "The last user message is empty: there is nothing to answer.",
-                ));
-            }
+        if self.messages[last].role == Role::User && self.messages[last].is_empty() {
+            return Err(RequestError::invalid(
+                format!("messages[{last}].content"),
+                "The last user message is empty: there is nothing to answer.",
+            ));
         }
+        Ok(())
+    }
+
+    fn validate_sampling(&self) -> Result<(), RequestError> {
         if let Some(t) = self.temperature
             && !(0.0..=2.0).contains(&t)
         {
-            return Err(ApiError::invalid(
+            return Err(RequestError::invalid(
                 "temperature",
                 format!("{t} is not in [0, 2]"),
             ));
@@ -235,56 +161,65 @@ impl ChatRequest {
         if let Some(p) = self.top_p
             && !(p > 0.0 && p <= 1.0)
         {
-            return Err(ApiError::invalid("top_p", format!("{p} is not in (0, 1]")));
+            return Err(RequestError::invalid(
+                "top_p",
+                format!("{p} is not in (0, 1]"),
+            ));
         }
         for (field, value) in [
             ("max_tokens", self.max_tokens),
             ("max_completion_tokens", self.max_completion_tokens),
         ] {
             if value == Some(0) {
-                return Err(ApiError::invalid(
+                return Err(RequestError::invalid(
                     field,
                     format!("'{field}' must be at least 1"),
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn validate_options(&self) -> Result<(), RequestError> {
         if let Some(n) = self.n
             && (n == 0 || n > 16)
         {
-            return Err(ApiError::invalid("n", "'n' must be between 1 and 16"));
+            return Err(RequestError::invalid("n", "'n' must be between 1 and 16"));
         }
         if let Some(Stop::Many(v)) = &self.stop
             && v.len() > 4
         {
-            return Err(ApiError::invalid(
+            return Err(RequestError::invalid(
                 "stop",
                 "'stop' takes at most 4 sequences",
             ));
         }
         if self.stream_options.is_some() && !self.is_stream() {
-            return Err(ApiError::invalid(
+            return Err(RequestError::invalid(
                 "stream_options",
                 "'stream_options' is only allowed when 'stream' is true",
             ));
         }
-        if let Some(id) = self
-            .metadata
-            .as_ref()
-            .and_then(|m| m.get("conversation_id"))
-        {
-            let ok = !id.is_empty()
-                && id.len() <= MAX_CONVERSATION_ID
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-            if !ok {
-                return Err(ApiError::invalid(
-                    "metadata.conversation_id",
-                    "conversation_id must be 1-128 characters of letters, digits, '-', '_', '.' or ':'",
-                ));
-            }
-        }
         Ok(())
+    }
+
+    fn validate_conversation_id(&self) -> Result<(), RequestError> {
+        let Some(id) = self.conversation_id() else {
+            return Ok(());
+        };
+        let ok = !id.is_empty()
+            && id.len() <= MAX_CONVERSATION_ID
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+        if ok {
+            Ok(())
+        } else {
+            Err(RequestError::invalid(
+                "metadata.conversation_id",
+                "conversation_id must be 1-128 characters of letters, digits, '-', '_', '.' or ':'",
+            ))
+        }
     }
 
     pub fn is_stream(&self) -> bool {
@@ -346,21 +281,12 @@ impl ChatRequest {
         changed
     }
 
-    /// This request with a rendered prompt's messages put before the client's ones.
-    pub fn with_prompt(&self, rendered: &crate::prompts::Rendered) -> ChatRequest {
+    /// This request with `messages` put before the client's ones (a rendered prompt).
+    pub fn with_leading(&self, messages: impl IntoIterator<Item = ChatMessage>) -> ChatRequest {
         let mut out = self.clone();
-        let role = |r: &str| match r {
-            "assistant" => Role::Assistant,
-            "user" => Role::User,
-            _ => Role::System,
-        };
-        let mut messages: Vec<ChatMessage> = rendered
-            .messages
-            .iter()
-            .map(|m| ChatMessage::new(role(&m.role), m.content.clone()))
-            .collect();
-        messages.extend(out.messages);
-        out.messages = messages;
+        let mut all: Vec<ChatMessage> = messages.into_iter().collect();
+        all.extend(out.messages);
+        out.messages = all;
         out
     }
 
@@ -374,21 +300,39 @@ impl ChatRequest {
             .map_or(0, |i| i + 1);
         &self.messages[start..]
     }
+
+    /// A plain request for `model` (no sampling options, nothing to pass through).
+    pub fn new(model: impl Into<String>, messages: Vec<ChatMessage>) -> ChatRequest {
+        ChatRequest {
+            model: model.into(),
+            messages,
+            stream: None,
+            stream_options: None,
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            max_completion_tokens: None,
+            stop: None,
+            seed: None,
+            n: None,
+            user: None,
+            metadata: None,
+            prompt: None,
+            extra: Map::new(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(v: Value) -> Result<ChatRequest, ApiError> {
+    fn parse(v: Value) -> Result<ChatRequest, RequestError> {
         ChatRequest::parse(v.to_string().as_bytes())
     }
 
-    fn param_of(e: ApiError) -> Option<String> {
-        match e {
-            ApiError::InvalidRequest { param, .. } => param,
-            other => panic!("expected 400, got {other:?}"),
-        }
+    fn param_of(e: RequestError) -> Option<String> {
+        e.param
     }
 
     #[test]
