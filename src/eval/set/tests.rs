@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::chat::types::Role;
 use crate::eval::judge::Rubrics;
 
 fn root() -> PathBuf {
