@@ -210,30 +210,28 @@ async fn drive(url: String, key: Option<String>, concurrency: usize, secs: f64) 
     }
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`. Without it (`cargo test --all-targets`) this is a smoke run:
-    // one second per run, to prove the benchmark still works, not to measure anything.
+/// Seconds per run. `cargo bench` passes `--bench`; without it (`cargo test --all-targets`) this
+/// is a smoke run: one second per run, to prove the benchmark still works, not to measure
+/// anything.
+fn run_secs() -> f64 {
     let measuring = std::env::args().any(|a| a == "--bench");
-    let secs: f64 = match std::env::var("BENCH_SECS")
+    match std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
     {
         Some(s) if measuring => s,
         _ if measuring => 5.0,
         _ => 1.0,
-    };
+    }
+}
+
+fn main() {
+    let secs = run_secs();
     let upstream = start_upstream();
     let gateway = start_gateway(upstream);
     std::thread::sleep(Duration::from_secs(1));
     let idle_rss = rss_mb(gateway.child.id());
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let direct_url = format!("http://{upstream}/v1/chat/completions");
-    let gateway_url = format!("{}/v1/chat/completions", gateway.addr);
     println!(
         "\nPowerBirth gateway load benchmark ({secs} s per run, closed loop, logging to SQLite on)\n"
     );
@@ -241,6 +239,33 @@ fn main() {
         "{:<10} {:>4} {:>12} {:>10} {:>10} {:>7} {:>12}",
         "path", "conc", "requests/s", "p50 ms", "p99 ms", "errors", "gw CPU µs/req"
     );
+    let p50 = measure(upstream, &gateway, secs);
+    println!();
+    println!(
+        "gateway overhead p50 at concurrency 1:  {:.3} ms (target <= 0.25)",
+        p50[0][1] - p50[0][0]
+    );
+    println!(
+        "gateway overhead p50 at concurrency 16: {:.3} ms",
+        p50[1][1] - p50[1][0]
+    );
+    println!("gateway idle RSS (no local model):      {idle_rss:.1} MB (target <= 60)");
+    println!(
+        "gateway RSS after load:                 {:.1} MB",
+        rss_mb(gateway.child.id())
+    );
+}
+
+/// Runs each path (direct to the upstream, through the gateway) at concurrency 1 and 16,
+/// printing a row per run; returns p50 in ms as `[concurrency][path]`.
+fn measure(upstream: SocketAddr, gateway: &Gateway, secs: f64) -> [[f64; 2]; 2] {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let direct_url = format!("http://{upstream}/v1/chat/completions");
+    let gateway_url = format!("{}/v1/chat/completions", gateway.addr);
     let mut p50 = [[0.0; 2]; 2];
     for (ci, concurrency) in [1usize, 16].into_iter().enumerate() {
         for (pi, (name, url, key)) in [
@@ -255,39 +280,22 @@ fn main() {
             let gateway_cpu = cpu_secs(gateway.child.id()) - cpu_before;
             p50[ci][pi] = run.p50_ms;
             // Gateway CPU per request (all requests of the run, warm-up included).
-            let cpu_us = if pi == 1 {
-                gateway_cpu * 1e6 / (run.rps * (secs - 0.5)).max(1.0)
-            } else {
-                0.0
-            };
-            println!(
-                "{:<10} {:>4} {:>12.0} {:>10.3} {:>10.3} {:>7} {:>12}",
-                name,
-                concurrency,
-                run.rps,
-                run.p50_ms,
-                run.p99_ms,
-                run.errors,
-                if pi == 1 {
-                    format!("{cpu_us:.0}")
-                } else {
-                    "-".to_string()
-                }
-            );
+            let cpu_us = (pi == 1).then(|| gateway_cpu * 1e6 / (run.rps * (secs - 0.5)).max(1.0));
+            print_row(name, concurrency, &run, cpu_us);
         }
     }
-    println!();
+    p50
+}
+
+fn print_row(name: &str, concurrency: usize, run: &Run, cpu_us: Option<f64>) {
     println!(
-        "gateway overhead p50 at concurrency 1:  {:.3} ms (target <= 0.25)",
-        p50[0][1] - p50[0][0]
-    );
-    println!(
-        "gateway overhead p50 at concurrency 16: {:.3} ms",
-        p50[1][1] - p50[1][0]
-    );
-    println!("gateway idle RSS (no local model):      {idle_rss:.1} MB (target <= 60)");
-    println!(
-        "gateway RSS after load:                 {:.1} MB",
-        rss_mb(gateway.child.id())
+        "{:<10} {:>4} {:>12.0} {:>10.3} {:>10.3} {:>7} {:>12}",
+        name,
+        concurrency,
+        run.rps,
+        run.p50_ms,
+        run.p99_ms,
+        run.errors,
+        cpu_us.map_or("-".to_string(), |us| format!("{us:.0}"))
     );
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+mod case;
 mod discover;
 mod prompt;
 
@@ -19,7 +20,8 @@ pub use discover::{discover, peek_prompt};
 use super::assertions::{Check, CheckContext};
 use super::judge::Rubrics;
 use crate::prompts::{Language, PromptRegistry, PromptSelector};
-use crate::wire::{ChatMessage, Role};
+use crate::wire::ChatMessage;
+use case::parse_case;
 use prompt::check_against_prompt;
 
 /// One eval set file, checked.
@@ -153,109 +155,129 @@ struct RawDefaults {
     max_tokens: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCase {
-    id: String,
-    #[serde(default)]
-    required: bool,
-    language: Option<String>,
-    persona: Option<String>,
-    #[serde(default)]
-    vars: toml::Table,
-    input: Option<String>,
-    messages: Option<Vec<RawMessage>>,
-    reference: Option<String>,
-    source: Option<String>,
-    max_tokens: Option<u32>,
-    #[serde(default)]
-    assert: Vec<toml::Table>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMessage {
-    role: String,
-    content: String,
-}
-
 /// Parses and checks a set's text as if read from `path`.
 pub fn parse_set(path: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<EvalSet, Vec<String>> {
     let file = path.display().to_string();
-    let raw: RawSet = toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
+    let mut raw: RawSet = toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
     let mut problems = Vec::new();
-    let at_file = |msg: String| format!("{file}: {msg}");
+    let prompt = prompt_target(&raw, ctx.prompts, &mut problems, &file);
+    let languages = parse_languages(raw.languages.as_deref(), &mut problems, &file);
+    check_tolerances(&raw.tolerances, ctx.rubrics, &mut problems, &file);
+    if raw.cases.is_empty() {
+        problems.push(format!("{file}: no [[cases]]"));
+    }
+    let tables = std::mem::take(&mut raw.cases);
+    let target = prompt.as_ref();
+    let cases = parse_cases(
+        tables,
+        &raw,
+        target,
+        languages.as_deref(),
+        ctx,
+        &mut problems,
+        &file,
+    );
+    if problems.is_empty() {
+        Ok(EvalSet {
+            path: path.to_path_buf(),
+            prompt,
+            description: raw.description,
+            tolerances: raw.tolerances,
+            cases,
+        })
+    } else {
+        Err(problems)
+    }
+}
 
-    let prompt = match &raw.prompt {
-        None => {
-            for (key, given) in [
-                ("label", raw.label.is_some()),
-                ("version", raw.version.is_some()),
-                ("personas", raw.personas.is_some()),
-                ("[defaults] persona", raw.defaults.persona.is_some()),
-                ("[defaults] vars", !raw.defaults.vars.is_empty()),
-            ] {
-                if given {
-                    problems.push(at_file(format!(
-                        "`{key}` needs a `prompt` (a set without one sends raw chat cases)"
-                    )));
-                }
+/// The prompt version the set names, checked against the registry; a set without a prompt
+/// must not set what only a prompt reads.
+fn prompt_target(
+    raw: &RawSet,
+    prompts: &PromptRegistry,
+    problems: &mut Vec<String>,
+    file: &str,
+) -> Option<PromptTarget> {
+    let at_file = |msg: String| format!("{file}: {msg}");
+    let Some(id) = &raw.prompt else {
+        for (key, given) in [
+            ("label", raw.label.is_some()),
+            ("version", raw.version.is_some()),
+            ("personas", raw.personas.is_some()),
+            ("[defaults] persona", raw.defaults.persona.is_some()),
+            ("[defaults] vars", !raw.defaults.vars.is_empty()),
+        ] {
+            if given {
+                problems.push(at_file(format!(
+                    "`{key}` needs a `prompt` (a set without one sends raw chat cases)"
+                )));
             }
+        }
+        return None;
+    };
+    let Some(p) = prompts.get(id) else {
+        let known: Vec<&str> = prompts.prompts().map(|p| p.id()).collect();
+        problems.push(at_file(format!(
+            "unknown prompt `{id}` (prompts: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )));
+        return None;
+    };
+    match p.resolve_version(raw.version, raw.label.as_deref()) {
+        Ok(_) => Some(PromptTarget {
+            id: id.clone(),
+            version: raw.version,
+            label: raw.label.clone(),
+        }),
+        Err(e) => {
+            problems.push(at_file(e.to_string()));
             None
         }
-        Some(id) => match ctx.prompts.get(id) {
-            None => {
-                let known: Vec<&str> = ctx.prompts.prompts().map(|p| p.id()).collect();
-                problems.push(at_file(format!(
-                    "unknown prompt `{id}` (prompts: {})",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-                None
-            }
-            Some(p) => match p.resolve_version(raw.version, raw.label.as_deref()) {
-                Ok(_) => Some(PromptTarget {
-                    id: id.clone(),
-                    version: raw.version,
-                    label: raw.label.clone(),
-                }),
-                Err(e) => {
-                    problems.push(at_file(e.to_string()));
-                    None
-                }
-            },
-        },
-    };
-    let languages = parse_languages(raw.languages.as_deref(), &mut problems, &file);
-    for name in raw.tolerances.keys() {
-        if !super::assertions::is_metric_key(name, ctx.rubrics) {
-            problems.push(at_file(format!(
-                "[tolerances] `{name}` is not a metric (use an assertion type that scores, `judge:<rubric>` or `pass_rate`)"
-            )));
+    }
+}
+
+/// `[tolerances]` keys must name a scored metric, and values be non-negative.
+fn check_tolerances(
+    tolerances: &BTreeMap<String, f64>,
+    rubrics: &Rubrics,
+    problems: &mut Vec<String>,
+    file: &str,
+) {
+    for name in tolerances.keys() {
+        if !super::assertions::is_metric_key(name, rubrics) {
+            problems.push(format!(
+                "{file}: [tolerances] `{name}` is not a metric (use an assertion type that scores, `judge:<rubric>` or `pass_rate`)"
+            ));
         }
     }
-    if let Some((name, v)) = raw
-        .tolerances
-        .iter()
-        .find(|(_, v)| !v.is_finite() || **v < 0.0)
-    {
-        problems.push(at_file(format!(
-            "[tolerances] `{name}` must be a number ≥ 0, not {v}"
-        )));
+    if let Some((name, v)) = tolerances.iter().find(|(_, v)| !v.is_finite() || **v < 0.0) {
+        problems.push(format!(
+            "{file}: [tolerances] `{name}` must be a number ≥ 0, not {v}"
+        ));
     }
-    if raw.cases.is_empty() {
-        problems.push(at_file("no [[cases]]".into()));
-    }
+}
 
+/// Every case that reads, each checked against the prompt (or the set's languages); problems
+/// carry `file: case <id>:`.
+fn parse_cases(
+    tables: Vec<toml::Table>,
+    raw: &RawSet,
+    prompt: Option<&PromptTarget>,
+    languages: Option<&[Language]>,
+    ctx: &LoadContext<'_>,
+    problems: &mut Vec<String>,
+    file: &str,
+) -> Vec<Case> {
     let check_ctx = CheckContext {
         rubrics: ctx.rubrics,
     };
     let mut seen = HashSet::new();
     let mut cases = Vec::new();
-    for (i, table) in raw.cases.into_iter().enumerate() {
+    for (i, table) in tables.into_iter().enumerate() {
         let label = match table.get("id").and_then(toml::Value::as_str) {
             Some(id) => id.to_string(),
             None => format!("#{}", i + 1),
@@ -268,16 +290,16 @@ pub fn parse_set(path: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<EvalS
             &mut case_problems,
             &mut seen,
         );
-        if let (Some(case), Some(target)) = (&case, &prompt) {
+        if let (Some(case), Some(target)) = (&case, prompt) {
             check_against_prompt(
                 ctx.prompts,
                 target,
                 case,
-                languages.as_deref(),
+                languages,
                 raw.personas.as_deref(),
                 &mut case_problems,
             );
-        } else if let (Some(case), None, Some(langs)) = (&case, &raw.prompt, &languages)
+        } else if let (Some(case), None, Some(langs)) = (&case, &raw.prompt, languages)
             && let Some(l) = &case.language
         {
             check_language_listed(l, langs, &mut case_problems);
@@ -291,17 +313,7 @@ pub fn parse_set(path: &Path, text: &str, ctx: &LoadContext<'_>) -> Result<EvalS
             cases.push(case);
         }
     }
-    if problems.is_empty() {
-        Ok(EvalSet {
-            path: path.to_path_buf(),
-            prompt,
-            description: raw.description,
-            tolerances: raw.tolerances,
-            cases,
-        })
-    } else {
-        Err(problems)
-    }
+    cases
 }
 
 fn parse_languages(
@@ -329,123 +341,6 @@ fn check_language_listed(tag: &str, listed: &[Language], problems: &mut Vec<Stri
             names.join(", ")
         ));
     }
-}
-
-/// Reads one case; problems are phrased without the `file: case id:` prefix.
-fn parse_case(
-    table: toml::Table,
-    defaults: &RawDefaults,
-    ctx: &CheckContext<'_>,
-    problems: &mut Vec<String>,
-    seen: &mut HashSet<String>,
-) -> Option<Case> {
-    let raw = match RawCase::deserialize(toml::Value::Table(table)) {
-        Ok(r) => r,
-        Err(e) => {
-            problems.push(e.message().to_string());
-            return None;
-        }
-    };
-    if raw.id.is_empty()
-        || !raw
-            .id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        problems.push(format!(
-            "id `{}` must be lowercase letters, digits, `-` and `_`",
-            raw.id
-        ));
-    }
-    if !seen.insert(raw.id.clone()) {
-        problems.push("duplicate case id (ids are unique in a file)".into());
-    }
-    let messages = match (raw.input, raw.messages) {
-        (Some(_), Some(_)) => {
-            problems.push("give `input` or `messages`, not both".into());
-            Vec::new()
-        }
-        (None, None) => {
-            problems.push("missing `input` (or `messages`)".into());
-            Vec::new()
-        }
-        (Some(input), None) => vec![ChatMessage::new(Role::User, input)],
-        (None, Some(list)) => conversation(list, problems),
-    };
-    if messages.last().is_some_and(|m| m.text().trim().is_empty()) {
-        problems.push("the last user message is empty".into());
-    }
-    let mut vars: Map<String, Value> = Map::new();
-    for (k, v) in defaults.vars.iter().chain(raw.vars.iter()) {
-        match serde_json::to_value(v) {
-            Ok(v) => {
-                vars.insert(k.clone(), v);
-            }
-            Err(e) => problems.push(format!("vars: `{k}`: {e}")),
-        }
-    }
-    let mut checks = Vec::new();
-    if raw.assert.is_empty() {
-        problems.push("no assertions (`assert = [ … ]`)".into());
-    }
-    for (i, a) in raw.assert.iter().enumerate() {
-        match Check::parse(a, ctx) {
-            Ok(c) => checks.push(c),
-            Err(e) => problems.push(format!("assert #{}: {e}", i + 1)),
-        }
-    }
-    let reference = raw.reference.filter(|r| !r.trim().is_empty());
-    if reference.is_none()
-        && let Some(c) = checks.iter().find(|c| c.needs_reference())
-    {
-        problems.push(format!(
-            "assertion `{}` compares with a `reference`, and the case has none",
-            c.type_name()
-        ));
-    }
-    let max_tokens = raw.max_tokens.or(defaults.max_tokens);
-    if max_tokens == Some(0) {
-        problems.push("max_tokens must be at least 1".into());
-    }
-    Some(Case {
-        id: raw.id,
-        required: raw.required,
-        language: raw.language.or_else(|| defaults.language.clone()),
-        persona: raw.persona.or_else(|| defaults.persona.clone()),
-        vars,
-        messages,
-        reference,
-        source: raw.source,
-        max_tokens,
-        checks,
-    })
-}
-
-fn conversation(list: Vec<RawMessage>, problems: &mut Vec<String>) -> Vec<ChatMessage> {
-    let mut out = Vec::with_capacity(list.len());
-    for (i, m) in list.into_iter().enumerate() {
-        let role = match m.role.as_str() {
-            "system" => Role::System,
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            other => {
-                problems.push(format!(
-                    "messages #{}: role `{other}` is not system, user or assistant",
-                    i + 1
-                ));
-                continue;
-            }
-        };
-        out.push(ChatMessage::new(role, m.content));
-    }
-    match out.last() {
-        None => problems.push("`messages` is empty".into()),
-        Some(m) if m.role != Role::User => {
-            problems.push("the last message of `messages` must be from the user".into());
-        }
-        Some(_) => {}
-    }
-    out
 }
 
 #[cfg(test)]

@@ -269,6 +269,22 @@ fn load_spelling(path: &Path, spelling: &mut Spelling) -> Result<(), GuardLoadEr
     Ok(())
 }
 
+/// A lexicon file being read: where its errors point.
+struct FileAt<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl FileAt<'_> {
+    fn line(&self, pos: usize) -> Option<usize> {
+        Some(line_of(self.text, pos))
+    }
+
+    fn error(&self, line: Option<usize>, message: String) -> GuardLoadError {
+        GuardLoadError::new(self.path, line, message)
+    }
+}
+
 impl Builder {
     fn load_file(
         &mut self,
@@ -278,54 +294,12 @@ impl Builder {
     ) -> Result<(), GuardLoadError> {
         let (raw, text): (BTreeMap<String, RawEntry>, String) = read_toml(path)?;
         let file_kind = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-        let at = |pos: usize| Some(line_of(&text, pos));
+        let file = FileAt { path, text: &text };
         for (name, entry) in raw {
-            let first_line = entry.terms.first().and_then(|t| at(t.span().start));
-            let kind = match file_kind {
-                "red_flag" => Kind::RedFlag,
-                "self_harm" => Kind::SelfHarm,
-                _ => {
-                    let (sig_name, line) = match &entry.signal {
-                        Some(s) => (s.get_ref().as_str(), at(s.span().start)),
-                        None => (name.as_str(), first_line),
-                    };
-                    let signal = Signal::from_name(sig_name).ok_or_else(|| {
-                        let known: Vec<_> = Signal::ALL.iter().map(|s| s.name()).collect();
-                        GuardLoadError::new(
-                            path,
-                            line,
-                            format!(
-                                "`{sig_name}` is not a known signal; set `signal = \"…\"` to one of: {}",
-                                known.join(", ")
-                            ),
-                        )
-                    })?;
-                    Kind::Signal(signal)
-                }
-            };
-            let (input, output) = match entry
-                .scope
-                .as_ref()
-                .map(|s| (s.get_ref().as_str(), s.span()))
-            {
-                None => (true, false),
-                Some(("input", _)) => (true, false),
-                Some(("output", _)) => (false, true),
-                Some(("both", _)) => (true, true),
-                Some((other, span)) => {
-                    return Err(GuardLoadError::new(
-                        path,
-                        at(span.start),
-                        format!("scope = {other:?}: expected \"input\", \"output\" or \"both\""),
-                    ));
-                }
-            };
+            let kind = entry_kind(file_kind, &name, &entry, &file)?;
+            let (input, output) = scope(&entry, &file)?;
             if entry.terms.is_empty() {
-                return Err(GuardLoadError::new(
-                    path,
-                    None,
-                    format!("[{name}] has no terms"),
-                ));
+                return Err(file.error(None, format!("[{name}] has no terms")));
             }
             let prefix = match kind {
                 Kind::RedFlag => "red_flag",
@@ -342,50 +316,110 @@ impl Builder {
                 output,
             });
             for term in &entry.terms {
-                let line = at(term.span().start);
-                let raw_term = term.get_ref().trim();
-                let (body, wildcard) = match raw_term.strip_suffix('*') {
-                    Some(b) => (b, true),
-                    None => (raw_term, false),
-                };
-                let n = normalize(body, spelling);
-                if n.tokens.is_empty() {
-                    return Err(GuardLoadError::new(
-                        path,
-                        line,
-                        format!("term {raw_term:?} has no letters or digits"),
-                    ));
-                }
-                let pattern = if wildcard {
-                    n.text.trim_end().to_string()
-                } else {
-                    n.text
-                };
-                let p = match self.index.get(&pattern) {
-                    Some(&p) => p,
-                    None => {
-                        self.patterns.push(pattern.clone());
-                        self.owners.push(Vec::new());
-                        self.index.insert(pattern.clone(), self.patterns.len() - 1);
-                        self.patterns.len() - 1
-                    }
-                };
-                let here = format!("{}:{}", path.display(), line.unwrap_or(0));
-                if let Some(prev) = self.seen.insert((p, lang, kind), here) {
-                    return Err(GuardLoadError::new(
-                        path,
-                        line,
-                        format!(
-                            "term {raw_term:?} (normalised `{}`) is already listed for the same meaning at {prev}",
-                            pattern.trim()
-                        ),
-                    ));
-                }
-                if !self.owners[p].contains(&idx) {
-                    self.owners[p].push(idx);
-                }
+                self.add_term(term, idx, &file, spelling)?;
             }
         }
         Ok(())
+    }
+
+    /// Adds one term of entry `idx` as a pattern (shared with other entries that list the same
+    /// normalised text); the same term twice for the same meaning is an error.
+    fn add_term(
+        &mut self,
+        term: &Spanned<String>,
+        idx: u32,
+        file: &FileAt<'_>,
+        spelling: &Spelling,
+    ) -> Result<(), GuardLoadError> {
+        let Entry { lang, kind, .. } = self.entries[idx as usize];
+        let line = file.line(term.span().start);
+        let raw_term = term.get_ref().trim();
+        let (body, wildcard) = match raw_term.strip_suffix('*') {
+            Some(b) => (b, true),
+            None => (raw_term, false),
+        };
+        let n = normalize(body, spelling);
+        if n.tokens.is_empty() {
+            return Err(file.error(line, format!("term {raw_term:?} has no letters or digits")));
+        }
+        let pattern = if wildcard {
+            n.text.trim_end().to_string()
+        } else {
+            n.text
+        };
+        let p = match self.index.get(&pattern) {
+            Some(&p) => p,
+            None => {
+                self.patterns.push(pattern.clone());
+                self.owners.push(Vec::new());
+                self.index.insert(pattern.clone(), self.patterns.len() - 1);
+                self.patterns.len() - 1
+            }
+        };
+        let here = format!("{}:{}", file.path.display(), line.unwrap_or(0));
+        if let Some(prev) = self.seen.insert((p, lang, kind), here) {
+            return Err(file.error(
+                line,
+                format!(
+                    "term {raw_term:?} (normalised `{}`) is already listed for the same meaning at {prev}",
+                    pattern.trim()
+                ),
+            ));
+        }
+        if !self.owners[p].contains(&idx) {
+            self.owners[p].push(idx);
+        }
+        Ok(())
+    }
+}
+
+/// What an entry is: its file says so for red flags and self-harm; elsewhere its `signal`, or
+/// its name, must be a known signal.
+fn entry_kind(
+    file_kind: &str,
+    name: &str,
+    entry: &RawEntry,
+    file: &FileAt<'_>,
+) -> Result<Kind, GuardLoadError> {
+    match file_kind {
+        "red_flag" => return Ok(Kind::RedFlag),
+        "self_harm" => return Ok(Kind::SelfHarm),
+        _ => {}
+    }
+    let (sig_name, line) = match &entry.signal {
+        Some(s) => (s.get_ref().as_str(), file.line(s.span().start)),
+        None => (
+            name,
+            entry.terms.first().and_then(|t| file.line(t.span().start)),
+        ),
+    };
+    let signal = Signal::from_name(sig_name).ok_or_else(|| {
+        let known: Vec<_> = Signal::ALL.iter().map(|s| s.name()).collect();
+        file.error(
+            line,
+            format!(
+                "`{sig_name}` is not a known signal; set `signal = \"…\"` to one of: {}",
+                known.join(", ")
+            ),
+        )
+    })?;
+    Ok(Kind::Signal(signal))
+}
+
+/// `(input, output)`: where a self-harm entry is checked; user messages unless it says otherwise.
+fn scope(entry: &RawEntry, file: &FileAt<'_>) -> Result<(bool, bool), GuardLoadError> {
+    match entry
+        .scope
+        .as_ref()
+        .map(|s| (s.get_ref().as_str(), s.span()))
+    {
+        None => Ok((true, false)),
+        Some(("input", _)) => Ok((true, false)),
+        Some(("output", _)) => Ok((false, true)),
+        Some(("both", _)) => Ok((true, true)),
+        Some((other, span)) => Err(file.error(
+            file.line(span.start),
+            format!("scope = {other:?}: expected \"input\", \"output\" or \"both\""),
+        )),
     }
 }

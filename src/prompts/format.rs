@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 use super::language::Language;
-use super::model::{Prompt, is_valid_id};
+use super::model::{Prompt, PromptVersion, is_valid_id};
 use super::{PromptProblem, versions};
 
 /// What `load_dir` found: the prompts without problems, their templates (name, source) ready
@@ -146,6 +146,8 @@ pub(crate) fn read_toml<T: DeserializeOwned>(
     }
 }
 
+/// Loads one prompt folder: `prompt.toml`, then its version folders, then what ties them
+/// together (labels, default variants). Nothing of the prompt is kept if anything is wrong.
 fn load_prompt(id: &str, dir: &Path, out: &mut Loaded) {
     let before = out.problems.len();
     let problems = &mut out.problems;
@@ -163,6 +165,49 @@ fn load_prompt(id: &str, dir: &Path, out: &mut Loaded) {
         path: &path,
         text: &text,
     };
+    let default_language = check_header(&raw, &src, problems);
+    let mut templates = Vec::new();
+    let versions = load_versions(id, dir, problems, &mut templates);
+    if out.problems.len() > before {
+        return;
+    }
+    let problems = &mut out.problems;
+    let Ok(default_language) = default_language else {
+        return;
+    };
+    if versions.is_empty() {
+        problems.push(PromptProblem::new(
+            dir,
+            None,
+            "a prompt needs at least one version folder (`v1/`)",
+        ));
+    }
+    let labels = check_labels(&raw.labels, &versions, &src, problems);
+    let default_persona = raw.default_persona.get_ref();
+    check_defaults_covered(dir, &versions, &default_language, default_persona, problems);
+    if out.problems.len() > before {
+        return;
+    }
+    out.templates.extend(templates);
+    out.prompts.push(Prompt {
+        id: id.to_owned(),
+        description: raw.description.into_inner().trim().to_owned(),
+        owner: raw.owner.into_inner().trim().to_owned(),
+        default_language,
+        default_persona: raw.default_persona.into_inner(),
+        labels,
+        versions,
+        dir: dir.to_path_buf(),
+    });
+}
+
+/// Checks `prompt.toml`'s own fields; returns the default language as parsed (an `Ok` written
+/// in another spelling is reported but still returned, so later checks can run).
+fn check_header(
+    raw: &RawPrompt,
+    src: &Source<'_>,
+    problems: &mut Vec<PromptProblem>,
+) -> Result<Language, String> {
     for field in [&raw.description, &raw.owner] {
         if field.get_ref().trim().is_empty() {
             problems.push(src.problem(field.span(), "must not be empty"));
@@ -186,9 +231,18 @@ fn load_prompt(id: &str, dir: &Path, out: &mut Loaded) {
         );
         problems.push(src.problem(raw.default_persona.span(), msg));
     }
+    default_language
+}
 
+/// Every `v<N>/` folder of the prompt that loads; other entries (but `prompt.toml` and notes)
+/// are problems.
+fn load_versions(
+    id: &str,
+    dir: &Path,
+    problems: &mut Vec<PromptProblem>,
+    templates: &mut Vec<(String, String)>,
+) -> BTreeMap<u32, PromptVersion> {
     let mut versions = BTreeMap::new();
-    let mut templates = Vec::new();
     for (name, entry, is_dir) in list_dir(dir, problems).unwrap_or_default() {
         let number = name
             .strip_prefix('v')
@@ -196,7 +250,7 @@ fn load_prompt(id: &str, dir: &Path, out: &mut Loaded) {
             .and_then(|n| n.parse::<u32>().ok());
         match (number, is_dir) {
             (Some(n), true) => {
-                if let Some(v) = versions::load_version(id, n, &entry, problems, &mut templates) {
+                if let Some(v) = versions::load_version(id, n, &entry, problems, templates) {
                     versions.insert(n, v);
                 }
             }
@@ -208,23 +262,18 @@ fn load_prompt(id: &str, dir: &Path, out: &mut Loaded) {
             )),
         }
     }
-    if out.problems.len() > before {
-        return;
-    }
-    let problems = &mut out.problems;
-    let Ok(default_language) = default_language else {
-        return;
-    };
-    let default_persona = raw.default_persona.get_ref();
-    if versions.is_empty() {
-        problems.push(PromptProblem::new(
-            dir,
-            None,
-            "a prompt needs at least one version folder (`v1/`)",
-        ));
-    }
+    versions
+}
+
+/// The labels, each a valid name pointing at an existing version.
+fn check_labels(
+    raw: &BTreeMap<Spanned<String>, Spanned<u32>>,
+    versions: &BTreeMap<u32, PromptVersion>,
+    src: &Source<'_>,
+    problems: &mut Vec<PromptProblem>,
+) -> BTreeMap<String, u32> {
     let mut labels = BTreeMap::new();
-    for (label, version) in &raw.labels {
+    for (label, version) in raw {
         if !is_valid_id(label.get_ref()) {
             problems.push(src.problem(
                 label.span(),
@@ -240,9 +289,21 @@ fn load_prompt(id: &str, dir: &Path, out: &mut Loaded) {
         }
         labels.insert(label.get_ref().clone(), *version.get_ref());
     }
-    for (n, v) in &versions {
+    labels
+}
+
+/// Every version has a variant for the default language, and each of its languages one for
+/// the default persona: a request that names neither always renders.
+fn check_defaults_covered(
+    dir: &Path,
+    versions: &BTreeMap<u32, PromptVersion>,
+    default_language: &Language,
+    default_persona: &str,
+    problems: &mut Vec<PromptProblem>,
+) {
+    for (n, v) in versions {
         let vdir = dir.join(format!("v{n}"));
-        if !v.languages.contains(&default_language) {
+        if !v.languages.contains(default_language) {
             let msg = format!(
                 "version {n} has no `{default_language}` variant (the prompt's default language)"
             );
@@ -257,18 +318,4 @@ fn load_prompt(id: &str, dir: &Path, out: &mut Loaded) {
             }
         }
     }
-    if out.problems.len() > before {
-        return;
-    }
-    out.templates.extend(templates);
-    out.prompts.push(Prompt {
-        id: id.to_owned(),
-        description: raw.description.into_inner().trim().to_owned(),
-        owner: raw.owner.into_inner().trim().to_owned(),
-        default_language,
-        default_persona: raw.default_persona.into_inner(),
-        labels,
-        versions,
-        dir: dir.to_path_buf(),
-    });
 }

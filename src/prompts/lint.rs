@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::model::Prompt;
+use super::model::{Prompt, PromptVersion};
 use super::render::DEFAULT_LABEL;
 use super::{PromptProblem, PromptRegistry, released};
 
@@ -41,9 +41,26 @@ fn lint_prompt(prompt: &Prompt, problems: &mut Vec<PromptProblem>) {
         );
         problems.push(PromptProblem::new(&prompt_toml, line, msg));
     }
+    if let Some(production) = production {
+        lint_labels(prompt, production, &prompt_toml, problems);
+    }
+    for version in prompt.versions() {
+        let vdir = prompt.dir().join(format!("v{}", version.number()));
+        lint_personas(version, &vdir, problems);
+        lint_descriptions(version, &vdir.join("version.toml"), problems);
+        lint_placeholders(version, problems);
+    }
+}
 
+/// Every label covers the languages `production` covers.
+fn lint_labels(
+    prompt: &Prompt,
+    production: &PromptVersion,
+    prompt_toml: &Path,
+    problems: &mut Vec<PromptProblem>,
+) {
     for (label, number) in prompt.labels() {
-        let (Some(production), Some(version)) = (production, prompt.version(*number)) else {
+        let Some(version) = prompt.version(*number) else {
             continue;
         };
         for language in production
@@ -56,58 +73,66 @@ fn lint_prompt(prompt: &Prompt, problems: &mut Vec<PromptProblem>) {
                 production.number()
             );
             problems.push(PromptProblem::new(
-                &prompt_toml,
-                key_line(&prompt_toml, label),
+                prompt_toml,
+                key_line(prompt_toml, label),
                 msg,
             ));
         }
     }
+}
 
-    for version in prompt.versions() {
-        let vdir = prompt.dir().join(format!("v{}", version.number()));
-        // An explicit persona must work in every language, or a user's language decides
-        // whether her request fails.
-        for persona in version.personas() {
-            for language in version.languages() {
-                if version.variant(language, persona).is_none() {
-                    let msg = format!(
-                        "persona `{persona}` has no `{language}` variant (add `{language}.{persona}.toml`)"
-                    );
-                    problems.push(PromptProblem::new(&vdir, None, msg));
-                }
+/// An explicit persona must work in every language, or a user's language decides whether her
+/// request fails.
+fn lint_personas(version: &PromptVersion, vdir: &Path, problems: &mut Vec<PromptProblem>) {
+    for persona in version.personas() {
+        for language in version.languages() {
+            if version.variant(language, persona).is_none() {
+                let msg = format!(
+                    "persona `{persona}` has no `{language}` variant (add `{language}.{persona}.toml`)"
+                );
+                problems.push(PromptProblem::new(vdir, None, msg));
             }
         }
-        let version_toml = vdir.join("version.toml");
-        for var in version
-            .variables()
-            .iter()
-            .filter(|v| v.description().is_none_or(|d| d.trim().is_empty()))
-        {
-            let line = line_containing(&version_toml, &format!("variables.{}", var.name()));
-            let msg = format!(
-                "variable `{}` has no description (the API and authors rely on it)",
-                var.name()
-            );
-            problems.push(PromptProblem::new(&version_toml, line, msg));
-        }
-        for variant in version.variants() {
-            for m in variant.messages() {
-                for (i, text) in m.template().lines().enumerate() {
-                    let lower = text.to_lowercase();
-                    if let Some(word) = PLACEHOLDERS.iter().find(|w| {
-                        if w.contains(' ') {
-                            lower.contains(&w.to_lowercase())
-                        } else {
-                            has_word(text, w)
-                        }
-                    }) {
-                        let msg = format!("placeholder text `{word}` in a template");
-                        problems.push(PromptProblem::new(
-                            variant.path(),
-                            Some(m.first_line + i),
-                            msg,
-                        ));
+    }
+}
+
+fn lint_descriptions(
+    version: &PromptVersion,
+    version_toml: &Path,
+    problems: &mut Vec<PromptProblem>,
+) {
+    for var in version
+        .variables()
+        .iter()
+        .filter(|v| v.description().is_none_or(|d| d.trim().is_empty()))
+    {
+        let line = line_containing(version_toml, &format!("variables.{}", var.name()));
+        let msg = format!(
+            "variable `{}` has no description (the API and authors rely on it)",
+            var.name()
+        );
+        problems.push(PromptProblem::new(version_toml, line, msg));
+    }
+}
+
+fn lint_placeholders(version: &PromptVersion, problems: &mut Vec<PromptProblem>) {
+    for variant in version.variants() {
+        for m in variant.messages() {
+            for (i, text) in m.template().lines().enumerate() {
+                let lower = text.to_lowercase();
+                if let Some(word) = PLACEHOLDERS.iter().find(|w| {
+                    if w.contains(' ') {
+                        lower.contains(&w.to_lowercase())
+                    } else {
+                        has_word(text, w)
                     }
+                }) {
+                    let msg = format!("placeholder text `{word}` in a template");
+                    problems.push(PromptProblem::new(
+                        variant.path(),
+                        Some(m.first_line + i),
+                        msg,
+                    ));
                 }
             }
         }

@@ -22,6 +22,9 @@ pub(crate) fn changed_since(dir: &Path, base: &str) -> Vec<PromptProblem> {
     }
 }
 
+/// (prompt id, version folder) → file path inside the version folder → blob id at base.
+type Released = BTreeMap<(String, String), BTreeMap<String, String>>;
+
 fn check(dir: &Path, base: &str) -> Result<Vec<PromptProblem>, String> {
     let dir = dir
         .canonicalize()
@@ -42,17 +45,28 @@ fn check(dir: &Path, base: &str) -> Result<Vec<PromptProblem>, String> {
         format!("--base `{base}` is not a commit in this repository (fetch it first?)")
     })?;
 
-    let pathspec = if prefix.is_empty() {
-        ".".to_owned()
-    } else {
-        prefix.clone()
-    };
+    let mut problems = Vec::new();
+    for ((id, vdir), at_base) in released_at(&root, base, &prefix)? {
+        let folder = dir.join(&id).join(&vdir);
+        if !folder.is_dir() {
+            continue; // retired as a whole
+        }
+        let version = format!("{id}@{}", &vdir[1..]);
+        let now = hashes_now(&root, &folder)?;
+        compare(&folder, &version, base, &at_base, &now, &mut problems);
+    }
+    Ok(problems)
+}
+
+/// The files of every version folder under the prompts folder (`prefix` in the repository)
+/// at `base`, with their blob ids.
+fn released_at(root: &Path, base: &str, prefix: &str) -> Result<Released, String> {
+    let pathspec = if prefix.is_empty() { "." } else { prefix };
     let listing = git(
-        &root,
-        &["ls-tree", "-r", "-z", "--full-tree", base, "--", &pathspec],
+        root,
+        &["ls-tree", "-r", "-z", "--full-tree", base, "--", pathspec],
     )?;
-    // (prompt id, version folder) → file path inside the version folder → blob id at base.
-    let mut released: BTreeMap<(String, String), BTreeMap<String, String>> = BTreeMap::new();
+    let mut released = Released::new();
     for entry in listing.split('\0').filter(|e| !e.is_empty()) {
         let Some((meta, path)) = entry.split_once('\t') else {
             continue;
@@ -79,53 +93,61 @@ fn check(dir: &Path, base: &str) -> Result<Vec<PromptProblem>, String> {
                 .insert(file.into(), blob.into());
         }
     }
+    Ok(released)
+}
 
-    let mut problems = Vec::new();
-    for ((id, vdir), at_base) in released {
-        let folder = dir.join(&id).join(&vdir);
-        if !folder.is_dir() {
-            continue; // retired as a whole
-        }
-        let version = format!("{id}@{}", &vdir[1..]);
-        let mut now = Vec::new();
-        list_files(&folder, "", &mut now);
-        let paths: Vec<String> = now
-            .iter()
-            .map(|f| folder.join(f).to_string_lossy().into_owned())
-            .collect();
-        let mut args = vec!["hash-object", "--"];
-        args.extend(paths.iter().map(String::as_str));
-        let hashes = if now.is_empty() {
-            String::new()
-        } else {
-            git(&root, &args)?
-        };
-        let now: BTreeMap<String, &str> = now.into_iter().zip(hashes.lines()).collect();
-        let advice = "released versions never change: put the change in a new version folder and move the label";
-        for (file, blob) in &at_base {
-            let path = folder.join(file);
-            match now.get(file) {
-                None => problems.push(PromptProblem::new(
-                    &path,
-                    None,
-                    format!(
-                        "removed from released version {version} (present at `{base}`); {advice}"
-                    ),
-                )),
-                Some(h) if h != blob => problems.push(PromptProblem::new(
-                    &path,
-                    None,
-                    format!("released version {version} was changed since `{base}`; {advice}"),
-                )),
-                Some(_) => {}
-            }
-        }
-        for file in now.keys().filter(|f| !at_base.contains_key(*f)) {
-            let msg = format!("added to released version {version} (not at `{base}`); {advice}");
-            problems.push(PromptProblem::new(&folder.join(file), None, msg));
+/// The files of `folder` in the working tree with the blob ids git would give them.
+fn hashes_now(root: &Path, folder: &Path) -> Result<BTreeMap<String, String>, String> {
+    let mut now = Vec::new();
+    list_files(folder, "", &mut now);
+    let paths: Vec<String> = now
+        .iter()
+        .map(|f| folder.join(f).to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["hash-object", "--"];
+    args.extend(paths.iter().map(String::as_str));
+    let hashes = if now.is_empty() {
+        String::new()
+    } else {
+        git(root, &args)?
+    };
+    Ok(now
+        .into_iter()
+        .zip(hashes.lines().map(str::to_owned))
+        .collect())
+}
+
+/// A problem for every file removed, changed or added in a released version folder.
+fn compare(
+    folder: &Path,
+    version: &str,
+    base: &str,
+    at_base: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+    problems: &mut Vec<PromptProblem>,
+) {
+    let advice =
+        "released versions never change: put the change in a new version folder and move the label";
+    for (file, blob) in at_base {
+        let path = folder.join(file);
+        match now.get(file) {
+            None => problems.push(PromptProblem::new(
+                &path,
+                None,
+                format!("removed from released version {version} (present at `{base}`); {advice}"),
+            )),
+            Some(h) if h != blob => problems.push(PromptProblem::new(
+                &path,
+                None,
+                format!("released version {version} was changed since `{base}`; {advice}"),
+            )),
+            Some(_) => {}
         }
     }
-    Ok(problems)
+    for file in now.keys().filter(|f| !at_base.contains_key(*f)) {
+        let msg = format!("added to released version {version} (not at `{base}`); {advice}");
+        problems.push(PromptProblem::new(&folder.join(file), None, msg));
+    }
 }
 
 /// Files under `dir` as `/`-separated paths relative to it, dotfiles skipped, sorted.

@@ -273,30 +273,61 @@ pub(crate) fn from_raw(
         let before = problems.len();
         let mut bad =
             |span: std::ops::Range<usize>, msg: String| problems.push(src.problem(span, msg));
-        let valid_name = name
-            .get_ref()
-            .bytes()
-            .enumerate()
-            .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()));
-        if name.get_ref().is_empty() || !valid_name || RESERVED.contains(&name.get_ref().as_str()) {
-            let msg = format!(
-                "`{}` is not a valid variable name (lowercase letters, digits and `_`, not a tera keyword)",
-                name.get_ref()
-            );
-            bad(name.span(), msg);
+        check_name(&name, &mut bad);
+        let Some(kind) = raw.variable_kind(&mut bad) else {
+            continue;
+        };
+        raw.check_constraints(&mut bad);
+        let presence = raw.presence(&mut bad);
+        let spec = VariableSpec {
+            name: name.get_ref().clone(),
+            description: raw.description,
+            kind,
+            presence,
+        };
+        if let (Presence::Default(value), Some(d)) = (&spec.presence, &raw.default)
+            && let Err(e) = spec.check(value)
+        {
+            problems.push(src.problem(d.span(), format!("the default is not valid: {e}")));
         }
-        let only_for =
-            |field: &str, kind: &str| format!("`{field}` only applies to `{kind}` variables");
-        let kind = match raw.kind.get_ref().as_str() {
+        if problems.len() == before {
+            specs.push(spec);
+        }
+    }
+    specs
+}
+
+/// Where a declaration problem is reported: the span of the culprit key, and the message.
+type Report<'r> = &'r mut dyn FnMut(std::ops::Range<usize>, String);
+
+fn check_name(name: &Spanned<String>, bad: Report<'_>) {
+    let valid_name = name
+        .get_ref()
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| b.is_ascii_lowercase() || b == b'_' || (i > 0 && b.is_ascii_digit()));
+    if name.get_ref().is_empty() || !valid_name || RESERVED.contains(&name.get_ref().as_str()) {
+        let msg = format!(
+            "`{}` is not a valid variable name (lowercase letters, digits and `_`, not a tera keyword)",
+            name.get_ref()
+        );
+        bad(name.span(), msg);
+    }
+}
+
+impl RawVariable {
+    /// The declared `type` with its constraints; `None` (reported) for an unknown type.
+    fn variable_kind(&self, bad: Report<'_>) -> Option<VariableKind> {
+        Some(match self.kind.get_ref().as_str() {
             "string" => VariableKind::String {
-                max_length: raw.max_length.as_ref().map(|m| *m.get_ref()),
+                max_length: self.max_length.as_ref().map(|m| *m.get_ref()),
             },
             "integer" => VariableKind::Integer {
-                min: raw.min.as_ref().map(|m| *m.get_ref()),
-                max: raw.max.as_ref().map(|m| *m.get_ref()),
+                min: self.min.as_ref().map(|m| *m.get_ref()),
+                max: self.max.as_ref().map(|m| *m.get_ref()),
             },
             "enum" => VariableKind::Enum {
-                values: raw
+                values: self
                     .values
                     .as_ref()
                     .map(|v| v.get_ref().clone())
@@ -307,18 +338,24 @@ pub(crate) fn from_raw(
                 let msg = format!(
                     "unknown variable type `{other}` (expected string, integer, enum or bool)"
                 );
-                bad(raw.kind.span(), msg);
-                continue;
+                bad(self.kind.span(), msg);
+                return None;
             }
-        };
-        let is = |k: &str| raw.kind.get_ref() == k;
+        })
+    }
+
+    /// Constraints that belong to another type, or contradict each other.
+    fn check_constraints(&self, bad: Report<'_>) {
+        let is = |k: &str| self.kind.get_ref() == k;
+        let only_for =
+            |field: &str, kind: &str| format!("`{field}` only applies to `{kind}` variables");
         for (field, span, kind_name) in [
-            ("min", raw.min.as_ref().map(|s| s.span()), "integer"),
-            ("max", raw.max.as_ref().map(|s| s.span()), "integer"),
-            ("values", raw.values.as_ref().map(|s| s.span()), "enum"),
+            ("min", self.min.as_ref().map(|s| s.span()), "integer"),
+            ("max", self.max.as_ref().map(|s| s.span()), "integer"),
+            ("values", self.values.as_ref().map(|s| s.span()), "enum"),
             (
                 "max_length",
-                raw.max_length.as_ref().map(|s| s.span()),
+                self.max_length.as_ref().map(|s| s.span()),
                 "string",
             ),
         ] {
@@ -326,7 +363,7 @@ pub(crate) fn from_raw(
                 bad(span, only_for(field, kind_name));
             }
         }
-        if let (Some(min), Some(max)) = (&raw.min, &raw.max)
+        if let (Some(min), Some(max)) = (&self.min, &self.max)
             && min.get_ref() > max.get_ref()
         {
             let msg = format!(
@@ -336,7 +373,7 @@ pub(crate) fn from_raw(
             );
             bad(min.span(), msg);
         }
-        if let Some(values) = raw.values.as_ref().filter(|_| is("enum")) {
+        if let Some(values) = self.values.as_ref().filter(|_| is("enum")) {
             let v = values.get_ref();
             let mut sorted = v.clone();
             sorted.sort();
@@ -349,14 +386,18 @@ pub(crate) fn from_raw(
             }
         } else if is("enum") {
             bad(
-                raw.kind.span(),
+                self.kind.span(),
                 "an `enum` variable needs `values = [...]`".into(),
             );
         }
-        if let Some(m) = raw.max_length.as_ref().filter(|m| *m.get_ref() == 0) {
+        if let Some(m) = self.max_length.as_ref().filter(|m| *m.get_ref() == 0) {
             bad(m.span(), "`max_length` must be at least 1".into());
         }
-        let presence = match (&raw.required, &raw.default) {
+    }
+
+    /// `required = true`, a `default`, or neither (optional); both is a problem.
+    fn presence(&self, bad: Report<'_>) -> Presence {
+        match (&self.required, &self.default) {
             (Some(r), Some(_)) if *r.get_ref() => {
                 bad(
                     r.span(),
@@ -376,23 +417,8 @@ pub(crate) fn from_raw(
                 }
             },
             (_, None) => Presence::Optional,
-        };
-        let spec = VariableSpec {
-            name: name.get_ref().clone(),
-            description: raw.description,
-            kind,
-            presence,
-        };
-        if let (Presence::Default(value), Some(d)) = (&spec.presence, &raw.default)
-            && let Err(e) = spec.check(value)
-        {
-            problems.push(src.problem(d.span(), format!("the default is not valid: {e}")));
-        }
-        if problems.len() == before {
-            specs.push(spec);
         }
     }
-    specs
 }
 
 fn toml_to_json(v: &toml::Value) -> Option<Value> {

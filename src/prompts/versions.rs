@@ -65,36 +65,9 @@ pub(crate) fn load_version(
         if name == "version.toml" || name.ends_with(".md") {
             continue;
         }
-        let tag = name
-            .strip_suffix(".toml")
-            .filter(|_| !is_dir)
-            .and_then(|stem| stem.split_once('.'));
-        let Some((lang, persona)) = tag else {
-            let msg = "unexpected entry: a version folder holds `version.toml` and `<language>.<persona>.toml` files";
-            problems.push(PromptProblem::new(&entry, None, msg));
+        let Some((language, persona)) = variant_tag(&name, is_dir, &entry, problems) else {
             continue;
         };
-        let language = match Language::parse(lang) {
-            Ok(l) if l.as_str() == lang => l,
-            Ok(l) => {
-                problems.push(PromptProblem::new(
-                    &entry,
-                    None,
-                    format!("write the language tag as `{l}`"),
-                ));
-                continue;
-            }
-            Err(e) => {
-                problems.push(PromptProblem::new(&entry, None, e));
-                continue;
-            }
-        };
-        if !is_valid_id(persona) {
-            let msg =
-                format!("`{persona}` is not a valid persona (lowercase letters, digits and `-`)");
-            problems.push(PromptProblem::new(&entry, None, msg));
-            continue;
-        }
         let Some((raw, text)) = read_toml::<RawVariant>(&entry, problems) else {
             continue;
         };
@@ -126,6 +99,46 @@ pub(crate) fn load_version(
     })
 }
 
+/// The language and persona a variant file's name (`<language>.<persona>.toml`) declares;
+/// `None` (reported) for anything else in the folder.
+fn variant_tag<'n>(
+    name: &'n str,
+    is_dir: bool,
+    entry: &Path,
+    problems: &mut Vec<PromptProblem>,
+) -> Option<(Language, &'n str)> {
+    let tag = name
+        .strip_suffix(".toml")
+        .filter(|_| !is_dir)
+        .and_then(|stem| stem.split_once('.'));
+    let Some((lang, persona)) = tag else {
+        let msg = "unexpected entry: a version folder holds `version.toml` and `<language>.<persona>.toml` files";
+        problems.push(PromptProblem::new(entry, None, msg));
+        return None;
+    };
+    let language = match Language::parse(lang) {
+        Ok(l) if l.as_str() == lang => l,
+        Ok(l) => {
+            problems.push(PromptProblem::new(
+                entry,
+                None,
+                format!("write the language tag as `{l}`"),
+            ));
+            return None;
+        }
+        Err(e) => {
+            problems.push(PromptProblem::new(entry, None, e));
+            return None;
+        }
+    };
+    if !is_valid_id(persona) {
+        let msg = format!("`{persona}` is not a valid persona (lowercase letters, digits and `-`)");
+        problems.push(PromptProblem::new(entry, None, msg));
+        return None;
+    }
+    Some((language, persona))
+}
+
 /// Checks one variant's messages: shape (system, then user/assistant pairs), templates, and
 /// that the declared variables and the ones the templates read are the same set.
 fn load_messages(
@@ -136,70 +149,24 @@ fn load_messages(
     problems: &mut Vec<PromptProblem>,
     templates: &mut Vec<(String, String)>,
 ) -> Vec<MessageTemplate> {
-    if raw.is_empty() {
-        problems.push(PromptProblem::new(
-            src.path,
-            None,
-            "a variant needs at least a system message",
-        ));
-    }
-    if raw.len() > 1 && raw.len().is_multiple_of(2) {
-        let last = &raw[raw.len() - 1];
-        problems.push(src.problem(
-            last.role.span(),
-            "few-shot messages come in user/assistant pairs",
-        ));
-    }
+    check_shape(&raw, src, problems);
     let mut used_anywhere = BTreeSet::new();
     let mut all_parsed = true;
     let mut messages = Vec::new();
     for (i, m) in raw.into_iter().enumerate() {
-        let expected = match i {
-            0 => Role::System,
-            i if i % 2 == 1 => Role::User,
-            _ => Role::Assistant,
-        };
-        match Role::parse(m.role.get_ref()) {
-            None => problems.push(src.problem(
-                m.role.span(),
-                format!(
-                    "unknown role `{}` (system, user or assistant)",
-                    m.role.get_ref()
-                ),
-            )),
-            Some(role) if role != expected => {
-                let msg = format!(
-                    "message {} is `{}` but must be `{}`: a system message first, then user/assistant pairs",
-                    i + 1,
-                    role.as_str(),
-                    expected.as_str()
-                );
-                problems.push(src.problem(m.role.span(), msg));
-            }
-            Some(_) => {}
-        }
-        let span = m.template.span();
-        let line = src.line(span.start);
-        // A `'''` string that starts with a newline begins on the next line.
-        let after_quotes = src.text.get(span.start + 3..).unwrap_or("");
-        let multiline = src.text[span.start..].starts_with("'''")
-            || src.text[span.start..].starts_with("\"\"\"");
-        let first_line =
-            if multiline && (after_quotes.starts_with('\n') || after_quotes.starts_with("\r\n")) {
-                line + 1
-            } else {
-                line
-            };
+        let expected = check_role(i, &m.role, src, problems);
+        let (line, first_line) = template_lines(src, m.template.span());
         let source = m.template.into_inner();
         if source.trim().is_empty() {
             problems.push(PromptProblem::new(src.path, Some(line), "empty template"));
         }
         let tera_name = format!("{prefix}/{i}");
+        // Template lines are 1-based within the template; make them lines of the file.
+        let in_file = |l: usize| first_line + l - 1;
         match templates::check(&tera_name, &source) {
             Ok(used) => {
                 for name in used.difference(declared) {
-                    let at =
-                        templates::find_line(&source, name).map_or(line, |l| first_line + l - 1);
+                    let at = templates::find_line(&source, name).map_or(line, in_file);
                     let msg =
                         format!("the template uses `{name}`, which version.toml does not declare");
                     problems.push(PromptProblem::new(src.path, Some(at), msg));
@@ -209,7 +176,7 @@ fn load_messages(
             Err(found) => {
                 all_parsed = false;
                 for p in found {
-                    let at = p.line.map_or(line, |l| first_line + l - 1);
+                    let at = p.line.map_or(line, in_file);
                     problems.push(PromptProblem::new(src.path, Some(at), p.message));
                 }
             }
@@ -230,4 +197,72 @@ fn load_messages(
         problems.push(PromptProblem::new(src.path, None, msg));
     }
     messages
+}
+
+/// A system message first, then complete user/assistant pairs.
+fn check_shape(raw: &[RawMessage], src: &Source<'_>, problems: &mut Vec<PromptProblem>) {
+    if raw.is_empty() {
+        problems.push(PromptProblem::new(
+            src.path,
+            None,
+            "a variant needs at least a system message",
+        ));
+    }
+    if raw.len() > 1 && raw.len().is_multiple_of(2) {
+        let last = &raw[raw.len() - 1];
+        problems.push(src.problem(
+            last.role.span(),
+            "few-shot messages come in user/assistant pairs",
+        ));
+    }
+}
+
+/// The role message `i` must have; a different or unknown one is reported.
+fn check_role(
+    i: usize,
+    role: &Spanned<String>,
+    src: &Source<'_>,
+    problems: &mut Vec<PromptProblem>,
+) -> Role {
+    let expected = match i {
+        0 => Role::System,
+        i if i % 2 == 1 => Role::User,
+        _ => Role::Assistant,
+    };
+    match Role::parse(role.get_ref()) {
+        None => problems.push(src.problem(
+            role.span(),
+            format!(
+                "unknown role `{}` (system, user or assistant)",
+                role.get_ref()
+            ),
+        )),
+        Some(found) if found != expected => {
+            let msg = format!(
+                "message {} is `{}` but must be `{}`: a system message first, then user/assistant pairs",
+                i + 1,
+                found.as_str(),
+                expected.as_str()
+            );
+            problems.push(src.problem(role.span(), msg));
+        }
+        Some(_) => {}
+    }
+    expected
+}
+
+/// The line of the `template` value, and the file line of the template's own first line.
+fn template_lines(src: &Source<'_>, span: std::ops::Range<usize>) -> (usize, usize) {
+    let line = src.line(span.start);
+    // A `'''` string that starts with a newline begins on the next line.
+    let after_quotes = src.text.get(span.start + 3..).unwrap_or("");
+    let multiline =
+        src.text[span.start..].starts_with("'''") || src.text[span.start..].starts_with("\"\"\"");
+    let first_line =
+        if multiline && (after_quotes.starts_with('\n') || after_quotes.starts_with("\r\n")) {
+            line + 1
+        } else {
+            line
+        };
+    (line, first_line)
 }

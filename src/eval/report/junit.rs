@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{run_counts, set_counts};
-use crate::eval::results::{AssertionResult, CaseStatus, RunResult};
+use crate::eval::results::{AssertionResult, CaseResult, CaseStatus, RunResult, SetResult};
 
 /// The `junit.xml` text of a run.
 pub fn junit(run: &RunResult) -> String {
@@ -20,80 +20,89 @@ pub fn junit(run: &RunResult) -> String {
         total.errored
     );
     for set in &run.sets {
-        let n = set_counts(set);
-        let seconds: u64 = set.cases.iter().map(|c| c.latency_ms).sum();
-        let _ = writeln!(
-            xml,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\">",
-            attr(&set.file),
-            set.cases.len(),
-            n.failed,
-            n.errored,
-            ms_to_s(seconds)
-        );
-        for case in &set.cases {
-            let name = if case.required {
-                format!("{} [required]", case.id)
-            } else {
-                case.id.clone()
-            };
-            let _ = writeln!(
-                xml,
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\">",
-                attr(&set.file),
-                attr(&name),
-                ms_to_s(case.latency_ms)
-            );
-            match case.status {
-                CaseStatus::Passed => {}
-                CaseStatus::Failed => {
-                    let failed: Vec<String> = case
-                        .assertions
-                        .iter()
-                        .filter(|a| !a.passed)
-                        .map(assertion_line)
-                        .collect();
-                    let _ = writeln!(
-                        xml,
-                        "      <failure type=\"assertion\" message=\"{}\">{}</failure>",
-                        attr(&format!(
-                            "{} of {} assertions failed",
-                            failed.len(),
-                            case.assertions.len()
-                        )),
-                        escape(&failed.join("\n"))
-                    );
-                }
-                CaseStatus::Errored => {
-                    let reason = case.error.clone().unwrap_or_else(|| {
-                        case.assertions
-                            .iter()
-                            .filter(|a| a.errored)
-                            .map(assertion_line)
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    });
-                    let _ = writeln!(
-                        xml,
-                        "      <error type=\"errored\" message=\"{}\">{}</error>",
-                        attr(&first_line(&reason)),
-                        escape(&reason)
-                    );
-                }
-            }
-            if !case.answer.is_empty() {
-                let _ = writeln!(
-                    xml,
-                    "      <system-out>{}</system-out>",
-                    escape(&case.answer)
-                );
-            }
-            xml.push_str("    </testcase>\n");
-        }
-        xml.push_str("  </testsuite>\n");
+        testsuite(&mut xml, set);
     }
     xml.push_str("</testsuites>\n");
     xml
+}
+
+/// One set's `<testsuite>`; its time is the sum of its cases' latencies.
+fn testsuite(xml: &mut String, set: &SetResult) {
+    let n = set_counts(set);
+    let seconds: u64 = set.cases.iter().map(|c| c.latency_ms).sum();
+    let _ = writeln!(
+        xml,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\">",
+        attr(&set.file),
+        set.cases.len(),
+        n.failed,
+        n.errored,
+        ms_to_s(seconds)
+    );
+    for case in &set.cases {
+        testcase(xml, &set.file, case);
+    }
+    xml.push_str("  </testsuite>\n");
+}
+
+fn testcase(xml: &mut String, file: &str, case: &CaseResult) {
+    let name = if case.required {
+        format!("{} [required]", case.id)
+    } else {
+        case.id.clone()
+    };
+    let _ = writeln!(
+        xml,
+        "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\">",
+        attr(file),
+        attr(&name),
+        ms_to_s(case.latency_ms)
+    );
+    match case.status {
+        CaseStatus::Passed => {}
+        CaseStatus::Failed => {
+            let failed: Vec<String> = case
+                .assertions
+                .iter()
+                .filter(|a| !a.passed)
+                .map(assertion_line)
+                .collect();
+            let _ = writeln!(
+                xml,
+                "      <failure type=\"assertion\" message=\"{}\">{}</failure>",
+                attr(&format!(
+                    "{} of {} assertions failed",
+                    failed.len(),
+                    case.assertions.len()
+                )),
+                escape(&failed.join("\n"))
+            );
+        }
+        CaseStatus::Errored => {
+            let reason = case.error.clone().unwrap_or_else(|| {
+                case.assertions
+                    .iter()
+                    .filter(|a| a.errored)
+                    .map(assertion_line)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            let _ = writeln!(
+                xml,
+                "      <error type=\"errored\" message=\"{}\">{}</error>",
+                attr(&first_line(&reason)),
+                escape(&reason)
+            );
+        }
+    }
+    if !case.answer.is_empty() {
+        let _ = writeln!(
+            xml,
+            "      <system-out>{}</system-out>",
+            escape(&case.answer)
+        );
+    }
+    xml.push_str("    </testcase>\n");
 }
 
 fn assertion_line(a: &AssertionResult) -> String {

@@ -9,18 +9,33 @@ use std::fmt::Write as _;
 use super::{COMMENT_MARKER, run_counts, set_counts};
 use crate::eval::compare::{Comparison, MetricDelta, SetComparison, Verdict};
 use crate::eval::results::{CaseResult, CaseStatus, RunResult, SetResult};
+use inline::{cell, code_safe, excerpt, interval, num, sha, short_hash, signed, text};
+
+mod inline;
 
 /// Failing cases listed per set; the rest are counted (GitHub caps a comment at 65 536
 /// characters; `junit.xml` and `metrics.json` have them all).
 const MAX_LISTED_CASES: usize = 15;
 
-/// Characters of an answer shown under a failing case.
-const EXCERPT_CHARS: usize = 160;
-
 /// The Markdown report: a summary, then per set (sets with regressions first) the baseline
 /// comparison and the failing cases.
 pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
     let mut md = String::new();
+    header(&mut md, run, comparison);
+    if run.sets.is_empty() {
+        md.push_str("No eval set was run: no set is touched by this change.\n");
+        return md;
+    }
+    let ordered = ordered_sets(run, comparison);
+    summary_table(&mut md, &ordered, comparison.is_some());
+    for (set, cmp) in &ordered {
+        set_section(&mut md, set, *cmp);
+    }
+    md
+}
+
+/// The comment marker, the verdict, what ran against what, and a note on skipped judges.
+fn header(md: &mut String, run: &RunResult, comparison: Option<&Comparison>) {
     let regressions = comparison.map(Comparison::regressions);
     let verdict = match regressions {
         None => "no baseline".to_string(),
@@ -51,7 +66,7 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
             sha(c.baseline_git_sha.as_deref()),
             code_safe(&c.baseline_run_id)
         );
-        prompt_changes(&mut md, c);
+        prompt_changes(md, c);
     }
     let skipped = run
         .sets
@@ -67,20 +82,19 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
         );
     }
     md.push('\n');
+}
 
-    if run.sets.is_empty() {
-        md.push_str("No eval set was run: no set is touched by this change.\n");
-        return md;
-    }
-
-    // Summary table, one row per set; the regressions column only when there was a baseline.
-    let compared = comparison.is_some();
+/// One row per set; the regressions column only when there was a baseline.
+fn summary_table(
+    md: &mut String,
+    ordered: &[(&SetResult, Option<&SetComparison>)],
+    compared: bool,
+) {
     md.push_str("| set | prompt | cases | passed | failed | errored |");
     md.push_str(if compared { " regressions |\n" } else { "\n" });
     md.push_str("|---|---|---:|---:|---:|---:|");
     md.push_str(if compared { "---:|\n" } else { "\n" });
-    let ordered = ordered_sets(run, comparison);
-    for (set, cmp) in &ordered {
+    for (set, cmp) in ordered {
         let n = set_counts(set);
         let _ = write!(
             md,
@@ -100,11 +114,6 @@ pub fn markdown(run: &RunResult, comparison: Option<&Comparison>) -> String {
         }
         md.push('\n');
     }
-
-    for (set, cmp) in &ordered {
-        set_section(&mut md, set, *cmp);
-    }
-    md
 }
 
 /// Which rendered prompts differ from the baseline's: an author sees at once whether the run
@@ -132,10 +141,6 @@ fn prompt_changes(md: &mut String, c: &Comparison) {
         "\nPrompts changed since the baseline: {}",
         changes.join(", ")
     );
-}
-
-fn short_hash(sha: &str) -> String {
-    code_safe(&sha.chars().take(8).collect::<String>())
 }
 
 /// Sets paired with their comparison, those with regressions first (most first), else in run
@@ -188,64 +193,80 @@ fn set_section(md: &mut String, set: &SetResult, cmp: Option<&SetComparison>) {
     failing_cases(md, set);
 }
 
+/// A set's comparison with the baseline: its regressions, the metric table, and the cases whose
+/// status changed.
 fn comparison_section(md: &mut String, c: &SetComparison) {
+    regressions_list(md, c);
+    metrics_table(md, c);
+    changed_cases(md, c);
+}
+
+fn regressions_list(md: &mut String, c: &SetComparison) {
     let regressed_metrics: Vec<&MetricDelta> = c
         .metrics
         .iter()
         .filter(|m| m.verdict == Verdict::Regression)
         .collect();
-    if !c.required_regressions.is_empty() || !regressed_metrics.is_empty() {
-        md.push_str("**Regressions**\n\n");
-        for r in &c.required_regressions {
-            let _ = writeln!(
-                md,
-                "- required case `{}` passed in the baseline and fails now",
-                code_safe(&r.id)
-            );
-        }
-        for m in regressed_metrics {
-            let _ = writeln!(
-                md,
-                "- `{}` mean {} by {} ({} → {}; 95% CI {}; tolerance {})",
-                code_safe(&m.metric),
-                if m.delta < 0.0 { "fell" } else { "rose" },
-                num(m.delta.abs()),
-                num(m.baseline_mean),
-                num(m.now_mean),
-                interval(m),
-                m.tolerance.map_or("none".to_string(), num)
-            );
-        }
-        md.push('\n');
+    if c.required_regressions.is_empty() && regressed_metrics.is_empty() {
+        return;
     }
-
-    if !c.metrics.is_empty() {
-        md.push_str("| metric | baseline | now | Δ | 95% CI | cases | tolerance | verdict |\n");
-        md.push_str("|---|---:|---:|---:|---|---:|---:|---|\n");
-        let mut metrics: Vec<&MetricDelta> = c.metrics.iter().collect();
-        metrics.sort_by_key(|m| verdict_rank(m.verdict));
-        for m in metrics {
-            let verdict = match m.verdict {
-                Verdict::Regression => "❌ regression".to_string(),
-                Verdict::Improved => "✅ improved".to_string(),
-                v => v.as_str().to_string(),
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                cell(&m.metric),
-                num(m.baseline_mean),
-                num(m.now_mean),
-                signed(m.delta),
-                interval(m),
-                m.paired,
-                m.tolerance.map_or("—".to_string(), num),
-                verdict
-            );
-        }
-        md.push('\n');
+    md.push_str("**Regressions**\n\n");
+    for r in &c.required_regressions {
+        let _ = writeln!(
+            md,
+            "- required case `{}` passed in the baseline and fails now",
+            code_safe(&r.id)
+        );
     }
+    for m in regressed_metrics {
+        let _ = writeln!(
+            md,
+            "- `{}` mean {} by {} ({} → {}; 95% CI {}; tolerance {})",
+            code_safe(&m.metric),
+            if m.delta < 0.0 { "fell" } else { "rose" },
+            num(m.delta.abs()),
+            num(m.baseline_mean),
+            num(m.now_mean),
+            interval(m),
+            m.tolerance.map_or("none".to_string(), num)
+        );
+    }
+    md.push('\n');
+}
 
+/// Baseline vs now per metric, regressions first.
+fn metrics_table(md: &mut String, c: &SetComparison) {
+    if c.metrics.is_empty() {
+        return;
+    }
+    md.push_str("| metric | baseline | now | Δ | 95% CI | cases | tolerance | verdict |\n");
+    md.push_str("|---|---:|---:|---:|---|---:|---:|---|\n");
+    let mut metrics: Vec<&MetricDelta> = c.metrics.iter().collect();
+    metrics.sort_by_key(|m| verdict_rank(m.verdict));
+    for m in metrics {
+        let verdict = match m.verdict {
+            Verdict::Regression => "❌ regression".to_string(),
+            Verdict::Improved => "✅ improved".to_string(),
+            v => v.as_str().to_string(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&m.metric),
+            num(m.baseline_mean),
+            num(m.now_mean),
+            signed(m.delta),
+            interval(m),
+            m.paired,
+            m.tolerance.map_or("—".to_string(), num),
+            verdict
+        );
+    }
+    md.push('\n');
+}
+
+/// The cases whose status changed, or that came or went, each list capped.
+fn changed_cases(md: &mut String, c: &SetComparison) {
     let lists: [(&str, Vec<String>); 5] = [
         (
             "Required cases that errored (the gate cannot judge them)",
@@ -347,90 +368,6 @@ fn verdict_rank(v: Verdict) -> u8 {
     }
 }
 
-fn sha(sha: Option<&str>) -> String {
-    match sha {
-        Some(s) => format!("`{}`", code_safe(&s.chars().take(12).collect::<String>())),
-        None => "(not in git)".to_string(),
-    }
-}
-
-/// A number at a precision that suits its size (metrics range from 0–1 to thousands of ms):
-/// three decimals below 10 (rates, similarity, judge scores), two below 100, then one.
-fn num(x: f64) -> String {
-    let a = x.abs();
-    if a >= 100.0 {
-        format!("{x:.1}")
-    } else if a >= 10.0 {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.3}")
-    }
-}
-
-fn signed(x: f64) -> String {
-    if x > 0.0 {
-        format!("+{}", num(x))
-    } else if x == 0.0 {
-        // Avoids "-0.000" for a negative zero.
-        num(0.0)
-    } else {
-        num(x)
-    }
-}
-
-fn interval(m: &MetricDelta) -> String {
-    format!("[{}, {}]", signed(m.ci_low), signed(m.ci_high))
-}
-
-/// The start of an answer on one line.
-fn excerpt(answer: &str) -> String {
-    let flat = answer.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= EXCERPT_CHARS {
-        flat
-    } else {
-        let cut: String = flat.chars().take(EXCERPT_CHARS).collect();
-        format!("{cut}…")
-    }
-}
-
-/// Free text (model answers, error details) made inert in Markdown: one line, no HTML, no
-/// table breaks, no emphasis or links that would change how the comment renders.
-fn text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.split_whitespace().collect::<Vec<_>>().join(" ").chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A metric name in a table cell, as code (metric keys have underscores and colons).
-fn cell(s: &str) -> String {
-    format!("`{}`", code_safe(s))
-}
-
-/// Text inside a `code span`: backticks would close it and newlines or pipes would break a
-/// table row, so they are replaced.
-fn code_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '`' => '\'',
-            '|' => '/',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,33 +390,5 @@ mod tests {
             md.ends_with("No eval set was run: no set is touched by this change.\n"),
             "{md}"
         );
-    }
-
-    #[test]
-    fn markdown_text_cannot_open_html_tables_or_code() {
-        assert_eq!(
-            text("<!-- x --> | `rm` *b*\n[l](u)"),
-            "&lt;!-- x --&gt; \\| \\`rm\\` \\*b\\* \\[l\\](u)"
-        );
-        assert_eq!(code_safe("a`b|c\n"), "a'b/c ");
-    }
-
-    #[test]
-    fn an_excerpt_is_one_line_and_cut_on_a_character() {
-        assert_eq!(excerpt("a\n\n b"), "a b");
-        let long = "ç".repeat(300);
-        let e = excerpt(&long);
-        assert_eq!(e.chars().count(), EXCERPT_CHARS + 1);
-        assert!(e.ends_with('…'));
-    }
-
-    #[test]
-    fn numbers_read_at_a_precision_that_suits_them() {
-        assert_eq!(num(0.61234), "0.612");
-        assert_eq!(num(41.236), "41.24");
-        assert_eq!(num(1234.56), "1234.6");
-        assert_eq!(signed(2.0), "+2.000");
-        assert_eq!(num(4.25), "4.250");
-        assert_eq!(signed(-0.0), "0.000");
     }
 }
