@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::*;
+use crate::providers::{Price, ProviderSettings};
 
 const BASE: &str = r#"
 [server]

@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::config::Price;
+use crate::providers::Price;
 
 /// Prices are per this many tokens.
 const TOKENS_PER_PRICE_UNIT: u64 = 1_000_000;

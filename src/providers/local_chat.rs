@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::local::{ChatTurn, GenEvent, GenerateRequest, LocalError, LocalModel, LocalOptions};
+use super::settings::LocalSettings;
 use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
 use crate::chat::types::{ChatRequest, Role, Usage};
-use crate::config::LocalSettings;
 
 /// A configured local model.
 pub struct LocalProvider {

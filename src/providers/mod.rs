@@ -6,6 +6,7 @@
 pub mod local;
 mod local_chat;
 mod openai;
+pub mod settings;
 pub mod sse;
 
 use std::collections::HashMap;
@@ -17,12 +18,13 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::chat::types::{ChatRequest, Usage};
-use crate::config::{Config, Price, ProviderSettings};
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, UpstreamLabels};
 
 pub use local_chat::LocalProvider;
 pub use openai::OpenAiProvider;
+pub use settings::{LocalSettings, ModelConfig, OpenAiSettings, Price, ProviderSettings};
 
 /// A finished (non-streamed) answer.
 #[derive(Debug, Clone)]

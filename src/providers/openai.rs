@@ -9,10 +9,11 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
 
+use super::settings::OpenAiSettings;
 use super::sse::SseParser;
 use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
 use crate::chat::types::{ChatRequest, Usage};
-use crate::config::{OpenAiSettings, Secret};
+use crate::config::Secret;
 
 /// One OpenAI-compatible upstream.
 pub struct OpenAiProvider {

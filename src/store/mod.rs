@@ -2,6 +2,7 @@
 //! replicas), chosen by URL, with the migrations of that backend applied at start-up. Query text
 //! is written once with `$N` placeholders, which both backends accept through sqlx's `Any` driver.
 
+pub mod config;
 pub mod keys;
 pub mod messages;
 pub mod writer;
@@ -12,6 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
+
+pub use config::{DatabaseConfig, WriterConfig};
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

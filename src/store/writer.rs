@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::Store;
+use super::config::WriterConfig;
 use super::messages::Exchange;
-use crate::config::WriterConfig;
 
 enum Msg {
     Record(Exchange),
