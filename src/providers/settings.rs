@@ -1,6 +1,7 @@
 //! The models clients can name, as configured: each `[[models]]` entry's provider settings,
-//! fallbacks and price. Read raw (`deny_unknown_fields`), then validated here into
-//! [`ModelConfig`]s; `crate::config` only hooks the list into the file.
+//! fallbacks and price. Read raw (the provider's keys as a serde-tagged enum, each variant
+//! `deny_unknown_fields`), then validated here into [`ModelConfig`]s; `crate::config` only hooks
+//! the list into the file.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -63,39 +64,130 @@ pub enum Price {
     },
 }
 
-/// Which kind of upstream serves a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// The candle GGUF model in this process.
-    Local,
-    /// Any OpenAI-compatible HTTP API.
-    OpenAi,
-}
-
-/// One `[[models]]` entry exactly as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[models]]` entry exactly as written: the keys every model has, and its provider's own.
+#[derive(Debug)]
 pub struct RawModel {
     name: String,
-    provider: ProviderKind,
-    // local
-    path: Option<PathBuf>,
-    workers: Option<usize>,
-    queue: Option<usize>,
-    max_tokens: Option<u32>,
-    context_tokens: Option<usize>,
-    // openai
-    api_base: Option<String>,
-    api_key_env: Option<String>,
-    upstream_model: Option<String>,
-    timeout_ms: Option<u64>,
-    max_retries: Option<u32>,
-    tokenizer: Option<PathBuf>,
-    // both
+    fallbacks: Vec<String>,
+    price: Option<RawPrice>,
+    provider: RawProviderSettings,
+}
+
+/// What serde reads of a `[[models]]` entry; see [`RawModel`]'s `Deserialize` for why it is not
+/// read directly.
+#[derive(Debug, Deserialize)]
+struct RawModelFields {
+    name: String,
     #[serde(default)]
     fallbacks: Vec<String>,
     price: Option<RawPrice>,
+    /// Every key not above: `provider` picks the variant, and the variant's
+    /// `deny_unknown_fields` refuses the rest (this is why `RawModelFields` itself cannot).
+    #[serde(flatten)]
+    provider: RawProviderSettings,
+}
+
+/// A model's provider and the keys that belong to it, tagged by `provider` (TensorZero's
+/// pattern): a key of another provider is an unknown field of this one, refused by serde.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "provider", rename_all = "lowercase")]
+pub enum RawProviderSettings {
+    /// The candle GGUF model in this process.
+    Local(RawLocalSettings),
+    /// Any OpenAI-compatible HTTP API.
+    OpenAi(RawOpenAiSettings),
+}
+
+/// `provider = "local"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLocalSettings {
+    path: Option<PathBuf>,
+    workers: usize,
+    queue: usize,
+    max_tokens: u32,
+    context_tokens: usize,
+}
+
+impl Default for RawLocalSettings {
+    fn default() -> Self {
+        RawLocalSettings {
+            path: None,
+            workers: 1,
+            queue: 8,
+            max_tokens: 256,
+            context_tokens: 2048,
+        }
+    }
+}
+
+/// `provider = "openai"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawOpenAiSettings {
+    api_base: Option<String>,
+    api_key_env: Option<String>,
+    upstream_model: Option<String>,
+    timeout_ms: u64,
+    max_retries: u32,
+    tokenizer: Option<PathBuf>,
+}
+
+impl Default for RawOpenAiSettings {
+    fn default() -> Self {
+        RawOpenAiSettings {
+            api_base: None,
+            api_key_env: None,
+            upstream_model: None,
+            timeout_ms: 30_000,
+            max_retries: 2,
+            tokenizer: None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawModel {
+    /// Read through a table first, so that an error (a key of another provider, most often) can
+    /// name the model and its provider: serde's own message names only the key. The error is
+    /// raised inside the visitor so that the file's deserializer still points at the entry.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ModelVisitor;
+        impl<'de> Visitor<'de> for ModelVisitor {
+            type Value = RawModel;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a [[models]] table")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<RawModel, M::Error> {
+                let table = toml::Table::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                RawModel::from_table(table).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_map(ModelVisitor)
+    }
+}
+
+impl RawModel {
+    /// The entry's keys as serde reads them; an error names the model and its provider.
+    fn from_table(table: toml::Table) -> Result<RawModel, String> {
+        let text = |key: &str| {
+            table
+                .get(key)
+                .and_then(toml::Value::as_str)
+                .map(str::to_owned)
+        };
+        let (name, provider) = (text("name"), text("provider"));
+        let fields = RawModelFields::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let model = name.map_or("a model".to_owned(), |n| format!("model {n:?}"));
+            let provider = provider.map_or(String::new(), |p| format!(" (provider = {p:?})"));
+            format!("{model}{provider}: {}", e.message())
+        })?;
+        Ok(RawModel {
+            name: fields.name,
+            fallbacks: fields.fallbacks,
+            price: fields.price,
+            provider: fields.provider,
+        })
+    }
 }
 
 /// `price = "free"` or a table of decimal strings.
@@ -180,85 +272,10 @@ impl RawModel {
         resolve: &dyn Fn(PathBuf) -> PathBuf,
         vars: &HashMap<String, String>,
     ) -> Result<ModelConfig, String> {
-        let misplaced = |keys: &[(&str, bool)], provider: &str| -> Result<(), String> {
-            match keys.iter().find(|(_, set)| *set) {
-                Some((key, _)) => Err(format!(
-                    "{at}: key `{key}` does not apply to provider = \"{provider}\""
-                )),
-                None => Ok(()),
-            }
-        };
         let provider = match self.provider {
-            ProviderKind::Local => {
-                misplaced(
-                    &[
-                        ("api_base", self.api_base.is_some()),
-                        ("api_key_env", self.api_key_env.is_some()),
-                        ("upstream_model", self.upstream_model.is_some()),
-                        ("timeout_ms", self.timeout_ms.is_some()),
-                        ("max_retries", self.max_retries.is_some()),
-                        ("tokenizer", self.tokenizer.is_some()),
-                    ],
-                    "local",
-                )?;
-                let path = self.path.ok_or_else(|| {
-                    format!("{at}: provider = \"local\" needs `path` to a GGUF file")
-                })?;
-                let workers = self.workers.unwrap_or(1);
-                let queue = self.queue.unwrap_or(8);
-                if workers == 0 || queue == 0 {
-                    return Err(format!("{at}: workers and queue must be at least 1"));
-                }
-                ProviderSettings::Local(LocalSettings {
-                    path: resolve(path),
-                    workers,
-                    queue,
-                    max_tokens: self.max_tokens.unwrap_or(256),
-                    context_tokens: self.context_tokens.unwrap_or(2048),
-                })
-            }
-            ProviderKind::OpenAi => {
-                misplaced(
-                    &[
-                        ("path", self.path.is_some()),
-                        ("workers", self.workers.is_some()),
-                        ("queue", self.queue.is_some()),
-                        ("max_tokens", self.max_tokens.is_some()),
-                        ("context_tokens", self.context_tokens.is_some()),
-                    ],
-                    "openai",
-                )?;
-                let api_base = self
-                    .api_base
-                    .ok_or_else(|| format!("{at}: provider = \"openai\" needs `api_base`"))?;
-                if !(api_base.starts_with("http://") || api_base.starts_with("https://")) {
-                    return Err(format!(
-                        "{at}: api_base {api_base:?} must start with http:// or https://"
-                    ));
-                }
-                let api_key = match &self.api_key_env {
-                    None => None,
-                    Some(var) => match vars.get(var) {
-                        Some(v) if !v.is_empty() => Some(Secret::new(v.clone())),
-                        _ => {
-                            return Err(format!(
-                                "{at}: api_key_env = {var:?} but that environment variable is not set"
-                            ));
-                        }
-                    },
-                };
-                let timeout_ms = self.timeout_ms.unwrap_or(30_000);
-                if timeout_ms == 0 {
-                    return Err(format!("{at}: timeout_ms must be positive"));
-                }
-                ProviderSettings::OpenAi(OpenAiSettings {
-                    api_base: api_base.trim_end_matches('/').to_string(),
-                    api_key,
-                    upstream_model: self.upstream_model.unwrap_or_else(|| self.name.clone()),
-                    timeout: Duration::from_millis(timeout_ms),
-                    max_retries: self.max_retries.unwrap_or(2),
-                    tokenizer: self.tokenizer.map(resolve),
-                })
+            RawProviderSettings::Local(l) => ProviderSettings::Local(l.validate(at, resolve)?),
+            RawProviderSettings::OpenAi(o) => {
+                ProviderSettings::OpenAi(o.validate(at, &self.name, resolve, vars)?)
             }
         };
         let price = match self.price {
@@ -282,6 +299,70 @@ impl RawModel {
             provider,
             fallbacks: self.fallbacks,
             price,
+        })
+    }
+}
+
+impl RawLocalSettings {
+    fn validate(
+        self,
+        at: &str,
+        resolve: &dyn Fn(PathBuf) -> PathBuf,
+    ) -> Result<LocalSettings, String> {
+        let path = self
+            .path
+            .ok_or_else(|| format!("{at}: provider = \"local\" needs `path` to a GGUF file"))?;
+        if self.workers == 0 || self.queue == 0 {
+            return Err(format!("{at}: workers and queue must be at least 1"));
+        }
+        Ok(LocalSettings {
+            path: resolve(path),
+            workers: self.workers,
+            queue: self.queue,
+            max_tokens: self.max_tokens,
+            context_tokens: self.context_tokens,
+        })
+    }
+}
+
+impl RawOpenAiSettings {
+    /// `name` is the model's, the upstream model when `upstream_model` is left out.
+    fn validate(
+        self,
+        at: &str,
+        name: &str,
+        resolve: &dyn Fn(PathBuf) -> PathBuf,
+        vars: &HashMap<String, String>,
+    ) -> Result<OpenAiSettings, String> {
+        let api_base = self
+            .api_base
+            .ok_or_else(|| format!("{at}: provider = \"openai\" needs `api_base`"))?;
+        if !(api_base.starts_with("http://") || api_base.starts_with("https://")) {
+            return Err(format!(
+                "{at}: api_base {api_base:?} must start with http:// or https://"
+            ));
+        }
+        let api_key = match &self.api_key_env {
+            None => None,
+            Some(var) => match vars.get(var) {
+                Some(v) if !v.is_empty() => Some(Secret::new(v.clone())),
+                _ => {
+                    return Err(format!(
+                        "{at}: api_key_env = {var:?} but that environment variable is not set"
+                    ));
+                }
+            },
+        };
+        if self.timeout_ms == 0 {
+            return Err(format!("{at}: timeout_ms must be positive"));
+        }
+        Ok(OpenAiSettings {
+            api_base: api_base.trim_end_matches('/').to_string(),
+            api_key,
+            upstream_model: self.upstream_model.unwrap_or_else(|| name.to_owned()),
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_retries: self.max_retries,
+            tokenizer: self.tokenizer.map(resolve),
         })
     }
 }
