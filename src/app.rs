@@ -185,7 +185,7 @@ pub async fn build_pipeline(config: &Config, store: &Store) -> anyhow::Result<Pi
     };
     let metering = Metering::new(
         store.clone(),
-        config,
+        &config.models,
         &providers,
         redis,
         metrics.registry_mut(),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 
 use crate::chat::Pipeline;
-use crate::config::{Config, ProviderSettings};
+use crate::config::Config;
 use crate::eval::assertions::Scorers;
 use crate::eval::changed::{self, SetSource};
 use crate::eval::judge::{Judge, Rubrics};
@@ -20,6 +20,7 @@ use crate::eval::runner::{Needs, RunOptions, Runner};
 use crate::eval::set::{self, LoadContext};
 use crate::eval::{compare, report};
 use crate::providers::Backend;
+use crate::providers::ProviderSettings;
 use crate::store::Store;
 
 /// Exit code: a regression against the baseline.
@@ -83,7 +84,8 @@ pub async fn run(config: Config, command: EvalCommand) -> u8 {
                 EXIT_UNUSABLE
             }
         },
-        EvalCommand::Publish(args) => match crate::eval::publish::run(&config, args).await {
+        EvalCommand::Publish(args) => match crate::eval::publish::run(&config.database, args).await
+        {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("error: {e:#}");

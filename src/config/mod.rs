@@ -1,6 +1,11 @@
 //! Configuration: one TOML file plus `POWERBIRTH_SECTION__KEY` environment overrides, loaded raw
 //! (`raw`), then validated into types that cannot be wrong (`Config`). A bad file never starts a
 //! server: every error names the file, and the key or the line.
+//!
+//! `config` reads the file, applies the overrides and assembles the sections; it owns only the
+//! server, rate-limit, Redis and auth sections. Every other section (models, database, writer,
+//! prompts, guard, moderation, alerts, review, eval) is read and validated by the module that
+//! owns it, so those modules never import `config`.
 
 mod env;
 mod raw;
@@ -10,9 +15,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rust_decimal::Decimal;
+pub use raw::RateLimitBackend;
 
-pub use raw::{ProviderKind, RateLimitBackend};
+use crate::guard::config::GuardConfig;
+use crate::prompts::config::PromptsConfig;
+use crate::providers::settings::ModelConfig;
+use crate::store::config::{DatabaseConfig, WriterConfig};
 
 /// A configuration problem, already phrased for the operator who has to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -43,75 +51,11 @@ pub struct Config {
     pub eval: crate::eval::EvalConfig,
 }
 
-/// Where the guard's data (lexicons, rules, notices) lives.
-#[derive(Debug, Clone)]
-pub struct GuardConfig {
-    pub dir: PathBuf,
-}
-
-/// Where the versioned prompt templates live.
-#[derive(Debug, Clone)]
-pub struct PromptsConfig {
-    pub dir: PathBuf,
-}
-
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Request bodies above this many bytes are refused with 413.
     pub max_body_bytes: usize,
-}
-
-/// Owned by `store`; kept under its old name here.
-pub use crate::store::DatabaseSettings as DatabaseConfig;
-
-/// One model clients can name in `"model"`.
-#[derive(Debug, Clone)]
-pub struct ModelConfig {
-    pub name: String,
-    pub provider: ProviderSettings,
-    /// Models tried in order when this one fails (after its own retries).
-    pub fallbacks: Vec<String>,
-    pub price: Price,
-}
-
-/// Provider-specific settings; each variant holds only keys that make sense for it.
-#[derive(Debug, Clone)]
-pub enum ProviderSettings {
-    Local(LocalSettings),
-    OpenAi(OpenAiSettings),
-}
-
-#[derive(Debug, Clone)]
-pub struct LocalSettings {
-    pub path: PathBuf,
-    pub workers: usize,
-    pub queue: usize,
-    pub max_tokens: u32,
-    pub context_tokens: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct OpenAiSettings {
-    pub api_base: String,
-    /// The key itself, read from the variable named by `api_key_env`; never from the file.
-    pub api_key: Option<Secret>,
-    pub upstream_model: String,
-    pub timeout: Duration,
-    pub max_retries: u32,
-    pub tokenizer: Option<PathBuf>,
-}
-
-/// USD per one million tokens.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Price {
-    /// Declared explicitly free (local models).
-    Free,
-    PerMillion {
-        input: Decimal,
-        output: Decimal,
-        cached_input: Option<Decimal>,
-    },
 }
 
 #[derive(Debug, Clone)]
@@ -134,12 +78,6 @@ pub struct AuthConfig {
     /// Create and print one admin key on the first start with no keys at all.
     pub bootstrap_admin_key: bool,
 }
-
-/// Owned by `store`; kept under its old name here.
-pub use crate::store::WriterSettings as WriterConfig;
-
-/// Moved to `core`; re-exported for the modules that still import it from here.
-pub use crate::core::Secret;
 
 impl Config {
     /// Reads `path`, applies `POWERBIRTH_*__*` overrides from the process environment, validates.

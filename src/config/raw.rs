@@ -1,21 +1,20 @@
-//! The configuration file exactly as written (`deny_unknown_fields` everywhere), and its
-//! validation into [`super::Config`].
+//! The configuration file exactly as written (`deny_unknown_fields` everywhere), and its assembly
+//! into [`super::Config`]. The sections owned by `config` itself (server, rate limit, Redis, auth)
+//! are validated here; every other section is read and validated by the module that owns it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use rust_decimal::Decimal;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::{
-    AuthConfig, Config, ConfigError, DatabaseConfig, GuardConfig, LocalSettings, ModelConfig,
-    OpenAiSettings, Price, PromptsConfig, ProviderSettings, RateLimitConfig, RedisConfig, Secret,
-    ServerConfig, WriterConfig,
-};
+use super::{AuthConfig, Config, ConfigError, RateLimitConfig, RedisConfig, ServerConfig};
+use crate::guard::config::RawGuardConfig;
+use crate::prompts::config::RawPromptsConfig;
+use crate::providers::settings::{RawModel, validate_models};
+use crate::store::config::{RawDatabaseConfig, RawWriterConfig};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +22,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
-    database: RawDatabase,
+    database: RawDatabaseConfig,
     #[serde(default)]
     models: Vec<RawModel>,
     #[serde(default)]
@@ -32,11 +31,11 @@ pub(super) struct RawConfig {
     #[serde(default)]
     auth: RawAuth,
     #[serde(default)]
-    writer: RawWriter,
+    writer: RawWriterConfig,
     #[serde(default)]
-    prompts: RawPrompts,
+    prompts: RawPromptsConfig,
     #[serde(default)]
-    guard: RawGuard,
+    guard: RawGuardConfig,
     #[serde(default)]
     alerts: crate::metering::RawAlertsConfig,
     #[serde(default)]
@@ -45,34 +44,6 @@ pub(super) struct RawConfig {
     moderation: crate::guard::moderation::RawModerationConfig,
     #[serde(default)]
     eval: crate::eval::RawEvalConfig,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawPrompts {
-    dir: PathBuf,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawGuard {
-    dir: PathBuf,
-}
-
-impl Default for RawGuard {
-    fn default() -> Self {
-        RawGuard {
-            dir: PathBuf::from("guard"),
-        }
-    }
-}
-
-impl Default for RawPrompts {
-    fn default() -> Self {
-        RawPrompts {
-            dir: PathBuf::from("prompts"),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,95 +59,6 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
         }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawDatabase {
-    url: String,
-    max_connections: u32,
-}
-
-impl Default for RawDatabase {
-    fn default() -> Self {
-        RawDatabase {
-            url: "sqlite://powerbirth.db".into(),
-            max_connections: 8,
-        }
-    }
-}
-
-/// Which kind of upstream serves a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// The candle GGUF model in this process.
-    Local,
-    /// Any OpenAI-compatible HTTP API.
-    OpenAi,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawModel {
-    name: String,
-    provider: ProviderKind,
-    // local
-    path: Option<PathBuf>,
-    workers: Option<usize>,
-    queue: Option<usize>,
-    max_tokens: Option<u32>,
-    context_tokens: Option<usize>,
-    // openai
-    api_base: Option<String>,
-    api_key_env: Option<String>,
-    upstream_model: Option<String>,
-    timeout_ms: Option<u64>,
-    max_retries: Option<u32>,
-    tokenizer: Option<PathBuf>,
-    // both
-    #[serde(default)]
-    fallbacks: Vec<String>,
-    price: Option<RawPrice>,
-}
-
-/// `price = "free"` or a table of decimal strings.
-#[derive(Debug)]
-enum RawPrice {
-    Free,
-    Table(RawPriceTable),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPriceTable {
-    input: String,
-    output: String,
-    cached_input: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for RawPrice {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct PriceVisitor;
-        impl<'de> Visitor<'de> for PriceVisitor {
-            type Value = RawPrice;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#""free" or a table { input = "0.15", output = "0.60" }"#)
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPrice, E> {
-                if v == "free" {
-                    Ok(RawPrice::Free)
-                } else {
-                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
-                }
-            }
-            fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<RawPrice, M::Error> {
-                RawPriceTable::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(RawPrice::Table)
-            }
-        }
-        d.deserialize_any(PriceVisitor)
     }
 }
 
@@ -229,258 +111,93 @@ impl Default for RawAuth {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawWriter {
-    queue: usize,
-    batch: usize,
-    flush_ms: u64,
-}
-
-impl Default for RawWriter {
-    fn default() -> Self {
-        RawWriter {
-            queue: 16_384,
-            batch: 512,
-            flush_ms: 20,
-        }
-    }
-}
-
 impl RawConfig {
     pub(super) fn deserialize_table(table: toml::Table) -> Result<RawConfig, toml::de::Error> {
         RawConfig::deserialize(toml::Value::Table(table))
     }
 
+    /// Validates every section, in the file's order of concern, and assembles them. Each
+    /// section's error names its key; this prefixes the file.
     pub(super) fn validate(
         self,
         source: &Path,
         vars: &HashMap<String, String>,
     ) -> Result<Config, ConfigError> {
         let err = |msg: String| ConfigError(format!("{}: {msg}", source.display()));
-        let listen = SocketAddr::from_str(&self.server.listen).map_err(|e| {
-            err(format!(
-                "[server] listen = {:?} is not an address: {e}",
-                self.server.listen
-            ))
-        })?;
-        if self.server.max_body_bytes == 0 {
-            return Err(err("[server] max_body_bytes must be positive".into()));
-        }
-        let url = self.database.url.trim().to_string();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(err(format!(
-                "[database] url must start with sqlite:, postgres:// or postgresql://, got {url:?}"
-            )));
-        }
         let base_dir = source.parent().unwrap_or(Path::new("."));
-        let mut models = Vec::with_capacity(self.models.len());
-        let mut names = HashSet::new();
-        for (i, m) in self.models.into_iter().enumerate() {
-            let at = format!("[[models]] #{} ({:?})", i + 1, m.name);
-            if m.name.trim().is_empty() {
-                return Err(err(format!("{at}: name must not be empty")));
-            }
-            if !names.insert(m.name.clone()) {
-                return Err(err(format!("{at}: the name {:?} is used twice", m.name)));
-            }
-            models.push(m.validate(&at, base_dir, vars).map_err(err)?);
-        }
-        for m in &models {
-            for f in &m.fallbacks {
-                if f == &m.name {
-                    return Err(err(format!("model {:?} lists itself in fallbacks", m.name)));
-                }
-                if !names.contains(f) {
-                    return Err(err(format!(
-                        "model {:?}: fallback {f:?} is not a configured model",
-                        m.name
-                    )));
-                }
-            }
-        }
-        let redis = self.redis.map(|r| RedisConfig { url: r.url });
-        if self.ratelimit.backend == RateLimitBackend::Redis && redis.is_none() {
-            return Err(err(
-                "[ratelimit] backend = \"redis\" needs a [redis] url".into()
-            ));
-        }
-        if self.ratelimit.default_rpm == 0 {
-            return Err(err("[ratelimit] default_rpm must be at least 1".into()));
-        }
-        if self.writer.queue == 0 || self.writer.batch == 0 {
-            return Err(err("[writer] queue and batch must be positive".into()));
-        }
+        let resolve = |path: PathBuf| resolve(base_dir, path);
+        let server = self.server.validate().map_err(err)?;
+        let database = self.database.validate().map_err(err)?;
+        let models = validate_models(self.models, &resolve, vars).map_err(err)?;
+        let (ratelimit, redis) = validate_limits(self.ratelimit, self.redis).map_err(err)?;
+        let writer = self.writer.validate().map_err(err)?;
         let alerts = self.alerts.validate().map_err(err)?;
         let review = self.review.validate().map_err(err)?;
         let moderation = self.moderation.validate(vars).map_err(err)?;
-        let eval = self.eval.validate().map_err(err)?.resolved(source);
+        let eval = self.eval.validate().map_err(err)?.resolved(&resolve);
         Ok(Config {
-            moderation,
+            source: source.to_path_buf(),
+            server,
+            database,
+            models,
+            ratelimit,
+            redis,
+            auth: self.auth.validate(),
+            writer,
+            prompts: self.prompts.validate(&resolve),
+            guard: self.guard.validate(&resolve),
             alerts,
+            moderation,
             review,
             eval,
-            source: source.to_path_buf(),
-            server: ServerConfig {
-                listen,
-                max_body_bytes: self.server.max_body_bytes,
-            },
-            database: DatabaseConfig {
-                url,
-                max_connections: self.database.max_connections.max(1),
-            },
-            models,
-            ratelimit: RateLimitConfig {
-                backend: self.ratelimit.backend,
-                default_rpm: self.ratelimit.default_rpm,
-            },
-            redis,
-            auth: AuthConfig {
-                key_cache: Duration::from_millis(self.auth.key_cache_ms),
-                bootstrap_admin_key: self.auth.bootstrap_admin_key,
-            },
-            guard: GuardConfig {
-                dir: resolve(base_dir, self.guard.dir),
-            },
-            prompts: PromptsConfig {
-                dir: resolve(base_dir, self.prompts.dir),
-            },
-            writer: WriterConfig {
-                queue: self.writer.queue,
-                batch: self.writer.batch,
-                flush: Duration::from_millis(self.writer.flush_ms.max(1)),
-            },
         })
     }
 }
 
-impl RawModel {
-    fn validate(
-        self,
-        at: &str,
-        base_dir: &Path,
-        vars: &HashMap<String, String>,
-    ) -> Result<ModelConfig, String> {
-        let misplaced = |keys: &[(&str, bool)], provider: &str| -> Result<(), String> {
-            match keys.iter().find(|(_, set)| *set) {
-                Some((key, _)) => Err(format!(
-                    "{at}: key `{key}` does not apply to provider = \"{provider}\""
-                )),
-                None => Ok(()),
-            }
-        };
-        let provider = match self.provider {
-            ProviderKind::Local => {
-                misplaced(
-                    &[
-                        ("api_base", self.api_base.is_some()),
-                        ("api_key_env", self.api_key_env.is_some()),
-                        ("upstream_model", self.upstream_model.is_some()),
-                        ("timeout_ms", self.timeout_ms.is_some()),
-                        ("max_retries", self.max_retries.is_some()),
-                        ("tokenizer", self.tokenizer.is_some()),
-                    ],
-                    "local",
-                )?;
-                let path = self.path.ok_or_else(|| {
-                    format!("{at}: provider = \"local\" needs `path` to a GGUF file")
-                })?;
-                let workers = self.workers.unwrap_or(1);
-                let queue = self.queue.unwrap_or(8);
-                if workers == 0 || queue == 0 {
-                    return Err(format!("{at}: workers and queue must be at least 1"));
-                }
-                ProviderSettings::Local(LocalSettings {
-                    path: resolve(base_dir, path),
-                    workers,
-                    queue,
-                    max_tokens: self.max_tokens.unwrap_or(256),
-                    context_tokens: self.context_tokens.unwrap_or(2048),
-                })
-            }
-            ProviderKind::OpenAi => {
-                misplaced(
-                    &[
-                        ("path", self.path.is_some()),
-                        ("workers", self.workers.is_some()),
-                        ("queue", self.queue.is_some()),
-                        ("max_tokens", self.max_tokens.is_some()),
-                        ("context_tokens", self.context_tokens.is_some()),
-                    ],
-                    "openai",
-                )?;
-                let api_base = self
-                    .api_base
-                    .ok_or_else(|| format!("{at}: provider = \"openai\" needs `api_base`"))?;
-                if !(api_base.starts_with("http://") || api_base.starts_with("https://")) {
-                    return Err(format!(
-                        "{at}: api_base {api_base:?} must start with http:// or https://"
-                    ));
-                }
-                let api_key = match &self.api_key_env {
-                    None => None,
-                    Some(var) => match vars.get(var) {
-                        Some(v) if !v.is_empty() => Some(Secret::new(v.clone())),
-                        _ => {
-                            return Err(format!(
-                                "{at}: api_key_env = {var:?} but that environment variable is not set"
-                            ));
-                        }
-                    },
-                };
-                let timeout_ms = self.timeout_ms.unwrap_or(30_000);
-                if timeout_ms == 0 {
-                    return Err(format!("{at}: timeout_ms must be positive"));
-                }
-                ProviderSettings::OpenAi(OpenAiSettings {
-                    api_base: api_base.trim_end_matches('/').to_string(),
-                    api_key,
-                    upstream_model: self.upstream_model.unwrap_or_else(|| self.name.clone()),
-                    timeout: Duration::from_millis(timeout_ms),
-                    max_retries: self.max_retries.unwrap_or(2),
-                    tokenizer: self.tokenizer.map(|p| resolve(base_dir, p)),
-                })
-            }
-        };
-        let price = match self.price {
-            None => {
-                return Err(format!(
-                    "{at}: no price; give [models.price] input/output in USD per 1M tokens, or price = \"free\""
-                ));
-            }
-            Some(RawPrice::Free) => Price::Free,
-            Some(RawPrice::Table(t)) => Price::PerMillion {
-                input: parse_price(at, "input", &t.input)?,
-                output: parse_price(at, "output", &t.output)?,
-                cached_input: t
-                    .cached_input
-                    .map(|c| parse_price(at, "cached_input", &c))
-                    .transpose()?,
-            },
-        };
-        Ok(ModelConfig {
-            name: self.name,
-            provider,
-            fallbacks: self.fallbacks,
-            price,
+impl RawServer {
+    fn validate(self) -> Result<ServerConfig, String> {
+        let listen = SocketAddr::from_str(&self.listen)
+            .map_err(|e| format!("[server] listen = {:?} is not an address: {e}", self.listen))?;
+        if self.max_body_bytes == 0 {
+            return Err("[server] max_body_bytes must be positive".into());
+        }
+        Ok(ServerConfig {
+            listen,
+            max_body_bytes: self.max_body_bytes,
         })
     }
 }
 
-fn parse_price(at: &str, key: &str, text: &str) -> Result<Decimal, String> {
-    let value = Decimal::from_str(text.trim())
-        .map_err(|_| format!("{at}: price.{key} = {text:?} is not a decimal number"))?;
-    if value.is_sign_negative() {
-        return Err(format!("{at}: price.{key} = {text:?} is negative"));
+/// `[ratelimit]` and `[redis]` together: the Redis backend needs the Redis URL.
+fn validate_limits(
+    ratelimit: RawRateLimit,
+    redis: Option<RawRedis>,
+) -> Result<(RateLimitConfig, Option<RedisConfig>), String> {
+    let redis = redis.map(|r| RedisConfig { url: r.url });
+    if ratelimit.backend == RateLimitBackend::Redis && redis.is_none() {
+        return Err("[ratelimit] backend = \"redis\" needs a [redis] url".into());
     }
-    Ok(value)
+    if ratelimit.default_rpm == 0 {
+        return Err("[ratelimit] default_rpm must be at least 1".into());
+    }
+    let ratelimit = RateLimitConfig {
+        backend: ratelimit.backend,
+        default_rpm: ratelimit.default_rpm,
+    };
+    Ok((ratelimit, redis))
 }
 
-/// Relative model paths are read from the working directory when they exist there (the shipped
-/// config is run from the repository root), else relative to the config file.
+impl RawAuth {
+    fn validate(self) -> AuthConfig {
+        AuthConfig {
+            key_cache: Duration::from_millis(self.key_cache_ms),
+            bootstrap_admin_key: self.bootstrap_admin_key,
+        }
+    }
+}
+
+/// Relative paths are read from the working directory when they exist there (the shipped config
+/// is run from the repository root), else relative to the config file.
 fn resolve(base_dir: &Path, path: PathBuf) -> PathBuf {
     if path.is_absolute() || path.exists() {
         path

@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::*;
+use crate::providers::{Price, ProviderSettings};
 
 const BASE: &str = r#"
 [server]
@@ -239,4 +240,46 @@ fn moderation_and_review_sections_load_and_their_errors_name_file_and_key() {
         assert!(e.starts_with("conf/powerbirth.toml: "), "{e}");
         assert!(e.contains(needle), "{e}");
     }
+}
+
+#[test]
+fn a_key_of_another_provider_names_the_model_its_provider_the_key_and_the_entry_line() {
+    let text = BASE.replace("timeout_ms = 1500", "timeout_ms = 1500\nworkers = 2");
+    let err = load(&text, &env(&[("TEST_UPSTREAM_KEY", "k")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("conf/powerbirth.toml: "), "{err}");
+    assert!(
+        err.contains("model \"gpt-4o-mini\" (provider = \"openai\")")
+            && err.contains("`workers`")
+            && err.contains("line 14"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_provider_is_refused_with_the_model_and_the_known_providers_named() {
+    let text = BASE.replace("provider = \"openai\"", "provider = \"openia\"");
+    let err = load(&text, &env(&[("TEST_UPSTREAM_KEY", "k")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("gpt-4o-mini") && err.contains("`local` or `openai`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_key_of_another_provider_set_from_the_environment_is_refused_with_the_variable_named() {
+    let vars = env(&[
+        ("TEST_UPSTREAM_KEY", "k"),
+        ("POWERBIRTH_MODELS__0__API_BASE", "http://y"),
+    ]);
+    let err = load(BASE, &vars).unwrap_err().to_string();
+    assert!(
+        err.contains("POWERBIRTH_MODELS__0__API_BASE")
+            && err.contains("model \"local-smollm2\" (provider = \"local\")")
+            && err.contains("`api_base`"),
+        "{err}"
+    );
 }

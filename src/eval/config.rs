@@ -3,7 +3,7 @@
 //! (`deny_unknown_fields`), then validated into [`EvalConfig`]; hooked into the file by
 //! `src/config`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -40,18 +40,10 @@ impl Default for EvalConfig {
 }
 
 impl EvalConfig {
-    /// The data paths (sets, rubrics, embedding model) as the rest of the configuration resolves
-    /// paths: as written when that exists from the working directory, else next to the
-    /// configuration file. `out_dir` stays relative to the working directory, like `--out`.
-    pub fn resolved(mut self, config_file: &Path) -> EvalConfig {
-        let base = config_file.parent().unwrap_or(Path::new("."));
-        let resolve = |p: PathBuf| {
-            if p.is_absolute() || p.exists() {
-                p
-            } else {
-                base.join(p)
-            }
-        };
+    /// The data paths (sets, rubrics, embedding model) resolved as the rest of the configuration
+    /// resolves paths (`resolve` is the configuration file's rule). `out_dir` stays relative to
+    /// the working directory, like `--out`.
+    pub fn resolved(mut self, resolve: &dyn Fn(PathBuf) -> PathBuf) -> EvalConfig {
         self.sets_dir = resolve(self.sets_dir);
         self.rubrics_dir = resolve(self.rubrics_dir);
         self.embedding_model = resolve(self.embedding_model);

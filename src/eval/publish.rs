@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use super::compare::PASS_RATE;
 use super::store::{PromptHistory, PromptRun};
-use crate::config::Config;
+use crate::store::DatabaseConfig;
 use crate::store::Store;
 
 /// `eval publish` options.
@@ -26,8 +26,8 @@ pub struct PublishArgs {
 }
 
 /// Reads the stored runs from the configured database and writes the page.
-pub async fn run(config: &Config, args: PublishArgs) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database.url, 2)
+pub async fn run(database: &DatabaseConfig, args: PublishArgs) -> anyhow::Result<()> {
+    let store = Store::connect(&database.url, 2)
         .await
         .context("opening the database")?;
     let history = store.eval_history(args.runs as usize).await;

@@ -8,6 +8,7 @@
 //! by [`Guard::load`]; the request path only reads it. See `docs/guard.md`.
 
 mod classify;
+pub mod config;
 mod context;
 pub mod eval;
 mod lexicon;

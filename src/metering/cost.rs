@@ -10,8 +10,8 @@
 
 use rust_decimal::Decimal;
 
-use crate::config::Price;
 use crate::core::UsdCost;
+use crate::providers::Price;
 pub use crate::store::messages::TokensSource;
 
 /// Prices are per this many tokens.

@@ -37,10 +37,9 @@ pub use metrics::MeteringMetrics;
 pub use crate::core::calendar::{self, parse_instant};
 pub use crate::core::{CostError, UsdCost};
 
-use crate::config::{Config, Price, ProviderSettings};
 use crate::core::now_ms;
 use crate::error::ApiError;
-use crate::providers::{Backend, ModelEntry, Providers};
+use crate::providers::{Backend, ModelConfig, ModelEntry, Price, ProviderSettings, Providers};
 use crate::store::Store;
 use crate::store::keys::ApiKey;
 use crate::store::messages::MessageRecord;
@@ -100,13 +99,13 @@ impl Metering {
     /// given (replicas share it), else in this process.
     pub fn new(
         store: Store,
-        cfg: &Config,
+        configured: &[ModelConfig],
         providers: &Providers,
         redis: Option<redis::aio::ConnectionManager>,
         registry: &mut prometheus_client::registry::Registry,
     ) -> anyhow::Result<Metering> {
         let mut counters = HashMap::new();
-        for m in &cfg.models {
+        for m in configured {
             let (counter, default_max_output) = match &m.provider {
                 ProviderSettings::OpenAi(s) => {
                     let counter = match &s.tokenizer {
@@ -130,11 +129,12 @@ impl Metering {
             counters.insert(m.name.clone(), (counter, default_max_output));
         }
         let mut models = HashMap::new();
-        for m in &cfg.models {
+        for m in configured {
             let chain = std::iter::once(&m.price).chain(
                 m.fallbacks
                     .iter()
-                    .filter_map(|f| cfg.model(f).map(|fm| &fm.price)),
+                    .filter_map(|f| configured.iter().find(|fm| &fm.name == f))
+                    .map(|fm| &fm.price),
             );
             let (counter, default_max_output) = counters
                 .remove(&m.name)

@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::local::{ChatTurn, GenEvent, GenerateRequest, LocalError, LocalModel, LocalOptions};
+use super::settings::LocalSettings;
 use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
-use crate::config::LocalSettings;
 use crate::wire::{Author, ChatRequest, Delta, Head, Role, Usage, completion_id};
 
 /// A configured local model.

@@ -7,6 +7,7 @@ mod error;
 pub mod local;
 mod local_chat;
 mod openai;
+pub mod settings;
 pub mod sse;
 
 use std::collections::HashMap;
@@ -17,13 +18,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::config::{Config, Price, ProviderSettings};
+use crate::config::Config;
 use crate::metrics::{Metrics, UpstreamLabels};
 use crate::wire::{ChatRequest, Usage};
 
 pub use error::{HttpStatus, ProviderError, UpstreamClass, UpstreamError};
 pub use local_chat::LocalProvider;
 pub use openai::OpenAiProvider;
+pub use settings::{LocalSettings, ModelConfig, OpenAiSettings, Price, ProviderSettings};
 
 /// A finished (non-streamed) answer.
 #[derive(Debug, Clone)]

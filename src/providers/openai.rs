@@ -9,9 +9,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
 
+use super::settings::OpenAiSettings;
 use super::sse::SseParser;
 use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
-use crate::config::{OpenAiSettings, Secret};
+use crate::core::Secret;
 use crate::wire::{ChatRequest, Usage};
 
 /// One OpenAI-compatible upstream.

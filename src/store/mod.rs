@@ -6,6 +6,7 @@
 //! [`keys`], [`ledger`], [`eval_runs`]); domain modules call them and never name sqlx. The store
 //! imports only `core`.
 
+pub mod config;
 pub mod eval_runs;
 pub mod keys;
 pub mod ledger;
@@ -23,17 +24,10 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
 
-pub use writer::WriterSettings;
+pub use config::{DatabaseConfig, WriterConfig};
 
 /// A failed query. Domain code names this type, never sqlx's.
 pub type DbError = sqlx::Error;
-
-/// `[database]`: where the store connects and how many connections it may hold.
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    pub url: String,
-    pub max_connections: u32,
-}
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

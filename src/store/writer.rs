@@ -9,18 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::Store;
+use super::config::WriterConfig;
 use super::messages::Exchange;
-
-/// `[writer]`: the log writer's queue and batches.
-#[derive(Debug, Clone)]
-pub struct WriterSettings {
-    /// Exchanges that may wait in the queue before `record` waits for room.
-    pub queue: usize,
-    /// Most exchanges written in one transaction.
-    pub batch: usize,
-    /// How long a batch waits to fill after its first exchange.
-    pub flush: Duration,
-}
 
 enum Msg {
     Record(Exchange),
@@ -39,7 +29,7 @@ pub struct LogWriter {
 
 impl LogWriter {
     /// Starts the writer task on the current runtime.
-    pub fn spawn(store: Store, cfg: &WriterSettings) -> LogWriter {
+    pub fn spawn(store: Store, cfg: &WriterConfig) -> LogWriter {
         let (tx, rx) = mpsc::channel(cfg.queue);
         let handle = tokio::spawn(run(store, rx, cfg.batch, cfg.flush));
         LogWriter {

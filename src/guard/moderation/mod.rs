@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 pub use config::RawModerationConfig;
 
-use crate::config::Secret;
+use crate::core::Secret;
 
 /// Azure Content Safety accepts at most this many characters per request.
 const AZURE_MAX_CHARS: usize = 10_000;

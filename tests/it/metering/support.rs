@@ -147,7 +147,7 @@ impl TestMetering {
             .unwrap();
         let mut registry = Registry::with_prefix("powerbirth");
         let metering =
-            Metering::new(store.clone(), &cfg, &providers, redis, &mut registry).unwrap();
+            Metering::new(store.clone(), &cfg.models, &providers, redis, &mut registry).unwrap();
         TestMetering {
             metering,
             providers,
