@@ -16,26 +16,16 @@ use crate::chat::Pipeline;
 use crate::config::{Config, RateLimitBackend};
 use crate::guard::Guard;
 use crate::guard::moderation::Moderator;
+pub use crate::http::AppState;
 use crate::metering::{AlertMonitor, Metering};
 use crate::metrics::Metrics;
 use crate::prompts::PromptRegistry;
-use crate::providers::Providers;
+use crate::providers::{LocalModels, Providers};
 use crate::ratelimit::RateLimiter;
 use crate::review::schedule::ReviewScheduler;
 use crate::store::Store;
 use crate::store::keys::Role;
 use crate::store::writer::LogWriter;
-
-/// Shared state: one `Clone` struct of `Arc`s, built once; nothing global and mutable.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub keys: Arc<KeyCache>,
-    pub limiter: Arc<RateLimiter>,
-    pub metrics: Arc<Metrics>,
-    pub pipeline: Pipeline,
-}
 
 /// A built application, bound to its address but not yet serving.
 pub struct App {
@@ -66,6 +56,11 @@ impl App {
     /// Connects the database (migrating it), loads every model, starts the log writer and binds
     /// `[server] listen`. Any failure here stops the start-up with its cause.
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        App::build_with(config, &LocalModels::default()).await
+    }
+
+    /// [`App::build`], taking local models already loaded from `local` (see [`LocalModels`]).
+    pub async fn build_with(config: Config, local: &LocalModels) -> anyhow::Result<App> {
         let store = Store::connect(&config.database.url, config.database.max_connections)
             .await
             .context("opening the database")?;
@@ -82,7 +77,7 @@ impl App {
                     .context("connecting to Redis for rate limits")?
             }
         };
-        let pipeline = build_pipeline(&config, &store).await?;
+        let pipeline = build_pipeline(&config, &store, local).await?;
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
         let metrics = pipeline.metrics.clone();
         let review_schedule = ReviewScheduler::spawn(store.clone(), config.review.clone());
@@ -159,7 +154,11 @@ impl App {
 /// The pipeline one turn goes through (prompts, guard, providers with every model loaded,
 /// metering, the log writer), built once: the server's and `eval run`'s are the same thing.
 /// Fails with the cause when a prompt, the guard data or a model cannot be loaded.
-pub async fn build_pipeline(config: &Config, store: &Store) -> anyhow::Result<Pipeline> {
+pub async fn build_pipeline(
+    config: &Config,
+    store: &Store,
+    local: &LocalModels,
+) -> anyhow::Result<Pipeline> {
     let prompts = load_prompts(&config.prompts.dir).map_err(|problems| {
         anyhow::anyhow!(
             "the prompts have problems, not starting:\n{}",
@@ -169,7 +168,7 @@ pub async fn build_pipeline(config: &Config, store: &Store) -> anyhow::Result<Pi
     let guard = Guard::load(&config.guard.dir)
         .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?;
     let http = upstream_client()?;
-    let providers = Providers::build(config, http.clone()).await?;
+    let providers = Providers::build(&config.models, http.clone(), local).await?;
     let mut metrics = Metrics::new();
     let moderator = Moderator::new(http, config.moderation.clone());
     moderator.register(metrics.registry_mut());

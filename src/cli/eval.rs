@@ -137,7 +137,7 @@ async fn run_sets(config: Config, args: RunArgs) -> Result<u8, Vec<String>> {
     let store = Store::connect(&config.database.url, 2)
         .await
         .map_err(|e| one(format!("opening the database: {e:#}")))?;
-    let pipeline = crate::app::build_pipeline(&config, &store)
+    let pipeline = crate::app::build_pipeline(&config, &store, &Default::default())
         .await
         .map_err(|e| one(format!("{e:#}")))?;
     let scorers = scorers(&config, &pipeline, &model, needs, rubrics)

@@ -7,10 +7,10 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::middleware::ResponseMeta;
-use crate::app::AppState;
 use crate::auth::AuthedKey;
 use crate::chat::{Answer, Answered, RequestContext, StreamedTurn};
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::wire::ChatRequest;
 
 #[tracing::instrument(name = "chat", skip_all, fields(key = %key.0.name))]

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::http::AppState;
 
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))

@@ -7,9 +7,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::app::AppState;
 use crate::auth::AuthedKey;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::metrics::{HttpLabels, RouteLabels};
 use crate::ratelimit::retry_after_secs;
 

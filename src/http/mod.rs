@@ -9,13 +9,15 @@ mod middleware;
 mod models;
 mod moderations;
 mod prompts;
+mod state;
 mod usage;
+
+pub use state::AppState;
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
 
-use crate::app::AppState;
 use crate::error::ApiError;
 
 /// The whole API.

@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::providers::ModelEntry;
 
 fn model_object(m: &ModelEntry) -> Value {

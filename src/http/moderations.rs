@@ -12,11 +12,11 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
 use crate::chat::guarded;
 use crate::error::ApiError;
 use crate::guard::moderation::{ModerationOutcome, names_self_harm};
 use crate::guard::{Category, InputVerdict};
+use crate::http::AppState;
 
 /// At most this many inputs per request.
 const MAX_INPUTS: usize = 128;

@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::auth::AuthedKey;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::prompts::PromptSelector;
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {

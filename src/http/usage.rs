@@ -7,10 +7,10 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::auth::AuthedKey;
 use crate::core::now_ms;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::metering::{GroupBy, list_alerts, parse_instant, usage_report};
 
 /// Query of `/v1/usage`. `from`/`to` take epoch ms, `YYYY-MM-DD` or RFC 3339 UTC; default the last

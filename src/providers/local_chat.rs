@@ -13,19 +13,23 @@ use super::settings::LocalSettings;
 use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
 use crate::wire::{Author, ChatRequest, Delta, Head, Role, Usage, completion_id};
 
-/// A configured local model.
-pub struct LocalProvider {
-    model: LocalModel,
+/// Local models already loaded, by file and settings: [`super::Providers::build`] takes a model
+/// from here instead of reading its GGUF again. A server builds its providers once and passes an
+/// empty one; the test suite passes one shared value to every app it starts, so the model is
+/// loaded once per test run (loading it is the slow part of starting an app). Nothing global:
+/// whoever builds providers owns the value.
+#[derive(Clone, Default)]
+pub struct LocalModels {
+    loaded: std::sync::Arc<std::sync::Mutex<Vec<(LocalSettings, LocalModel)>>>,
 }
 
-impl LocalProvider {
-    /// Loads the GGUF (slow: call from a blocking thread).
-    pub fn load(s: &LocalSettings) -> Result<LocalProvider, String> {
-        if !s.path.exists() {
-            return Err(format!(
-                "the local model file {} does not exist; run `make models` to fetch it",
-                s.path.display()
-            ));
+impl LocalModels {
+    /// The model for `s`, loaded now (slow: call from a blocking thread) unless already here.
+    fn get_or_load(&self, s: &LocalSettings) -> Result<LocalModel, String> {
+        // Held while loading, so two apps starting at once load the file once.
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, model)) = loaded.iter().find(|(settings, _)| settings == s) {
+            return Ok(model.clone());
         }
         let opts = LocalOptions {
             workers: s.workers,
@@ -36,7 +40,29 @@ impl LocalProvider {
         };
         let model =
             LocalModel::load(&s.path, opts).map_err(|e| format!("{}: {e}", s.path.display()))?;
-        Ok(LocalProvider { model })
+        loaded.push((s.clone(), model.clone()));
+        Ok(model)
+    }
+}
+
+/// A configured local model.
+pub struct LocalProvider {
+    model: LocalModel,
+}
+
+impl LocalProvider {
+    /// Loads the GGUF (slow: call from a blocking thread), or takes the model `loaded` already
+    /// holds for the same file and settings.
+    pub fn load(s: &LocalSettings, loaded: &LocalModels) -> Result<LocalProvider, String> {
+        if !s.path.exists() {
+            return Err(format!(
+                "the local model file {} does not exist; run `make models` to fetch it",
+                s.path.display()
+            ));
+        }
+        Ok(LocalProvider {
+            model: loaded.get_or_load(s)?,
+        })
     }
 
     /// The loaded model (its tokenizer counts tokens for metering and evals).
@@ -119,7 +145,7 @@ impl LocalProvider {
                     completion_tokens,
                 } => {
                     let usage = Usage::of(prompt_tokens.into(), completion_tokens.into());
-                    let head = Head::new(completion_id(), crate::store::now_ms() / 1000, name);
+                    let head = Head::new(completion_id(), crate::core::now_ms() / 1000, name);
                     let body =
                         head.completion(Author::Model, &text, finish_reason.as_str(), &usage);
                     return Ok(Completion {
@@ -154,7 +180,7 @@ impl LocalProvider {
                 message: message.clone(),
             });
         }
-        let head = Head::new(completion_id(), crate::store::now_ms() / 1000, name);
+        let head = Head::new(completion_id(), crate::core::now_ms() / 1000, name);
         let role_chunk = model_chunk(&head, Delta::First(""), None, String::new());
         let rest = futures_util::stream::unfold(
             Generation {

@@ -18,12 +18,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::config::Config;
 use crate::metrics::{Metrics, UpstreamLabels};
 use crate::wire::{ChatRequest, Usage};
 
 pub use error::{HttpStatus, ProviderError, UpstreamClass, UpstreamError};
-pub use local_chat::LocalProvider;
+pub use local_chat::{LocalModels, LocalProvider};
 pub use openai::OpenAiProvider;
 pub use settings::{LocalSettings, ModelConfig, OpenAiSettings, Price, ProviderSettings};
 
@@ -120,22 +119,28 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// Builds every provider; local models are loaded here (on a blocking thread), so a missing
-    /// or broken GGUF stops the start-up with its path named.
-    pub async fn build(cfg: &Config, http: reqwest::Client) -> anyhow::Result<Providers> {
-        let created = crate::store::now_ms() / 1000;
-        let mut models = Vec::with_capacity(cfg.models.len());
-        for m in &cfg.models {
+    /// Builds every provider of `[[models]]`; local models are loaded here (on a blocking
+    /// thread) unless `local` already holds them, so a missing or broken GGUF stops the start-up
+    /// with its path named.
+    pub async fn build(
+        configured: &[ModelConfig],
+        http: reqwest::Client,
+        local: &LocalModels,
+    ) -> anyhow::Result<Providers> {
+        let created = crate::core::now_ms() / 1000;
+        let mut models = Vec::with_capacity(configured.len());
+        for m in configured {
             let backend = match &m.provider {
                 ProviderSettings::OpenAi(s) => {
                     Backend::OpenAi(OpenAiProvider::new(http.clone(), s))
                 }
                 ProviderSettings::Local(s) => {
-                    let s = s.clone();
+                    let (s, local) = (s.clone(), local.clone());
                     let name = m.name.clone();
-                    let provider = tokio::task::spawn_blocking(move || LocalProvider::load(&s))
-                        .await?
-                        .map_err(|e| anyhow::anyhow!("model {name:?}: {e}"))?;
+                    let provider =
+                        tokio::task::spawn_blocking(move || LocalProvider::load(&s, &local))
+                            .await?
+                            .map_err(|e| anyhow::anyhow!("model {name:?}: {e}"))?;
                     Backend::Local(provider)
                 }
             };

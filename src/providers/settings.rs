@@ -32,7 +32,7 @@ pub enum ProviderSettings {
     OpenAi(OpenAiSettings),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalSettings {
     pub path: PathBuf,
     pub workers: usize,

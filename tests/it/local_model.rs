@@ -13,6 +13,34 @@ fn local_toml(path: &std::path::Path) -> String {
     )
 }
 
+/// The raw SSE of a streamed answer, its text (every chunk's content, joined) and its usage chunk.
+async fn stream(app: &common::TestApp, body: &Value) -> (String, String, Option<Value>) {
+    let sse = app
+        .post("/v1/chat/completions", body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut joined = String::new();
+    let mut usage = None;
+    for line in sse.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        if line == "[DONE]" {
+            break;
+        }
+        let chunk: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(chunk["object"], "chat.completion.chunk");
+        joined.push_str(
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or(""),
+        );
+        if !chunk["usage"].is_null() {
+            usage = Some(chunk["usage"].clone());
+        }
+    }
+    (sse, joined, usage)
+}
+
 #[tokio::test]
 async fn the_local_model_answers_deterministically_streamed_and_not() {
     let Some(path) = local_model_path() else {
@@ -62,29 +90,7 @@ async fn the_local_model_answers_deterministically_streamed_and_not() {
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
     streamed["stream_options"] = json!({"include_usage": true});
-    let sse = app
-        .post("/v1/chat/completions", &streamed)
-        .await
-        .text()
-        .await
-        .unwrap();
-    let mut joined = String::new();
-    let mut usage = None;
-    for line in sse.lines().filter_map(|l| l.strip_prefix("data: ")) {
-        if line == "[DONE]" {
-            break;
-        }
-        let chunk: Value = serde_json::from_str(line).unwrap();
-        assert_eq!(chunk["object"], "chat.completion.chunk");
-        joined.push_str(
-            chunk["choices"][0]["delta"]["content"]
-                .as_str()
-                .unwrap_or(""),
-        );
-        if !chunk["usage"].is_null() {
-            usage = Some(chunk["usage"].clone());
-        }
-    }
+    let (sse, joined, usage) = stream(&app, &streamed).await;
     assert!(sse.ends_with("data: [DONE]\n\n"));
     assert_eq!(
         joined, text,

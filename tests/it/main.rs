@@ -11,6 +11,7 @@ mod api_guard;
 mod api_metering;
 mod api_moderation;
 mod api_prompts;
+mod architecture;
 mod cli;
 mod eval_reports;
 mod eval_run;

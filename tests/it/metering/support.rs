@@ -142,7 +142,7 @@ impl TestMetering {
     pub async fn new(store: &Store, redis: Option<redis::aio::ConnectionManager>) -> TestMetering {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path());
-        let providers = Providers::build(&cfg, reqwest::Client::new())
+        let providers = Providers::build(&cfg.models, reqwest::Client::new(), &Default::default())
             .await
             .unwrap();
         let mut registry = Registry::with_prefix("powerbirth");

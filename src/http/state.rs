@@ -1,0 +1,23 @@
+//! The state every API route reads: one `Clone` struct of `Arc`s, built once by `App::build`;
+//! nothing global and mutable. It lives with the routes (not in `app`) so the import graph runs
+//! one way: `app` builds it and the router, `http` never imports `app`.
+
+use std::sync::Arc;
+
+use crate::auth::KeyCache;
+use crate::chat::Pipeline;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
+
+/// Shared state: one `Clone` struct of `Arc`s, built once; nothing global and mutable.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: Arc<KeyCache>,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
+    pub pipeline: Pipeline,
+}
