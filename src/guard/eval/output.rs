@@ -1,6 +1,7 @@
 //! The output guard on labelled model answers (`evalsets/guard/output/`): each answer checked
-//! whole ([`Guard::check_output_verdict`]) and fed to a [`StreamGuard`](crate::guard::StreamGuard) in deltas of a few
-//! characters, as the streaming path receives them; scored as dose recall and false-block rate.
+//! whole ([`Guard::check_output_verdict`]) and fed to a
+//! [`StreamGuard`](crate::guard::StreamGuard) in deltas of a few characters, as the streaming
+//! path receives them; scored as dose recall and false-block rate.
 
 use std::fmt;
 use std::path::Path;
@@ -198,9 +199,9 @@ pub fn run_output_eval(guard: &Guard, dir: &Path) -> Result<OutputEvalReport, Ev
     })
 }
 
-/// Feeds `case` to a [`StreamGuard`](crate::guard::StreamGuard) in deltas of a few characters, as the streaming path does
-/// (the `n`th case starts at a different place in the cycle of sizes). Returns the text the
-/// client would have seen and whether the guard stopped the stream.
+/// Feeds `case` to a [`StreamGuard`](crate::guard::StreamGuard) in deltas of a few characters,
+/// as the streaming path does (the `n`th case starts at a different place in the cycle of
+/// sizes). Returns the text the client would have seen and whether the guard stopped the stream.
 fn stream_through(guard: &Guard, case: &OutputCase, n: usize) -> (String, bool) {
     let mut sg = guard.stream_guard(case.lang);
     let chars: Vec<char> = case.text.chars().collect();
