@@ -3,8 +3,8 @@
 //! precision and recall per category and the false-escalation rate on benign messages (no label,
 //! yet escalated or blocked). Output side: every model answer of `evalsets/guard/output/` through
 //! [`Guard::check_output_verdict`] and, in small deltas, through the
-//! [`StreamGuard`](super::StreamGuard), scored as dose recall and false-block rate (the
-//! `eval/output.rs`). `powerbirth eval guard` prints both; the gates, with their thresholds,
+//! [`StreamGuard`](super::StreamGuard), scored as dose recall and false-block rate
+//! (`eval/output.rs`). `powerbirth eval guard` prints both; the gates, with their thresholds,
 //! are the tests in `src/guard/tests/evalsets.rs`, not this module.
 //!
 //! Input: one JSON object per line, `{"id", "lang": "pt-BR"|"en", "text", "labels": [...],
