@@ -2,7 +2,8 @@
 //! `evalsets/guard/` has three parts, reported separately: `dev/` (the messages the lexicons were
 //! written from), `heldout/` (frozen messages no lexicon change may be tuned on) and `output/`
 //! (model answers with and without a dose, whole and streamed). `--evalset DIR` scores a folder of
-//! `*.jsonl` messages as one part against the development targets. Exit 1 when a target is missed.
+//! `*.jsonl` messages as one part, against the held-out floors when the folder is named
+//! `heldout`, else against the development targets. Exit 1 when a target is missed.
 
 use std::path::{Path, PathBuf};
 
@@ -55,7 +56,12 @@ pub fn run(config: &Config, args: GuardArgs) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     let dir = &args.evalset;
     let parts: Vec<(&str, PathBuf, &Targets)> = if has_jsonl(dir) {
-        vec![("messages", dir.clone(), &DEVELOPMENT)]
+        // One folder: the held-out floors when it is the held-out part, else issue #4's targets.
+        if dir.file_name().is_some_and(|n| n == "heldout") {
+            vec![("held-out", dir.clone(), &HELD_OUT)]
+        } else {
+            vec![("messages", dir.clone(), &DEVELOPMENT)]
+        }
     } else {
         vec![
             ("development", dir.join("dev"), &DEVELOPMENT),
