@@ -38,8 +38,9 @@ pub enum EvalCommand {
     Score(super::eval_score::ScoreArgs),
     /// Regenerate docs/model-performance.md from the runs stored in the database.
     Publish(crate::eval::publish::PublishArgs),
-    /// The guard's own eval set (evalsets/guard): precision and recall per category and the
-    /// false-escalation rate on benign messages; exit 1 when a target is missed.
+    /// The guard's own eval sets (evalsets/guard: dev, held-out, output), each reported apart:
+    /// precision and recall per category, the false-escalation rate on benign messages, and the
+    /// output guard's dose recall and false blocks; exit 1 when a target is missed.
     Guard(super::eval_guard::GuardArgs),
 }
 

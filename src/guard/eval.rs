@@ -1,11 +1,16 @@
-//! The guard's own evaluation: runs every labelled message of `evalsets/guard/*.jsonl` through
-//! [`Guard::check_input`] and reports precision and recall per category, and the
-//! false-escalation rate on benign messages (no label, yet escalated or blocked), against the
-//! targets of issue #4. `powerbirth eval guard` prints the [`GuardEvalReport`] table.
+//! The guard's own evaluation. Input side: every labelled message of a folder of `*.jsonl`
+//! (`evalsets/guard/dev/`, `evalsets/guard/heldout/`) through [`Guard::check_input`], scored as
+//! precision and recall per category and the false-escalation rate on benign messages (no label,
+//! yet escalated or blocked). Output side: every model answer of `evalsets/guard/output/` through
+//! [`Guard::check_output_verdict`] and, in small deltas, through the
+//! [`StreamGuard`](super::StreamGuard), scored as dose recall and false-block rate
+//! (`eval/output.rs`). `powerbirth eval guard` prints both; the gates, with their thresholds,
+//! are the tests in `src/guard/tests/evalsets.rs`, not this module.
 //!
-//! One JSON object per line: `{"id", "lang": "pt-BR"|"en", "text", "labels": [...], "note"?}`;
-//! labels are category names (`red_flag`, `self_harm`, `medication_dosing`, `pii`); no label
-//! means benign. See `evalsets/guard/README.md`.
+//! Input: one JSON object per line, `{"id", "lang": "pt-BR"|"en", "text", "labels": [...],
+//! "note"?}`; labels are category names (`red_flag`, `self_harm`, `medication_dosing`, `pii`);
+//! no label means benign. Output: `{"id", "lang", "text", "dose": true|false, "note"?}`. See
+//! `evalsets/guard/README.md`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,6 +18,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{Category, Decision, Guard, Lang};
+
+mod output;
+
+pub use output::{
+    BlockScore, OutputCase, OutputEvalReport, OutputMiss, load_output_cases, run_output_eval,
+};
 
 /// A broken eval file, as `file:line: message`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -42,24 +53,15 @@ struct RawCase {
     note: Option<String>,
 }
 
-/// The minimum scores the guard must reach (issue #4).
+/// The minimum scores an input eval part must reach. The caller states them (the tests in
+/// `src/guard/tests.rs`, the CLI), so the code under test does not grade itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Targets {
     pub red_flag_recall: f64,
     pub self_harm_recall: f64,
     pub dosing_recall: f64,
+    pub pii_recall: f64,
     pub max_false_escalation: f64,
-}
-
-impl Default for Targets {
-    fn default() -> Self {
-        Targets {
-            red_flag_recall: 0.97,
-            self_harm_recall: 0.97,
-            dosing_recall: 0.95,
-            max_false_escalation: 0.03,
-        }
-    }
 }
 
 /// Counts for one category.
@@ -89,7 +91,7 @@ impl CategoryScore {
     }
 }
 
-fn ratio(a: usize, b: usize) -> f64 {
+pub(super) fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 1.0 } else { a as f64 / b as f64 }
 }
 
@@ -136,6 +138,7 @@ impl GuardEvalReport {
             (Category::RedFlag, t.red_flag_recall),
             (Category::SelfHarm, t.self_harm_recall),
             (Category::MedicationDosing, t.dosing_recall),
+            (Category::Pii, t.pii_recall),
         ] {
             let r = self.score(c).recall();
             if r < min {
@@ -151,24 +154,40 @@ impl GuardEvalReport {
         }
         out
     }
+
+    /// The report as a table for the console, with each target beside its score.
+    pub fn display<'a>(&'a self, part: &'a str, targets: &'a Targets) -> impl fmt::Display + 'a {
+        ReportTable {
+            report: self,
+            part,
+            targets,
+        }
+    }
 }
 
-impl fmt::Display for GuardEvalReport {
+struct ReportTable<'a> {
+    report: &'a GuardEvalReport,
+    part: &'a str,
+    targets: &'a Targets,
+}
+
+impl fmt::Display for ReportTable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = Targets::default();
-        writeln!(f, "guard eval: {} messages", self.cases)?;
+        let (t, r) = (self.targets, self.report);
+        writeln!(f, "guard eval ({}): {} messages", self.part, r.cases)?;
         writeln!(
             f,
             "{:<18} {:>5} {:>4} {:>4} {:>4} {:>9} {:>7}  target",
             "category", "n", "tp", "fp", "fn", "precision", "recall"
         )?;
-        for s in &self.scores {
-            let target = match s.category {
-                Category::RedFlag => format!("recall >= {}", t.red_flag_recall),
-                Category::SelfHarm => format!("recall >= {}", t.self_harm_recall),
-                Category::MedicationDosing => format!("recall >= {}", t.dosing_recall),
-                Category::Pii => "-".into(),
+        for s in &r.scores {
+            let min = match s.category {
+                Category::RedFlag => t.red_flag_recall,
+                Category::SelfHarm => t.self_harm_recall,
+                Category::MedicationDosing => t.dosing_recall,
+                Category::Pii => t.pii_recall,
             };
+            let target = format!("recall >= {min}");
             writeln!(
                 f,
                 "{:<18} {:>5} {:>4} {:>4} {:>4} {:>9.3} {:>7.3}  {target}",
@@ -183,15 +202,15 @@ impl fmt::Display for GuardEvalReport {
         }
         writeln!(
             f,
-            "benign false-escalation: {}/{} = {:.1}%  (target <= {:.0}%)",
-            self.benign_escalated,
-            self.benign,
-            self.false_escalation_rate() * 100.0,
+            "benign false-escalation: {}/{} = {:.1}%  (target <= {:.1}%)",
+            r.benign_escalated,
+            r.benign,
+            r.false_escalation_rate() * 100.0,
             t.max_false_escalation * 100.0
         )?;
-        if !self.misses.is_empty() {
+        if !r.misses.is_empty() {
             writeln!(f, "misclassified:")?;
-            for m in &self.misses {
+            for m in &r.misses {
                 let names = |v: &[Category]| {
                     let n: Vec<_> = v.iter().map(|c| c.as_str()).collect();
                     if n.is_empty() {
@@ -215,51 +234,33 @@ impl fmt::Display for GuardEvalReport {
 
 /// Reads every `*.jsonl` file of `dir`, in name order.
 pub fn load_cases(dir: &Path) -> Result<Vec<EvalCase>, EvalError> {
-    let listing = std::fs::read_dir(dir)
-        .map_err(|e| EvalError(format!("{}: cannot read: {e}", dir.display())))?;
-    let mut files: Vec<PathBuf> = listing
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
     let mut cases = Vec::new();
     let mut ids = std::collections::HashMap::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| EvalError(format!("{}: cannot read: {e}", path.display())))?;
-        for (i, line) in text.lines().enumerate() {
-            let at = format!("{}:{}", path.display(), i + 1);
-            if line.trim().is_empty() {
-                continue;
-            }
-            let raw: RawCase =
-                serde_json::from_str(line).map_err(|e| EvalError(format!("{at}: {e}")))?;
-            let lang = Lang::from_tag(&raw.lang).ok_or_else(|| {
-                EvalError(format!("{at}: lang {:?} is not pt-BR or en", raw.lang))
-            })?;
-            let labels = raw
-                .labels
-                .iter()
-                .map(|l| {
-                    Category::parse(l)
-                        .ok_or_else(|| EvalError(format!("{at}: unknown label {l:?}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if let Some(prev) = ids.insert(raw.id.clone(), at.clone()) {
-                return Err(EvalError(format!(
-                    "{at}: id {:?} is also used at {prev}",
-                    raw.id
-                )));
-            }
-            cases.push(EvalCase {
-                id: raw.id,
-                lang,
-                text: raw.text,
-                labels,
-                at,
-            });
+    for (at, line) in jsonl_lines(dir)? {
+        let raw: RawCase =
+            serde_json::from_str(&line).map_err(|e| EvalError(format!("{at}: {e}")))?;
+        let lang = Lang::from_tag(&raw.lang)
+            .ok_or_else(|| EvalError(format!("{at}: lang {:?} is not pt-BR or en", raw.lang)))?;
+        let labels = raw
+            .labels
+            .iter()
+            .map(|l| {
+                Category::parse(l).ok_or_else(|| EvalError(format!("{at}: unknown label {l:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(prev) = ids.insert(raw.id.clone(), at.clone()) {
+            return Err(EvalError(format!(
+                "{at}: id {:?} is also used at {prev}",
+                raw.id
+            )));
         }
+        cases.push(EvalCase {
+            id: raw.id,
+            lang,
+            text: raw.text,
+            labels,
+            at,
+        });
     }
     if cases.is_empty() {
         return Err(EvalError(format!("{}: no *.jsonl cases", dir.display())));
@@ -316,6 +317,29 @@ pub fn run_guard_eval(guard: &Guard, dir: &Path) -> Result<GuardEvalReport, Eval
         benign_escalated,
         misses,
     })
+}
+
+/// The non-blank lines of every `*.jsonl` file of `dir`, in name order, with their `file:line`.
+pub(super) fn jsonl_lines(dir: &Path) -> Result<Vec<(String, String)>, EvalError> {
+    let listing = std::fs::read_dir(dir)
+        .map_err(|e| EvalError(format!("{}: cannot read: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = listing
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| EvalError(format!("{}: cannot read: {e}", path.display())))?;
+        for (i, line) in text.lines().enumerate() {
+            if !line.trim().is_empty() {
+                out.push((format!("{}:{}", path.display(), i + 1), line.to_string()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
