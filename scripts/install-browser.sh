@@ -1,6 +1,6 @@
 #!/usr/bin/env sh
 # Installs headless Chromium and its WebDriver (Debian packages `chromium` and `chromium-driver`)
-# when either is missing: the nurse-review end-to-end test (tests/review_browser.rs) drives them.
+# when either is missing: the nurse-review end-to-end test (tests/it/review_browser.rs) drives them.
 # Idempotent; uses sudo only when not already root.
 set -eu
 

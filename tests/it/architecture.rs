@@ -145,6 +145,54 @@ fn the_top_level_modules_import_each_other_without_cycles() {
     assert!(cycles.is_empty(), "module cycles:\n{}", cycles.join("\n"));
 }
 
+/// The tiers of `docs/architecture.md` ("Layers"): a module imports only from lower tiers.
+const TIERS: &[(&str, u8)] = &[
+    ("core", 0),
+    ("wire", 1),
+    ("store", 1),
+    ("guard", 1),
+    ("metrics", 1),
+    ("periodic", 1),
+    ("prompts", 2),
+    ("providers", 2),
+    ("error", 3),
+    ("metering", 4),
+    ("auth", 4),
+    ("ratelimit", 4),
+    ("chat", 5),
+    ("eval", 6),
+    ("review", 6),
+    ("config", 7),
+    ("http", 8),
+    ("app", 9),
+    ("cli", 10),
+];
+
+#[test]
+fn every_module_imports_only_from_lower_tiers() {
+    let graph = module_graph();
+    let tier = |m: &str| TIERS.iter().find(|(n, _)| *n == m).map(|(_, t)| *t);
+    let mut problems = Vec::new();
+    for (module, imports) in &graph {
+        let Some(own) = tier(module) else {
+            problems.push(format!(
+                "`{module}` has no tier: add it to the Layers table of docs/architecture.md and to TIERS"
+            ));
+            continue;
+        };
+        for import in imports {
+            match tier(import) {
+                Some(t) if t < own => {}
+                Some(t) => problems.push(format!(
+                    "`{module}` (tier {own}) imports `{import}` (tier {t})"
+                )),
+                None => problems.push(format!("`{module}` imports `{import}`, which has no tier")),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[test]
 fn the_leaf_modules_import_only_what_is_below_them() {
     let graph = module_graph();

@@ -60,6 +60,10 @@ mod tests {
     use super::super::reference::{assert_close, cases, expected, segments};
     use super::*;
 
+    /// The expected tokens come from `UnicodeTokenizer` in `scripts/metrics-reference.py`: a
+    /// Python statement of the same rule (Python's own Unicode tables for letters, digits and
+    /// combining marks), written by us. It is a second implementation of our rule, not an
+    /// external reference: it catches a Rust slip, not a wrong rule (docs/testing.md).
     #[test]
     fn portuguese_words_stay_whole() {
         for case in cases().rouge_tokens {
@@ -75,6 +79,8 @@ mod tests {
         }
     }
 
+    /// rouge-score's own LCS and F-measure over our tokenizer's tokens: the scoring is the
+    /// reference's, the pt-BR tokenization is ours (see `portuguese_words_stay_whole`).
     #[test]
     fn rouge_l_equals_rouge_score_with_the_unicode_tokenizer_on_every_fixture_segment() {
         let (hyps, refs) = (segments("hyps.txt"), segments("refs.txt"));
