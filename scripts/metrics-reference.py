@@ -21,9 +21,11 @@ or the reference versions, in a throwaway virtual environment (never a project d
 with the references on random text, 400 pairs per seed: odd Unicode whitespace, HTML entities,
 numbers, accents, emoji, CJK. Odd seeds use any text (BLEU, chrF; ROUGE-L with the Unicode
 tokenizer), even seeds ASCII only (ROUGE-L against rouge-score's own tokenizer). It prints the
-mismatches beyond 1e-9 and exits 1 if there is any:
+mismatches beyond 1e-9 and exits 1 if there is any; a clean run writes
+tests/fixtures/metrics/fuzz-record.json (seeds, versions, and a SHA-256 of the metric sources),
+which `make test` checks: the test fails when the metric code changed after the last clean run.
 
-    /tmp/venv-metrics/bin/python scripts/metrics-reference.py --fuzz 1 2 3 4
+    /tmp/venv-metrics/bin/python scripts/metrics-reference.py --fuzz 1 2 3 4 5 6 7 8
 
 Embeddings: installing torch for sentence-transformers is gigabytes, so the model is run here by a
 short numpy forward pass of BERT over the same `model.safetensors`, in float64, with the same
@@ -332,12 +334,57 @@ def fuzz(seed, workdir):
     return mismatches
 
 
+# The metric code the fuzz exercises. The record pins a hash of these files, so a test fails when
+# they change after the last clean fuzz run (tests/it/eval_score.rs lists the same files).
+FUZZED_SOURCES = [
+    "src/eval/metrics/mod.rs",
+    "src/eval/metrics/bleu.rs",
+    "src/eval/metrics/chrf.rs",
+    "src/eval/metrics/rouge.rs",
+]
+
+
+def sources_sha256():
+    import hashlib
+
+    h = hashlib.sha256()
+    for rel in FUZZED_SOURCES:
+        h.update(rel.encode() + b"\0" + (ROOT / rel).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def write_fuzz_record(seeds):
+    """Written only after a run with no mismatch: what ran, on which code, against what."""
+    import platform
+
+    record = {
+        "command": "python scripts/metrics-reference.py --fuzz " + " ".join(map(str, seeds)),
+        "seeds": seeds,
+        "pairs_per_seed": 400,
+        "metrics": ["bleu", "chrf", "rouge-l"],
+        "tolerance": 1e-9,
+        "mismatches": 0,
+        "sources": FUZZED_SOURCES,
+        "sources_sha256": sources_sha256(),
+        "versions": {
+            "python": platform.python_version(),
+            "sacrebleu": sacrebleu.__version__,
+            "rouge_score": getattr(rouge_score, "__version__", "0.1.2"),
+        },
+    }
+    (FIXTURES / "fuzz-record.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {FIXTURES / 'fuzz-record.json'}")
+
+
 if __name__ == "__main__":
     import sys
     import tempfile
 
     if len(sys.argv) > 2 and sys.argv[1] == "--fuzz":
+        seeds = [int(seed) for seed in sys.argv[2:]]
         with tempfile.TemporaryDirectory() as tmp:
-            total = sum(fuzz(int(seed), pathlib.Path(tmp)) for seed in sys.argv[2:])
+            total = sum(fuzz(seed, pathlib.Path(tmp)) for seed in seeds)
+        if total == 0:
+            write_fuzz_record(seeds)
         sys.exit(1 if total else 0)
     main()

@@ -209,3 +209,51 @@ fn an_unknown_metric_lists_the_known_ones() {
         "{err}"
     );
 }
+
+/// The metric files the differential fuzz exercises, as `scripts/metrics-reference.py` lists them.
+const FUZZED_SOURCES: [&str; 4] = [
+    "src/eval/metrics/mod.rs",
+    "src/eval/metrics/bleu.rs",
+    "src/eval/metrics/chrf.rs",
+    "src/eval/metrics/rouge.rs",
+];
+
+/// The differential fuzz (`scripts/metrics-reference.py --fuzz`, sacreBLEU and rouge-score on
+/// random Unicode text against the built binary) needs its Python environment, so `make test`
+/// does not run it; a clean run records what it checked, and this test holds the record to the
+/// code: when a metric file changes, the fuzz must be run again and its record committed.
+#[test]
+fn the_differential_fuzz_of_the_metrics_ran_clean_on_the_current_code() {
+    use sha2::{Digest, Sha256};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("fuzz-record.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["sources"], serde_json::json!(FUZZED_SOURCES));
+    let mut hash = Sha256::new();
+    for rel in FUZZED_SOURCES {
+        hash.update(rel.as_bytes());
+        hash.update(b"\0");
+        hash.update(std::fs::read(root.join(rel)).unwrap());
+        hash.update(b"\0");
+    }
+    assert_eq!(
+        record["sources_sha256"].as_str().unwrap(),
+        hex::encode(hash.finalize()),
+        "the metric code changed after the last differential fuzz run: run `{}` (see \
+         docs/metrics.md) and commit tests/fixtures/metrics/fuzz-record.json",
+        record["command"].as_str().unwrap()
+    );
+    assert_eq!(record["mismatches"], 0);
+    assert_eq!(
+        record["metrics"],
+        serde_json::json!(["bleu", "chrf", "rouge-l"])
+    );
+    assert!(record["seeds"].as_array().unwrap().len() >= 8, "{record}");
+    assert!(
+        record["pairs_per_seed"].as_u64().unwrap() >= 400,
+        "{record}"
+    );
+    assert!(record["tolerance"].as_f64().unwrap() <= 1e-9, "{record}");
+}
