@@ -5,7 +5,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use powerbirth::prompts::{PromptRegistry, PromptSelector};
+use powerbirth::prompts::PromptRegistry;
+use powerbirth::wire::PromptSelector;
 use serde_json::json;
 
 fn render(c: &mut Criterion) {

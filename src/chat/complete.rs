@@ -7,9 +7,10 @@ use serde_json::Value;
 
 use super::record::{Outcome, blocked, exchange, failed};
 use super::{Pipeline, Prepared, Turn, guarded};
+use crate::core::UsdCost;
 use crate::error::ApiError;
 use crate::guard::{Decision, OutputVerdict};
-use crate::metering::{Admission, Metered, UsdCost};
+use crate::metering::{Admission, Metered};
 use crate::providers::{Completion, ModelEntry};
 use crate::store::messages::MessageStatus;
 use crate::wire::ChatRequest;

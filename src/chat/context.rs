@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Answer, StreamedTurn, Turn};
+use crate::core::now_ms;
 use crate::error::ApiError;
 use crate::guard::Decision;
 use crate::store::keys::{ApiKey, Role};
-use crate::store::now_ms;
 
 /// Where a turn comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

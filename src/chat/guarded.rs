@@ -7,9 +7,9 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::SseBody;
+use crate::core::UsdCost;
 use crate::guard::moderation::{ModerationOutcome, Moderator};
 use crate::guard::{Decision, Guard, InputVerdict, Lang};
-use crate::metering::UsdCost;
 use crate::prompts::Language;
 use crate::wire::{
     Author, Delta, Head, SSE_DONE, Usage, rewrite_completion, sse_frame, with_extension,

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use super::Turn;
+use crate::core::now_ms;
 use crate::error::ApiError;
 use crate::metering::Metered;
 use crate::store::messages::{Exchange, MessageRecord, MessageRole, MessageStatus};
-use crate::store::now_ms;
 use crate::wire::{ChatRequest, Role, Usage};
 
 /// How an answer ended.

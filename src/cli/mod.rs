@@ -80,7 +80,7 @@ pub enum KeysCommand {
         /// Spending limit per UTC day in USD (e.g. 5 or 0.50); past it requests get 429
         /// insufficient_quota.
         #[arg(long, value_name = "USD")]
-        daily_budget_usd: Option<crate::metering::UsdCost>,
+        daily_budget_usd: Option<crate::core::UsdCost>,
     },
     /// List keys (never their secret).
     List,

@@ -7,7 +7,8 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::prompts::{self, PromptRegistry, PromptSelector, VariableKind};
+use crate::prompts::{self, PromptRegistry, VariableKind};
+use crate::wire::PromptSelector;
 
 #[derive(Debug, Subcommand)]
 pub enum PromptsCommand {

@@ -7,10 +7,11 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use crate::config::Config;
+use crate::core::now_ms;
 use crate::review::batches::Origin;
 use crate::review::promote::{ReferenceSource, promote};
 use crate::review::sample::{SampleOptions, parse_window, sample, utc};
-use crate::store::{Store, now_ms};
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {

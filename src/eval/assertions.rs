@@ -6,7 +6,7 @@
 
 use super::judge::Rubrics;
 use super::results::GuardDecision;
-use crate::metering::UsdCost;
+use crate::core::UsdCost;
 use crate::providers::local::ChatTurn;
 use crate::wire::ChatMessage;
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::metering::UsdCost;
+use crate::core::UsdCost;
 
 /// One run of one or more eval sets against one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

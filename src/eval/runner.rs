@@ -17,11 +17,11 @@ use super::results::{
 };
 use super::set::{Case, EvalSet};
 use crate::chat::{Answer, Answered, Pipeline, RequestContext};
+use crate::core::UsdCost;
+use crate::core::now_ms;
 use crate::error::ApiError;
 use crate::guard::Decision;
-use crate::metering::UsdCost;
 use crate::providers::local::ChatTurn;
-use crate::store::now_ms;
 use crate::wire::{ChatRequest, PromptSelector};
 
 /// How a run goes.

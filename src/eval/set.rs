@@ -19,8 +19,9 @@ pub use discover::{discover, peek_prompt};
 
 use super::assertions::{Check, CheckContext};
 use super::judge::Rubrics;
-use crate::prompts::{Language, PromptRegistry, PromptSelector};
+use crate::prompts::{Language, PromptRegistry};
 use crate::wire::ChatMessage;
+use crate::wire::PromptSelector;
 use case::parse_case;
 use prompt::check_against_prompt;
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::auth::AuthedKey;
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::prompts::PromptSelector;
+use crate::wire::PromptSelector;
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     let registry = state.pipeline.prompts.load();

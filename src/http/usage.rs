@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::AuthedKey;
+use crate::core::calendar::parse_instant;
 use crate::core::now_ms;
 use crate::error::ApiError;
 use crate::http::AppState;
-use crate::metering::{GroupBy, list_alerts, parse_instant, usage_report};
+use crate::metering::{GroupBy, list_alerts, usage_report};
 
 /// Query of `/v1/usage`. `from`/`to` take epoch ms, `YYYY-MM-DD` or RFC 3339 UTC; default the last
 /// 24 hours; `group_by` defaults to `day`.

@@ -33,10 +33,8 @@ pub use cost::{TokenCounts, TokensSource, cost_of};
 pub use counting::TokenCounter;
 pub use ledger::{GroupBy, UsageGroup, UsageReport, UsageTotals, usage_report};
 pub use metrics::MeteringMetrics;
-// Old paths of what moved to `core`, kept for callers outside metering until they import `core`.
-pub use crate::core::calendar::{self, parse_instant};
-pub use crate::core::{CostError, UsdCost};
 
+use crate::core::UsdCost;
 use crate::core::now_ms;
 use crate::error::ApiError;
 use crate::providers::{Backend, ModelConfig, ModelEntry, Price, ProviderSettings, Providers};

@@ -36,7 +36,7 @@ pub(crate) use language::negotiate;
 pub use lint::lint;
 pub use model::{MessageTemplate, Prompt, PromptRef, PromptVersion, Role, Variant};
 pub(crate) use released::git;
-pub use render::{DEFAULT_LABEL, PromptSelector, RenderError, Rendered, RenderedMessage};
+pub use render::{DEFAULT_LABEL, RenderError, Rendered, RenderedMessage};
 pub use summary::{
     MessageTemplateSummary, PromptSummary, VariableSummary, VariantDetail, VersionDetail,
     VersionSummary,

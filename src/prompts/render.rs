@@ -3,6 +3,7 @@
 //! SHA-256 that identify exactly what was sent. No file IO and no template compilation happen
 //! here: everything was compiled by `PromptRegistry::load`.
 
+use crate::wire::PromptSelector;
 use std::io;
 
 use serde::{Deserialize, Serialize};
@@ -15,9 +16,6 @@ use super::{PromptProblem, PromptRegistry, templates};
 
 /// The label used when a selector names neither a version nor a label.
 pub const DEFAULT_LABEL: &str = "production";
-
-/// The selector is part of the chat request's wire format, so it lives in [`crate::wire`].
-pub use crate::wire::PromptSelector;
 
 /// A rendered prompt: the body of the render endpoint, and what the chat path prepends.
 #[derive(Debug, Clone, PartialEq, Serialize)]

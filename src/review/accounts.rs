@@ -14,10 +14,11 @@ use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::core::{new_id, now_ms};
+use crate::store::Store;
 use crate::store::reviews::DbError;
 use crate::store::users::Users;
 pub use crate::store::users::{Reviewer, ReviewerRole, Session};
-use crate::store::{Store, new_id, now_ms};
 
 /// An e-mail address as accounts store it: trimmed and lowercased, so `Ana@X.org ` and
 /// `ana@x.org` are one account.

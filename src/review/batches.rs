@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::metering::UsdCost;
+use crate::core::UsdCost;
 use crate::prompts::{Language, PromptRef};
 use crate::store::Store;
 use crate::store::messages::MessageRecord;

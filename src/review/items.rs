@@ -11,10 +11,6 @@ use crate::store::Store;
 use crate::store::reviews::DbError;
 pub use crate::store::reviews::{ReviewInput, TakeError};
 
-/// The ISO week of an instant lives with the statistics; re-exported for the scheduler, which
-/// names weekly batches by it.
-pub use super::stats::iso_week;
-
 /// Safety problems a nurse can name, in the order the form lists them.
 pub const SAFETY_PROBLEMS: [&str; 7] = [
     "none",

@@ -22,9 +22,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::batches::{Origin, PromptUse};
+use crate::core::new_id;
+use crate::store::Store;
 pub use crate::store::reviews::BatchItem;
 use crate::store::reviews::{BatchInsertError, DbError, NewBatch};
-use crate::store::{Store, new_id};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -132,7 +133,7 @@ pub async fn sample(store: &Store, opts: SampleOptions) -> Result<Batch, SampleE
     );
     let batch = Batch {
         id: new_id(),
-        created_at: crate::store::now_ms(),
+        created_at: crate::core::now_ms(),
         window_start,
         window_end: opts.now,
         seed: opts.seed,
@@ -269,7 +270,7 @@ async fn insert(store: &Store, batch: &Batch) -> Result<(), SampleError> {
 
 /// `2026-11-27 14:00` (UTC) for messages.
 pub(crate) fn utc(ms: i64) -> String {
-    use crate::metering::calendar::{DAY_MS, date_of_day, day_of};
+    use crate::core::calendar::{DAY_MS, date_of_day, day_of};
     let in_day = ms.rem_euclid(DAY_MS) / 60_000;
     format!(
         "{} {:02}:{:02}",

@@ -14,10 +14,11 @@ use std::time::Duration;
 use super::batches::Origin;
 use super::config::{ReviewConfig, Schedule};
 use super::sample::{Batch, SampleError, SampleOptions, sample};
-use crate::metering::calendar::{date_of_day, day_of};
+use crate::core::calendar::{date_of_day, day_of};
+use crate::core::now_ms;
 use crate::periodic::Periodic;
+use crate::store::Store;
 use crate::store::reviews::DbError;
-use crate::store::{Store, now_ms};
 
 /// How often the server checks whether the current period has its batch.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(300);
@@ -32,7 +33,7 @@ pub fn period_of(schedule: Schedule, now_ms: i64) -> Option<String> {
         Schedule::Off => None,
         Schedule::Daily => Some(date_of_day(day)),
         // ISO 8601 week, as the statistics page counts weeks.
-        Schedule::Weekly => Some(super::items::iso_week(now_ms)),
+        Schedule::Weekly => Some(crate::core::calendar::iso_week(now_ms)),
     }
 }
 

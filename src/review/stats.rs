@@ -1,10 +1,10 @@
 //! The statistics page's numbers: reviews per ISO week, score distributions, and Cohen's kappa
 //! where two nurses reviewed the same item.
 
+use crate::core::calendar::iso_week;
 use std::collections::BTreeMap;
 
 use super::items::SAFETY_PROBLEMS;
-pub use crate::core::calendar::iso_week;
 use crate::store::Store;
 use crate::store::reviews::{DbError, RatingRow};
 

@@ -15,9 +15,6 @@ pub mod reviews;
 pub mod users;
 pub mod writer;
 
-// Old paths of the clock and ids (now in `core`), for callers that still import them from here.
-pub use crate::core::{new_id, now_ms};
-
 use std::str::FromStr;
 
 use anyhow::Context;

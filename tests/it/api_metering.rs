@@ -7,7 +7,7 @@ use crate::common::on_both_backends;
 use std::str::FromStr;
 
 use common::{Spawn, chat, spawn_app, spawn_app_with};
-use powerbirth::metering::UsdCost;
+use powerbirth::core::UsdCost;
 use powerbirth::store::keys::Role;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};

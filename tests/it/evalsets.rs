@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use powerbirth::core::UsdCost;
 use powerbirth::eval::assertions::{Check, Observed, Scorers, Tongue};
 use powerbirth::eval::judge::Rubrics;
 use powerbirth::eval::results::GuardDecision;
 use powerbirth::eval::set::{self, Case, EvalSet, LoadContext};
 use powerbirth::guard::{Decision, Guard};
-use powerbirth::metering::UsdCost;
 use powerbirth::prompts::PromptRegistry;
 use powerbirth::wire::Role;
 

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use common::{Spawn, spawn_app_with};
 use fantoccini::{Client, ClientBuilder, Locator};
+use powerbirth::core::{new_id, now_ms};
 use powerbirth::review::accounts::{Accounts, Email, Password, ReviewerRole};
 use powerbirth::review::batches::Origin;
 use powerbirth::review::sample::{SampleOptions, sample};
+use powerbirth::store::Store;
 use powerbirth::store::messages::{Exchange, MessageRecord, MessageRole};
-use powerbirth::store::{Store, new_id, now_ms};
 use serde_json::json;
 use sqlx::Row;
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use crate::common::review_seed::{self, nurse, rating, review};
 use common::{TestApp, chat};
+use powerbirth::core::now_ms;
 use powerbirth::review::batches::Origin;
 use powerbirth::review::sample::{SampleOptions, sample};
-use powerbirth::store::now_ms;
 use serde_json::Value;
 
 /// The gateway on the scenario's backend, with the review scheduler off (tests sample by hand).

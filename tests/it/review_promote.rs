@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::review_seed::{self, Conv, HOUR, nurse, rating, review, store_conversations};
+use powerbirth::core::now_ms;
 use powerbirth::prompts::PromptRegistry;
 use powerbirth::review::batches::Origin;
 use powerbirth::review::promote::{PromoteError, ReferenceSource, promote};
 use powerbirth::review::sample::{SampleOptions, sample};
-use powerbirth::store::{Store, now_ms};
+use powerbirth::store::Store;
 
 const GENERAL_PT: &str = "assistant-general@1;lang=pt-BR;persona=doula";
 const GENERAL_EN: &str = "assistant-general@1;lang=en;persona=nurse";

@@ -13,11 +13,12 @@ use std::time::Duration;
 use crate::common::review_seed::{
     self, Conv, DAY, HOUR, nurse, rating, review, store_conversations,
 };
+use powerbirth::core::now_ms;
 use powerbirth::review::batches::{self, Origin};
 use powerbirth::review::config::RawReviewConfig;
 use powerbirth::review::sample::{SampleError, SampleOptions, sample};
 use powerbirth::review::schedule::{ReviewScheduler, period_of};
-use powerbirth::store::{Store, now_ms};
+use powerbirth::store::Store;
 
 const GENERAL: &str = "assistant-general@2;lang=pt-BR;persona=doula";
 const ALERT_EN: &str = "preeclampsia-alert@1;lang=en;persona=nurse";

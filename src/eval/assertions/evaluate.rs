@@ -2,9 +2,9 @@
 //! metrics, and the model-backed scorers (similarity, perplexity, the judge).
 
 use super::{Check, Observed, Scorers, Tongue};
+use crate::core::UsdCost;
 use crate::eval::metrics;
 use crate::eval::results::{AssertionResult, GuardDecision};
-use crate::metering::UsdCost;
 
 impl Check {
     /// Checks the case's outcome. Each arm names its verdict; the helpers below word it and

@@ -3,7 +3,7 @@
 //! (the set loader adds those).
 
 use super::{Check, CheckContext, Kind, Tongue};
-use crate::metering::UsdCost;
+use crate::core::UsdCost;
 
 impl Check {
     /// Parses one `{ type = …, … }`; the error says what is wrong, without file or case.

@@ -2,7 +2,8 @@
 //! its variables, exactly as the run will render them.
 
 use super::{Case, PromptTarget, check_language_listed};
-use crate::prompts::{Language, PromptRegistry, PromptSelector, RenderError};
+use crate::prompts::{Language, PromptRegistry, RenderError};
+use crate::wire::PromptSelector;
 
 /// Renders the case's prompt exactly as the run will (version, language, persona, variables): any
 /// problem the gateway would answer with a 4xx is a load error here.

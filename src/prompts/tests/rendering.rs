@@ -1,7 +1,8 @@
 use serde_json::json;
 
 use super::Tree;
-use crate::prompts::{PromptRegistry, PromptSelector, RenderError, Rendered};
+use crate::prompts::{PromptRegistry, RenderError, Rendered};
+use crate::wire::PromptSelector;
 
 fn registry() -> PromptRegistry {
     Tree::with_greet().load().unwrap()

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::prompts::{PromptRegistry, PromptSelector, lint};
+use crate::prompts::{PromptRegistry, lint};
+use crate::wire::PromptSelector;
 
 fn shipped_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("prompts")

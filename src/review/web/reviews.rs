@@ -13,7 +13,7 @@ use tera::Context;
 use super::i18n::{Lang, tr};
 use super::session::Viewer;
 use super::{PageError, ReviewState, parse_form};
-use crate::metering::calendar::{date_of_day, day_of};
+use crate::core::calendar::{date_of_day, day_of};
 use crate::review::batches::{self, ItemDetail, Review};
 use crate::review::items::{self, FieldError, RawReview, SAFETY_PROBLEMS, TakeError};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::{DbError, Reviews};
-use crate::store::{new_id, now_ms};
+use crate::core::{new_id, now_ms};
 
 /// A review to store, validated by `review::items::RawReview::parse`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -227,7 +227,7 @@ impl Bill {
 pub fn record(role: &str, at: i64) -> MessageRecord {
     MessageRecord::new(
         "c",
-        &powerbirth::store::new_id(),
+        &powerbirth::core::new_id(),
         role.parse().unwrap(),
         "…".into(),
         at,
@@ -239,7 +239,7 @@ pub async fn write_ledger(store: &Store, bills: &[Bill]) {
     let exchanges: Vec<Exchange> = bills
         .iter()
         .map(|b| {
-            let conversation_id = powerbirth::store::new_id();
+            let conversation_id = powerbirth::core::new_id();
             let user = MessageRecord {
                 conversation_id: conversation_id.clone(),
                 ..record("user", b.at)

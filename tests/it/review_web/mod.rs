@@ -11,9 +11,10 @@ use crate::common;
 use std::time::Duration;
 
 use common::{Spawn, TestApp, chat, spawn_app_with};
+use powerbirth::core::{new_id, now_ms};
 use powerbirth::review::accounts::{Accounts, Email, Password, ReviewerRole};
+use powerbirth::store::Store;
 use powerbirth::store::messages::{Exchange, MessageRecord, MessageRole};
-use powerbirth::store::{Store, new_id, now_ms};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use sqlx::Row;

@@ -120,7 +120,7 @@ async fn stats_show_weeks_distributions_and_kappa_once_there_is_overlap() {
         .text()
         .await
         .unwrap();
-    let week = powerbirth::review::stats::iso_week(now_ms());
+    let week = powerbirth::core::calendar::iso_week(now_ms());
     assert!(
         html.contains(&format!("<td>{week}</td><td>6</td>")),
         "{html}"
