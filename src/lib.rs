@@ -13,6 +13,7 @@ pub mod error;
 pub mod eval;
 pub mod guard;
 pub mod http;
+pub mod ml;
 pub mod metering;
 pub mod metrics;
 pub mod periodic;
