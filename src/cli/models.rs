@@ -79,7 +79,9 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 p.version, p.approved_by
             );
         }
-        ModelsCommand::List { model } => print!("{}", list_table(&registry.versions(&model).await?)),
+        ModelsCommand::List { model } => {
+            print!("{}", list_table(&registry.versions(&model).await?))
+        }
         ModelsCommand::History { model } => {
             print!("{}", history_table(&registry.history(&model).await?));
         }
@@ -99,7 +101,11 @@ fn list_table(versions: &[ModelVersion]) -> String {
         "VERSION", "REG", "AUC HIGH", "AUC MACRO", "F1 MACRO", "BRIER", "ALIASES"
     );
     for v in versions {
-        let aliases = if v.aliases.is_empty() { "-".to_string() } else { v.aliases.join(",") };
+        let aliases = if v.aliases.is_empty() {
+            "-".to_string()
+        } else {
+            v.aliases.join(",")
+        };
         let _ = writeln!(
             out,
             "{:<28} {:>5} {:>9} {:>10} {:>9} {:>7} {:<11} {}",

@@ -19,13 +19,20 @@ fn models(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 fn register(models_dir: &Path, version: &str, auc: f64) {
     let dir = version_dir(models_dir, "risk", version, auc);
-    ok(&models(models_dir, &["register", "risk", "--dir", dir.to_str().unwrap()]));
+    ok(&models(
+        models_dir,
+        &["register", "risk", "--dir", dir.to_str().unwrap()],
+    ));
 }
 
 #[test]
@@ -36,7 +43,14 @@ fn a_worse_version_is_refused_with_the_reason_and_production_stays() {
     let promote = |version: &str| {
         models(
             tmp.path(),
-            &["promote", "risk", "--version", version, "--approved-by", "ana@example.org"],
+            &[
+                "promote",
+                "risk",
+                "--version",
+                version,
+                "--approved-by",
+                "ana@example.org",
+            ],
         )
     };
     let first = ok(&promote("v-good"));
@@ -62,26 +76,72 @@ fn list_shows_metrics_alias_and_approver_and_history_every_move() {
     let tmp = tempfile::tempdir().unwrap();
     register(tmp.path(), "v1", 0.85);
     register(tmp.path(), "v2", 0.87);
-    for (version, who, reason) in [("v1", "ana@example.org", "first model"), ("v2", "bia@example.org", "better AUC")] {
+    for (version, who, reason) in [
+        ("v1", "ana@example.org", "first model"),
+        ("v2", "bia@example.org", "better AUC"),
+    ] {
         ok(&models(
             tmp.path(),
-            &["promote", "risk", "--version", version, "--approved-by", who, "--reason", reason],
+            &[
+                "promote",
+                "risk",
+                "--version",
+                version,
+                "--approved-by",
+                who,
+                "--reason",
+                reason,
+            ],
         ));
     }
     let list = ok(&models(tmp.path(), &["list", "risk"]));
     let lines: Vec<&str> = list.lines().collect();
-    assert!(lines[0].starts_with("VERSION") && lines[0].contains("APPROVED BY"), "{list}");
+    assert!(
+        lines[0].starts_with("VERSION") && lines[0].contains("APPROVED BY"),
+        "{list}"
+    );
     let v1: Vec<&str> = lines[1].split_whitespace().collect();
     let v2: Vec<&str> = lines[2].split_whitespace().collect();
     // VERSION REG AUC-HIGH AUC-MACRO F1-MACRO BRIER ALIASES APPROVED-BY
-    assert_eq!(v1, ["v1", "v1", "0.8500", "0.8000", "0.7000", "0.1000", "-", "ana@example.org"]);
-    assert_eq!(v2, ["v2", "v2", "0.8700", "0.8000", "0.7000", "0.1000", "production", "bia@example.org"]);
+    assert_eq!(
+        v1,
+        [
+            "v1",
+            "v1",
+            "0.8500",
+            "0.8000",
+            "0.7000",
+            "0.1000",
+            "-",
+            "ana@example.org"
+        ]
+    );
+    assert_eq!(
+        v2,
+        [
+            "v2",
+            "v2",
+            "0.8700",
+            "0.8000",
+            "0.7000",
+            "0.1000",
+            "production",
+            "bia@example.org"
+        ]
+    );
 
     let history = ok(&models(tmp.path(), &["history", "risk"]));
-    let rows: Vec<Vec<&str>> = history.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = history
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(rows.len(), 2, "{history}");
     assert_eq!(&rows[0][1..5], ["production", "v1", "-", "ana@example.org"]);
-    assert_eq!(&rows[1][1..5], ["production", "v2", "v1", "bia@example.org"]);
+    assert_eq!(
+        &rows[1][1..5],
+        ["production", "v2", "v1", "bia@example.org"]
+    );
     assert!(history.contains("better AUC"), "{history}");
 
     // The file itself carries the approval as a version tag, for whoever reads it without us.
@@ -96,10 +156,30 @@ fn list_shows_metrics_alias_and_approver_and_history_every_move() {
 fn a_promotion_without_an_email_or_of_an_unknown_version_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     register(tmp.path(), "v1", 0.85);
-    let bad_email = models(tmp.path(), &["promote", "risk", "--version", "v1", "--approved-by", "bootstrap"]);
+    let bad_email = models(
+        tmp.path(),
+        &[
+            "promote",
+            "risk",
+            "--version",
+            "v1",
+            "--approved-by",
+            "bootstrap",
+        ],
+    );
     assert!(!bad_email.status.success());
     assert!(String::from_utf8_lossy(&bad_email.stderr).contains("not an email address"));
-    let unknown = models(tmp.path(), &["promote", "risk", "--version", "v9", "--approved-by", "ana@example.org"]);
+    let unknown = models(
+        tmp.path(),
+        &[
+            "promote",
+            "risk",
+            "--version",
+            "v9",
+            "--approved-by",
+            "ana@example.org",
+        ],
+    );
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("has no version \"v9\""));
     assert!(!ok(&models(tmp.path(), &["list", "risk"])).contains("production"));

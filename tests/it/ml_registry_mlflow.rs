@@ -21,7 +21,11 @@ fn models(uri: &str, dir: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
@@ -33,7 +37,11 @@ async fn api(uri: &str, endpoint: &str, query: &[(&str, &str)]) -> Value {
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{endpoint}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{endpoint}: {}",
+        response.status()
+    );
     response.json().await.unwrap()
 }
 
@@ -52,17 +60,32 @@ async fn register_logs_params_fold_metrics_tags_and_artifacts_and_creates_a_vers
     let tmp = tempfile::tempdir().unwrap();
     let model = unique_model();
     let dir = version_dir(tmp.path(), &model, "20261206-a1", 0.86);
-    ok(&models(&uri, tmp.path(), &["register", &model, "--dir", dir.to_str().unwrap()]));
+    ok(&models(
+        &uri,
+        tmp.path(),
+        &["register", &model, "--dir", dir.to_str().unwrap()],
+    ));
 
-    let versions = api(&uri, "model-versions/search", &[("filter", &format!("name='{model}'"))]).await;
+    let versions = api(
+        &uri,
+        "model-versions/search",
+        &[("filter", &format!("name='{model}'"))],
+    )
+    .await;
     let version = &versions["model_versions"][0];
     assert_eq!(version["version"], "1");
-    assert_eq!(tag(&version["tags"], "powerbirth_version"), Some("20261206-a1"));
+    assert_eq!(
+        tag(&version["tags"], "powerbirth_version"),
+        Some("20261206-a1")
+    );
     let run_id = version["run_id"].as_str().unwrap();
 
     let run = api(&uri, "runs/get", &[("run_id", run_id)]).await["run"].clone();
     assert_eq!(run["info"]["status"], "FINISHED");
-    assert_eq!(version["source"], run["info"]["artifact_uri"], "the run is the version's source");
+    assert_eq!(
+        version["source"], run["info"]["artifact_uri"],
+        "the run is the version's source"
+    );
     let params = &run["data"]["params"];
     assert_eq!(tag(params, "config.model.kind"), Some("logistic"));
     assert_eq!(tag(params, "config.cv.folds"), Some("3"));
@@ -80,32 +103,62 @@ async fn register_logs_params_fold_metrics_tags_and_artifacts_and_creates_a_vers
         .unwrap();
     assert_eq!(mean["value"].as_f64(), Some(0.86));
 
-    let history = api(&uri, "metrics/get-history", &[("run_id", run_id), ("metric_key", "cv_roc_auc_high")]).await;
+    let history = api(
+        &uri,
+        "metrics/get-history",
+        &[("run_id", run_id), ("metric_key", "cv_roc_auc_high")],
+    )
+    .await;
     let mut folds: Vec<(i64, f64)> = history["metrics"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["step"].as_i64().unwrap_or(0), m["value"].as_f64().unwrap()))
+        .map(|m| {
+            (
+                m["step"].as_i64().unwrap_or(0),
+                m["value"].as_f64().unwrap(),
+            )
+        })
         .collect();
     folds.sort_by_key(|f| f.0);
     assert_eq!(folds, [(0, 0.86 - 0.01), (1, 0.86), (2, 0.86 + 0.01)]);
 
     let listed = api(&uri, "artifacts/list", &[("run_id", run_id)]).await;
-    let mut files: Vec<&str> = listed["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let mut files: Vec<&str> = listed["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
     files.sort();
     let tarball = format!("{model}-20261206-a1.tar.gz");
-    assert_eq!(files, ["metrics.json", "model.json", tarball.as_str(), "roc.svg"]);
+    assert_eq!(
+        files,
+        ["metrics.json", "model.json", tarball.as_str(), "roc.svg"]
+    );
     // The bytes came through the proxy intact.
-    let root = run["info"]["artifact_uri"].as_str().unwrap().trim_start_matches("mlflow-artifacts:/");
-    let body = reqwest::get(format!("{uri}/api/2.0/mlflow-artifacts/artifacts/{root}/model.json"))
-        .await
+    let root = run["info"]["artifact_uri"]
+        .as_str()
         .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(body.as_ref(), std::fs::read(dir.join("model.json")).unwrap().as_slice());
+        .trim_start_matches("mlflow-artifacts:/");
+    let body = reqwest::get(format!(
+        "{uri}/api/2.0/mlflow-artifacts/artifacts/{root}/model.json"
+    ))
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap();
+    assert_eq!(
+        body.as_ref(),
+        std::fs::read(dir.join("model.json")).unwrap().as_slice()
+    );
 
-    let again = models(&uri, tmp.path(), &["register", &model, "--dir", dir.to_str().unwrap()]);
+    let again = models(
+        &uri,
+        tmp.path(),
+        &["register", &model, "--dir", dir.to_str().unwrap()],
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("already registered"));
 }
 
@@ -116,25 +169,64 @@ async fn promotion_sets_the_alias_records_the_approval_refuses_a_worse_version_a
     let model = unique_model();
     for (version, auc) in [("v1", 0.85), ("v2", 0.80), ("v3", 0.90)] {
         let dir = version_dir(tmp.path(), &model, version, auc);
-        ok(&models(&uri, tmp.path(), &["register", &model, "--dir", dir.to_str().unwrap()]));
+        ok(&models(
+            &uri,
+            tmp.path(),
+            &["register", &model, "--dir", dir.to_str().unwrap()],
+        ));
     }
     let promote = |version: &str, who: &str| {
-        models(&uri, tmp.path(), &["promote", &model, "--version", version, "--approved-by", who, "--reason", "weekly review"])
+        models(
+            &uri,
+            tmp.path(),
+            &[
+                "promote",
+                &model,
+                "--version",
+                version,
+                "--approved-by",
+                who,
+                "--reason",
+                "weekly review",
+            ],
+        )
     };
-    let production = || async { api(&uri, "registered-models/alias", &[("name", &model), ("alias", "production")]).await };
+    let production = || async {
+        api(
+            &uri,
+            "registered-models/alias",
+            &[("name", &model), ("alias", "production")],
+        )
+        .await
+    };
 
     ok(&promote("v1", "ana@example.org"));
     let prod = production().await;
     assert_eq!(prod["model_version"]["version"], "1");
-    assert_eq!(tag(&prod["model_version"]["tags"], "approved_by"), Some("ana@example.org"));
-    assert_eq!(tag(&prod["model_version"]["tags"], "approval_reason"), Some("weekly review"));
+    assert_eq!(
+        tag(&prod["model_version"]["tags"], "approved_by"),
+        Some("ana@example.org")
+    );
+    assert_eq!(
+        tag(&prod["model_version"]["tags"], "approval_reason"),
+        Some("weekly review")
+    );
 
     let refused = promote("v2", "ana@example.org");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("below production"));
     assert_eq!(production().await["model_version"]["version"], "1");
-    let v2 = api(&uri, "model-versions/get", &[("name", &model), ("version", "2")]).await;
-    assert_eq!(tag(&v2["model_version"]["tags"], "approved_by"), None, "a refusal records no approval");
+    let v2 = api(
+        &uri,
+        "model-versions/get",
+        &[("name", &model), ("version", "2")],
+    )
+    .await;
+    assert_eq!(
+        tag(&v2["model_version"]["tags"], "approved_by"),
+        None,
+        "a refusal records no approval"
+    );
 
     // MLflow's own version number works as well as training's version string.
     ok(&promote("3", "bia@example.org"));
@@ -144,14 +236,23 @@ async fn promotion_sets_the_alias_records_the_approval_refuses_a_worse_version_a
     let tags = &registered["registered_model"]["tags"];
     let entry = |key: &str| -> Value { serde_json::from_str(tag(tags, key).unwrap()).unwrap() };
     let (first, second) = (entry("promotion.000001"), entry("promotion.000002"));
-    assert_eq!((first["version"].as_str(), first["previous"].as_str()), (Some("v1"), None));
-    assert_eq!((second["version"].as_str(), second["previous"].as_str()), (Some("v3"), Some("v1")));
+    assert_eq!(
+        (first["version"].as_str(), first["previous"].as_str()),
+        (Some("v1"), None)
+    );
+    assert_eq!(
+        (second["version"].as_str(), second["previous"].as_str()),
+        (Some("v3"), Some("v1"))
+    );
     assert_eq!(second["approved_by"], "bia@example.org");
     assert!(tag(tags, "promotion.000003").is_none());
 
     let list = ok(&models(&uri, tmp.path(), &["list", &model]));
     let v3 = list.lines().find(|l| l.starts_with("v3")).unwrap();
-    assert!(v3.contains("0.9000") && v3.contains("production") && v3.contains("bia@example.org"), "{list}");
+    assert!(
+        v3.contains("0.9000") && v3.contains("production") && v3.contains("bia@example.org"),
+        "{list}"
+    );
     let history = ok(&models(&uri, tmp.path(), &["history", &model]));
     assert_eq!(history.lines().count(), 3, "{history}");
 }

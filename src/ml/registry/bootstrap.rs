@@ -89,7 +89,10 @@ mod tests {
         let Bootstrap::Trained(p) = outcome else {
             panic!("{outcome:?}")
         };
-        assert_eq!((p.version.as_str(), p.approved_by.as_str()), ("boot1", "bootstrap"));
+        assert_eq!(
+            (p.version.as_str(), p.approved_by.as_str()),
+            ("boot1", "bootstrap")
+        );
         let production = registry.production("risk").await.unwrap().unwrap();
         assert_eq!(production.approved_by(), Some("bootstrap"));
         assert_eq!(registry.history("risk").await.unwrap(), vec![p]);
@@ -126,6 +129,9 @@ mod tests {
         .await
         .unwrap_err()
         .to_string();
-        assert!(err.contains("risk.yaml") && err.contains("no data"), "{err}");
+        assert!(
+            err.contains("risk.yaml") && err.contains("no data"),
+            "{err}"
+        );
     }
 }

@@ -95,7 +95,10 @@ mod tests {
             registry_version: v.into(),
             source: String::new(),
             run_id: None,
-            metrics: auc.map(|a| (GATE_METRIC.to_string(), a)).into_iter().collect(),
+            metrics: auc
+                .map(|a| (GATE_METRIC.to_string(), a))
+                .into_iter()
+                .collect(),
             tags: Default::default(),
             aliases: vec![],
         }
@@ -112,7 +115,10 @@ mod tests {
         assert_eq!(check(&version("b", Some(0.86)), Some(&prod)), Ok(()));
         let refusal = check(&version("c", Some(0.85)), Some(&prod)).unwrap_err();
         let text = refusal.to_string();
-        assert!(text.contains("0.8500") && text.contains("0.8600") && text.contains("version a"), "{text}");
+        assert!(
+            text.contains("0.8500") && text.contains("0.8600") && text.contains("version a"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -130,8 +136,19 @@ mod tests {
 
     #[test]
     fn an_approver_is_an_email_address() {
-        assert_eq!(Approver::parse(" ana@example.org ").unwrap().as_str(), "ana@example.org");
-        for bad in ["", "ana", "ana@", "@x.org", "ana@localhost", "a b@x.org", "bootstrap"] {
+        assert_eq!(
+            Approver::parse(" ana@example.org ").unwrap().as_str(),
+            "ana@example.org"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@x.org",
+            "ana@localhost",
+            "a b@x.org",
+            "bootstrap",
+        ] {
             assert!(Approver::parse(bad).is_err(), "{bad}");
         }
     }

@@ -171,7 +171,11 @@ pub(crate) mod fixture {
         std::fs::write(dir.join("metrics.json"), metrics.to_string()).unwrap();
         std::fs::write(dir.join("model.json"), "{\"kind\":\"logistic\"}").unwrap();
         std::fs::write(dir.join("roc.svg"), "<svg/>").unwrap();
-        std::fs::write(root.join(task).join(format!("{task}-{version}.tar.gz")), b"tar").unwrap();
+        std::fs::write(
+            root.join(task).join(format!("{task}-{version}.tar.gz")),
+            b"tar",
+        )
+        .unwrap();
         dir
     }
 }
@@ -186,8 +190,16 @@ mod tests {
         let dir = fixture::version_dir(tmp.path(), "risk", "v1", 0.9);
         let v = VersionDir::read(&dir).unwrap();
         assert_eq!(v.means()["roc_auc_high"], 0.9);
-        let files: Vec<String> = v.artifact_files().unwrap().into_iter().map(|f| f.0).collect();
-        assert_eq!(files, ["metrics.json", "model.json", "roc.svg", "risk-v1.tar.gz"]);
+        let files: Vec<String> = v
+            .artifact_files()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(
+            files,
+            ["metrics.json", "model.json", "roc.svg", "risk-v1.tar.gz"]
+        );
         let params = v.flat_params();
         assert!(params.contains(&("config.model.kind".into(), "logistic".into())));
         assert!(params.contains(&("seed".into(), "42".into())));
@@ -200,6 +212,9 @@ mod tests {
         let renamed = tmp.path().join("risk/v2");
         std::fs::rename(&dir, &renamed).unwrap();
         let err = VersionDir::read(&renamed).unwrap_err().to_string();
-        assert!(err.contains("metrics.json") && err.contains("\"v1\""), "{err}");
+        assert!(
+            err.contains("metrics.json") && err.contains("\"v1\""),
+            "{err}"
+        );
     }
 }

@@ -23,8 +23,16 @@ pub fn version_dir(root: &Path, task: &str, version: &str, auc: f64) -> PathBuf 
         "confusion": [[1, 0], [0, 1]], "timings": {"fit_ms": 3}, "created_at": "2026-12-06T00:00:00Z"
     });
     std::fs::write(dir.join("metrics.json"), metrics.to_string()).unwrap();
-    std::fs::write(dir.join("model.json"), format!("{{\"version\":\"{version}\"}}")).unwrap();
-    std::fs::write(dir.join("roc.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    std::fs::write(
+        dir.join("model.json"),
+        format!("{{\"version\":\"{version}\"}}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("roc.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
     let tar = root.join(task).join(format!("{task}-{version}.tar.gz"));
     std::fs::write(tar, b"not really a tarball").unwrap();
     dir
@@ -37,7 +45,9 @@ fn mlflow_bin() -> PathBuf {
         .unwrap_or_else(|| {
             let cache = std::env::var_os("XDG_CACHE_HOME")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache"));
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+                });
             cache.join("powerbirth/mlflow-venv")
         });
     venv.join("bin/mlflow")
@@ -64,19 +74,38 @@ fn start_mlflow() -> Result<String, String> {
     use std::os::unix::process::CommandExt;
     let bin = mlflow_bin();
     if !bin.exists() {
-        return Err(format!("{} is absent (run scripts/install-mlflow.sh)", bin.display()));
+        return Err(format!(
+            "{} is absent (run scripts/install-mlflow.sh)",
+            bin.display()
+        ));
     }
-    let dir = tempfile::Builder::new().prefix("pb-mlflow-").tempdir().unwrap().keep();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::Builder::new()
+        .prefix("pb-mlflow-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let watchdog = r#"parent=$1; dir=$2; shift 2
 "$@" >"$dir/server.log" 2>&1 &
 while kill -0 "$parent" 2>/dev/null; do sleep 1; done
-trap '' TERM; kill -TERM 0; sleep 2; kill -KILL 0 2>/dev/null; rm -rf "$dir""#;
+trap '' TERM; kill -TERM 0; sleep 2; rm -rf "$dir"; kill -KILL 0"#;
     std::process::Command::new("sh")
         .args(["-c", watchdog, "sh", &std::process::id().to_string()])
         .arg(&dir)
         .arg(&bin)
-        .args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
+        .args([
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--workers",
+            "1",
+        ])
         .arg("--backend-store-uri")
         .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
         .arg("--serve-artifacts")
@@ -105,7 +134,9 @@ fn health(port: u16) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if s.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut answer = String::new();

@@ -4,7 +4,8 @@ use crate::ml::registry::{Approver, Refusal};
 
 fn registered(reg: &LocalRegistry, root: &Path, version: &str, auc: f64) -> ModelVersion {
     let dir = version_dir(root, "risk", version, auc);
-    reg.register("risk", &VersionDir::read(&dir).unwrap()).unwrap()
+    reg.register("risk", &VersionDir::read(&dir).unwrap())
+        .unwrap()
 }
 
 fn request(version: &str, who: &str, reason: Option<&str>) -> PromotionRequest {
@@ -54,11 +55,20 @@ fn promotion_records_the_approval_as_a_tag_moves_the_alias_and_appends_history()
     let history = reg.history("risk").unwrap();
     let moves: Vec<_> = history
         .iter()
-        .map(|h| (h.previous.as_deref(), h.version.as_str(), h.approved_by.as_str()))
+        .map(|h| {
+            (
+                h.previous.as_deref(),
+                h.version.as_str(),
+                h.approved_by.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         moves,
-        [(None, "v1", "ana@example.org"), (Some("v1"), "v2", "bia@example.org")]
+        [
+            (None, "v1", "ana@example.org"),
+            (Some("v1"), "v2", "bia@example.org")
+        ]
     );
     assert!(history.iter().all(|h| h.at.ends_with('Z')));
 }
@@ -75,8 +85,15 @@ fn a_worse_version_is_refused_and_changes_nothing() {
     let err = reg
         .promote("risk", &request("worse", "ana@example.org", None))
         .unwrap_err();
-    assert!(matches!(err, RegistryError::Refused(Refusal::Worse { .. })), "{err}");
-    assert_eq!(std::fs::read(reg.path()).unwrap(), before, "nothing written");
+    assert!(
+        matches!(err, RegistryError::Refused(Refusal::Worse { .. })),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(reg.path()).unwrap(),
+        before,
+        "nothing written"
+    );
     assert!(matches!(
         reg.promote("risk", &request("nope", "ana@example.org", None)),
         Err(RegistryError::UnknownVersion { .. })
@@ -94,7 +111,8 @@ fn concurrent_registrations_under_the_lock_lose_nothing() {
             let root = tmp.path();
             s.spawn(move || {
                 let reg = LocalRegistry::new(root);
-                reg.register("risk", &VersionDir::read(dir).unwrap()).unwrap();
+                reg.register("risk", &VersionDir::read(dir).unwrap())
+                    .unwrap();
             });
         }
     });
@@ -108,5 +126,8 @@ fn a_registry_file_from_a_newer_format_is_refused_not_misread() {
     let reg = LocalRegistry::new(tmp.path());
     std::fs::write(reg.path(), r#"{"format": 2, "models": {}}"#).unwrap();
     let err = reg.versions("risk").unwrap_err().to_string();
-    assert!(err.contains("registry.json") && err.contains("format 2"), "{err}");
+    assert!(
+        err.contains("registry.json") && err.contains("format 2"),
+        "{err}"
+    );
 }

@@ -178,7 +178,12 @@ impl MlflowClient {
     }
 
     /// `runs/update`: the run's final status (`FINISHED`, `FAILED`) and end time.
-    pub async fn finish_run(&self, run_id: &str, status: &str, end_ms: i64) -> Result<(), MlflowError> {
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        end_ms: i64,
+    ) -> Result<(), MlflowError> {
         let body = json!({ "run_id": run_id, "status": status, "end_time": end_ms });
         self.post::<serde_json::Value>("runs/update", &body).await?;
         Ok(())
@@ -194,7 +199,8 @@ impl MlflowClient {
         tags: &[Tag],
     ) -> Result<(), MlflowError> {
         let body = json!({ "run_id": run_id, "metrics": metrics, "params": params, "tags": tags });
-        self.post::<serde_json::Value>("runs/log-batch", &body).await?;
+        self.post::<serde_json::Value>("runs/log-batch", &body)
+            .await?;
         Ok(())
     }
 
@@ -206,7 +212,11 @@ impl MlflowClient {
     }
 
     /// `artifacts/list` of a run (its top level when `path` is empty).
-    pub async fn list_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<FileInfo>, MlflowError> {
+    pub async fn list_artifacts(
+        &self,
+        run_id: &str,
+        path: &str,
+    ) -> Result<Vec<FileInfo>, MlflowError> {
         #[derive(Deserialize)]
         struct Out {
             #[serde(default)]
@@ -243,12 +253,18 @@ impl MlflowClient {
     }
 
     /// `registered-models/get`; `None` when there is none.
-    pub async fn registered_model(&self, name: &str) -> Result<Option<RegisteredModel>, MlflowError> {
+    pub async fn registered_model(
+        &self,
+        name: &str,
+    ) -> Result<Option<RegisteredModel>, MlflowError> {
         #[derive(Deserialize)]
         struct Out {
             registered_model: RegisteredModel,
         }
-        match self.get::<Out>("registered-models/get", &[("name", name)]).await {
+        match self
+            .get::<Out>("registered-models/get", &[("name", name)])
+            .await
+        {
             Ok(o) => Ok(Some(o.registered_model)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -256,7 +272,11 @@ impl MlflowClient {
     }
 
     /// `registered-models/create`.
-    pub async fn create_registered_model(&self, name: &str, description: &str) -> Result<(), MlflowError> {
+    pub async fn create_registered_model(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<(), MlflowError> {
         let body = json!({ "name": name, "description": description });
         self.post::<serde_json::Value>("registered-models/create", &body)
             .await?;
@@ -264,7 +284,12 @@ impl MlflowClient {
     }
 
     /// `registered-models/set-tag`.
-    pub async fn set_registered_model_tag(&self, name: &str, key: &str, value: &str) -> Result<(), MlflowError> {
+    pub async fn set_registered_model_tag(
+        &self,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), MlflowError> {
         let body = json!({ "name": name, "key": key, "value": value });
         self.post::<serde_json::Value>("registered-models/set-tag", &body)
             .await?;
@@ -325,7 +350,12 @@ impl MlflowClient {
     }
 
     /// `registered-models/alias` (POST): points `alias` at `version`.
-    pub async fn set_alias(&self, name: &str, alias: &str, version: &str) -> Result<(), MlflowError> {
+    pub async fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+    ) -> Result<(), MlflowError> {
         let body = json!({ "name": name, "alias": alias, "version": version });
         self.post::<serde_json::Value>("registered-models/alias", &body)
             .await?;
@@ -339,7 +369,10 @@ impl MlflowClient {
         alias: &str,
     ) -> Result<Option<ModelVersionRecord>, MlflowError> {
         match self
-            .get::<VersionOut>("registered-models/alias", &[("name", name), ("alias", alias)])
+            .get::<VersionOut>(
+                "registered-models/alias",
+                &[("name", name), ("alias", alias)],
+            )
             .await
         {
             Ok(o) => Ok(Some(o.model_version)),

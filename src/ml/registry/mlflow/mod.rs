@@ -51,7 +51,11 @@ impl MlflowRegistry {
     }
 
     /// Logs a run for the version directory and registers it as a new model version.
-    pub async fn register(&self, model: &str, dir: &VersionDir) -> Result<ModelVersion, RegistryError> {
+    pub async fn register(
+        &self,
+        model: &str,
+        dir: &VersionDir,
+    ) -> Result<ModelVersion, RegistryError> {
         if self.find(model, &dir.version).await?.is_some() {
             return Err(RegistryError::AlreadyRegistered {
                 model: model.into(),
@@ -60,8 +64,11 @@ impl MlflowRegistry {
         }
         let run = self.log_run(model, dir).await?;
         if self.client.registered_model(model).await?.is_none() {
-            let description = format!("PowerBirth {model} model (registered by `powerbirth models register`)");
-            self.client.create_registered_model(model, &description).await?;
+            let description =
+                format!("PowerBirth {model} model (registered by `powerbirth models register`)");
+            self.client
+                .create_registered_model(model, &description)
+                .await?;
         }
         let tags = [
             Tag::new(TAG_VERSION, &dir.version),
@@ -77,7 +84,11 @@ impl MlflowRegistry {
 
     /// Creates (or reuses) the experiment, logs params, metrics and tags, uploads the
     /// artifacts, and finishes the run (`FAILED` if an upload broke).
-    async fn log_run(&self, model: &str, dir: &VersionDir) -> Result<types::RunInfo, RegistryError> {
+    async fn log_run(
+        &self,
+        model: &str,
+        dir: &VersionDir,
+    ) -> Result<types::RunInfo, RegistryError> {
         let experiment = Self::experiment_name(model);
         let experiment_id = match self.client.experiment_by_name(&experiment).await? {
             Some(e) => e.experiment_id,
@@ -102,7 +113,12 @@ impl MlflowRegistry {
         logged.map(|()| run)
     }
 
-    async fn log_contents(&self, run: &types::RunInfo, dir: &VersionDir, now: i64) -> Result<(), RegistryError> {
+    async fn log_contents(
+        &self,
+        run: &types::RunInfo,
+        dir: &VersionDir,
+        now: i64,
+    ) -> Result<(), RegistryError> {
         let params: Vec<Param> = dir
             .flat_params()
             .into_iter()
@@ -112,7 +128,9 @@ impl MlflowRegistry {
         let mut params = params.chunks(LOG_BATCH_PARAMS);
         // Metrics go with the first batch of params (fewer than MLflow's 1000 per call).
         let first = params.next().unwrap_or(&[]);
-        self.client.log_batch(&run.run_id, &metrics, first, &[]).await?;
+        self.client
+            .log_batch(&run.run_id, &metrics, first, &[])
+            .await?;
         for chunk in params {
             self.client.log_batch(&run.run_id, &[], chunk, &[]).await?;
         }
@@ -152,14 +170,22 @@ impl MlflowRegistry {
             .metrics
             .into_iter()
             .filter_map(|m| {
-                let name = m.key.strip_prefix("cv_")?.strip_suffix("_mean")?.to_string();
+                let name = m
+                    .key
+                    .strip_prefix("cv_")?
+                    .strip_suffix("_mean")?
+                    .to_string();
                 Some((name, m.value))
             })
             .collect())
     }
 
     /// The version named by our version string or by MLflow's number.
-    async fn find(&self, model: &str, version: &str) -> Result<Option<ModelVersion>, RegistryError> {
+    async fn find(
+        &self,
+        model: &str,
+        version: &str,
+    ) -> Result<Option<ModelVersion>, RegistryError> {
         Ok(self
             .versions(model)
             .await?
@@ -168,7 +194,11 @@ impl MlflowRegistry {
     }
 
     /// The gate, then: approval tags on the version, the alias, the history tag.
-    pub async fn promote(&self, model: &str, request: &PromotionRequest) -> Result<Promotion, RegistryError> {
+    pub async fn promote(
+        &self,
+        model: &str,
+        request: &PromotionRequest,
+    ) -> Result<Promotion, RegistryError> {
         let versions = self.versions(model).await?;
         let candidate = versions
             .iter()
@@ -184,7 +214,9 @@ impl MlflowRegistry {
         let at = super::time::now();
         let number = &candidate.registry_version;
         let set = |key: &'static str, value: String| async move {
-            self.client.set_model_version_tag(model, number, key, &value).await
+            self.client
+                .set_model_version_tag(model, number, key, &value)
+                .await
         };
         set(TAG_APPROVED_BY, request.approver.as_str().into()).await?;
         set(TAG_APPROVED_AT, at.clone()).await?;
@@ -250,9 +282,13 @@ fn cv_metrics(dir: &VersionDir, timestamp: i64) -> Vec<Metric> {
 }
 
 fn view(record: ModelVersionRecord, metrics: BTreeMap<String, f64>) -> ModelVersion {
-    let tags: BTreeMap<String, String> = record.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    let tags: BTreeMap<String, String> =
+        record.tags.into_iter().map(|t| (t.key, t.value)).collect();
     ModelVersion {
-        version: tags.get(TAG_VERSION).cloned().unwrap_or_else(|| record.version.clone()),
+        version: tags
+            .get(TAG_VERSION)
+            .cloned()
+            .unwrap_or_else(|| record.version.clone()),
         registry_version: record.version,
         source: record.source,
         run_id: Some(record.run_id).filter(|r| !r.is_empty()),
