@@ -184,3 +184,18 @@ fn a_promotion_without_an_email_or_of_an_unknown_version_is_refused() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("has no version \"v9\""));
     assert!(!ok(&models(tmp.path(), &["list", "risk"])).contains("production"));
 }
+
+#[test]
+fn an_unreachable_mlflow_is_a_clear_error_not_a_silent_fallback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .args(["models", "list", "risk", "--models-dir"])
+        .arg(tmp.path())
+        .env("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MLflow registered-models/get"), "{stderr}");
+    assert!(!tmp.path().join("registry.json").exists());
+}

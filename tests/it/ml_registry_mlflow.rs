@@ -256,3 +256,43 @@ async fn promotion_sets_the_alias_records_the_approval_refuses_a_worse_version_a
     let history = ok(&models(&uri, tmp.path(), &["history", &model]));
     assert_eq!(history.lines().count(), 3, "{history}");
 }
+
+#[tokio::test]
+async fn mlflow_errors_keep_its_error_code_and_message() {
+    let Some(uri) = mlflow_server() else { return };
+    let client = powerbirth::ml::registry::MlflowClient::new(&uri).unwrap();
+    let err = client
+        .get_run("0123456789abcdef0123456789abcdef")
+        .await
+        .unwrap_err();
+    match &err {
+        powerbirth::ml::registry::MlflowError::Api {
+            endpoint,
+            status,
+            code,
+            message,
+        } => {
+            assert_eq!(
+                (endpoint.as_str(), *status, code.as_str()),
+                ("runs/get", 404, "RESOURCE_DOES_NOT_EXIST")
+            );
+            assert!(
+                message.contains("0123456789abcdef0123456789abcdef"),
+                "{message}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.is_not_found());
+    assert!(
+        client
+            .registered_model("no-such-model")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let model = unique_model();
+    client.create_registered_model(&model, "").await.unwrap();
+    let none = client.version_by_alias(&model, "production").await.unwrap();
+    assert!(none.is_none(), "an alias not set reads as none");
+}

@@ -401,3 +401,41 @@ fn run_of(out: RunOut) -> Run {
 struct VersionOut {
     model_version: ModelVersionRecord,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tracking_uri_must_be_http() {
+        assert!(matches!(
+            MlflowClient::new("file:///tmp/mlruns"),
+            Err(MlflowError::BadUri(_))
+        ));
+        let c = MlflowClient::new("http://127.0.0.1:5000/").unwrap();
+        assert_eq!(c.base_url(), "http://127.0.0.1:5000");
+    }
+
+    #[tokio::test]
+    async fn artifacts_not_proxied_by_the_server_are_refused_before_any_call() {
+        // Port 9 (discard) is never called: the URI is checked first.
+        let c = MlflowClient::new("http://127.0.0.1:9").unwrap();
+        let err = c
+            .upload_artifact("file:///srv/mlruns/1/abc/artifacts", "model.json", vec![])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MlflowError::NotProxied(_)), "{err}");
+        assert!(err.to_string().contains("--serve-artifacts"));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_an_http_error_naming_the_endpoint() {
+        let c = MlflowClient::new("http://127.0.0.1:9").unwrap();
+        let err = c.registered_model("risk").await.unwrap_err();
+        assert!(matches!(err, MlflowError::Http { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("MLflow registered-models/get:"),
+            "{err}"
+        );
+    }
+}
