@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use bootstrap::{Bootstrap, ensure_production};
+pub use bootstrap::{Bootstrap, ensure_production, ensure_risk_model};
 pub use gate::{Approver, Refusal};
 pub use local::LocalRegistry;
 pub use mlflow::{MlflowClient, MlflowError, MlflowRegistry};

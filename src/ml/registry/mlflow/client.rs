@@ -122,8 +122,12 @@ impl MlflowClient {
         endpoint: &str,
         query: &[(&str, &str)],
     ) -> Result<T, MlflowError> {
-        let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
-        self.send(endpoint, self.http.get(url).query(query)).await
+        let query = serde_urlencoded::to_string(query).map_err(|e| MlflowError::Decode {
+            endpoint: endpoint.into(),
+            message: e.to_string(),
+        })?;
+        let url = format!("{}/api/2.0/mlflow/{endpoint}?{query}", self.base);
+        self.send(endpoint, self.http.get(url)).await
     }
 
     async fn post<T: DeserializeOwned>(
