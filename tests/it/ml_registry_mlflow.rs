@@ -86,6 +86,19 @@ async fn register_logs_params_fold_metrics_tags_and_artifacts_and_creates_a_vers
         version["source"], run["info"]["artifact_uri"],
         "the run is the version's source"
     );
+    assert_run_logged(&uri, run_id, &run).await;
+    assert_artifacts(&uri, run_id, &run, &model, &dir).await;
+
+    let again = models(
+        &uri,
+        tmp.path(),
+        &["register", &model, "--dir", dir.to_str().unwrap()],
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already registered"));
+}
+
+/// The run's params, tags, mean metric and per-fold metric history, as MLflow reports them.
+async fn assert_run_logged(uri: &str, run_id: &str, run: &Value) {
     let params = &run["data"]["params"];
     assert_eq!(tag(params, "config.model.kind"), Some("logistic"));
     assert_eq!(tag(params, "config.cv.folds"), Some("3"));
@@ -104,7 +117,7 @@ async fn register_logs_params_fold_metrics_tags_and_artifacts_and_creates_a_vers
     assert_eq!(mean["value"].as_f64(), Some(0.86));
 
     let history = api(
-        &uri,
+        uri,
         "metrics/get-history",
         &[("run_id", run_id), ("metric_key", "cv_roc_auc_high")],
     )
@@ -122,8 +135,11 @@ async fn register_logs_params_fold_metrics_tags_and_artifacts_and_creates_a_vers
         .collect();
     folds.sort_by_key(|f| f.0);
     assert_eq!(folds, [(0, 0.86 - 0.01), (1, 0.86), (2, 0.86 + 0.01)]);
+}
 
-    let listed = api(&uri, "artifacts/list", &[("run_id", run_id)]).await;
+/// The run's artifact list, and one file's bytes read back through the proxy.
+async fn assert_artifacts(uri: &str, run_id: &str, run: &Value, model: &str, dir: &Path) {
+    let listed = api(uri, "artifacts/list", &[("run_id", run_id)]).await;
     let mut files: Vec<&str> = listed["files"]
         .as_array()
         .unwrap()
@@ -153,13 +169,6 @@ async fn register_logs_params_fold_metrics_tags_and_artifacts_and_creates_a_vers
         body.as_ref(),
         std::fs::read(dir.join("model.json")).unwrap().as_slice()
     );
-
-    let again = models(
-        &uri,
-        tmp.path(),
-        &["register", &model, "--dir", dir.to_str().unwrap()],
-    );
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already registered"));
 }
 
 #[tokio::test]
@@ -232,7 +241,21 @@ async fn promotion_sets_the_alias_records_the_approval_refuses_a_worse_version_a
     ok(&promote("3", "bia@example.org"));
     assert_eq!(production().await["model_version"]["version"], "3");
 
-    let registered = api(&uri, "registered-models/get", &[("name", &model)]).await;
+    assert_history_tags(&uri, &model).await;
+
+    let list = ok(&models(&uri, tmp.path(), &["list", &model]));
+    let v3 = list.lines().find(|l| l.starts_with("v3")).unwrap();
+    assert!(
+        v3.contains("0.9000") && v3.contains("production") && v3.contains("bia@example.org"),
+        "{list}"
+    );
+    let history = ok(&models(&uri, tmp.path(), &["history", &model]));
+    assert_eq!(history.lines().count(), 3, "{history}");
+}
+
+/// The registered model's `promotion.NNNNNN` tags: v1 from none, then v3 from v1.
+async fn assert_history_tags(uri: &str, model: &str) {
+    let registered = api(uri, "registered-models/get", &[("name", model)]).await;
     let tags = &registered["registered_model"]["tags"];
     let entry = |key: &str| -> Value { serde_json::from_str(tag(tags, key).unwrap()).unwrap() };
     let (first, second) = (entry("promotion.000001"), entry("promotion.000002"));
@@ -246,15 +269,6 @@ async fn promotion_sets_the_alias_records_the_approval_refuses_a_worse_version_a
     );
     assert_eq!(second["approved_by"], "bia@example.org");
     assert!(tag(tags, "promotion.000003").is_none());
-
-    let list = ok(&models(&uri, tmp.path(), &["list", &model]));
-    let v3 = list.lines().find(|l| l.starts_with("v3")).unwrap();
-    assert!(
-        v3.contains("0.9000") && v3.contains("production") && v3.contains("bia@example.org"),
-        "{list}"
-    );
-    let history = ok(&models(&uri, tmp.path(), &["history", &model]));
-    assert_eq!(history.lines().count(), 3, "{history}");
 }
 
 #[tokio::test]
