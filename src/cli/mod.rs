@@ -1,9 +1,10 @@
-//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …` and `users …`. Every subcommand takes `--config FILE` and reads the
+//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …` and `models …`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
 mod eval;
 mod eval_guard;
 mod eval_score;
+mod models;
 mod prompts;
 mod review;
 mod users;
@@ -64,6 +65,8 @@ pub enum Command {
         #[command(subcommand)]
         action: users::UsersCommand,
     },
+    /// The model registry: register trained versions, promote one to production, list, history.
+    Models(models::ModelsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,16 +93,21 @@ pub enum KeysCommand {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The registry needs no gateway configuration (it reads MLFLOW_TRACKING_URI or models/).
+    let command = match cli.command {
+        Command::Models(args) => return models::run(args).await,
+        other => other,
+    };
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         // `eval` exit codes carry meaning for CI: a configuration it cannot use is 2, not 1.
-        Err(e) if matches!(cli.command, Command::Eval { .. }) => {
+        Err(e) if matches!(command, Command::Eval { .. }) => {
             eprintln!("error: {e}");
             std::process::exit(2);
         }
         Err(e) => return Err(e.into()),
     };
-    match cli.command {
+    match command {
         Command::Serve => serve(config).await,
         Command::Keys { action } => keys(config, action).await,
         Command::Prompts { action } => prompts::run(&config, action),
@@ -110,6 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
+        Command::Models(args) => models::run(args).await,
     }
 }
 

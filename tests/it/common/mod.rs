@@ -2,6 +2,7 @@
 //! (`MockUpstream`), and the external services (`pg_url`, `redis_url`) that CI provides.
 
 mod backends;
+pub mod ml;
 pub mod review_seed;
 mod upstream;
 

@@ -1,0 +1,147 @@
+//! `powerbirth models register | promote | list | history`: the model registry from the command
+//! line. MLflow when `MLFLOW_TRACKING_URI` is set, else `<models-dir>/registry.json`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::ml::registry::{Approver, ModelVersion, Promotion, PromotionRequest, Registry};
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Where the local registry (`registry.json`) and the trained versions live.
+    #[arg(long, global = true, default_value = "models", value_name = "DIR")]
+    models_dir: PathBuf,
+    #[command(subcommand)]
+    action: ModelsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Register a trained version (with MLflow: log a run with its params, metrics, tags and
+    /// artifacts, then create a model version from it).
+    Register {
+        /// The model (`risk`).
+        model: String,
+        /// The version directory training wrote (`models/risk/<version>`).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Make a version `production`: only when its CV AUC is at least production's, with the
+    /// approver recorded on the version and the move in the history.
+    Promote {
+        model: String,
+        /// Training's version string (or, with MLflow, the registry's version number).
+        #[arg(long)]
+        version: String,
+        /// The email of the person who approved the promotion.
+        #[arg(long, value_name = "EMAIL", value_parser = Approver::parse)]
+        approved_by: Approver,
+        /// Why, kept with the approval and in the history.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Versions with their CV metrics, aliases and approver.
+    List { model: String },
+    /// Every promotion: when, which version, from which, who approved, why.
+    History { model: String },
+}
+
+/// Runs a `models` command; a refused promotion is an error (exit 1) that says why.
+pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
+    let registry = Registry::from_env(&args.models_dir)?;
+    match args.action {
+        ModelsCommand::Register { model, dir } => {
+            let v = registry.register(&model, &dir).await?;
+            println!(
+                "registered {model} version {} (registry version {}) in {}",
+                v.version,
+                v.registry_version,
+                registry.describe()
+            );
+        }
+        ModelsCommand::Promote {
+            model,
+            version,
+            approved_by,
+            reason,
+        } => {
+            let request = PromotionRequest {
+                version,
+                approver: approved_by,
+                reason,
+            };
+            let p = registry.promote(&model, &request).await?;
+            let from = p.previous.as_deref().unwrap_or("none");
+            println!(
+                "{model} production: {from} -> {} (approved by {})",
+                p.version, p.approved_by
+            );
+        }
+        ModelsCommand::List { model } => {
+            print!("{}", list_table(&registry.versions(&model).await?))
+        }
+        ModelsCommand::History { model } => {
+            print!("{}", history_table(&registry.history(&model).await?));
+        }
+    }
+    Ok(())
+}
+
+/// The `models list` table.
+fn list_table(versions: &[ModelVersion]) -> String {
+    let metric = |v: &ModelVersion, name: &str| {
+        v.metrics
+            .get(name)
+            .map_or_else(|| "-".to_string(), |m| format!("{m:.4}"))
+    };
+    let mut out = format!(
+        "{:<28} {:>5} {:>9} {:>10} {:>9} {:>7} {:<11} APPROVED BY\n",
+        "VERSION", "REG", "AUC HIGH", "AUC MACRO", "F1 MACRO", "BRIER", "ALIASES"
+    );
+    for v in versions {
+        let aliases = if v.aliases.is_empty() {
+            "-".to_string()
+        } else {
+            v.aliases.join(",")
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:>5} {:>9} {:>10} {:>9} {:>7} {:<11} {}",
+            v.version,
+            v.registry_version,
+            metric(v, "roc_auc_high"),
+            metric(v, "roc_auc_macro_ovr"),
+            metric(v, "f1_macro"),
+            metric(v, "brier"),
+            aliases,
+            v.approved_by().unwrap_or("-")
+        );
+    }
+    if versions.is_empty() {
+        out.push_str("(no versions registered)\n");
+    }
+    out
+}
+
+/// The `models history` table.
+fn history_table(history: &[Promotion]) -> String {
+    let mut out = format!(
+        "{:<24} {:<11} {:<28} {:<28} {:<28} REASON\n",
+        "AT", "ALIAS", "VERSION", "FROM", "APPROVED BY"
+    );
+    for p in history {
+        let _ = writeln!(
+            out,
+            "{:<24} {:<11} {:<28} {:<28} {:<28} {}",
+            p.at,
+            p.alias,
+            p.version,
+            p.previous.as_deref().unwrap_or("-"),
+            p.approved_by,
+            p.reason.as_deref().unwrap_or("-")
+        );
+    }
+    out
+}
