@@ -232,6 +232,22 @@ impl Accounts {
         Ok(self.users.session(&token_hash(token), now_ms()).await?)
     }
 
+    /// Disables the account (its sessions end, its logins are refused); `false` when no enabled
+    /// account has this e-mail.
+    pub async fn disable(&self, email: &Email) -> Result<bool, AccountError> {
+        Ok(self.users.disable(email.as_str(), now_ms()).await?)
+    }
+
+    /// Sets a new password and ends the account's sessions; `false` when no such account.
+    pub async fn reset_password(
+        &self,
+        email: &Email,
+        password: Password,
+    ) -> Result<bool, AccountError> {
+        let hash = blocking(move || hash_password(&password.0)).await?;
+        Ok(self.users.set_password(email.as_str(), &hash).await?)
+    }
+
     /// Ends a session (logout): its token opens nothing any more.
     pub async fn close_session(&self, token: &str) -> Result<(), AccountError> {
         Ok(self.users.close_session(&token_hash(token)).await?)
