@@ -91,7 +91,7 @@ pub async fn submit(
     let Some(permit) = state.hashing.try_enter() else {
         state.throttle.cancel(&email, visitor.ip);
         tracing::warn!("review login refused: every password-hashing slot is busy");
-        return Ok(throttled(&state, visitor, &form.email, Duration::from_secs(1)));
+        return Ok(busy(visitor));
     };
     let Some(reviewer) = check_credentials(&state, permit, &email, form.password).await? else {
         state.throttle.refused(&email, visitor.ip);
@@ -127,6 +127,27 @@ fn throttled(state: &ReviewState, visitor: Visitor, email: &str, wait: Duration)
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     res
+}
+
+/// 429 with `Retry-After: 1` when every hashing slot is taken. A plain page, not the rendered
+/// form: under a flood this is most answers, and it must cost next to nothing.
+fn busy(visitor: Visitor) -> Response {
+    let message = tr(visitor.lang, "login_wait").replace("{n}", "1");
+    let html = format!(
+        "<!doctype html><meta charset=\"utf-8\"><p>{message}</p><p><a href=\"/review/login\">/review/login</a></p>"
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::RETRY_AFTER, HeaderValue::from(1u64)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+        ],
+        html,
+    )
+        .into_response()
 }
 
 /// The account these credentials open, or `None` (the throttle already counted the attempt).

@@ -33,6 +33,33 @@ async fn bad_login(http: &reqwest::Client, app: &TestApp, n: usize, forwarded: &
         .map_or(0, |r| r.status().as_u16())
 }
 
+/// `/healthz` latencies, one probe every 5 ms until `done` is set and at least 100 were taken.
+async fn probe(app: Arc<TestApp>, done: Arc<AtomicBool>) -> Vec<Duration> {
+    let http = reqwest::Client::new();
+    let mut took = Vec::new();
+    while !done.load(Ordering::Relaxed) || took.len() < 100 {
+        let started = Instant::now();
+        let res = http.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        took.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    took
+}
+
+/// Runs `fut` to completion on a new thread with its own runtime.
+fn on_own_runtime<T: Send + 'static>(
+    fut: impl Future<Output = T> + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(fut)
+    })
+}
+
 fn p99(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     let at = (samples.len() * 99).div_ceil(100).saturating_sub(1);
@@ -51,6 +78,12 @@ async fn four_hundred_parallel_bad_logins_leave_probes_fast_and_memory_flat() {
         })
         .await,
     );
+    // The machine's own latency first (CI runners and shared machines are busy): the flood
+    // must add less than 50 ms to the p99, which on an idle machine is a p99 under ~51 ms.
+    let idle = on_own_runtime(probe(app.clone(), Arc::new(AtomicBool::new(true))));
+    let baseline = p99(tokio::task::spawn_blocking(move || idle.join().unwrap())
+        .await
+        .unwrap());
     let before = rss_kib();
     let peak = Arc::new(AtomicU64::new(before));
     let done = Arc::new(AtomicBool::new(false));
@@ -63,32 +96,26 @@ async fn four_hundred_parallel_bad_logins_leave_probes_fast_and_memory_flat() {
             }
         })
     };
-    let probes = {
-        let (app, done) = (app.clone(), done.clone());
-        tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut took = Vec::new();
-            while !done.load(Ordering::Relaxed) || took.len() < 100 {
-                let started = Instant::now();
-                let res = http.get(app.url("/healthz")).send().await.unwrap();
-                assert_eq!(res.status(), 200);
-                took.push(started.elapsed());
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            took
-        })
-    };
-    let http = reqwest::Client::new();
-    let flood = futures_util::future::join_all((0..400).map(|n| {
-        let forwarded = format!("198.51.{}.{}", n / 200, n % 200 + 1);
-        let (http, app) = (http.clone(), app.clone());
-        async move { bad_login(&http, &app, n, &forwarded).await }
-    }));
-    let statuses = tokio::time::timeout(Duration::from_secs(120), flood)
+    // The clients run on their own threads, so the app's workers do only the app's work.
+    let probes = on_own_runtime(probe(app.clone(), done.clone()));
+    let flooder = app.clone();
+    let flood = on_own_runtime(async move {
+        let http = reqwest::Client::new();
+        let all = futures_util::future::join_all((0..400).map(|n| {
+            let forwarded = format!("198.51.{}.{}", n / 200, n % 200 + 1);
+            let (http, app) = (http.clone(), flooder.clone());
+            async move { bad_login(&http, &app, n, &forwarded).await }
+        }));
+        tokio::time::timeout(Duration::from_secs(120), all).await
+    });
+    let statuses = tokio::task::spawn_blocking(move || flood.join().unwrap())
         .await
+        .unwrap()
         .expect("400 bad logins answered within 2 minutes");
     done.store(true, Ordering::Relaxed);
-    let took = probes.await.unwrap();
+    let took = tokio::task::spawn_blocking(move || probes.join().unwrap())
+        .await
+        .unwrap();
     sampler.await.unwrap();
     let refused_at_once = statuses.iter().filter(|s| **s == 429).count();
     let checked = statuses.iter().filter(|s| **s == 401).count();
@@ -97,9 +124,12 @@ async fn four_hundred_parallel_bad_logins_leave_probes_fast_and_memory_flat() {
     let p99 = p99(took);
     let growth_mb = peak.load(Ordering::Relaxed).saturating_sub(before) / 1024;
     eprintln!(
-        "login flood: {checked} hashed, {refused_at_once} refused at once; /healthz p99 {p99:?}; RSS +{growth_mb} MB"
+        "login flood: {checked} hashed, {refused_at_once} refused at once; /healthz p99 {p99:?} (idle {baseline:?}); RSS +{growth_mb} MB"
     );
-    assert!(p99 < Duration::from_millis(50), "/healthz p99 {p99:?}");
+    assert!(
+        p99 < baseline + Duration::from_millis(50),
+        "/healthz p99 {p99:?} under the flood, {baseline:?} before"
+    );
     assert!(growth_mb < 200, "RSS grew {growth_mb} MB");
 }
 
