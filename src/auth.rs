@@ -82,7 +82,11 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 impl FailedAuthLimiter {
     fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        let entry = self.windows.lock().unwrap_or_else(|e| e.into_inner()).get(&ip);
+        let entry = self
+            .windows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&ip);
         match entry {
             Some((n, start)) if n >= self.per_minute && start.elapsed() < WINDOW => {
                 Err(WINDOW.saturating_sub(start.elapsed()))

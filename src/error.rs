@@ -106,9 +106,7 @@ impl ApiError {
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. }
             | ApiError::InsufficientQuota { .. }
-            | ApiError::AuthThrottled { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            | ApiError::AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -234,9 +232,7 @@ impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
         let detail = e.to_string();
         let generic = |code: &str| {
-            format!(
-                "The model provider failed ({code}). The details are in the gateway's log."
-            )
+            format!("The model provider failed ({code}). The details are in the gateway's log.")
         };
         match e {
             UpstreamError::UnknownModel(model) => ApiError::ModelNotFound(model),

@@ -225,7 +225,11 @@ mod tests {
         let limiter = MemoryLimiter::default();
         let rpm = NonZeroU32::new(10).unwrap();
         assert!(limiter.check("k", rpm).is_ok());
-        assert!(limiter.check_n("k", rpm, NonZeroU32::new(9).unwrap()).is_ok());
+        assert!(
+            limiter
+                .check_n("k", rpm, NonZeroU32::new(9).unwrap())
+                .is_ok()
+        );
         assert!(limiter.check("k", rpm).is_err(), "the ten are spent");
     }
 

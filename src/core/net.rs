@@ -47,7 +47,11 @@ mod tests {
     #[test]
     fn forwarded_for_from_an_untrusted_peer_is_ignored() {
         let got = client_ip(ip("10.1.2.3"), Some("203.0.113.9"), &[]);
-        assert_eq!(got, ip("10.1.2.3"), "private peers are not trusted by default");
+        assert_eq!(
+            got,
+            ip("10.1.2.3"),
+            "private peers are not trusted by default"
+        );
     }
 
     #[test]

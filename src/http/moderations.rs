@@ -10,10 +10,10 @@
 
 use std::sync::Arc;
 
-use axum::{Extension, Json};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
+use axum::{Extension, Json};
 use dashmap::DashMap;
 use futures_util::future::join_all;
 use serde::Deserialize;

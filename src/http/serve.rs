@@ -79,11 +79,7 @@ pub struct BodyLimits {
 /// Receives the whole request body within `timeout` (408 otherwise) and at most `max_bytes`
 /// (413), before any handler runs; handlers then read it from memory. Every route takes small
 /// JSON or form bodies, so buffering them costs nothing a handler would not spend anyway.
-pub async fn body_deadline(
-    State(limits): State<BodyLimits>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn body_deadline(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -104,7 +100,10 @@ pub async fn body_deadline(
     let (parts, body) = req.into_parts();
     let read = axum::body::to_bytes(body, limits.max_bytes);
     match tokio::time::timeout(limits.timeout, read).await {
-        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
         Ok(Err(_)) => ApiError::PayloadTooLarge {
             limit: limits.max_bytes,
         }
@@ -121,7 +120,5 @@ pub async fn body_deadline(
 
 /// The peer address hyper accepted the request from.
 pub fn peer(req: &axum::http::request::Parts) -> Option<SocketAddr> {
-    req.extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
+    req.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
 }

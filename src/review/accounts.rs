@@ -164,7 +164,11 @@ impl Accounts {
         self.hashing
             .run(move || hash_password(&password.0))
             .await
-            .unwrap_or_else(|| Err(AccountError::Hash("the password-hashing thread stopped".into())))
+            .unwrap_or_else(|| {
+                Err(AccountError::Hash(
+                    "the password-hashing thread stopped".into(),
+                ))
+            })
     }
 
     /// Creates an account; a second account with the same e-mail is refused.

@@ -261,7 +261,11 @@ mod tests {
         assert_eq!(&rows[1][11], "'-2+3");
         assert_eq!(&rows[2][11], "ok =1", "only a leading sign is dangerous");
         let json = encode(Format::Jsonl, &[r], true).unwrap();
-        assert!(String::from_utf8(json.to_vec()).unwrap().contains("\"=HYPERLINK"));
+        assert!(
+            String::from_utf8(json.to_vec())
+                .unwrap()
+                .contains("\"=HYPERLINK")
+        );
     }
 
     #[test]

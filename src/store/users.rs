@@ -203,10 +203,12 @@ impl Users {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query("DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)")
-            .bind(email)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
+        )
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(updated > 0)
     }
@@ -215,18 +217,19 @@ impl Users {
     /// sessions (whoever knew the old password is logged out); `false` when no such account.
     pub async fn set_password(&self, email: &str, password_hash: &str) -> Result<bool, DbError> {
         let mut tx = self.store.pool().begin().await?;
-        let updated = sqlx::query(
-            "UPDATE users SET password_hash = $2, failed_logins = 0 WHERE email = $1",
+        let updated =
+            sqlx::query("UPDATE users SET password_hash = $2, failed_logins = 0 WHERE email = $1")
+                .bind(email)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        sqlx::query(
+            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
         )
         .bind(email)
-        .bind(password_hash)
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query("DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)")
-            .bind(email)
-            .execute(&mut *tx)
-            .await?;
+        .await?;
         tx.commit().await?;
         Ok(updated > 0)
     }

@@ -318,8 +318,7 @@ pub async fn submit(
             // The form again shows the conversation: only to the nurse who may review the item
             // now (the same check as opening its page), never to one another nurse holds.
             let lock = state.settings.lock;
-            return match items::take(&state.store, &id, &viewer.session.reviewer.id, lock).await
-            {
+            return match items::take(&state.store, &id, &viewer.session.reviewer.id, lock).await {
                 Ok(()) => invalid_form(&state, &viewer, &id, &form.review, &problems).await,
                 Err(TakeError::LockedByOther) => Err(PageError::Locked { batch: None }),
                 Err(TakeError::AlreadyReviewed) => conflict("already_reviewed", None),

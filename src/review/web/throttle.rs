@@ -178,7 +178,10 @@ mod tests {
             throttle.begin(Some(&email), Some(ip)).is_ok(),
             "one failure costs nothing"
         );
-        assert!(throttle.begin(Some(&email), None).is_err(), "the account waits");
+        assert!(
+            throttle.begin(Some(&email), None).is_err(),
+            "the account waits"
+        );
         assert!(
             throttle.begin(Some(&other), Some(ip)).is_err(),
             "the address waits"
@@ -194,7 +197,10 @@ mod tests {
         let passed = (0..50)
             .filter(|_| throttle.begin(Some(&email), None).is_ok())
             .count();
-        assert_eq!(passed, 2, "only the attempts the delay allows get to hashing");
+        assert_eq!(
+            passed, 2,
+            "only the attempts the delay allows get to hashing"
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ async fn bad_keys_past_the_limit_get_429_and_a_good_key_still_works() {
     })
     .await;
     // A good key, read once so it is cached.
-    let ok = app.http.get(app.url("/v1/models")).bearer_auth(&app.client_key);
+    let ok = app
+        .http
+        .get(app.url("/v1/models"))
+        .bearer_auth(&app.client_key);
     assert_eq!(ok.send().await.unwrap().status(), 200);
     let mut statuses = Vec::new();
     for n in 0..12 {
@@ -32,7 +35,14 @@ async fn bad_keys_past_the_limit_get_429_and_a_good_key_still_works() {
     }
     assert_eq!(statuses[..5], [401; 5]);
     assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
-    let ok = app.http.get(app.url("/v1/models")).bearer_auth(&app.client_key);
-    assert_eq!(ok.send().await.unwrap().status(), 200, "a cached good key still works");
+    let ok = app
+        .http
+        .get(app.url("/v1/models"))
+        .bearer_auth(&app.client_key);
+    assert_eq!(
+        ok.send().await.unwrap().status(),
+        200,
+        "a cached good key still works"
+    );
 }
 on_both_backends!(bad_keys_past_the_limit_get_429_and_a_good_key_still_works);

@@ -120,7 +120,10 @@ async fn four_hundred_parallel_bad_logins_leave_probes_fast_and_memory_flat() {
     let refused_at_once = statuses.iter().filter(|s| **s == 429).count();
     let checked = statuses.iter().filter(|s| **s == 401).count();
     assert_eq!(refused_at_once + checked, 400, "{statuses:?}");
-    assert!(refused_at_once > 0, "no login was refused for want of a hashing slot");
+    assert!(
+        refused_at_once > 0,
+        "no login was refused for want of a hashing slot"
+    );
     let p99 = p99(took);
     let growth_mb = peak.load(Ordering::Relaxed).saturating_sub(before) / 1024;
     eprintln!(
@@ -170,6 +173,12 @@ async fn parallel_attempts_on_one_account_take_their_throttle_slot_before_hashin
         .await
         .expect("answered");
     let checked = statuses.iter().filter(|s| **s == 401).count();
-    assert!(checked <= 2, "{checked} passwords were checked: {statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert!(
+        checked <= 2,
+        "{checked} passwords were checked: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
 }

@@ -28,9 +28,11 @@ async fn moderate(State(p): State<SlowProvider>, Json(_): Json<Value>) -> Json<V
     p.calls.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(100)).await;
     p.now.fetch_sub(1, Ordering::SeqCst);
-    Json(json!({"id": "modr-x", "model": "omni-moderation-latest", "results": [{
-        "flagged": false, "categories": {"violence": false}, "category_scores": {"violence": 0.0},
-    }]}))
+    Json(
+        json!({"id": "modr-x", "model": "omni-moderation-latest", "results": [{
+            "flagged": false, "categories": {"violence": false}, "category_scores": {"violence": 0.0},
+        }]}),
+    )
 }
 
 async fn provider() -> (SlowProvider, SocketAddr) {
@@ -65,7 +67,11 @@ async fn each_moderation_input_counts_against_the_keys_rate_limit() {
     let app = gateway(addr, Some(10)).await;
     let res = app.post("/v1/moderations", &inputs(20)).await;
     assert_eq!(res.status(), 429, "20 inputs on a 10-per-minute key");
-    assert_eq!(provider.calls.load(Ordering::SeqCst), 0, "refused before any call");
+    assert_eq!(
+        provider.calls.load(Ordering::SeqCst),
+        0,
+        "refused before any call"
+    );
     let res = app.post("/v1/moderations", &inputs(6)).await;
     assert_eq!(res.status(), 200);
     let res = app.post("/v1/moderations", &inputs(6)).await;

@@ -60,7 +60,10 @@ async fn two_thousand_slow_loris_connections_are_closed_and_never_stop_normal_re
     );
     assert_eq!(still_open, 0, "the server keeps slow clients' connections");
     let res = app
-        .post("/v1/chat/completions", &crate::common::chat("gpt-echo", "oi"))
+        .post(
+            "/v1/chat/completions",
+            &crate::common::chat("gpt-echo", "oi"),
+        )
         .await;
     assert_eq!(res.status(), 200);
 }

@@ -8,10 +8,9 @@ use super::env;
 use crate::common::{self, MockUpstream, Spawn, on_both_backends, spawn_app_with, test_config};
 
 async fn replicas_starting_together_on_an_empty_database_create_one_admin_key(store: &Store) {
-    let starts = futures_util::future::join_all(
-        (0..8).map(|_| powerbirth::app::bootstrap_admin_key(store)),
-    )
-    .await;
+    let starts =
+        futures_util::future::join_all((0..8).map(|_| powerbirth::app::bootstrap_admin_key(store)))
+            .await;
     let created = starts
         .into_iter()
         .map(|r| r.expect("no start fails"))
@@ -43,7 +42,10 @@ async fn the_bootstrap_key_can_go_to_a_file_with_mode_0600_and_never_to_stdout()
     assert_eq!(on_stderr, None, "the key went to the file only");
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let key = std::fs::read_to_string(&key_file).unwrap().trim().to_string();
+    let key = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_string();
     let res = reqwest::Client::new()
         .get(format!("{addr}/v1/models"))
         .bearer_auth(&key)

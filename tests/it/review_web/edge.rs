@@ -27,7 +27,10 @@ async fn a_bad_form_on_an_item_another_nurse_holds_shows_none_of_it() {
     .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let html = res.text().await.unwrap();
-    assert!(!html.contains("Pergunta 0"), "the conversation leaked: {html}");
+    assert!(
+        !html.contains("Pergunta 0"),
+        "the conversation leaked: {html}"
+    );
     assert!(!html.contains("Resposta 0"));
 }
 on_both_backends!(a_bad_form_on_an_item_another_nurse_holds_shows_none_of_it);
@@ -72,16 +75,16 @@ async fn users_disable_and_reset_password_end_sessions_and_change_who_can_log_in
     account(&app.store, "bia@x.org", ReviewerRole::Nurse).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("powerbirth.toml");
-    std::fs::write(
-        &config,
-        format!("[database]\nurl = \"{}\"\n", app.db_url),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("[database]\nurl = \"{}\"\n", app.db_url)).unwrap();
     let ana = logged_in(&app, "ana@x.org").await;
     let bia = logged_in(&app, "bia@x.org").await;
 
     let out = users_cli(&config, &["disable", "Ana@X.org"], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!session_works(&app, &ana).await, "the session ended");
     let again = try_login(&app, &browser(), "ana@x.org", PASSWORD).await;
     assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
@@ -94,7 +97,11 @@ async fn users_disable_and_reset_password_end_sessions_and_change_who_can_log_in
         &["reset-password", "bia@x.org", "--password-stdin"],
         &format!("{new_password}\n"),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains(new_password));
     assert!(!session_works(&app, &bia).await, "the old session ended");
     let old = try_login(&app, &browser(), "bia@x.org", PASSWORD).await;
