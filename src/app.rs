@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::auth::KeyCache;
@@ -86,10 +85,16 @@ impl App {
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
         let state = AppState {
-            keys: Arc::new(KeyCache::new(store.clone(), config.auth.key_cache)),
+            keys: Arc::new(KeyCache::new(
+                store.clone(),
+                config.auth.key_cache,
+                config.auth.key_cache_entries,
+                config.auth.failed_per_minute,
+            )),
             limiter: Arc::new(limiter),
             pipeline,
             metrics,
+            moderation_slots: Arc::default(),
             store,
             config: Arc::new(config),
         };
@@ -127,20 +132,13 @@ impl App {
             review_schedule,
             router,
         } = self;
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
         tracing::info!(%addr, "serving");
-        // Connect info: the review login throttle counts failures per client address.
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+        // Each request carries its peer address: the login throttle and the failed-key limit
+        // count per client address.
+        let header_timeout = state.config.server.request_header_timeout;
+        crate::http::serve::serve(listener, router, header_timeout, shutdown)
+            .await
+            .context("serving HTTP")?;
         tracing::info!("stopped accepting; draining the message log");
         alerts.shutdown().await;
         review_schedule.shutdown().await;
@@ -240,13 +238,57 @@ pub fn reload_prompts_on_sighup(state: AppState) {
 }
 
 /// On a first start (no keys at all), creates an admin key so a newcomer can call the API at
-/// once. Returns the plaintext, which the caller shows once.
+/// once. Returns the plaintext, which the caller shows once. Replicas starting together on an
+/// empty database do not race: the key's name is unique among active keys, so exactly one
+/// insert wins and the others return `None`.
 pub async fn bootstrap_admin_key(store: &Store) -> anyhow::Result<Option<String>> {
     if store.count_keys().await? > 0 {
         return Ok(None);
     }
-    let (_, key) = store.create_key("admin", Role::Admin, None).await?;
-    Ok(Some(key))
+    match store.create_key("admin", Role::Admin, None).await {
+        Ok((_, key)) => Ok(Some(key)),
+        Err(crate::store::keys::KeyError::NameTaken(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Shows a bootstrap key once: written to `file` with mode 0600 when one is configured (the
+/// path, not the key, goes to stdout), otherwise to stderr — never to stdout, which process
+/// supervisors and `docker logs` keep longest — and never to the log.
+pub fn show_bootstrap_key(key: &str, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(path) = file {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = options
+            .open(path)
+            .with_context(|| format!("writing the bootstrap admin key to {}", path.display()))?;
+        // An existing file keeps its old mode through `open`: tighten it too.
+        #[cfg(unix)]
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        writeln!(out, "{key}")?;
+        println!(
+            "No API keys existed, so an admin key was created and written to {} (mode 0600).",
+            path.display()
+        );
+        return Ok(());
+    }
+    let mut err = std::io::stderr().lock();
+    writeln!(
+        err,
+        "\nNo API keys existed, so an admin key was created. It is shown only this once:\n"
+    )?;
+    writeln!(err, "    {key}\n")?;
+    writeln!(
+        err,
+        "Use it as `Authorization: Bearer <key>`; create more with `powerbirth keys create`.\n"
+    )?;
+    err.flush()?;
+    // On stdout only the fact, so a script reading stdout knows a key is on stderr.
+    println!("No API keys existed, so an admin key was created and written to stderr.");
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -67,6 +67,15 @@ pub enum ApiError {
     /// 504 `upstream_timeout`: the last provider tried timed out.
     #[error("{message}")]
     UpstreamTimeout { message: String },
+    /// 408 `request_timeout`: the body did not arrive within `[server] body_timeout_ms`.
+    #[error("The request body did not arrive within {secs} s.")]
+    RequestTimeout { secs: u64 },
+    /// 429 `too_many_failed_authentications`, with `Retry-After`: this client address sent too
+    /// many unknown keys; answered before any key lookup.
+    #[error(
+        "Too many requests with an invalid API key from this address. Try again in {retry_after_secs}s."
+    )]
+    AuthThrottled { retry_after_secs: u64 },
     /// 500 `internal_error`: the cause is logged, the client gets a request id to quote.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -94,9 +103,10 @@ impl ApiError {
             ApiError::InvalidPromptVariables(_) => StatusCode::BAD_REQUEST,
             ApiError::PromptReloadFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RateLimited { .. } | ApiError::InsufficientQuota { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited { .. }
+            | ApiError::InsufficientQuota { .. }
+            | ApiError::AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamFailed { .. } => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
@@ -113,9 +123,10 @@ impl ApiError {
             | ApiError::InvalidPromptVariables(_)
             | ApiError::PromptReloadFailed(_)
             | ApiError::PayloadTooLarge { .. }
+            | ApiError::RequestTimeout { .. }
             | ApiError::Unauthorized(_)
             | ApiError::Forbidden => "invalid_request_error",
-            ApiError::RateLimited { .. } => "requests",
+            ApiError::RateLimited { .. } | ApiError::AuthThrottled { .. } => "requests",
             ApiError::InsufficientQuota { .. } => "insufficient_quota",
             ApiError::Overloaded(_)
             | ApiError::UpstreamFailed { .. }
@@ -137,6 +148,8 @@ impl ApiError {
             ApiError::PromptReloadFailed(_) => "prompt_reload_failed",
             ApiError::PayloadTooLarge { .. } => "request_too_large",
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::AuthThrottled { .. } => "too_many_failed_authentications",
             ApiError::InsufficientQuota { .. } => "insufficient_quota",
             ApiError::Overloaded(_) => "server_overloaded",
             ApiError::UpstreamFailed { class, .. } => class.code(),
@@ -180,7 +193,8 @@ impl IntoResponse for ApiError {
             .into_response();
         if let ApiError::RateLimited {
             retry_after_secs, ..
-        } = &self
+        }
+        | ApiError::AuthThrottled { retry_after_secs } = &self
         {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
@@ -210,36 +224,52 @@ impl From<crate::wire::RequestError> for ApiError {
 }
 
 /// The client's error once the chain gave no answer: 504 when the last provider tried timed out,
-/// 503 when all were overloaded, else 502 with the last failure's class; the message lists every
-/// attempt. A request the upstream refused is the client's 400.
+/// 503 when all were overloaded, else 502 with the last failure's class. A request the upstream
+/// refused is the client's 400. The upstreams' own error text (which can carry their internals,
+/// or echo the request) is logged here and never sent: the client gets a generic message naming
+/// the status class (`upstream_http_503`, `upstream_timeout`, …) in `code` and in the message.
 impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
-        let message = e.to_string();
+        let detail = e.to_string();
+        let generic = |code: &str| {
+            format!("The model provider failed ({code}). The details are in the gateway's log.")
+        };
         match e {
             UpstreamError::UnknownModel(model) => ApiError::ModelNotFound(model),
-            UpstreamError::Rejected { message, param } => ApiError::InvalidRequest {
-                message,
-                param,
-                code: Some("upstream_rejected"),
-            },
-            UpstreamError::Exhausted(errors) => match errors.last() {
-                Some(ProviderError::Timeout { .. }) => ApiError::UpstreamTimeout { message },
-                Some(_)
-                    if errors
-                        .iter()
-                        .all(|e| matches!(e, ProviderError::Overloaded { .. })) =>
-                {
-                    ApiError::Overloaded(message)
+            UpstreamError::Rejected { param, .. } => {
+                tracing::warn!(error = %detail, "the upstream rejected the request");
+                ApiError::InvalidRequest {
+                    message: "The model provider rejected the request as invalid \
+                              (upstream_rejected). The details are in the gateway's log."
+                        .into(),
+                    param,
+                    code: Some("upstream_rejected"),
                 }
-                Some(last) => ApiError::UpstreamFailed {
-                    class: last.class(),
-                    message,
-                },
-                None => ApiError::UpstreamFailed {
-                    class: UpstreamClass::Unknown,
-                    message,
-                },
-            },
+            }
+            UpstreamError::Exhausted(errors) => {
+                tracing::warn!(error = %detail, "every upstream failed");
+                match errors.last() {
+                    Some(ProviderError::Timeout { .. }) => ApiError::UpstreamTimeout {
+                        message: generic("upstream_timeout"),
+                    },
+                    // The local model's own queue: our words, not an upstream's.
+                    Some(_)
+                        if errors
+                            .iter()
+                            .all(|e| matches!(e, ProviderError::Overloaded { .. })) =>
+                    {
+                        ApiError::Overloaded(detail)
+                    }
+                    Some(last) => ApiError::UpstreamFailed {
+                        message: generic(last.class().code()),
+                        class: last.class(),
+                    },
+                    None => ApiError::UpstreamFailed {
+                        class: UpstreamClass::Unknown,
+                        message: generic(UpstreamClass::Unknown.code()),
+                    },
+                }
+            }
         }
     }
 }
@@ -285,7 +315,26 @@ mod tests {
     }
 
     #[test]
-    fn the_final_error_follows_the_last_failure_and_lists_all() {
+    fn upstream_error_text_is_never_sent_only_its_class() {
+        let e = ApiError::from(UpstreamError::Exhausted(vec![ProviderError::Status {
+            model: "a".into(),
+            status: 503,
+            message: "internal host db-7.corp refused".into(),
+            retry_after: None,
+        }]));
+        let body = e.to_json();
+        assert!(!body.contains("db-7.corp"), "{body}");
+        assert!(body.contains("upstream_http_503"), "{body}");
+        let e = ApiError::from(UpstreamError::Rejected {
+            message: "your prompt 'secret plan' is too long".into(),
+            param: None,
+        });
+        assert_eq!(e.status(), 400);
+        assert!(!e.to_json().contains("secret plan"));
+    }
+
+    #[test]
+    fn the_final_error_follows_the_last_failure() {
         let e = ApiError::from(UpstreamError::Exhausted(vec![
             ProviderError::Status {
                 model: "a".into(),
@@ -299,11 +348,7 @@ mod tests {
             },
         ]));
         assert_eq!(e.status(), 504);
-        let text = e.to_string();
-        assert!(
-            text.contains("a: HTTP 503") && text.contains("b: no answer"),
-            "{text}"
-        );
+        assert_eq!(e.code(), Some("upstream_timeout"));
         let e = ApiError::from(UpstreamError::Exhausted(vec![ProviderError::Connect {
             model: "a".into(),
             message: "refused".into(),

@@ -122,6 +122,81 @@ impl RedisLimiter {
     }
 }
 
+/// Requests that cost more than one (a moderation call with several inputs).
+impl RateLimiter {
+    /// As [`RateLimiter::check`], counting `n` requests at once against the same per-key
+    /// limit: all are allowed or none. More than the key's burst (`rpm`) is never allowed.
+    pub async fn check_n(&self, key_id: &str, rpm: u32, n: u32) -> Result<(), Duration> {
+        let Some(n) = NonZeroU32::new(n) else {
+            return Ok(());
+        };
+        let rpm = NonZeroU32::new(rpm).unwrap_or(NonZeroU32::MIN);
+        if n > rpm {
+            return Err(Duration::from_secs(60));
+        }
+        match self {
+            RateLimiter::Memory(m) => m.check_n(key_id, rpm, n),
+            RateLimiter::Redis(r) => match r.check_n(key_id, rpm, n).await {
+                Ok(decision) => decision,
+                Err(e) => {
+                    tracing::warn!(error = %e, "redis rate limiter unreachable; allowing the request");
+                    Ok(())
+                }
+            },
+        }
+    }
+}
+
+impl MemoryLimiter {
+    /// The key's limiter, made (or remade, when its rpm changed) on first use.
+    fn limiter_for(&self, key_id: &str, rpm: NonZeroU32) -> Arc<DefaultDirectRateLimiter> {
+        match self.limiters.get(key_id) {
+            Some(entry) if entry.0 == rpm.get() => entry.1.clone(),
+            _ => {
+                let limiter = Arc::new(DefaultDirectRateLimiter::direct(Quota::per_minute(rpm)));
+                self.limiters
+                    .insert(key_id.to_string(), (rpm.get(), limiter.clone()));
+                limiter
+            }
+        }
+    }
+
+    fn check_n(&self, key_id: &str, rpm: NonZeroU32, n: NonZeroU32) -> Result<(), Duration> {
+        match self.limiter_for(key_id, rpm).check_n(n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(DefaultClock::default().now())),
+            Err(_) => Err(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl RedisLimiter {
+    /// The same GCRA script with a cost of `n`: an emission interval `n` times as long and a
+    /// burst `n` times as small keep `burst × interval` (the bucket) and add `n` intervals.
+    async fn check_n(
+        &self,
+        key_id: &str,
+        rpm: NonZeroU32,
+        n: NonZeroU32,
+    ) -> redis::RedisResult<Result<(), Duration>> {
+        let interval_us = 60_000_000 / u64::from(rpm.get()) * u64::from(n.get());
+        let burst = f64::from(rpm.get()) / f64::from(n.get());
+        let mut conn = self.conn.clone();
+        let (allowed, retry_us): (i64, i64) = self
+            .script
+            .key(format!("powerbirth:ratelimit:{key_id}"))
+            .arg(interval_us)
+            .arg(burst)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(if allowed == 1 {
+            Ok(())
+        } else {
+            Err(Duration::from_micros(retry_us.max(0) as u64))
+        })
+    }
+}
+
 /// Whole seconds for `Retry-After`, rounded up and at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
@@ -143,6 +218,19 @@ mod tests {
             wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
             "{wait:?}"
         );
+    }
+
+    #[test]
+    fn a_request_costing_n_takes_n_from_the_same_limit() {
+        let limiter = MemoryLimiter::default();
+        let rpm = NonZeroU32::new(10).unwrap();
+        assert!(limiter.check("k", rpm).is_ok());
+        assert!(
+            limiter
+                .check_n("k", rpm, NonZeroU32::new(9).unwrap())
+                .is_ok()
+        );
+        assert!(limiter.check("k", rpm).is_err(), "the ten are spent");
     }
 
     #[test]

@@ -9,13 +9,12 @@ mod prompts;
 mod review;
 mod users;
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::app::{App, bootstrap_admin_key, shutdown_signal};
+use crate::app::{App, bootstrap_admin_key, show_bootstrap_key, shutdown_signal};
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::keys::Role;
@@ -124,22 +123,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let bootstrap = config.auth.bootstrap_admin_key;
+    let key_file = config.auth.bootstrap_key_file.clone();
     let app = App::build(config).await?;
     if bootstrap && let Some(key) = bootstrap_admin_key(&app.state().store).await? {
-        {
-            // Printed, not logged: logs are kept and shipped, this is shown once on the console.
-            let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "\nNo API keys existed, so an admin key was created. It is shown only this once:\n"
-            )?;
-            writeln!(out, "    {key}\n")?;
-            writeln!(
-                out,
-                "Use it as `Authorization: Bearer <key>`; create more with `powerbirth keys create`.\n"
-            )?;
-            out.flush()?;
-        }
+        show_bootstrap_key(&key, key_file.as_deref())?;
     }
     crate::app::reload_prompts_on_sighup(app.state().clone());
     println!(

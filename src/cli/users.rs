@@ -1,6 +1,7 @@
-//! `powerbirth users add --email E --role nurse|admin --password-stdin`: accounts for the review
-//! pages. The password is read from standard input (one line), never from the command line,
-//! where it would stay in the shell history and the process list.
+//! `powerbirth users add --email E --role nurse|admin --password-stdin`, `users disable EMAIL`
+//! and `users reset-password EMAIL --password-stdin`: accounts for the review pages. Passwords are
+//! read from standard input (one line), never from the command line, where they would stay in
+//! the shell history and the process list. Disabling or resetting ends the account's sessions.
 
 use std::io::BufRead;
 
@@ -23,10 +24,44 @@ pub enum UsersCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Disable an account: its sessions end at once and it can no longer log in.
+    Disable { email: String },
+    /// Set a new password (from standard input); the account's sessions end.
+    ResetPassword {
+        email: String,
+        /// Read the new password (at least 12 characters) from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 pub async fn run(config: &Config, action: UsersCommand) -> anyhow::Result<()> {
     match action {
+        UsersCommand::Disable { email } => {
+            let email = Email::parse(&email)?;
+            let done = with_accounts(config, |a| async move { a.disable(&email).await }).await?;
+            if !done {
+                anyhow::bail!("no enabled account has this e-mail");
+            }
+            println!("account disabled; its sessions have ended");
+            Ok(())
+        }
+        UsersCommand::ResetPassword {
+            email,
+            password_stdin: _,
+        } => {
+            let email = Email::parse(&email)?;
+            let password = read_password(std::io::stdin().lock())?;
+            let done = with_accounts(config, |a| async move {
+                a.reset_password(&email, password).await
+            })
+            .await?;
+            if !done {
+                anyhow::bail!("no account has this e-mail");
+            }
+            println!("password changed; the account's sessions have ended");
+            Ok(())
+        }
         UsersCommand::Add {
             email,
             role,
@@ -53,6 +88,20 @@ pub async fn run(config: &Config, action: UsersCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs `f` on the accounts of the configured database, closing it afterwards.
+async fn with_accounts<F, Fut, T>(config: &Config, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Accounts) -> Fut,
+    Fut: Future<Output = Result<T, crate::review::accounts::AccountError>>,
+{
+    let store = Store::connect(&config.database.url, 2)
+        .await
+        .context("opening the database")?;
+    let result = f(Accounts::without_timing_guard(store.clone())).await;
+    store.close().await;
+    Ok(result?)
 }
 
 /// The first line of `input`, without its line ending, as a checked password.

@@ -49,6 +49,8 @@ pub struct Config {
     pub review: crate::review::ReviewConfig,
     /// `[eval]`: the eval runner's model, judge, concurrency and paths.
     pub eval: crate::eval::EvalConfig,
+    /// `[metrics]`: who may read `/metrics`.
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +58,15 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Request bodies above this many bytes are refused with 413.
     pub max_body_bytes: usize,
+    /// A connection that has not sent a whole request head within this time is closed
+    /// (slow-loris clients holding connections open).
+    pub request_header_timeout: Duration,
+    /// A request body not fully received within this time (from its first byte being awaited)
+    /// is answered 408.
+    pub body_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (the load balancer or ingress). From any other
+    /// peer the header is ignored and the peer address is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +88,21 @@ pub struct AuthConfig {
     pub key_cache: Duration,
     /// Create and print one admin key on the first start with no keys at all.
     pub bootstrap_admin_key: bool,
+    /// Where the bootstrap key is written (mode 0600) instead of stderr.
+    pub bootstrap_key_file: Option<PathBuf>,
+    /// The key cache holds at most this many keys (known and unknown).
+    pub key_cache_entries: usize,
+    /// Failed authentications allowed per client address and minute; past that the address is
+    /// answered 429 without asking the database.
+    pub failed_per_minute: u32,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// The bearer token `/metrics` requires (read from the variable `token_env` names); `None`
+    /// leaves `/metrics` open, as for a scraper inside the cluster network.
+    pub token: Option<crate::core::Secret>,
 }
 
 impl Config {

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{AuthConfig, Config, ConfigError, RateLimitConfig, RedisConfig, ServerConfig};
+use super::{
+    AuthConfig, Config, ConfigError, MetricsConfig, RateLimitConfig, RedisConfig, ServerConfig,
+};
 use crate::guard::config::RawGuardConfig;
 use crate::prompts::config::RawPromptsConfig;
 use crate::providers::settings::{RawModel, validate_models};
@@ -44,6 +46,8 @@ pub(super) struct RawConfig {
     moderation: crate::guard::moderation::RawModerationConfig,
     #[serde(default)]
     eval: crate::eval::RawEvalConfig,
+    #[serde(default)]
+    metrics: RawMetrics,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +55,9 @@ pub(super) struct RawConfig {
 struct RawServer {
     listen: String,
     max_body_bytes: usize,
+    request_header_timeout_ms: u64,
+    body_timeout_ms: u64,
+    trusted_proxies: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -58,6 +65,9 @@ impl Default for RawServer {
         RawServer {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
+            request_header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -100,6 +110,9 @@ struct RawRedis {
 struct RawAuth {
     key_cache_ms: u64,
     bootstrap_admin_key: bool,
+    bootstrap_key_file: Option<PathBuf>,
+    key_cache_entries: usize,
+    failed_per_minute: u32,
 }
 
 impl Default for RawAuth {
@@ -107,6 +120,9 @@ impl Default for RawAuth {
         RawAuth {
             key_cache_ms: 500,
             bootstrap_admin_key: true,
+            bootstrap_key_file: None,
+            key_cache_entries: 100_000,
+            failed_per_minute: 30,
         }
     }
 }
@@ -142,7 +158,8 @@ impl RawConfig {
             models,
             ratelimit,
             redis,
-            auth: self.auth.validate(),
+            auth: self.auth.validate(&resolve).map_err(err)?,
+            metrics: self.metrics.validate(vars).map_err(err)?,
             writer,
             prompts: self.prompts.validate(&resolve),
             guard: self.guard.validate(&resolve),
@@ -161,9 +178,22 @@ impl RawServer {
         if self.max_body_bytes == 0 {
             return Err("[server] max_body_bytes must be positive".into());
         }
+        if self.request_header_timeout_ms == 0 || self.body_timeout_ms == 0 {
+            return Err(
+                "[server] request_header_timeout_ms and body_timeout_ms must be positive".into(),
+            );
+        }
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|net| parse_net(net))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ServerConfig {
             listen,
             max_body_bytes: self.max_body_bytes,
+            request_header_timeout: Duration::from_millis(self.request_header_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
+            trusted_proxies,
         })
     }
 }
@@ -187,12 +217,55 @@ fn validate_limits(
     Ok((ratelimit, redis))
 }
 
+/// A `[server] trusted_proxies` entry: a CIDR block, or one address (a /32 or /128).
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!(
+                "[server] trusted_proxies: {text:?} is not an address or CIDR block (e.g. \"10.0.0.0/8\")"
+            )
+        })
+}
+
 impl RawAuth {
-    fn validate(self) -> AuthConfig {
-        AuthConfig {
+    fn validate(self, resolve: &impl Fn(PathBuf) -> PathBuf) -> Result<AuthConfig, String> {
+        if self.key_cache_entries == 0 || self.failed_per_minute == 0 {
+            return Err("[auth] key_cache_entries and failed_per_minute must be positive".into());
+        }
+        Ok(AuthConfig {
             key_cache: Duration::from_millis(self.key_cache_ms),
             bootstrap_admin_key: self.bootstrap_admin_key,
-        }
+            bootstrap_key_file: self.bootstrap_key_file.map(resolve),
+            key_cache_entries: self.key_cache_entries,
+            failed_per_minute: self.failed_per_minute,
+        })
+    }
+}
+
+/// `[metrics]`: who may read `/metrics`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    token_env: Option<String>,
+}
+
+impl RawMetrics {
+    /// Reads the token from the variable `token_env` names; a named but unset (or empty)
+    /// variable is an error, so a typo never leaves `/metrics` open by accident.
+    fn validate(self, vars: &HashMap<String, String>) -> Result<MetricsConfig, String> {
+        let token = match &self.token_env {
+            None => None,
+            Some(var) => match vars.get(var).filter(|v| !v.trim().is_empty()) {
+                Some(v) => Some(crate::core::Secret::new(v.trim().to_string())),
+                None => {
+                    return Err(format!(
+                        "[metrics] token_env = {var:?}, but that environment variable is not set"
+                    ));
+                }
+            },
+        };
+        Ok(MetricsConfig { token })
     }
 }
 

@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod clock;
 pub mod ids;
 pub mod money;
+pub mod net;
 pub mod secret;
 
 pub use clock::now_ms;

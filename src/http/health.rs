@@ -1,12 +1,14 @@
 //! Probes and metrics: `/healthz` (the process answers), `/readyz` (database reachable, models
-//! loaded), `/metrics` (Prometheus text). Open routes: no key needed.
+//! loaded), `/metrics` (Prometheus text). Open routes: no API key needed; `/metrics` asks for
+//! the bearer token of `[metrics] token_env` when one is configured.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::http::AppState;
 
 pub async fn healthz() -> impl IntoResponse {
@@ -45,7 +47,27 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Whether `headers` carry `Authorization: Bearer <token>` (compared in constant time).
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, t)| t.trim());
+    let (a, b) = (presented.as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.config.metrics.token
+        && !bearer_matches(&headers, token.expose())
+    {
+        return ApiError::Unauthorized(
+            "/metrics needs `Authorization: Bearer <token>` ([metrics] token_env).".into(),
+        )
+        .into_response();
+    }
     state
         .metrics
         .log_queue_depth
@@ -57,4 +79,5 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+        .into_response()
 }

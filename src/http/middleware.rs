@@ -58,13 +58,24 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// `Authorization: Bearer KEY` → [`AuthedKey`] in the request extensions, then the key's rate
-/// limit. Runs before the body is read, so a bad key costs no parsing.
+/// limit. Runs before the body is read, so a bad key costs no parsing; an address with too many
+/// failed keys this minute is refused before the key is looked up.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let key = state.keys.authenticate(req.headers()).await?;
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| {
+            let forwarded = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            crate::core::net::client_ip(c.0.ip(), forwarded, &state.config.server.trusted_proxies)
+        });
+    let key = state.keys.authenticate(req.headers(), client).await?;
     let rpm = key.rpm.unwrap_or(state.config.ratelimit.default_rpm);
     if let Err(wait) = state.limiter.check(&key.id, rpm).await {
         state.metrics.ratelimit_rejections.inc();

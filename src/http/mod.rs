@@ -2,13 +2,15 @@
 //!
 //! Layer order, outermost first: metrics (sees every routed request, errors included) → auth and
 //! per-key rate limit (only on `/v1/*`; the open routes are listed here and nowhere else).
+//! Outside them all, `serve::body_deadline` receives each body within `[server] body_timeout_ms`.
 
 mod chat;
 mod health;
 mod middleware;
 mod models;
-mod moderations;
+pub(crate) mod moderations;
 mod prompts;
+pub mod serve;
 mod state;
 mod usage;
 
@@ -55,7 +57,12 @@ pub fn router(state: AppState) -> Router {
         state.store.clone(),
         state.config.review.clone(),
         state.pipeline.prompts.clone(),
-    );
+    )
+    .trusting_proxies(state.config.server.trusted_proxies.clone());
+    let body_limits = serve::BodyLimits {
+        timeout: state.config.server.body_timeout,
+        max_bytes: state.config.server.max_body_bytes,
+    };
     Router::new()
         .nest("/v1", v1)
         .nest("/admin", admin)
@@ -67,6 +74,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            body_limits,
+            serve::body_deadline,
+        ))
 }
 
 /// The review export takes only the store from the app's state.

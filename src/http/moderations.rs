@@ -3,14 +3,24 @@
 //! content: today self-harm from our lexicons, and whatever the provider flags); the clinical
 //! reading (red flags, dosing requests, personal data) is under the `powerbirth` extension, since
 //! a woman describing a danger sign must be escalated, never filtered out as "flagged".
+//!
+//! Each input counts as one request against the key's rate limit, and at most
+//! `MAX_CHECKS_PER_KEY` inputs of one key are checked at once, so a key cannot turn one call
+//! into 128 unmetered provider calls.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
+use axum::{Extension, Json};
+use dashmap::DashMap;
 use futures_util::future::join_all;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+
+use crate::auth::AuthedKey;
 
 use crate::chat::guarded;
 use crate::error::ApiError;
@@ -140,15 +150,56 @@ impl Input {
     }
 }
 
+/// At most this many inputs of one key are checked (and sent to the external provider) at once,
+/// whatever the number of requests carrying them.
+const MAX_CHECKS_PER_KEY: usize = 8;
+
+/// Per key, a semaphore of [`MAX_CHECKS_PER_KEY`] slots for moderation checks, so one key
+/// cannot make the gateway send hundreds of provider calls at once.
+#[derive(Default)]
+pub struct CheckSlots {
+    keys: DashMap<String, Arc<Semaphore>>,
+}
+
+impl CheckSlots {
+    fn of(&self, key_id: &str) -> Arc<Semaphore> {
+        self.keys
+            .entry(key_id.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_CHECKS_PER_KEY)))
+            .clone()
+    }
+}
+
+/// Each input is one request against the key's rate limit: the middleware counted the call
+/// itself, this counts the other inputs (all or none).
+async fn count_inputs(state: &AppState, key: &AuthedKey, inputs: usize) -> Result<(), ApiError> {
+    let rpm = key.0.rpm.unwrap_or(state.config.ratelimit.default_rpm);
+    let extra = u32::try_from(inputs.saturating_sub(1)).unwrap_or(u32::MAX);
+    state
+        .limiter
+        .check_n(&key.0.id, rpm, extra)
+        .await
+        .map_err(|wait| {
+            state.metrics.ratelimit_rejections.inc();
+            ApiError::RateLimited {
+                rpm,
+                retry_after_secs: crate::ratelimit::retry_after_secs(wait),
+            }
+        })
+}
+
 #[tracing::instrument(name = "moderations", skip_all)]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(key): Extension<AuthedKey>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let bytes = super::read_body(&headers, body, state.config.server.max_body_bytes).await?;
     let req: ModerationRequest = super::parse_json(&bytes)?;
     let texts = req.input.texts()?;
+    count_inputs(&state, &key, texts.len()).await?;
+    let slots = state.moderation_slots.of(&key.0.id);
     let hint = guarded::negotiate_language(
         headers
             .get(header::ACCEPT_LANGUAGE)
@@ -156,6 +207,9 @@ pub async fn create(
     );
     let pipeline = &state.pipeline;
     let results = join_all(texts.iter().map(|text| async {
+        // A closed semaphore never happens (it is never closed); checking without a slot
+        // would only lift the cap.
+        let _slot = slots.acquire().await.ok();
         let (verdict, outcome) =
             guarded::check_input(&pipeline.guard, &pipeline.moderator, text, hint).await;
         let verdict = match outcome {

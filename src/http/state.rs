@@ -20,4 +20,6 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
     pub pipeline: Pipeline,
+    /// Per key, the moderation checks running at once (`/v1/moderations`).
+    pub moderation_slots: Arc<crate::http::moderations::CheckSlots>,
 }

@@ -14,6 +14,7 @@ use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::hashing::HashPool;
 use crate::core::{new_id, now_ms};
 use crate::store::Store;
 use crate::store::reviews::DbError;
@@ -127,18 +128,12 @@ fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
-/// Runs argon2 off the async runtime: a hash takes tens of milliseconds of CPU.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
 /// Accounts and sessions: password hashing and checking over the user repository.
 #[derive(Clone, Debug)]
 pub struct Accounts {
     users: Users,
+    /// The threads argon2 runs on (off the async runtime: a hash takes tens of ms of CPU).
+    hashing: HashPool,
     /// A hash checked against when the e-mail is unknown, so an unknown account costs the same
     /// time as a wrong password and timing does not reveal which accounts exist.
     dummy_hash: std::sync::Arc<String>,
@@ -150,6 +145,7 @@ impl Accounts {
         let dummy_hash = hash_password(&random_token())?;
         Ok(Accounts {
             users: store.users(),
+            hashing: HashPool::per_core(),
             dummy_hash: std::sync::Arc::new(dummy_hash),
         })
     }
@@ -158,8 +154,21 @@ impl Accounts {
     pub fn without_timing_guard(store: Store) -> Accounts {
         Accounts {
             users: store.users(),
+            hashing: HashPool::per_core(),
             dummy_hash: std::sync::Arc::new(String::new()),
         }
+    }
+
+    /// The PHC hash of a new password, computed on the hashing threads.
+    async fn hash(&self, password: Password) -> Result<String, AccountError> {
+        self.hashing
+            .run(move || hash_password(&password.0))
+            .await
+            .unwrap_or_else(|| {
+                Err(AccountError::Hash(
+                    "the password-hashing thread stopped".into(),
+                ))
+            })
     }
 
     /// Creates an account; a second account with the same e-mail is refused.
@@ -169,7 +178,7 @@ impl Accounts {
         role: ReviewerRole,
         password: Password,
     ) -> Result<Reviewer, AccountError> {
-        let hash = blocking(move || hash_password(&password.0)).await?;
+        let hash = self.hash(password).await?;
         let reviewer = Reviewer {
             id: new_id(),
             email: email.as_str().to_string(),
@@ -195,7 +204,11 @@ impl Accounts {
             None => (None, self.dummy_hash.as_ref().clone()),
         };
         let password = password.to_string();
-        let matches = blocking(move || verify_password(&password, &hash)).await;
+        let matches = self
+            .hashing
+            .run(move || verify_password(&password, &hash))
+            .await
+            .ok_or_else(|| AccountError::Hash("the password-hashing thread stopped".into()))?;
         let Some(reviewer) = reviewer else {
             return Ok(None);
         };
@@ -230,6 +243,22 @@ impl Accounts {
     /// The live session of a cookie token (not expired, account not disabled).
     pub async fn session(&self, token: &str) -> Result<Option<Session>, AccountError> {
         Ok(self.users.session(&token_hash(token), now_ms()).await?)
+    }
+
+    /// Disables the account (its sessions end, its logins are refused); `false` when no enabled
+    /// account has this e-mail.
+    pub async fn disable(&self, email: &Email) -> Result<bool, AccountError> {
+        Ok(self.users.disable(email.as_str(), now_ms()).await?)
+    }
+
+    /// Sets a new password and ends the account's sessions; `false` when no such account.
+    pub async fn reset_password(
+        &self,
+        email: &Email,
+        password: Password,
+    ) -> Result<bool, AccountError> {
+        let hash = self.hash(password).await?;
+        Ok(self.users.set_password(email.as_str(), &hash).await?)
     }
 
     /// Ends a session (logout): its token opens nothing any more.

@@ -5,8 +5,10 @@
 //! exported: it stays in the database, redacted, behind the review pages.
 //!
 //! The body is streamed in pages of [`PAGE`] rows read by keyset (`created_at`, `id`), so a large
-//! export never sits in memory whole. CSV is RFC 4180, quoted by the `csv` crate; it is data for
-//! programs — a spreadsheet may read a comment starting with `=` as a formula, so open it as text.
+//! export never sits in memory whole. CSV is RFC 4180, quoted by the `csv` crate, and a text cell
+//! that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'` (OWASP's
+//! rule against CSV injection), so a spreadsheet never reads a nurse's comment as a formula.
+//! JSON Lines keeps the text exactly as written.
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
@@ -149,12 +151,35 @@ fn encode(format: Format, rows: &[ExportRow], header: bool) -> Result<Bytes, std
                 w.write_record(HEADER)?;
             }
             for r in rows {
-                w.serialize(r)?;
+                w.serialize(csv_safe(r))?;
             }
             w.into_inner()
                 .map(Bytes::from)
                 .map_err(|e| std::io::Error::other(e.to_string()))
         }
+    }
+}
+
+/// `text` as a spreadsheet cannot take it for a formula: OWASP's CSV-injection rule prefixes a
+/// cell starting with `=`, `+`, `-`, `@`, tab or carriage return with `'`.
+fn neutralise(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// The row with every free-text cell neutralised for CSV.
+fn csv_safe(r: &ExportRow) -> ExportRow {
+    let opt = |v: &Option<String>| v.as_deref().map(neutralise);
+    ExportRow {
+        prompt_ref: opt(&r.prompt_ref),
+        model: opt(&r.model),
+        safety_problem: neutralise(&r.safety_problem),
+        comment: opt(&r.comment),
+        corrected_answer: opt(&r.corrected_answer),
+        ..r.clone()
     }
 }
 
@@ -219,6 +244,28 @@ mod tests {
         let rec = reader.records().next().unwrap().unwrap();
         assert_eq!(&rec[11], "ok, \"but\"\nshort");
         assert_eq!(&rec[4], "");
+    }
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_as_formulas_are_prefixed() {
+        let mut r = row("=HYPERLINK(\"http://x\")");
+        r.corrected_answer = Some("@SUM(1)".into());
+        let out = encode(Format::Csv, &[r.clone(), row("-2+3"), row("ok =1")], true).unwrap();
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(text.as_bytes())
+            .records()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(&rows[0][11], "'=HYPERLINK(\"http://x\")");
+        assert_eq!(&rows[0][12], "'@SUM(1)");
+        assert_eq!(&rows[1][11], "'-2+3");
+        assert_eq!(&rows[2][11], "ok =1", "only a leading sign is dangerous");
+        let json = encode(Format::Jsonl, &[r], true).unwrap();
+        assert!(
+            String::from_utf8(json.to_vec())
+                .unwrap()
+                .contains("\"=HYPERLINK")
+        );
     }
 
     #[test]

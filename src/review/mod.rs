@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod batches;
 pub mod config;
 pub mod export;
+pub mod hashing;
 pub mod items;
 pub mod promote;
 pub mod sample;

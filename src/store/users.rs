@@ -190,4 +190,47 @@ impl Users {
             .await?;
         Ok(())
     }
+
+    /// Disables the account of `email` at `at` and ends its sessions; `false` when no enabled
+    /// account has this e-mail.
+    pub async fn disable(&self, email: &str, at: i64) -> Result<bool, DbError> {
+        let mut tx = self.store.pool().begin().await?;
+        let updated = sqlx::query(
+            "UPDATE users SET disabled_at = $2 WHERE email = $1 AND disabled_at IS NULL",
+        )
+        .bind(email)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
+        )
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(updated > 0)
+    }
+
+    /// Replaces the password hash of `email`'s account, clears its failed logins and ends its
+    /// sessions (whoever knew the old password is logged out); `false` when no such account.
+    pub async fn set_password(&self, email: &str, password_hash: &str) -> Result<bool, DbError> {
+        let mut tx = self.store.pool().begin().await?;
+        let updated =
+            sqlx::query("UPDATE users SET password_hash = $2, failed_logins = 0 WHERE email = $1")
+                .bind(email)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        sqlx::query(
+            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
+        )
+        .bind(email)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(updated > 0)
+    }
 }

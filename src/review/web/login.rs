@@ -63,8 +63,8 @@ fn login_page(
     res
 }
 
-/// Checks the form token, the throttle, then the credentials; on success opens a session and
-/// redirects to the batches.
+/// Checks the form token, takes a throttle slot and a hashing slot, then the credentials; on
+/// success opens a session and redirects to the batches.
 pub async fn submit(
     State(state): State<ReviewState>,
     visitor: Visitor,
@@ -80,15 +80,25 @@ pub async fn submit(
     }
     // A malformed e-mail is just a wrong login: the same answer, counted per address only.
     let Ok(email) = Email::parse(&form.email) else {
+        if let Err(wait) = state.throttle.begin(None, visitor.ip) {
+            return Ok(throttled(&state, visitor, &form.email, wait));
+        }
         return Ok(refused(&state, visitor, &form.email));
     };
-    if let Err(wait) = state.throttle.check(&email, visitor.ip) {
+    if let Err(wait) = state.throttle.begin(Some(&email), visitor.ip) {
         return Ok(throttled(&state, visitor, &form.email, wait));
     }
-    let Some(reviewer) = check_credentials(&state, visitor, &email, &form.password).await? else {
+    let Some(permit) = state.hashing.try_enter() else {
+        state.throttle.cancel(&email, visitor.ip);
+        tracing::warn!("review login refused: every password-hashing slot is busy");
+        return Ok(busy(visitor));
+    };
+    let Some(reviewer) = check_credentials(&state, permit, &email, form.password).await? else {
+        state.throttle.refused(&email, visitor.ip);
+        tracing::info!("review login refused");
         return Ok(refused(&state, visitor, &form.email));
     };
-    state.throttle.succeeded(&email);
+    state.throttle.succeeded(&email, visitor.ip);
     open_session(&state, visitor, reviewer).await
 }
 
@@ -119,28 +129,49 @@ fn throttled(state: &ReviewState, visitor: Visitor, email: &str, wait: Duration)
     res
 }
 
-/// The account these credentials open, or `None` (then the failure is counted by the
-/// throttle). An oversized password is refused without hashing it.
+/// 429 with `Retry-After: 1` when every hashing slot is taken. A plain page, not the rendered
+/// form: under a flood this is most answers, and it must cost next to nothing.
+fn busy(visitor: Visitor) -> Response {
+    let message = tr(visitor.lang, "login_wait").replace("{n}", "1");
+    let html = format!(
+        "<!doctype html><meta charset=\"utf-8\"><p>{message}</p><p><a href=\"/review/login\">/review/login</a></p>"
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::RETRY_AFTER, HeaderValue::from(1u64)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// The account these credentials open, or `None` (the throttle already counted the attempt).
+/// An oversized password is refused without hashing it. The check runs as its own task holding
+/// the hashing `permit`, so a client that disconnects mid-check does not free the slot while the
+/// hash is still running.
 async fn check_credentials(
     state: &ReviewState,
-    visitor: Visitor,
+    permit: tokio::sync::OwnedSemaphorePermit,
     email: &Email,
-    password: &str,
+    password: String,
 ) -> Result<Option<Reviewer>, PageError> {
-    let verified = if password.len() > Password::MAX_BYTES {
-        None
-    } else {
-        state
-            .accounts
-            .verify(email, password)
-            .await
-            .map_err(|e| PageError::internal(format!("checking a review login: {e}")))?
-    };
-    if verified.is_none() {
-        state.throttle.failed(email, visitor.ip);
-        tracing::info!("review login refused");
+    if password.len() > Password::MAX_BYTES {
+        return Ok(None);
     }
-    Ok(verified)
+    let accounts = state.accounts.clone();
+    let email = email.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        accounts.verify(&email, &password).await
+    })
+    .await
+    .map_err(|e| PageError::internal(format!("checking a review login: {e}")))?
+    .map_err(|e| PageError::internal(format!("checking a review login: {e}")))
 }
 
 /// Opens a session for `reviewer`: its cookie, the login form's cookie cleared, and a redirect

@@ -36,7 +36,7 @@ use crate::review::accounts::Accounts;
 use crate::store::Store;
 pub use error::PageError;
 use pages::Pages;
-use throttle::LoginThrottle;
+use throttle::{HashGate, LoginThrottle};
 
 /// What the review pages use, and nothing more of the app: the store (review and user
 /// repositories), the `[review]` settings, the prompts (to check a promoted case), the login
@@ -49,6 +49,10 @@ pub struct ReviewState {
     /// The live prompt registry (swapped on reload).
     pub prompts: Arc<ArcSwap<PromptRegistry>>,
     pub throttle: Arc<LoginThrottle>,
+    /// Bounds the password hashes running at once (one per core).
+    pub hashing: Arc<HashGate>,
+    /// Peers whose `X-Forwarded-For` names the client (`[server] trusted_proxies`).
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     pub pages: Arc<Pages>,
 }
 
@@ -72,8 +76,16 @@ impl ReviewState {
             settings: Arc::new(settings),
             prompts,
             throttle: Arc::new(LoginThrottle::default()),
+            hashing: Arc::new(HashGate::default()),
+            trusted_proxies: Arc::new(Vec::new()),
             pages: Arc::new(pages),
         }
+    }
+
+    /// Believes `X-Forwarded-For` from these peers only (none by default).
+    pub fn trusting_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_proxies = Arc::new(proxies);
+        self
     }
 }
 

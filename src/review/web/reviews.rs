@@ -311,11 +311,23 @@ pub async fn submit(
     if !viewer.csrf_ok(&form.csrf) {
         return Err(PageError::Csrf);
     }
+    let conflict = |text_key, batch| Err(PageError::Conflict { text_key, batch });
     let input = match form.review.parse() {
         Ok(input) => input,
-        Err(problems) => return invalid_form(&state, &viewer, &id, &form.review, &problems).await,
+        Err(problems) => {
+            // The form again shows the conversation: only to the nurse who may review the item
+            // now (the same check as opening its page), never to one another nurse holds.
+            let lock = state.settings.lock;
+            return match items::take(&state.store, &id, &viewer.session.reviewer.id, lock).await {
+                Ok(()) => invalid_form(&state, &viewer, &id, &form.review, &problems).await,
+                Err(TakeError::LockedByOther) => Err(PageError::Locked { batch: None }),
+                Err(TakeError::AlreadyReviewed) => conflict("already_reviewed", None),
+                Err(TakeError::Complete) => conflict("complete", None),
+                Err(TakeError::NotFound) => Err(PageError::NotFound),
+                Err(TakeError::Db(e)) => Err(PageError::internal(e)),
+            };
+        }
     };
-    let conflict = |text_key, batch| Err(PageError::Conflict { text_key, batch });
     match items::submit(&state.store, &id, &viewer.session.reviewer.id, &input).await {
         Ok(_) => {
             tracing::info!(item = %id, user_id = %viewer.session.reviewer.id, "review stored");

@@ -116,28 +116,18 @@ impl Visitor {
     }
 }
 
-/// The client address for the login throttle: the peer, or, when the peer is a proxy on this
-/// machine or the private network, the last address it appended to `X-Forwarded-For`.
-fn client_ip(parts: &Parts) -> Option<IpAddr> {
+/// The client address for the login throttle: the peer, or the client a trusted proxy names in
+/// `X-Forwarded-For` (see `core::net`).
+fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())?;
-    let from_proxy = match peer {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
-        IpAddr::V6(v6) => v6.is_loopback(),
-    };
-    if from_proxy
-        && let Some(forwarded) = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
-    {
-        return Some(forwarded);
-    }
-    Some(peer)
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    Some(crate::core::net::client_ip(peer, forwarded, trusted))
 }
 
 fn query_lang(parts: &Parts) -> Option<Lang> {
@@ -174,7 +164,7 @@ impl FromRequestParts<ReviewState> for Visitor {
             lang,
             lang_chosen: chosen.is_some(),
             secure,
-            ip: client_ip(parts),
+            ip: client_ip(parts, &state.trusted_proxies),
         })
     }
 }

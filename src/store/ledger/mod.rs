@@ -157,6 +157,15 @@ fn tokens(value: Option<i64>) -> u64 {
     value.map_or(0, |v| v.max(0) as u64)
 }
 
+/// Adds a row's count to a total; a sum past `u64::MAX` is an error, never a wrapped total
+/// (a debug build would panic, a release build would report a tiny number).
+fn add_tokens(total: &mut u64, value: Option<i64>) -> Result<(), DbError> {
+    *total = total
+        .checked_add(tokens(value))
+        .ok_or_else(|| DbError::Decode("a token sum overflows 64 bits".into()))?;
+    Ok(())
+}
+
 /// PostgreSQL: `GROUP BY` with exact `SUM(numeric)`, returned as text.
 async fn sums_in_sql(
     store: &Store,
@@ -215,13 +224,13 @@ async fn sums_in_rust(
         let group: Option<String> = row.try_get("g")?;
         let cost: Option<String> = row.try_get("cost_usd")?;
         let t = out.entry(group).or_default();
-        t.requests += 1;
-        t.input_tokens += tokens(row.try_get("prompt_tokens")?);
-        t.output_tokens += tokens(row.try_get("completion_tokens")?);
-        t.cached_tokens += tokens(row.try_get("cached_tokens")?);
-        t.reasoning_tokens += tokens(row.try_get("reasoning_tokens")?);
+        t.requests = t.requests.saturating_add(1);
+        add_tokens(&mut t.input_tokens, row.try_get("prompt_tokens")?)?;
+        add_tokens(&mut t.output_tokens, row.try_get("completion_tokens")?)?;
+        add_tokens(&mut t.cached_tokens, row.try_get("cached_tokens")?)?;
+        add_tokens(&mut t.reasoning_tokens, row.try_get("reasoning_tokens")?)?;
         if let Some(cost) = cost {
-            t.messages += 1;
+            t.messages = t.messages.saturating_add(1);
             t.cost_usd = t.cost_usd.plus(parse_cost(&cost)?);
         }
     }
@@ -238,6 +247,17 @@ mod tests {
             assert_eq!(g.parse::<GroupBy>().unwrap().to_string(), g);
         }
         assert!("user".parse::<GroupBy>().unwrap_err().contains("user"));
+    }
+
+    #[test]
+    fn a_token_sum_that_would_overflow_is_an_error_not_a_wrapped_total() {
+        let mut total = 0u64;
+        add_tokens(&mut total, Some(i64::MAX)).unwrap();
+        add_tokens(&mut total, Some(i64::MAX)).unwrap();
+        add_tokens(&mut total, Some(-5)).unwrap();
+        assert_eq!(total, u64::MAX - 1);
+        assert!(add_tokens(&mut total, Some(2)).is_err());
+        assert_eq!(total, u64::MAX - 1, "the total is left as it was");
     }
 
     #[test]

@@ -251,21 +251,37 @@ pub fn spawn_binary(config: &std::path::Path) -> (std::process::Child, String, O
         .args(["serve", "--config"])
         .arg(config)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut key = None;
+    // The bootstrap key goes to stderr (with the logs), which is drained for the child's life.
+    let (key_tx, key_rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.trim().starts_with("pb-") {
+                let _ = key_tx.send(line.trim().to_string());
+            }
+        }
+    });
+    let mut key_on_stderr = false;
     let mut addr = None;
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
-        if line.trim().starts_with("pb-") {
-            key = Some(line.trim().to_string());
+        assert!(!line.contains("pb-"), "a key was printed on stdout: {line}");
+        if line.contains("admin key was created and written to stderr") {
+            key_on_stderr = true;
         }
         if let Some(a) = line.strip_prefix("PowerBirth gateway listening on ") {
             addr = Some(a.trim().to_string());
             break;
         }
     }
+    let key = key_on_stderr.then(|| {
+        key_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the key announced on stdout is on stderr")
+    });
     (child, addr.expect("the server printed its address"), key)
 }
 

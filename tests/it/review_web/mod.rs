@@ -1,6 +1,7 @@
 //! The review pages against the real app: login and sessions, CSRF, the separation from the API,
 //! locks on items, the review form, statistics, promotion, and the `users add` command.
 
+mod edge;
 mod items;
 mod pages;
 mod sessions;
