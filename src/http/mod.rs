@@ -5,6 +5,7 @@
 
 mod chat;
 mod health;
+mod limits;
 mod middleware;
 mod models;
 mod moderations;
