@@ -33,7 +33,11 @@ fn config(base: &str, cooldown: &str) -> Config {
         )
     };
     let text = [
-        model("primary", "dead", &format!("fallbacks = [\"echo\"]\n{cooldown}")),
+        model(
+            "primary",
+            "dead",
+            &format!("fallbacks = [\"echo\"]\n{cooldown}"),
+        ),
         model("echo", "echo", ""),
     ]
     .concat();
@@ -42,7 +46,10 @@ fn config(base: &str, cooldown: &str) -> Config {
 
 async fn run(base: &str, cooldown: &str, n: usize) -> Vec<Duration> {
     let config = config(base, cooldown);
-    let http = reqwest::Client::builder().tcp_nodelay(true).build().unwrap();
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
     let providers = Providers::build(&config.models, http, &LocalModels::default())
         .await
         .unwrap();

@@ -134,7 +134,11 @@ impl Pipeline {
         // A refused request is still read by the guard (microseconds, no external moderator):
         // an urgent turn is answered with its notice; any other keeps the refusal it always got.
         let prepared = self
-            .prepare(request, ctx.accept_language.as_deref(), ctx.refusal.is_none())
+            .prepare(
+                request,
+                ctx.accept_language.as_deref(),
+                ctx.refusal.is_none(),
+            )
             .await;
         let call = match (prepared, ctx.refusal) {
             (Ok(call), None) => call,

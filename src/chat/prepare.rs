@@ -101,7 +101,10 @@ impl Pipeline {
         let (verdict, outcome) = if moderate {
             guarded::check_input(&self.guard, &self.moderator, &joined, hint).await
         } else {
-            (self.guard.check_input(&joined, hint.map(Lang::as_str)), None)
+            (
+                self.guard.check_input(&joined, hint.map(Lang::as_str)),
+                None,
+            )
         };
         let lang = verdict.language;
         let verdict = (!verdict.categories.is_empty()).then_some(verdict);

@@ -45,14 +45,10 @@ impl Pipeline {
                 report,
                 degraded,
             } => {
-                let body = match degraded {
-                    Some(why) => degraded::stream_body(&head, reply, &report, why),
-                    None => guarded::blocked_stream(&head, reply, &report),
-                };
                 return Ok(StreamedTurn {
                     served_by: call.request.model.clone(),
                     upstream: Duration::ZERO,
-                    body,
+                    body: blocked_body(&head, reply, &report, degraded),
                 });
             }
             Screen::Go { report } => report,
@@ -112,6 +108,15 @@ impl Pipeline {
             upstream: start.upstream,
             body: sse_frames(start.chunks, log),
         })
+    }
+}
+
+/// The stream of a blocked turn: the guard's safe reply, marked degraded when it stands in for
+/// an urgent turn's answer.
+fn blocked_body(head: &Head, reply: &str, report: &Value, why: Option<Degraded>) -> SseBody {
+    match why {
+        Some(why) => degraded::stream_body(head, reply, report, why),
+        None => guarded::blocked_stream(head, reply, report),
     }
 }
 

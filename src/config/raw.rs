@@ -198,7 +198,9 @@ fn validate_limits(
         return Err("[ratelimit] default_rpm must be at least 1".into());
     }
     if ratelimit.per_user_rpm == Some(0) {
-        return Err("[ratelimit] per_user_rpm must be at least 1 (leave it out for no limit)".into());
+        return Err(
+            "[ratelimit] per_user_rpm must be at least 1 (leave it out for no limit)".into(),
+        );
     }
     let user_hash_key = match &ratelimit.user_hash_key_env {
         None => None,
@@ -213,13 +215,15 @@ fn validate_limits(
     };
     let per_user = ratelimit.per_user_rpm.is_some() || per_user_budget;
     if per_user && redis.is_some() && user_hash_key.is_none() {
-        return Err("per-user limits shared through [redis] need [ratelimit] user_hash_key_env: \
+        return Err(
+            "per-user limits shared through [redis] need [ratelimit] user_hash_key_env: \
              every replica must hash an end user to the same id"
-            .into());
+                .into(),
+        );
     }
     // One replica alone may hash with a key of its own: nothing outlives the process.
-    let user_hash_key = user_hash_key
-        .unwrap_or_else(|| Secret::new(hex::encode(rand::random::<[u8; 32]>())));
+    let user_hash_key =
+        user_hash_key.unwrap_or_else(|| Secret::new(hex::encode(rand::random::<[u8; 32]>())));
     let ratelimit = RateLimitConfig {
         backend: ratelimit.backend,
         default_rpm: ratelimit.default_rpm,

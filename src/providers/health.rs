@@ -40,7 +40,10 @@ impl Health {
 
     /// One more failure; returns whether it started a cooldown.
     pub fn failed(&self) -> bool {
-        let n = self.failures.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let n = self
+            .failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
         if self.policy.after == 0 || n < self.policy.after {
             return false;
         }

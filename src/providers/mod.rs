@@ -396,6 +396,31 @@ fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
 mod tests {
     use super::*;
 
+    fn refused(model: &str) -> ProviderError {
+        ProviderError::Refused {
+            model: model.into(),
+            status: 400,
+            kind: FailureKind::ContentFilter,
+            message: "filtered".into(),
+            param: None,
+        }
+    }
+
+    #[test]
+    fn a_chain_where_every_model_refused_the_content_is_the_clients_400() {
+        let e = exhausted(vec![refused("a"), refused("b")]);
+        assert!(matches!(e, UpstreamError::Rejected { .. }), "{e:?}");
+        let down = ProviderError::Connect {
+            model: "b".into(),
+            message: "refused".into(),
+        };
+        let e = exhausted(vec![refused("a"), down]);
+        assert!(
+            matches!(e, UpstreamError::Exhausted(ref v) if v.len() == 2),
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn backoff_grows_and_is_capped() {
         assert!(backoff(0, None) <= Duration::from_millis(125));

@@ -319,3 +319,23 @@ fn refusal_kind(body: &Value) -> Option<FailureKind> {
             _ => None,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_400_is_a_refusal_only_with_openais_filter_or_context_code() {
+        let body = |code: &str| serde_json::json!({"error": {"message": "m", "code": code}});
+        assert_eq!(
+            refusal_kind(&body("content_filter")),
+            Some(FailureKind::ContentFilter)
+        );
+        assert_eq!(
+            refusal_kind(&body("context_length_exceeded")),
+            Some(FailureKind::ContextLength)
+        );
+        assert_eq!(refusal_kind(&body("invalid_value")), None);
+        assert_eq!(refusal_kind(&serde_json::json!({"error": {}})), None);
+    }
+}

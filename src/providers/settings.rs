@@ -401,7 +401,9 @@ impl RawModel {
         let cooldown = match (self.cooldown_after, self.cooldown_ms) {
             (_, Some(0)) => return Err(format!("{at}: cooldown_ms must be positive")),
             (0, Some(_)) => {
-                return Err(format!("{at}: cooldown_ms needs cooldown_after (failures) too"));
+                return Err(format!(
+                    "{at}: cooldown_ms needs cooldown_after (failures) too"
+                ));
             }
             (after, ms) => CooldownPolicy {
                 after,

@@ -61,7 +61,14 @@ async fn post_as(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
 async fn every_model_down_still_gives_the_notice() {
     let app = spawn_app().await;
     let why = "upstream_unavailable";
-    every_case_is_degraded(&app, "gpt-down-alone", why, Some("upstream_http_503"), "down").await;
+    every_case_is_degraded(
+        &app,
+        "gpt-down-alone",
+        why,
+        Some("upstream_http_503"),
+        "down",
+    )
+    .await;
     let code = json!("upstream_http_503");
     assert_eq!(
         plain_error(&app, &app.client_key, "gpt-down-alone").await,
@@ -127,21 +134,37 @@ async fn a_rate_limited_key_still_gets_the_notice_and_others_keep_their_429() {
         ..Spawn::default()
     })
     .await;
-    let first = app.post("/v1/chat/completions", &common::chat("gpt-echo", PLAIN)).await;
+    let first = app
+        .post("/v1/chat/completions", &common::chat("gpt-echo", PLAIN))
+        .await;
     assert_eq!(first.status(), 200);
-    let refused = app.post("/v1/chat/completions", &common::chat("gpt-echo", PLAIN)).await;
+    let refused = app
+        .post("/v1/chat/completions", &common::chat("gpt-echo", PLAIN))
+        .await;
     assert_eq!(refused.status(), 429, "refused exactly as before");
     assert!(refused.headers().contains_key("retry-after"));
     let v: Value = refused.json().await.unwrap();
     assert_eq!(v["error"]["code"], "rate_limit_exceeded");
     let calls = app.upstream.calls();
-    every_case_is_degraded(&app, "gpt-echo", "rate_limit", Some("rate_limit_exceeded"), "rl")
-        .await;
-    assert_eq!(app.upstream.calls(), calls, "the static reply calls no model");
+    every_case_is_degraded(
+        &app,
+        "gpt-echo",
+        "rate_limit",
+        Some("rate_limit_exceeded"),
+        "rl",
+    )
+    .await;
+    assert_eq!(
+        app.upstream.calls(),
+        calls,
+        "the static reply calls no model"
+    );
     // A refused request stays refused even when its body is bad or names no known model.
     let bad = app.post("/v1/chat/completions", &json!({"model": 3})).await;
     assert_eq!(bad.status(), 429);
-    let unknown = app.post("/v1/chat/completions", &common::chat("nope", DANGER)).await;
+    let unknown = app
+        .post("/v1/chat/completions", &common::chat("nope", DANGER))
+        .await;
     assert_eq!(unknown.status(), 429);
 }
 
@@ -162,7 +185,10 @@ async fn moderation_down_with_fail_closed_still_gives_the_notice_first() {
         let res = app.post("/v1/chat/completions", &body).await;
         assert_eq!(res.status(), 200);
         let raw = res.text().await.unwrap();
-        assert!(raw.contains("\"degraded\":\"moderation_unavailable\""), "{raw}");
+        assert!(
+            raw.contains("\"degraded\":\"moderation_unavailable\""),
+            "{raw}"
+        );
         assert!(raw.contains("\"finish_reason\":\"stop\""), "{raw}");
         let shown = if stream {
             common::sse_text(&raw)

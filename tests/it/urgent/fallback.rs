@@ -53,9 +53,16 @@ async fn a_content_filter_or_context_length_400_falls_back_to_the_next_model() {
         }
     }
     let res = app
-        .post("/v1/chat/completions", &common::chat("gpt-filtered-strict", PLAIN))
+        .post(
+            "/v1/chat/completions",
+            &common::chat("gpt-filtered-strict", PLAIN),
+        )
         .await;
-    assert_eq!(res.status(), 400, "fallback_on without content_filter: the client's 400");
+    assert_eq!(
+        res.status(),
+        400,
+        "fallback_on without content_filter: the client's 400"
+    );
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"]["code"], "upstream_rejected");
     // A plain 400 (a bad request) is still the client's, never retried elsewhere.
@@ -121,7 +128,11 @@ async fn an_urgent_turn_goes_on_to_its_escalated_fallbacks_and_others_do_not() {
     let res = app
         .post("/v1/chat/completions", &common::chat("gpt-remote", PLAIN))
         .await;
-    assert_eq!(res.status(), 502, "not urgent: the chain ends at its fallbacks");
+    assert_eq!(
+        res.status(),
+        502,
+        "not urgent: the chain ends at its fallbacks"
+    );
     let res = app
         .post("/v1/chat/completions", &common::chat("gpt-remote", DANGER))
         .await;

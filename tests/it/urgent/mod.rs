@@ -20,7 +20,11 @@ pub const PLAIN: &str = "posso comer queijo na gravidez?";
 
 /// The notice an urgent message gets first.
 pub fn notice_for(text: &str) -> String {
-    let kind = if text == SELF_HARM { "crisis" } else { "urgent" };
+    let kind = if text == SELF_HARM {
+        "crisis"
+    } else {
+        "urgent"
+    };
     common::notice(kind, "pt-BR")
 }
 
