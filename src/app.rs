@@ -186,7 +186,8 @@ pub async fn build_pipeline(
         &providers,
         redis,
         metrics.registry_mut(),
-    )?;
+    )?
+    .with_per_user_budget(config.budgets.per_user_daily_usd);
     let writer = LogWriter::spawn(store.clone(), &config.writer);
     Ok(Pipeline {
         providers: Arc::new(providers),

@@ -27,6 +27,12 @@ pub struct UpstreamLabels {
     pub outcome: &'static str,
 }
 
+/// Labels with just a model.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model: String,
+}
+
 /// Labels with just a route.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -53,6 +59,8 @@ pub struct Metrics {
     pub in_flight: Gauge<i64, AtomicI64>,
     pub ratelimit_rejections: Counter,
     pub log_queue_depth: Gauge<i64, AtomicI64>,
+    /// 1 while a model is cooling down after repeated failures (skipped by the chain), else 0.
+    pub upstream_cooldown: Family<ModelLabels, Gauge<i64, AtomicI64>>,
 }
 
 impl Default for Metrics {
@@ -109,8 +117,15 @@ impl Metrics {
             "Exchanges waiting for the database writer",
             log_queue_depth.clone(),
         );
+        let upstream_cooldown = Family::<ModelLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "upstream_cooldown",
+            "1 while a model is skipped after repeated failures (cooldown), else 0",
+            upstream_cooldown.clone(),
+        );
         Metrics {
             registry,
+            upstream_cooldown,
             requests,
             request_duration,
             upstream_duration,
@@ -119,6 +134,15 @@ impl Metrics {
             ratelimit_rejections,
             log_queue_depth,
         }
+    }
+
+    /// Records whether `model` is cooling down.
+    pub fn set_cooldown(&self, model: &str, cooling: bool) {
+        self.upstream_cooldown
+            .get_or_create(&ModelLabels {
+                model: model.to_string(),
+            })
+            .set(i64::from(cooling));
     }
 
     /// The registry, for modules that add their own series (metering, guard, …).

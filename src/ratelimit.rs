@@ -197,6 +197,21 @@ impl RedisLimiter {
     }
 }
 
+/// The id an end user's limits are kept under: HMAC-SHA256 of the API key's id and the end
+/// user's own id (the OpenAI `user` field or the conversation id), keyed with `[ratelimit]
+/// user_hash_key_env`, first 128 bits in hex. Per key, since two frontends' "user-1" are two
+/// different people; keyed, so the ids in Redis cannot be checked against guessed names.
+pub fn end_user_id(hash_key: &crate::core::Secret, key_id: &str, user: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(hash_key.expose().as_bytes()) else {
+        unreachable!("HMAC takes a key of any length")
+    };
+    mac.update(key_id.as_bytes());
+    mac.update(&[0]);
+    mac.update(user.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..16])
+}
+
 /// Whole seconds for `Retry-After`, rounded up and at least 1.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
@@ -240,6 +255,18 @@ mod tests {
         assert!(limiter.check("a", rpm).is_ok());
         assert!(limiter.check("a", rpm).is_err());
         assert!(limiter.check("b", rpm).is_ok());
+    }
+
+    #[test]
+    fn an_end_user_id_depends_on_the_key_the_user_and_the_secret() {
+        let secret = crate::core::Secret::new("s1".to_string());
+        let id = end_user_id(&secret, "key-a", "user-1");
+        assert_eq!(id.len(), 32);
+        assert_eq!(id, end_user_id(&secret, "key-a", "user-1"));
+        assert_ne!(id, end_user_id(&secret, "key-b", "user-1"));
+        assert_ne!(id, end_user_id(&secret, "key-a", "user-2"));
+        let other = crate::core::Secret::new("s2".to_string());
+        assert_ne!(id, end_user_id(&other, "key-a", "user-1"));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::degraded::{self, Degraded};
 use super::record::{Outcome, blocked, exchange, failed};
 use super::{Pipeline, Prepared, Turn, guarded};
 use crate::core::UsdCost;
@@ -17,8 +18,13 @@ use crate::wire::ChatRequest;
 
 /// What the input guard's reading lets happen.
 pub(super) enum Screen<'c> {
-    /// No upstream call: the safe reply is the answer (the turn is already logged).
-    Blocked { reply: &'c str, report: Value },
+    /// No upstream call: the safe reply is the answer (the turn is already logged); `degraded`
+    /// when an urgent turn is blocked only because moderation is down with `fail_closed`.
+    Blocked {
+        reply: &'c str,
+        report: Value,
+        degraded: Option<Degraded>,
+    },
     /// Go on; the guard's report, when it found anything.
     Go { report: Option<Value> },
 }
@@ -33,7 +39,11 @@ impl Pipeline {
                 self.writer
                     .record(exchange(turn, req, blocked(req, reply)))
                     .await;
-                Screen::Blocked { reply, report }
+                Screen::Blocked {
+                    reply,
+                    report,
+                    degraded: Degraded::of_block(turn, call),
+                }
             }
             (_, report) => Screen::Go { report },
         }
@@ -65,10 +75,18 @@ impl Pipeline {
         let req = &call.request;
         let model = self.model(req)?;
         let report = match self.screen(turn, call).await {
-            Screen::Blocked { reply, report } => {
+            Screen::Blocked {
+                reply,
+                report,
+                degraded,
+            } => {
                 let head = turn.head(&req.model);
+                let body = match degraded {
+                    Some(why) => degraded::completion_body(&head, reply, &report, why),
+                    None => guarded::blocked_completion(&head, reply, &report),
+                };
                 let completion = Completion {
-                    body: guarded::blocked_completion(&head, reply, &report),
+                    body,
                     text: reply.to_string(),
                     finish_reason: Some("stop".into()),
                     usage: None,
@@ -79,13 +97,17 @@ impl Pipeline {
             }
             Screen::Go { report } => report,
         };
-        let admission = self
-            .metering
-            .admit(&turn.key, model, call.upstream())
-            .await?;
+        let admission = match self.admit(turn, model, call).await {
+            Ok(a) => a,
+            Err(e) if turn.urgent => {
+                let reply = self.degraded_completion(turn, call, Degraded::of(&e), &e);
+                return Ok((reply.await, UsdCost::ZERO, 0));
+            }
+            Err(e) => return Err(e),
+        };
         match self
             .providers
-            .complete(call.upstream(), &self.metrics)
+            .complete_for(call.upstream(), turn.urgent, &self.metrics)
             .await
         {
             Ok(completion) => {
@@ -96,8 +118,26 @@ impl Pipeline {
                     .await;
                 Ok((completion, metered.cost, metered.tokens.output))
             }
+            Err(e) if turn.urgent => {
+                self.metering.settle(admission, &UsdCost::ZERO).await;
+                let e = ApiError::from(e);
+                let reply = self.degraded_completion(turn, call, Degraded::UpstreamUnavailable, &e);
+                Ok((reply.await, UsdCost::ZERO, 0))
+            }
             Err(e) => Err(self.fail(turn, req, admission, e.into()).await),
         }
+    }
+
+    /// The key's daily budget, then the end user's.
+    pub(super) async fn admit(
+        &self,
+        turn: &Turn,
+        model: &ModelEntry,
+        call: &Prepared,
+    ) -> Result<Admission, ApiError> {
+        self.metering
+            .admit_user(&turn.key, turn.end_user.as_deref(), model, call.upstream())
+            .await
     }
 
     /// Meters the answer on the model that served it and settles the budget reservation.

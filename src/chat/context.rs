@@ -35,6 +35,29 @@ pub struct RequestContext {
     /// The client's `Accept-Language` (for an eval case without a prompt, the case's language).
     pub accept_language: Option<String>,
     pub origin: Origin,
+    /// A rate limit (the key's or the end user's) already refused this request. The pipeline
+    /// still reads the turn: an urgent one gets the notice anyway, the rest this refusal.
+    pub refusal: Option<Refusal>,
+    /// The end user's keyed hash (OpenAI `user`, else the conversation id), for the per-user
+    /// daily budget.
+    pub end_user: Option<String>,
+}
+
+/// A rate limit's refusal, decided before the body was read: it becomes the 429 it always was,
+/// unless the turn is urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub rpm: u32,
+    pub retry_after_secs: u64,
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> ApiError {
+        ApiError::RateLimited {
+            rpm: r.rpm,
+            retry_after_secs: r.retry_after_secs,
+        }
+    }
 }
 
 impl RequestContext {
@@ -44,6 +67,8 @@ impl RequestContext {
             key,
             accept_language: accept_language.map(str::to_string),
             origin: Origin::Api,
+            refusal: None,
+            end_user: None,
         }
     }
 
@@ -64,6 +89,8 @@ impl RequestContext {
             key: Arc::new(key),
             accept_language: accept_language.map(str::to_string),
             origin: Origin::Eval,
+            refusal: None,
+            end_user: None,
         }
     }
 }

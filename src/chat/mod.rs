@@ -6,6 +6,7 @@
 
 mod complete;
 mod context;
+mod degraded;
 pub(crate) mod guarded;
 mod prepare;
 mod record;
@@ -31,7 +32,8 @@ use crate::providers::{Completion, ModelEntry, Providers};
 use crate::store::keys::ApiKey;
 use crate::store::writer::LogWriter;
 use crate::wire::{ChatRequest, Head};
-pub use context::{Answered, Origin, Reply, RequestContext, TurnIds};
+pub use context::{Answered, Origin, Refusal, Reply, RequestContext, TurnIds};
+pub use degraded::Degraded;
 use prepare::Prepared;
 
 /// Everything a turn needs, built once at start-up.
@@ -63,6 +65,8 @@ struct Turn {
     /// The guard's reading for the log (JSON), and whether it made the conversation urgent.
     guard_log: Option<String>,
     urgent: bool,
+    /// The end user's keyed hash, for their daily budget.
+    end_user: Option<String>,
 }
 
 impl Turn {
@@ -83,6 +87,7 @@ impl Turn {
             guard_log: call.verdict.as_ref().map(guarded::log_entry),
             urgent: ctx.origin != Origin::Eval
                 && call.verdict.as_ref().is_some_and(InputVerdict::is_urgent),
+            end_user: ctx.end_user.clone(),
         }
     }
 
@@ -90,6 +95,11 @@ impl Turn {
     fn head(&self, model: &str) -> Head {
         Head::new(&self.request_id, self.started_ms / 1000, model)
     }
+}
+
+/// A danger sign or self-harm in the turn's own words (what the static reply is for).
+fn is_urgent(call: &Prepared) -> bool {
+    call.verdict.as_ref().is_some_and(InputVerdict::is_urgent)
 }
 
 /// A stream of SSE frames ready for the client.
@@ -114,16 +124,33 @@ pub struct StreamedTurn {
 
 impl Pipeline {
     /// Answers one request, streamed or not as it asks. `Err` when it was refused before a turn
-    /// began (unknown model, a prompt that does not render); otherwise the turn is filed and the
-    /// reply says how it ended.
+    /// began (unknown model, a prompt that does not render, a rate limit's refusal of a turn
+    /// that is not urgent); otherwise the turn is filed and the reply says how it ended.
     pub async fn handle(
         &self,
         request: ChatRequest,
         ctx: &RequestContext,
     ) -> Result<Reply, ApiError> {
-        let call = self
-            .prepare(request, ctx.accept_language.as_deref())
-            .await?;
+        // A refused request is still read by the guard (microseconds, no external moderator):
+        // an urgent turn is answered with its notice; any other keeps the refusal it always got.
+        let prepared = self
+            .prepare(
+                request,
+                ctx.accept_language.as_deref(),
+                ctx.refusal.is_none(),
+            )
+            .await;
+        let call = match (prepared, ctx.refusal) {
+            (Ok(call), None) => call,
+            (Ok(call), Some(refusal)) if ctx.origin != Origin::Eval && is_urgent(&call) => {
+                let turn = Turn::new(ctx, &call);
+                return Ok(self
+                    .degraded_reply(turn, &call, Degraded::RateLimit, &refusal.into())
+                    .await);
+            }
+            (Ok(_), Some(refusal)) | (Err(_), Some(refusal)) => return Err(refusal.into()),
+            (Err(e), None) => return Err(e),
+        };
         let turn = Turn::new(ctx, &call);
         let (ids, started) = (TurnIds::of(&turn), turn.started);
         let decision = call
@@ -149,6 +176,28 @@ impl Pipeline {
             started,
             outcome,
         })
+    }
+
+    /// The static reply of an urgent turn that cannot be answered, as the pipeline's reply.
+    async fn degraded_reply(
+        &self,
+        turn: Turn,
+        call: &Prepared,
+        why: Degraded,
+        cause: &ApiError,
+    ) -> Reply {
+        let (ids, started) = (TurnIds::of(&turn), turn.started);
+        let decision = call
+            .verdict
+            .as_ref()
+            .map_or(Decision::Pass, |v| v.decision.clone());
+        let outcome = Ok(self.degraded(&turn, call, why, cause).await);
+        Reply {
+            ids,
+            decision,
+            started,
+            outcome,
+        }
     }
 
     /// The model the request names (checked again here: the turn must not start without one).

@@ -47,16 +47,18 @@ impl Pipeline {
     /// Resolves the request's model, reads the turn with the input guard (and the external
     /// moderator, when `[moderation]` names one), redacts personal data (CPF, cartão SUS, phones,
     /// e-mail) from every message, and renders the prompt, if it names one (language from the
-    /// request, else `accept_language`, else the prompt's default).
+    /// request, else `accept_language`, else the prompt's default). `moderate: false` skips the
+    /// external moderator (a request a rate limit already refused must not cost a call).
     pub(super) async fn prepare(
         &self,
         mut request: ChatRequest,
         accept_language: Option<&str>,
+        moderate: bool,
     ) -> Result<Prepared, ApiError> {
         if self.providers.get(&request.model).is_none() {
             return Err(ApiError::ModelNotFound(request.model));
         }
-        let (verdict, lang) = self.read_turn(&request, accept_language).await;
+        let (verdict, lang) = self.read_turn(&request, accept_language, moderate).await;
         request.redact_with(|text| self.guard.redact(text));
         let Some(selector) = &request.prompt else {
             return Ok(Prepared {
@@ -83,6 +85,7 @@ impl Pipeline {
         &self,
         request: &ChatRequest,
         accept_language: Option<&str>,
+        moderate: bool,
     ) -> (Option<InputVerdict>, Lang) {
         let joined = request
             .new_turn()
@@ -95,8 +98,14 @@ impl Pipeline {
             return (None, Lang::PtBr);
         }
         let hint = guard_hint(request, accept_language);
-        let (verdict, outcome) =
-            guarded::check_input(&self.guard, &self.moderator, &joined, hint).await;
+        let (verdict, outcome) = if moderate {
+            guarded::check_input(&self.guard, &self.moderator, &joined, hint).await
+        } else {
+            (
+                self.guard.check_input(&joined, hint.map(Lang::as_str)),
+                None,
+            )
+        };
         let lang = verdict.language;
         let verdict = (!verdict.categories.is_empty()).then_some(verdict);
         match outcome {

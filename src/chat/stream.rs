@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::complete::Screen;
+use super::degraded::{self, Degraded};
 use super::record::{Outcome, exchange};
 use super::{Pipeline, Prepared, SseBody, StreamedTurn, Turn, guarded};
 use crate::core::UsdCost;
@@ -39,11 +40,15 @@ impl Pipeline {
         let model = self.model(&call.request)?;
         let head = turn.head(&call.request.model);
         let report = match self.screen(&turn, &call).await {
-            Screen::Blocked { reply, report } => {
+            Screen::Blocked {
+                reply,
+                report,
+                degraded,
+            } => {
                 return Ok(StreamedTurn {
                     served_by: call.request.model.clone(),
                     upstream: Duration::ZERO,
-                    body: guarded::blocked_stream(&head, reply, &report),
+                    body: blocked_body(&head, reply, &report, degraded),
                 });
             }
             Screen::Go { report } => report,
@@ -56,12 +61,26 @@ impl Pipeline {
             )),
             _ => None,
         };
-        let admission = self
-            .metering
-            .admit(&turn.key, model, call.upstream())
-            .await?;
-        let start = match self.providers.stream(call.upstream(), &self.metrics).await {
+        let admission = match self.admit(&turn, model, &call).await {
+            Ok(a) => a,
+            Err(e) if turn.urgent => {
+                return Ok(self
+                    .degraded_stream(&turn, &call, Degraded::of(&e), &e)
+                    .await);
+            }
+            Err(e) => return Err(e),
+        };
+        let start = match self
+            .providers
+            .stream(call.upstream(), turn.urgent, &self.metrics)
+            .await
+        {
             Ok(s) => s,
+            Err(e) if turn.urgent => {
+                self.metering.settle(admission, &UsdCost::ZERO).await;
+                let (e, why) = (ApiError::from(e), Degraded::UpstreamUnavailable);
+                return Ok(self.degraded_stream(&turn, &call, why, &e).await);
+            }
             Err(e) => return Err(self.fail(&turn, &call.request, admission, e.into()).await),
         };
         let served = self.providers.get(&start.served_by).unwrap_or(model);
@@ -89,6 +108,15 @@ impl Pipeline {
             upstream: start.upstream,
             body: sse_frames(start.chunks, log),
         })
+    }
+}
+
+/// The stream of a blocked turn: the guard's safe reply, marked degraded when it stands in for
+/// an urgent turn's answer.
+fn blocked_body(head: &Head, reply: &str, report: &Value, why: Option<Degraded>) -> SseBody {
+    match why {
+        Some(why) => degraded::stream_body(head, reply, report, why),
+        None => guarded::blocked_stream(head, reply, report),
     }
 }
 

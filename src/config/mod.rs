@@ -43,6 +43,8 @@ pub struct Config {
     pub guard: GuardConfig,
     /// `[alerts]`: the 24-hour cost-per-message alert.
     pub alerts: crate::metering::AlertsConfig,
+    /// `[budgets]`: daily budgets per end user.
+    pub budgets: crate::metering::budget::BudgetsConfig,
     /// `[moderation]`: the external moderation provider, if any.
     pub moderation: crate::guard::moderation::ModerationSettings,
     /// `[review]`: nurse review batches and pages.
@@ -74,6 +76,11 @@ pub struct RateLimitConfig {
     pub backend: RateLimitBackend,
     /// Requests per minute for keys created without `--rpm`.
     pub default_rpm: u32,
+    /// Requests per minute per end user of a key (`None`: no per-user limit).
+    pub per_user_rpm: Option<u32>,
+    /// The key of the end-user hash (`user_hash_key_env`); a random one per start when unset
+    /// (allowed only without Redis, where no other replica needs the same ids).
+    pub user_hash_key: crate::core::Secret,
 }
 
 #[derive(Debug, Clone)]

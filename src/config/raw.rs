@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::{
     AuthConfig, Config, ConfigError, MetricsConfig, RateLimitConfig, RedisConfig, ServerConfig,
 };
+use crate::core::Secret;
 use crate::guard::config::RawGuardConfig;
 use crate::prompts::config::RawPromptsConfig;
 use crate::providers::settings::{RawModel, validate_models};
@@ -40,6 +41,8 @@ pub(super) struct RawConfig {
     guard: RawGuardConfig,
     #[serde(default)]
     alerts: crate::metering::RawAlertsConfig,
+    #[serde(default)]
+    budgets: crate::metering::budget::RawBudgetsConfig,
     #[serde(default)]
     review: crate::review::RawReviewConfig,
     #[serde(default)]
@@ -88,6 +91,10 @@ pub enum RateLimitBackend {
 struct RawRateLimit {
     backend: RateLimitBackend,
     default_rpm: u32,
+    /// Requests per minute per end user (the OpenAI `user` field, else the conversation id).
+    per_user_rpm: Option<u32>,
+    /// The environment variable holding the key of the end-user hash.
+    user_hash_key_env: Option<String>,
 }
 
 impl Default for RawRateLimit {
@@ -95,6 +102,8 @@ impl Default for RawRateLimit {
         RawRateLimit {
             backend: RateLimitBackend::Memory,
             default_rpm: 600,
+            per_user_rpm: None,
+            user_hash_key_env: None,
         }
     }
 }
@@ -145,7 +154,10 @@ impl RawConfig {
         let server = self.server.validate().map_err(err)?;
         let database = self.database.validate().map_err(err)?;
         let models = validate_models(self.models, &resolve, vars).map_err(err)?;
-        let (ratelimit, redis) = validate_limits(self.ratelimit, self.redis).map_err(err)?;
+        let budgets = self.budgets.validate().map_err(err)?;
+        let per_user = budgets.per_user_daily_usd.is_some();
+        let (ratelimit, redis) =
+            validate_limits(self.ratelimit, self.redis, per_user, vars).map_err(err)?;
         let writer = self.writer.validate().map_err(err)?;
         let alerts = self.alerts.validate().map_err(err)?;
         let review = self.review.validate().map_err(err)?;
@@ -164,6 +176,7 @@ impl RawConfig {
             prompts: self.prompts.validate(&resolve),
             guard: self.guard.validate(&resolve),
             alerts,
+            budgets,
             moderation,
             review,
             eval,
@@ -198,10 +211,14 @@ impl RawServer {
     }
 }
 
-/// `[ratelimit]` and `[redis]` together: the Redis backend needs the Redis URL.
+/// `[ratelimit]` and `[redis]` together: the Redis backend needs the Redis URL; per-user limits
+/// (`per_user_budget`: `[budgets] per_user_daily_usd` is set) shared through Redis need a hash
+/// key every replica knows.
 fn validate_limits(
     ratelimit: RawRateLimit,
     redis: Option<RawRedis>,
+    per_user_budget: bool,
+    vars: &HashMap<String, String>,
 ) -> Result<(RateLimitConfig, Option<RedisConfig>), String> {
     let redis = redis.map(|r| RedisConfig { url: r.url });
     if ratelimit.backend == RateLimitBackend::Redis && redis.is_none() {
@@ -210,9 +227,38 @@ fn validate_limits(
     if ratelimit.default_rpm == 0 {
         return Err("[ratelimit] default_rpm must be at least 1".into());
     }
+    if ratelimit.per_user_rpm == Some(0) {
+        return Err(
+            "[ratelimit] per_user_rpm must be at least 1 (leave it out for no limit)".into(),
+        );
+    }
+    let user_hash_key = match &ratelimit.user_hash_key_env {
+        None => None,
+        Some(var) => match vars.get(var) {
+            Some(v) if !v.is_empty() => Some(Secret::new(v.clone())),
+            _ => {
+                return Err(format!(
+                    "[ratelimit] user_hash_key_env = {var:?} but that environment variable is not set"
+                ));
+            }
+        },
+    };
+    let per_user = ratelimit.per_user_rpm.is_some() || per_user_budget;
+    if per_user && redis.is_some() && user_hash_key.is_none() {
+        return Err(
+            "per-user limits shared through [redis] need [ratelimit] user_hash_key_env: \
+             every replica must hash an end user to the same id"
+                .into(),
+        );
+    }
+    // One replica alone may hash with a key of its own: nothing outlives the process.
+    let user_hash_key =
+        user_hash_key.unwrap_or_else(|| Secret::new(hex::encode(rand::random::<[u8; 32]>())));
     let ratelimit = RateLimitConfig {
         backend: ratelimit.backend,
         default_rpm: ratelimit.default_rpm,
+        per_user_rpm: ratelimit.per_user_rpm,
+        user_hash_key,
     };
     Ok((ratelimit, redis))
 }

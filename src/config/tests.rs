@@ -283,3 +283,68 @@ fn a_key_of_another_provider_set_from_the_environment_is_refused_with_the_variab
         "{err}"
     );
 }
+
+#[test]
+fn fallback_on_and_cooldown_are_read_and_checked() {
+    let vars = env(&[("TEST_UPSTREAM_KEY", "k")]);
+    let cfg = load(BASE, &vars).unwrap();
+    let gpt = cfg.models.iter().find(|m| m.name == "gpt-4o-mini").unwrap();
+    use crate::providers::FailureKind;
+    assert!(
+        FailureKind::ALL
+            .iter()
+            .all(|k| gpt.fallback_on.contains(*k))
+    );
+    assert_eq!(gpt.cooldown.after, 0, "no cooldown unless asked");
+    let with =
+        |extra: &str| BASE.replace("timeout_ms = 1500", &format!("timeout_ms = 1500\n{extra}"));
+    let cfg = load(
+        &with("fallback_on = [\"5xx\"]\ncooldown_after = 3\ncooldown_ms = 5000"),
+        &vars,
+    )
+    .unwrap();
+    let gpt = cfg.models.iter().find(|m| m.name == "gpt-4o-mini").unwrap();
+    assert!(gpt.fallback_on.contains(FailureKind::ServerError));
+    assert!(!gpt.fallback_on.contains(FailureKind::ContentFilter));
+    assert_eq!(gpt.cooldown.after, 3);
+    assert_eq!(gpt.cooldown.duration, std::time::Duration::from_secs(5));
+    let err = load(&with("fallback_on = [\"5xxx\"]"), &vars)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("5xxx") && err.contains("content_filter"),
+        "{err}"
+    );
+    let err = load(&with("escalated_fallbacks = [\"nope\"]"), &vars)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
+fn per_user_limits_shared_through_redis_need_a_hash_key() {
+    let vars = env(&[("TEST_UPSTREAM_KEY", "k")]);
+    let limits = "\n[ratelimit]\nbackend = \"redis\"\nper_user_rpm = 10\n\n[redis]\nurl = \"redis://127.0.0.1:6379\"\n";
+    let err = load(&format!("{BASE}{limits}"), &vars)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("user_hash_key_env"), "{err}");
+    let limits = limits.replace(
+        "per_user_rpm = 10",
+        "per_user_rpm = 10\nuser_hash_key_env = \"HK\"",
+    );
+    let vars = env(&[("TEST_UPSTREAM_KEY", "k"), ("HK", "secret")]);
+    let cfg = load(&format!("{BASE}{limits}"), &vars).unwrap();
+    assert_eq!(cfg.ratelimit.per_user_rpm, Some(10));
+    assert!(
+        !format!("{cfg:?}").contains("secret\""),
+        "the hash key never shows"
+    );
+    let err = load(
+        &format!("{BASE}\n[budgets]\nper_user_daily_usd = \"abc\"\n"),
+        &vars,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("per_user_daily_usd"), "{err}");
+}

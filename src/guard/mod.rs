@@ -138,6 +138,9 @@ pub enum NoticeKind {
     Moderated = 3,
     /// External moderation could not be reached and `on_error = "fail_closed"`: try again later.
     Unavailable = 4,
+    /// After the urgent-care or crisis notice, when the answer cannot be produced (every model
+    /// down, budget or rate limit reached): the notice is what matters, act on it now.
+    Degraded = 5,
 }
 
 impl NoticeKind {
@@ -148,10 +151,11 @@ impl NoticeKind {
             NoticeKind::Dosing => "dosing",
             NoticeKind::Moderated => "moderated",
             NoticeKind::Unavailable => "unavailable",
+            NoticeKind::Degraded => "degraded",
         }
     }
 
-    pub(crate) const COUNT: usize = 5;
+    pub(crate) const COUNT: usize = 6;
 }
 
 /// What to do with the turn.

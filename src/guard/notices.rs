@@ -1,5 +1,6 @@
 //! The fixed safe texts (urgent-care notice, crisis notice, dosing reply, the replies when external
-//! moderation flags a message or cannot be reached) and the PII
+//! moderation flags a message or cannot be reached, the text after an urgent notice when no
+//! answer can be produced) and the PII
 //! placeholders, per language, loaded from `guard/notices.toml` so that clinicians word them and
 //! review them in a pull request. Every kind must exist in every language, or loading fails.
 
@@ -29,6 +30,7 @@ struct RawNotices {
     dosing: BTreeMap<String, String>,
     moderated: BTreeMap<String, String>,
     unavailable: BTreeMap<String, String>,
+    degraded: BTreeMap<String, String>,
     placeholders: BTreeMap<String, RawPlaceholders>,
 }
 
@@ -53,6 +55,7 @@ impl Notices {
             (NoticeKind::Dosing, &raw.dosing),
             (NoticeKind::Moderated, &raw.moderated),
             (NoticeKind::Unavailable, &raw.unavailable),
+            (NoticeKind::Degraded, &raw.degraded),
         ] {
             check_langs(table.keys(), kind.as_str()).map_err(err)?;
             for lang in Lang::ALL {

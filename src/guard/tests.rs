@@ -321,6 +321,7 @@ fn shipped_notices_name_samu_192_and_cvv_188() {
             NoticeKind::Dosing,
             NoticeKind::Moderated,
             NoticeKind::Unavailable,
+            NoticeKind::Degraded,
         ] {
             let text = g.notice(kind, lang);
             assert!(text.len() > 80, "{kind:?} {lang}");

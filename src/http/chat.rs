@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::middleware::ResponseMeta;
 use crate::auth::AuthedKey;
-use crate::chat::{Answer, Answered, RequestContext, StreamedTurn};
+use crate::chat::{Answer, Answered, Refusal, StreamedTurn};
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::wire::ChatRequest;
@@ -17,9 +17,11 @@ use crate::wire::ChatRequest;
 pub async fn completions(
     State(state): State<AppState>,
     Extension(key): Extension<AuthedKey>,
+    refusal: Option<Extension<Refusal>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let refusal = refusal.map(|Extension(r)| r);
     let bytes = match super::read_body(&headers, body, state.config.server.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -27,10 +29,13 @@ pub async fn completions(
     let accept_language = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let ctx = RequestContext::api(key.0, accept_language);
     let reply = match ChatRequest::parse(&bytes) {
-        Ok(req) => state.pipeline.handle(req, &ctx).await,
-        Err(e) => Err(ApiError::from(e)),
+        Ok(req) => {
+            let ctx = super::limits::context(&state, key.0, accept_language, &req, refusal).await;
+            state.pipeline.handle(req, &ctx).await
+        }
+        // A refused request stays refused, whatever its body.
+        Err(e) => Err(refusal.map_or_else(|| ApiError::from(e), ApiError::from)),
     };
     let reply = match reply {
         Ok(r) => r,

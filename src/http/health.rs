@@ -33,6 +33,23 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         .iter()
         .map(|m| m.name.as_str())
         .collect();
+    // Each model's cooldown: a model skipped after repeated failures does not make the replica
+    // unready (its fallbacks serve), but operators see it here and in the metric.
+    let upstreams: Vec<_> = state
+        .pipeline
+        .providers
+        .all()
+        .iter()
+        .map(|m| {
+            let cooling = m.health.cooling();
+            json!({
+                "model": m.name,
+                "state": if cooling.is_some() { "cooldown" } else { "ok" },
+                "consecutive_failures": m.health.consecutive_failures(),
+                "cooldown_remaining_ms": cooling.map(|d| d.as_millis() as u64),
+            })
+        })
+        .collect();
     let ready = database == "ok";
     let status = if ready {
         StatusCode::OK
@@ -42,7 +59,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (
         status,
         Json(
-            json!({ "status": if ready { "ready" } else { "not_ready" }, "database": database, "models": models }),
+            json!({ "status": if ready { "ready" } else { "not_ready" }, "database": database, "models": models, "upstreams": upstreams }),
         ),
     )
 }
@@ -72,6 +89,11 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .metrics
         .log_queue_depth
         .set(state.pipeline.writer.depth() as i64);
+    for m in state.pipeline.providers.all() {
+        state
+            .metrics
+            .set_cooldown(&m.name, m.health.cooling().is_some());
+    }
     (
         [(
             header::CONTENT_TYPE,

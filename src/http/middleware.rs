@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::auth::AuthedKey;
+use crate::chat::Refusal;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::metrics::{HttpLabels, RouteLabels};
@@ -58,8 +59,10 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// `Authorization: Bearer KEY` → [`AuthedKey`] in the request extensions, then the key's rate
-/// limit. Runs before the body is read, so a bad key costs no parsing; an address with too many
-/// failed keys this minute is refused before the key is looked up.
+/// limit. Runs before the body is read, so a bad key costs no parsing; an address with too many failed keys
+/// this minute is refused before the key is looked up. On the chat route a
+/// refusal is handed to the handler instead ([`Refusal`] in the extensions): the input guard
+/// reads the turn first, and an urgent one is answered with its notice (see `chat::degraded`).
 pub async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
@@ -79,10 +82,18 @@ pub async fn authenticate(
     let rpm = key.rpm.unwrap_or(state.config.ratelimit.default_rpm);
     if let Err(wait) = state.limiter.check(&key.id, rpm).await {
         state.metrics.ratelimit_rejections.inc();
-        return Err(ApiError::RateLimited {
+        let refusal = Refusal {
             rpm,
             retry_after_secs: retry_after_secs(wait),
-        });
+        };
+        let chat = req
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|p| p.as_str() == "/v1/chat/completions");
+        if !chat {
+            return Err(refusal.into());
+        }
+        req.extensions_mut().insert(refusal);
     }
     req.extensions_mut().insert(AuthedKey(key));
     Ok(next.run(req).await)

@@ -6,6 +6,7 @@
 
 mod chat;
 mod health;
+mod limits;
 mod middleware;
 mod models;
 pub(crate) mod moderations;

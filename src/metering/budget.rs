@@ -54,6 +54,32 @@ redis.call('HINCRBY', KEYS[1], 'spent', ARGV[2])
 return 1
 "#;
 
+/// `[budgets]` as written.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBudgetsConfig {
+    per_user_daily_usd: Option<String>,
+}
+
+/// `[budgets]`: the daily budget of each end user of a key (the OpenAI `user` field, else the
+/// conversation id), on top of the key's own `daily_budget_usd`.
+#[derive(Debug, Clone, Default)]
+pub struct BudgetsConfig {
+    pub per_user_daily_usd: Option<UsdCost>,
+}
+
+impl RawBudgetsConfig {
+    pub fn validate(self) -> Result<BudgetsConfig, String> {
+        let per_user_daily_usd = match self.per_user_daily_usd {
+            None => None,
+            Some(text) => Some(text.parse::<UsdCost>().map_err(|e| {
+                format!("[budgets] per_user_daily_usd = {text:?} is not an amount in USD: {e}")
+            })?),
+        };
+        Ok(BudgetsConfig { per_user_daily_usd })
+    }
+}
+
 /// The budget book: in memory, or in Redis with the memory book as fallback.
 pub(crate) struct BudgetBook {
     store: Store,
@@ -81,9 +107,12 @@ enum Via {
 #[must_use = "an admission must be settled with the actual cost"]
 pub struct Admission {
     reservation: Option<Reservation>,
+    /// The end user's reservation in their own book (`[budgets] per_user_daily_usd`), settled
+    /// with the key's.
+    pub(super) user: Option<Reservation>,
 }
 
-struct Reservation {
+pub(super) struct Reservation {
     book: Arc<BudgetBook>,
     key_id: String,
     day: i64,
@@ -94,7 +123,10 @@ struct Reservation {
 impl Admission {
     /// An admission without a budget (keys with no `daily_budget_usd`): nothing to settle.
     pub fn unbudgeted() -> Admission {
-        Admission { reservation: None }
+        Admission {
+            reservation: None,
+            user: None,
+        }
     }
 
     /// The amount reserved for this request (zero when the key has no budget).
@@ -106,12 +138,20 @@ impl Admission {
 
     /// Whether the key has a budget and this admission holds a reservation in it.
     pub fn is_budgeted(&self) -> bool {
-        self.reservation.is_some()
+        self.reservation.is_some() || self.user.is_some()
     }
 
-    /// Releases the reservation and books `actual` instead.
+    /// The reservation itself, to move into another admission (the end user's into the key's).
+    pub(super) fn take_reservation(&mut self) -> Option<Reservation> {
+        self.reservation.take()
+    }
+
+    /// Releases the reservations and books `actual` instead.
     pub(crate) async fn settle(mut self, actual: &UsdCost) {
-        if let Some(r) = self.reservation.take() {
+        for r in [self.reservation.take(), self.user.take()]
+            .into_iter()
+            .flatten()
+        {
             r.book
                 .settle(&r.key_id, r.day, r.via, r.amount, *actual)
                 .await;
@@ -135,17 +175,24 @@ impl std::fmt::Debug for Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        let Some(r) = self.reservation.take() else {
-            return;
-        };
-        tracing::warn!(key_id = %r.key_id, reserved = %r.amount, "budget admission dropped without settling; its reservation is kept as spent");
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                r.book
-                    .settle(&r.key_id, r.day, r.via, r.amount, r.amount)
-                    .await;
-            });
+        if let Some(r) = self.user.take() {
+            keep_as_spent(r);
         }
+        if let Some(r) = self.reservation.take() {
+            keep_as_spent(r);
+        }
+    }
+}
+
+/// A reservation dropped unsettled: booked as spent in full (the safe side).
+fn keep_as_spent(r: Reservation) {
+    tracing::warn!(key_id = %r.key_id, reserved = %r.amount, "budget admission dropped without settling; its reservation is kept as spent");
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            r.book
+                .settle(&r.key_id, r.day, r.via, r.amount, r.amount)
+                .await;
+        });
     }
 }
 
@@ -203,6 +250,7 @@ impl BudgetBook {
                 amount,
                 via,
             }),
+            user: None,
         })
     }
 

@@ -59,6 +59,8 @@ struct Inner {
     models: HashMap<String, ModelMeter>,
     book: Arc<BudgetBook>,
     metrics: MeteringMetrics,
+    /// `[budgets] per_user_daily_usd`.
+    per_user_budget: Option<UsdCost>,
 }
 
 /// What metering knows of one model.
@@ -152,6 +154,7 @@ impl Metering {
                 store,
                 models,
                 metrics: MeteringMetrics::register(registry),
+                per_user_budget: None,
             }),
         })
     }
@@ -180,6 +183,54 @@ impl Metering {
             Err(over) => {
                 self.inner.metrics.budget_rejections.inc();
                 tracing::info!(key_id = %key.id, budget = %budget, committed = %over.committed, "daily budget reached; request refused");
+                Err(ApiError::InsufficientQuota {
+                    daily_budget_usd: budget,
+                })
+            }
+        }
+    }
+
+    /// Sets `[budgets] per_user_daily_usd`; call it on a new `Metering`, before any clone.
+    pub fn with_per_user_budget(mut self, budget: Option<UsdCost>) -> Metering {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.per_user_budget = budget,
+            None => tracing::error!("per-user budget set on a shared Metering; ignored"),
+        }
+        self
+    }
+
+    /// [`Metering::admit`], then the end user's own daily budget (`[budgets]
+    /// per_user_daily_usd`) when `end_user` (the keyed hash of the OpenAI `user` field or the
+    /// conversation id) is known. An end user over budget gets the same 429
+    /// `insufficient_quota`, and the key's reservation is released.
+    pub async fn admit_user(
+        &self,
+        key: &ApiKey,
+        end_user: Option<&str>,
+        model: &ModelEntry,
+        req: &ChatRequest,
+    ) -> Result<Admission, ApiError> {
+        let mut admission = self.admit(key, model, req).await?;
+        let (Some(user), Some(budget)) = (end_user, self.inner.per_user_budget) else {
+            return Ok(admission);
+        };
+        let amount = self.worst_case(&model.name, req);
+        // The user's book is per key: two frontends' "user-1" are two different women.
+        let book_id = format!("user:{}:{user}", key.id);
+        match self
+            .inner
+            .book
+            .reserve(&book_id, budget, amount, now_ms())
+            .await
+        {
+            Ok(mut own) => {
+                admission.user = own.take_reservation();
+                Ok(admission)
+            }
+            Err(over) => {
+                self.settle(admission, &UsdCost::ZERO).await;
+                self.inner.metrics.budget_rejections.inc();
+                tracing::info!(key_id = %key.id, budget = %budget, committed = %over.committed, "an end user's daily budget reached; request refused");
                 Err(ApiError::InsufficientQuota {
                     daily_budget_usd: budget,
                 })

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use super::settings::FailureKind;
+
 /// What went wrong with one provider.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {
@@ -31,6 +33,21 @@ pub enum ProviderError {
     },
     #[error("{model}: {message}")]
     Protocol { model: String, message: String },
+    /// A 400 the provider's own policy or limits caused, not the request's shape: its content
+    /// filter (`code: "content_filter"`) or its context window (`"context_length_exceeded"`).
+    /// Another model may well answer, so `fallback_on` can move on.
+    #[error("{model}: HTTP {status} {}: {message}", .kind.as_str())]
+    Refused {
+        model: String,
+        status: u16,
+        kind: FailureKind,
+        message: String,
+        param: Option<String>,
+    },
+    /// Skipped without a call: the model failed `cooldown_after` times in a row and is cooling
+    /// down for `remaining`.
+    #[error("{model}: cooling down after repeated failures ({remaining:?} left)")]
+    CoolingDown { model: String, remaining: Duration },
 }
 
 impl ProviderError {
@@ -41,6 +58,34 @@ impl ProviderError {
             ProviderError::Connect { .. } => true,
             _ => false,
         }
+    }
+
+    /// The `fallback_on` class of this failure; `None` for a request the upstream refused
+    /// outright (never worth another model).
+    pub fn kind(&self) -> Option<FailureKind> {
+        match self {
+            ProviderError::Timeout { .. } => Some(FailureKind::Timeout),
+            ProviderError::Status { status: 429, .. } | ProviderError::Overloaded { .. } => {
+                Some(FailureKind::TooManyRequests)
+            }
+            ProviderError::Status { .. }
+            | ProviderError::Protocol { .. }
+            | ProviderError::CoolingDown { .. } => Some(FailureKind::ServerError),
+            ProviderError::Connect { .. } => Some(FailureKind::Connection),
+            ProviderError::Refused { kind, .. } => Some(*kind),
+            ProviderError::Rejected { .. } => None,
+        }
+    }
+
+    /// A sign the model itself is unwell (what counts towards its cooldown): not a refusal of
+    /// this one request's content or length.
+    pub(super) fn is_outage(&self) -> bool {
+        !matches!(
+            self,
+            ProviderError::Rejected { .. }
+                | ProviderError::Refused { .. }
+                | ProviderError::CoolingDown { .. }
+        )
     }
 
     /// The metrics' outcome label.
@@ -58,8 +103,11 @@ impl ProviderError {
             ProviderError::Status { status, .. } => UpstreamClass::Http(HttpStatus::new(*status)),
             ProviderError::Connect { .. } => UpstreamClass::Connect,
             ProviderError::Overloaded { .. } => UpstreamClass::Overloaded,
-            ProviderError::Rejected { .. } => UpstreamClass::Rejected,
+            ProviderError::Rejected { .. } | ProviderError::Refused { .. } => {
+                UpstreamClass::Rejected
+            }
             ProviderError::Protocol { .. } => UpstreamClass::Protocol,
+            ProviderError::CoolingDown { .. } => UpstreamClass::CoolingDown,
         }
     }
 }
@@ -83,6 +131,8 @@ pub enum UpstreamClass {
     Stream,
     /// `upstream_error`: no provider was tried.
     Unknown,
+    /// `upstream_cooldown`: every model of the chain is cooling down after repeated failures.
+    CoolingDown,
 }
 
 impl UpstreamClass {
@@ -97,6 +147,7 @@ impl UpstreamClass {
             UpstreamClass::Protocol => "upstream_protocol_error",
             UpstreamClass::Stream => "upstream_stream_error",
             UpstreamClass::Unknown => "upstream_error",
+            UpstreamClass::CoolingDown => "upstream_cooldown",
         }
     }
 }

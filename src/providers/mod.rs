@@ -1,9 +1,11 @@
 //! Upstream models behind one interface: an OpenAI-compatible HTTP API or the local candle model,
 //! by enum dispatch. A request goes to the model it names, then (after that model's own retries)
-//! to its `fallbacks` in order; every provider's error is kept, so the final answer says what
-//! each one did.
+//! to its `fallbacks` in order (on the failures its `fallback_on` names; for an escalated turn
+//! then its `escalated_fallbacks`); every provider's error is kept, so the final answer says what
+//! each one did. A model that keeps failing cools down (`health`) and is skipped meanwhile.
 
 mod error;
+pub mod health;
 pub mod local;
 mod local_chat;
 mod openai;
@@ -24,7 +26,9 @@ use crate::wire::{ChatRequest, Usage};
 pub use error::{HttpStatus, ProviderError, UpstreamClass, UpstreamError};
 pub use local_chat::{LocalModels, LocalProvider};
 pub use openai::OpenAiProvider;
-pub use settings::{LocalSettings, ModelConfig, OpenAiSettings, Price, ProviderSettings};
+pub use settings::{
+    FailureKind, FallbackOn, LocalSettings, ModelConfig, OpenAiSettings, Price, ProviderSettings,
+};
 
 /// A finished (non-streamed) answer.
 #[derive(Debug, Clone)]
@@ -110,6 +114,12 @@ pub struct ModelEntry {
     pub fallbacks: Vec<String>,
     pub price: Price,
     pub created: i64,
+    /// The failures that move a request on to the next model.
+    pub fallback_on: FallbackOn,
+    /// Tried after `fallbacks`, for escalated turns only.
+    pub escalated_fallbacks: Vec<String>,
+    /// The failure streak and cooldown.
+    pub health: health::Health,
 }
 
 /// Every configured model, loaded once at start-up.
@@ -150,6 +160,9 @@ impl Providers {
                 fallbacks: m.fallbacks.clone(),
                 price: m.price.clone(),
                 created,
+                fallback_on: m.fallback_on.clone(),
+                escalated_fallbacks: m.escalated_fallbacks.clone(),
+                health: health::Health::new(m.cooldown),
             }));
         }
         let by_name = models.iter().map(|m| (m.name.clone(), m.clone())).collect();
@@ -172,9 +185,19 @@ impl Providers {
         req: &ChatRequest,
         metrics: &Metrics,
     ) -> Result<Completion, UpstreamError> {
+        self.complete_for(req, false, metrics).await
+    }
+
+    /// As [`Providers::complete`]; an `escalated` turn may also go to `escalated_fallbacks`.
+    pub async fn complete_for(
+        &self,
+        req: &ChatRequest,
+        escalated: bool,
+        metrics: &Metrics,
+    ) -> Result<Completion, UpstreamError> {
         let mut waited = Duration::ZERO;
         let mut out = self
-            .chain(req, metrics, &mut waited, |entry| {
+            .chain(req, escalated, metrics, &mut waited, |entry| {
                 entry.backend.complete(&entry.name, req)
             })
             .await?;
@@ -187,11 +210,12 @@ impl Providers {
     pub async fn stream(
         &self,
         req: &ChatRequest,
+        escalated: bool,
         metrics: &Metrics,
     ) -> Result<StreamStart, UpstreamError> {
         let mut waited = Duration::ZERO;
         let mut out = self
-            .chain(req, metrics, &mut waited, |entry| {
+            .chain(req, escalated, metrics, &mut waited, |entry| {
                 entry.backend.stream(&entry.name, req)
             })
             .await?;
@@ -199,11 +223,32 @@ impl Providers {
         Ok(out)
     }
 
-    /// Tries the requested model, with retries, then each fallback; returns the first success or
-    /// an error that lists every attempt.
+    /// The models a request may go to, in order: the one it names, its fallbacks, then (for an
+    /// escalated turn) its escalated fallbacks; each once.
+    fn candidates<'a>(&'a self, first: &'a ModelEntry, escalated: bool) -> Vec<&'a ModelEntry> {
+        let extra = if escalated {
+            &first.escalated_fallbacks[..]
+        } else {
+            &[]
+        };
+        let mut out = vec![first];
+        for name in first.fallbacks.iter().chain(extra) {
+            if let Some(m) = self.get(name)
+                && !out.iter().any(|o| o.name == m.name)
+            {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    /// Tries the requested model, with retries, then each fallback while the failure is one the
+    /// failing model's `fallback_on` names; a model cooling down is skipped. Returns the first
+    /// success or an error that lists every attempt.
     async fn chain<'a, T, F, Fut>(
         &'a self,
         req: &ChatRequest,
+        escalated: bool,
         metrics: &Metrics,
         waited: &mut Duration,
         call: F,
@@ -215,59 +260,122 @@ impl Providers {
         let first = self
             .get(&req.model)
             .ok_or_else(|| UpstreamError::UnknownModel(req.model.clone()))?;
-        let candidates = std::iter::once(first.as_ref()).chain(
-            first
-                .fallbacks
-                .iter()
-                .filter_map(|name| self.get(name).map(Arc::as_ref)),
-        );
         let mut errors: Vec<ProviderError> = Vec::new();
-        for entry in candidates {
-            let retries = entry.backend.max_retries();
-            for attempt in 0..=retries {
-                let started = Instant::now();
-                let result = call(entry).await;
-                let elapsed = started.elapsed();
-                *waited += elapsed;
-                let outcome = match &result {
-                    Ok(_) => "ok",
-                    Err(e) => e.outcome(),
-                };
-                metrics
-                    .upstream_duration
-                    .get_or_create(&UpstreamLabels {
-                        model: entry.name.clone(),
-                        provider: entry.backend.kind(),
-                        outcome,
-                    })
-                    .observe(elapsed.as_secs_f64());
-                match result {
-                    Ok(value) => {
-                        if !errors.is_empty() {
-                            tracing::warn!(model = %entry.name, failed = ?errors.iter().map(ToString::to_string).collect::<Vec<_>>(), "served after upstream failures");
-                        }
-                        return Ok(value);
+        for entry in self.candidates(first, escalated) {
+            if let Some(remaining) = entry.health.cooling() {
+                errors.push(ProviderError::CoolingDown {
+                    model: entry.name.clone(),
+                    remaining,
+                });
+                continue;
+            }
+            match attempt(entry, metrics, waited, &call).await {
+                Ok(value) => {
+                    if !errors.is_empty() {
+                        tracing::warn!(model = %entry.name, failed = ?errors.iter().map(ToString::to_string).collect::<Vec<_>>(), "served after upstream failures");
                     }
-                    Err(ProviderError::Rejected { message, param, .. }) => {
-                        return Err(UpstreamError::Rejected { message, param });
+                    return Ok(value);
+                }
+                Err(e) => {
+                    let moves_on = e.kind().is_some_and(|k| entry.fallback_on.contains(k));
+                    if !moves_on {
+                        return Err(final_error(errors, e));
                     }
-                    Err(e) => {
-                        tracing::warn!(model = %entry.name, attempt, error = %e, "upstream attempt failed");
-                        let retry = e.retryable() && attempt < retries;
-                        let hint = match &e {
-                            ProviderError::Status { retry_after, .. } => *retry_after,
-                            _ => None,
-                        };
-                        errors.push(e);
-                        if !retry {
-                            break;
-                        }
-                        tokio::time::sleep(backoff(attempt, hint)).await;
-                    }
+                    errors.push(e);
                 }
             }
         }
-        Err(UpstreamError::Exhausted(errors))
+        Err(exhausted(errors))
+    }
+}
+
+/// One model, with its own retries; its health updated and every attempt observed.
+async fn attempt<'a, T, F, Fut>(
+    entry: &'a ModelEntry,
+    metrics: &Metrics,
+    waited: &mut Duration,
+    call: &F,
+) -> Result<T, ProviderError>
+where
+    F: Fn(&'a ModelEntry) -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let retries = entry.backend.max_retries();
+    let mut attempt = 0;
+    loop {
+        let started = Instant::now();
+        let result = call(entry).await;
+        let elapsed = started.elapsed();
+        *waited += elapsed;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.outcome(),
+        };
+        metrics
+            .upstream_duration
+            .get_or_create(&UpstreamLabels {
+                model: entry.name.clone(),
+                provider: entry.backend.kind(),
+                outcome,
+            })
+            .observe(elapsed.as_secs_f64());
+        let e = match result {
+            Ok(value) => {
+                entry.health.succeeded();
+                metrics.set_cooldown(&entry.name, false);
+                return Ok(value);
+            }
+            Err(e) => e,
+        };
+        tracing::warn!(model = %entry.name, attempt, error = %e, "upstream attempt failed");
+        if e.is_outage() && entry.health.failed() {
+            tracing::warn!(model = %entry.name, "model cooling down after repeated failures");
+            metrics.set_cooldown(&entry.name, true);
+            return Err(e);
+        }
+        if !(e.retryable() && attempt < retries) {
+            return Err(e);
+        }
+        let hint = match &e {
+            ProviderError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        tokio::time::sleep(backoff(attempt, hint)).await;
+        attempt += 1;
+    }
+}
+
+/// The chain's answer when `last` may not move on: a request the upstream refused is the
+/// client's to fix (as before any fallback existed); any other failure joins the list.
+fn final_error(mut errors: Vec<ProviderError>, last: ProviderError) -> UpstreamError {
+    match last {
+        ProviderError::Rejected { message, param, .. }
+        | ProviderError::Refused { message, param, .. } => {
+            UpstreamError::Rejected { message, param }
+        }
+        e => {
+            errors.push(e);
+            UpstreamError::Exhausted(errors)
+        }
+    }
+}
+
+/// Every candidate failed or was skipped. When each one refused the request outright (content
+/// filter, context length), the client gets the last refusal as a 400, as from a single model.
+fn exhausted(mut errors: Vec<ProviderError>) -> UpstreamError {
+    let all_refused = !errors.is_empty()
+        && errors
+            .iter()
+            .all(|e| matches!(e, ProviderError::Refused { .. }));
+    match errors.pop() {
+        Some(ProviderError::Refused { message, param, .. }) if all_refused => {
+            UpstreamError::Rejected { message, param }
+        }
+        Some(e) => {
+            errors.push(e);
+            UpstreamError::Exhausted(errors)
+        }
+        None => UpstreamError::Exhausted(errors),
     }
 }
 
@@ -287,6 +395,31 @@ fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused(model: &str) -> ProviderError {
+        ProviderError::Refused {
+            model: model.into(),
+            status: 400,
+            kind: FailureKind::ContentFilter,
+            message: "filtered".into(),
+            param: None,
+        }
+    }
+
+    #[test]
+    fn a_chain_where_every_model_refused_the_content_is_the_clients_400() {
+        let e = exhausted(vec![refused("a"), refused("b")]);
+        assert!(matches!(e, UpstreamError::Rejected { .. }), "{e:?}");
+        let down = ProviderError::Connect {
+            model: "b".into(),
+            message: "refused".into(),
+        };
+        let e = exhausted(vec![refused("a"), down]);
+        assert!(
+            matches!(e, UpstreamError::Exhausted(ref v) if v.len() == 2),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

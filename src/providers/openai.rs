@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::settings::OpenAiSettings;
+use super::settings::{FailureKind, OpenAiSettings};
 use super::sse::SseParser;
 use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
 use crate::core::Secret;
@@ -119,6 +119,15 @@ impl OpenAiProvider {
                 .as_ref()
                 .and_then(|v| v["error"]["param"].as_str())
                 .map(str::to_string);
+            if let Some(kind) = parsed.as_ref().and_then(refusal_kind) {
+                return Err(ProviderError::Refused {
+                    model: name.into(),
+                    status,
+                    kind,
+                    message,
+                    param,
+                });
+            }
             return Err(ProviderError::Rejected {
                 model: name.into(),
                 status,
@@ -294,4 +303,39 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// A 400 caused by the provider's policy or limits rather than the request's shape, by the OpenAI
+/// error `code` (Azure OpenAI answers its content filter the same way; some servers put the code
+/// in `type`).
+fn refusal_kind(body: &Value) -> Option<FailureKind> {
+    let e = &body["error"];
+    [e["code"].as_str(), e["type"].as_str()]
+        .into_iter()
+        .flatten()
+        .find_map(|c| match c {
+            "content_filter" | "content_policy_violation" => Some(FailureKind::ContentFilter),
+            "context_length_exceeded" => Some(FailureKind::ContextLength),
+            _ => None,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_400_is_a_refusal_only_with_openais_filter_or_context_code() {
+        let body = |code: &str| serde_json::json!({"error": {"message": "m", "code": code}});
+        assert_eq!(
+            refusal_kind(&body("content_filter")),
+            Some(FailureKind::ContentFilter)
+        );
+        assert_eq!(
+            refusal_kind(&body("context_length_exceeded")),
+            Some(FailureKind::ContextLength)
+        );
+        assert_eq!(refusal_kind(&body("invalid_value")), None);
+        assert_eq!(refusal_kind(&serde_json::json!({"error": {}})), None);
+    }
 }

@@ -23,6 +23,82 @@ pub struct ModelConfig {
     /// Models tried in order when this one fails (after its own retries).
     pub fallbacks: Vec<String>,
     pub price: Price,
+    /// The failures of this model that move a request on to its next fallback.
+    pub fallback_on: FallbackOn,
+    /// Models tried after `fallbacks` for an escalated turn only (a danger sign or self-harm):
+    /// typically the local model, the last resort when every remote one is down.
+    pub escalated_fallbacks: Vec<String>,
+    /// When to stop calling this model for a while after repeated failures.
+    pub cooldown: CooldownPolicy,
+}
+
+/// A class of failure that `fallback_on` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// `"5xx"`: an upstream server error (or an answer the gateway cannot read).
+    ServerError,
+    /// `"429"`: rate-limited upstream (or the local model's queue full).
+    TooManyRequests,
+    /// `"timeout"`.
+    Timeout,
+    /// `"connection"`: no connection to the upstream.
+    Connection,
+    /// `"content_filter"`: a 400 whose OpenAI error code is `content_filter` (the provider's own
+    /// filter refused the wording: exactly what self-harm and violence turns contain).
+    ContentFilter,
+    /// `"context_length_exceeded"`: a 400 with that OpenAI error code (a long conversation).
+    ContextLength,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::ServerError,
+        FailureKind::TooManyRequests,
+        FailureKind::Timeout,
+        FailureKind::Connection,
+        FailureKind::ContentFilter,
+        FailureKind::ContextLength,
+    ];
+
+    /// The name in `fallback_on`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::ServerError => "5xx",
+            FailureKind::TooManyRequests => "429",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Connection => "connection",
+            FailureKind::ContentFilter => "content_filter",
+            FailureKind::ContextLength => "context_length_exceeded",
+        }
+    }
+
+    fn parse(s: &str) -> Option<FailureKind> {
+        FailureKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// The failures that move a request to the next model (`fallback_on`; default: all of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FallbackOn(Vec<FailureKind>);
+
+impl Default for FallbackOn {
+    fn default() -> Self {
+        FallbackOn(FailureKind::ALL.to_vec())
+    }
+}
+
+impl FallbackOn {
+    pub fn contains(&self, kind: FailureKind) -> bool {
+        self.0.contains(&kind)
+    }
+}
+
+/// `cooldown_after` consecutive failures put a model in cooldown for `cooldown_ms`: requests skip
+/// it and go straight to its fallbacks. `after = 0` (the default) never cools a model down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CooldownPolicy {
+    pub after: u32,
+    pub duration: Duration,
 }
 
 /// Provider-specific settings; each variant holds only keys that make sense for it.
@@ -70,6 +146,10 @@ pub struct RawModel {
     name: String,
     fallbacks: Vec<String>,
     price: Option<RawPrice>,
+    fallback_on: Option<Vec<String>>,
+    escalated_fallbacks: Vec<String>,
+    cooldown_after: u32,
+    cooldown_ms: Option<u64>,
     provider: RawProviderSettings,
 }
 
@@ -81,6 +161,12 @@ struct RawModelFields {
     #[serde(default)]
     fallbacks: Vec<String>,
     price: Option<RawPrice>,
+    fallback_on: Option<Vec<String>>,
+    #[serde(default)]
+    escalated_fallbacks: Vec<String>,
+    #[serde(default)]
+    cooldown_after: u32,
+    cooldown_ms: Option<u64>,
     /// Every key not above: `provider` picks the variant, and the variant's
     /// `deny_unknown_fields` refuses the rest (this is why `RawModelFields` itself cannot).
     #[serde(flatten)]
@@ -185,6 +271,10 @@ impl RawModel {
             name: fields.name,
             fallbacks: fields.fallbacks,
             price: fields.price,
+            fallback_on: fields.fallback_on,
+            escalated_fallbacks: fields.escalated_fallbacks,
+            cooldown_after: fields.cooldown_after,
+            cooldown_ms: fields.cooldown_ms,
             provider: fields.provider,
         })
     }
@@ -250,7 +340,7 @@ pub fn validate_models(
         models.push(m.validate(&at, resolve, vars)?);
     }
     for m in &models {
-        for f in &m.fallbacks {
+        for f in m.fallbacks.iter().chain(&m.escalated_fallbacks) {
             if f == &m.name {
                 return Err(format!("model {:?} lists itself in fallbacks", m.name));
             }
@@ -294,11 +384,40 @@ impl RawModel {
                     .transpose()?,
             },
         };
+        let fallback_on = match self.fallback_on {
+            None => FallbackOn::default(),
+            Some(names) => FallbackOn(
+                names
+                    .iter()
+                    .map(|n| {
+                        FailureKind::parse(n).ok_or_else(|| {
+                            let known: Vec<_> = FailureKind::ALL.map(FailureKind::as_str).to_vec();
+                            format!("{at}: fallback_on has {n:?}; known: {}", known.join(", "))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let cooldown = match (self.cooldown_after, self.cooldown_ms) {
+            (_, Some(0)) => return Err(format!("{at}: cooldown_ms must be positive")),
+            (0, Some(_)) => {
+                return Err(format!(
+                    "{at}: cooldown_ms needs cooldown_after (failures) too"
+                ));
+            }
+            (after, ms) => CooldownPolicy {
+                after,
+                duration: Duration::from_millis(ms.unwrap_or(30_000)),
+            },
+        };
         Ok(ModelConfig {
             name: self.name,
             provider,
             fallbacks: self.fallbacks,
             price,
+            fallback_on,
+            escalated_fallbacks: self.escalated_fallbacks,
+            cooldown,
         })
     }
 }

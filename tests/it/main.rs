@@ -30,3 +30,4 @@ mod review_sample;
 mod review_web;
 mod shutdown;
 mod store;
+mod urgent;

@@ -86,7 +86,8 @@ pub fn test_config(upstream: &MockUpstream, db_url: &str, extra: &str) -> String
     text.push_str(&model("gpt-flaky", "flaky-2", ""));
     text.push_str(&model("gpt-medium", "slow-300", ""));
     text.push_str(&model("gpt-dose", "dose", ""));
-    text.push_str(extra);
+    // `{api_base}` in the extra TOML is the mock upstream's address (for extra models).
+    text.push_str(&extra.replace("{api_base}", &base));
     text
 }
 

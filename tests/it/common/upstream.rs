@@ -23,6 +23,8 @@ pub struct Received {
 /// name it is asked for:
 /// - `echo`: answers `echo: <last user message>` (streams it in three chunks);
 /// - `fail-503`, `fail-401`, `fail-400`: answers that status with an OpenAI error body;
+/// - `filter-400`, `context-400`: a 400 with OpenAI's `content_filter` or
+///   `context_length_exceeded` error code (a provider's policy or window, not a bad request);
 /// - `slow-<ms>`: echoes after sleeping that long;
 /// - `flaky-<n>`: 503 for the first n calls, then echoes;
 /// - `dose`: answers with a medicine dose (for the output guard);
@@ -85,6 +87,12 @@ fn error(status: u16, message: &str) -> Response {
     (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
 }
 
+/// A 400 with an OpenAI error `code`.
+fn coded_error(code: &str, message: &str) -> Response {
+    let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": "messages", "code": code}});
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
 async fn mock_chat(State((received, calls)): State<MockState>, body: String) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap();
     received
@@ -97,6 +105,8 @@ async fn mock_chat(State((received, calls)): State<MockState>, body: String) -> 
         "fail-503" => return error(503, "upstream overloaded"),
         "fail-401" => return error(401, "bad upstream key"),
         "fail-400" => return error(400, "context too long"),
+        "filter-400" => return coded_error("content_filter", "The response was filtered"),
+        "context-400" => return coded_error("context_length_exceeded", "maximum context length"),
         _ => {}
     }
     if let Some(ms) = model.strip_prefix("slow-") {
