@@ -3,6 +3,7 @@
 
 mod backends;
 pub mod review_seed;
+pub mod scripted;
 mod upstream;
 
 pub(crate) use backends::on_both_backends;
@@ -42,7 +43,7 @@ pub struct TestApp {
 /// Options for [`spawn_app_with`].
 #[derive(Default)]
 pub struct Spawn {
-    /// Extra TOML appended to the default test configuration.
+    /// Extra TOML appended to the default test configuration (`{API_BASE}` is the mock's).
     pub extra_toml: String,
     /// A database URL; default a fresh SQLite file.
     pub db_url: Option<String>,
@@ -85,7 +86,8 @@ pub fn test_config(upstream: &MockUpstream, db_url: &str, extra: &str) -> String
     text.push_str(&model("gpt-flaky", "flaky-2", ""));
     text.push_str(&model("gpt-medium", "slow-300", ""));
     text.push_str(&model("gpt-dose", "dose", ""));
-    text.push_str(extra);
+    // `{API_BASE}` in the extra TOML names this mock upstream (models of a test's own).
+    text.push_str(&extra.replace("{API_BASE}", &base));
     text
 }
 
