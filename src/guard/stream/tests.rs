@@ -166,7 +166,7 @@ fn plain_text_is_released_with_the_delta_that_brings_it() {
 
 #[test]
 fn separators_do_not_push_the_anchor_out_of_the_window() {
-    let text = format!("Tome{} 500 mg", " -".repeat(20));
+    let text = format!("Tome{} 500 mg", " -".repeat(40));
     for n in [1, 2, 3] {
         let (released, v) = stream(&text, n, Lang::PtBr);
         assert_eq!(v.map(|v| v.kind), Some(NoticeKind::Dosing), "deltas of {n}");

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 /// A dose the output guard must never let through.
 pub const DOSE: &str = "Pode tomar 500 mg de dipirona de 6 em 6 horas.";
 
-/// A dose whose anchor ("Tome") sits behind twenty separators the checker does not count.
-pub const DASHES: &str = "Tome - - - - - - - - - - - - - - - - - - - - 500 mg.";
+/// A dose whose anchor ("Tome") sits behind forty separators the checker does not count (more
+/// than twice the 16 whitespace words a window of words would keep).
+pub const DASHES: &str = "Tome - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - 500 mg.";
 
 /// A plain answer without numbers, units or medicines, in 25 words.
 pub const PLAIN: &str = "Descanse, beba água ao longo do dia, coma frutas e verduras, caminhe quando \
