@@ -73,10 +73,7 @@ fn bench(c: &mut Criterion) {
 fn bench_stream_release(c: &mut Criterion, guard: &Guard) {
     let words: Vec<&str> = ANSWER_PT.split_inclusive(' ').collect();
     let mut s = guard.stream_guard(Lang::PtBr);
-    let at_once = words
-        .iter()
-        .filter(|w| s.push(w).unwrap() == **w)
-        .count();
+    let at_once = words.iter().filter(|w| s.push(w).unwrap() == **w).count();
     println!(
         "stream guard chunk ratio: {at_once}/{} word deltas released with the delta that brought them",
         words.len()

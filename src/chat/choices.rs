@@ -91,7 +91,12 @@ fn check_choice(
     });
     if let Some(safe) = &replaced {
         message.insert("content".into(), Value::String(safe.clone()));
-        for f in ["refusal", "reasoning_content", "tool_calls", "function_call"] {
+        for f in [
+            "refusal",
+            "reasoning_content",
+            "tool_calls",
+            "function_call",
+        ] {
             message.remove(f);
         }
         choice.insert("finish_reason".into(), "content_filter".into());

@@ -11,9 +11,7 @@ use crate::core::UsdCost;
 use crate::guard::moderation::{ModerationOutcome, Moderator};
 use crate::guard::{Decision, Guard, InputVerdict, Lang};
 use crate::prompts::Language;
-use crate::wire::{
-    Author, Delta, Head, SSE_DONE, Usage, sse_frame, with_extension,
-};
+use crate::wire::{Author, Delta, Head, SSE_DONE, Usage, sse_frame, with_extension};
 
 /// The input guard's steps, shared by a chat turn and `/v1/moderations`: our classifier reads
 /// `text` (`hint` breaking language ties), then, when `[moderation]` names a provider, the

@@ -7,8 +7,8 @@
 mod choices;
 mod complete;
 mod context;
-mod outbound;
 pub(crate) mod guarded;
+mod outbound;
 mod prepare;
 mod record;
 mod stream;

@@ -80,7 +80,8 @@ mod tests {
     use super::*;
 
     fn redact(s: &str) -> Option<String> {
-        s.contains("ana@x.org").then(|| s.replace("ana@x.org", "[EMAIL]"))
+        s.contains("ana@x.org")
+            .then(|| s.replace("ana@x.org", "[EMAIL]"))
     }
 
     #[test]

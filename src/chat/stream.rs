@@ -79,11 +79,7 @@ impl Pipeline {
             upstream: start.upstream,
             text: text.unwrap_or_default(),
             prefix,
-            windows: ChoiceWindows::new(
-                self.guard.clone(),
-                call.lang,
-                several,
-            ),
+            windows: ChoiceWindows::new(self.guard.clone(), call.lang, several),
             finish_reason: None,
             usage: None,
             usage_chunk: None,

@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 
 use crate::guard::{Guard, Lang, StreamGuard, Violation};
 
-
 /// Which text of a choice a window reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Field {
@@ -79,7 +78,10 @@ impl ChoiceWindows {
                 kept.push(choice);
                 continue;
             };
-            let index = obj.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
+            let index = obj
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(pos as u64);
             if self.stopped.contains(&index) {
                 changed = true;
                 continue;
@@ -190,7 +192,10 @@ impl ChoiceWindows {
         }
         let calls = delta.get_mut("tool_calls").and_then(Value::as_array_mut);
         for (pos, call) in calls.into_iter().flatten().enumerate() {
-            let k = call.get("index").and_then(Value::as_u64).unwrap_or(pos as u64);
+            let k = call
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(pos as u64);
             out.payload = true; // a tool call's id and name are no free text: they go out
             if let Some(Value::String(args)) = call.pointer_mut("/function/arguments") {
                 let released = self.window(index, Field::ToolArgs(k)).push(args)?;
@@ -264,7 +269,10 @@ fn append(delta: &mut Map<String, Value>, field: Field, rest: &str) {
             };
             let function = call.entry("function").or_insert_with(|| json!({}));
             if let Some(function) = function.as_object_mut() {
-                let old = function.get("arguments").and_then(Value::as_str).unwrap_or("");
+                let old = function
+                    .get("arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 let joined = format!("{old}{rest}");
                 function.insert("arguments".into(), Value::String(joined));
             }

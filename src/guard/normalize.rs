@@ -390,7 +390,9 @@ mod tests {
 
     #[test]
     fn format_characters_join_words_and_full_width_forms_fold() {
-        let n = normalize_plain("sangra\u{200B}mento, dipi\u{AD}rona \u{FF15}\u{FF10}\u{FF10}\u{FF4D}\u{FF47}");
+        let n = normalize_plain(
+            "sangra\u{200B}mento, dipi\u{AD}rona \u{FF15}\u{FF10}\u{FF10}\u{FF4D}\u{FF47}",
+        );
         assert_eq!(n.text, " sangramento , dipirona 500 mg ");
         assert_eq!(n.number(3), Some(500.0));
     }

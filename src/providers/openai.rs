@@ -289,7 +289,9 @@ fn answer_shape(v: &Value) -> Result<(), String> {
     };
     for (i, c) in choices.iter().enumerate() {
         match c.get("message") {
-            Some(m) if m.is_object() => texts_shape(m).map_err(|f| format!("choices[{i}].message.{f}"))?,
+            Some(m) if m.is_object() => {
+                texts_shape(m).map_err(|f| format!("choices[{i}].message.{f}"))?
+            }
             _ => return Err(format!("answer's choices[{i}] has no message object")),
         }
     }
@@ -317,7 +319,11 @@ fn chunk_shape(v: &Value) -> Result<(), String> {
             Some(d) if d.is_object() => {
                 texts_shape(d).map_err(|f| format!("stream chunk's choices[{i}].delta.{f}"))?
             }
-            Some(_) => return Err(format!("stream chunk's choices[{i}].delta is not an object")),
+            Some(_) => {
+                return Err(format!(
+                    "stream chunk's choices[{i}].delta is not an object"
+                ));
+            }
         }
     }
     Ok(())

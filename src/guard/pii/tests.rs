@@ -124,7 +124,7 @@ fn huge_and_hostile_inputs_are_scanned_without_panicking() {
 
 #[test]
 fn other_separators_long_separator_runs_full_width_digits_and_invisible_characters_do_not_hide_a_number()
-{
+ {
     for text in [
         "cpf 529_982_247_25",
         "cpf 529/982/247/25",

@@ -57,7 +57,10 @@ fn a_dose_after_a_long_benign_answer_is_caught_before_its_amount_is_released() {
         assert_eq!(v.map(|v| v.kind), Some(NoticeKind::Dosing), "delta {n}");
         assert!(!released.contains("500"), "delta {n}: {released:?}");
         assert!(text.starts_with(&released), "delta {n}: {released:?}");
-        assert!(released.starts_with(benign), "plain text flows: {released:?}");
+        assert!(
+            released.starts_with(benign),
+            "plain text flows: {released:?}"
+        );
     }
     let (_, v) = stream("Take 2 tablets every 4 hours with food.", 2, Lang::En);
     assert_eq!(v.map(|v| v.kind), Some(NoticeKind::Dosing));

@@ -10,7 +10,8 @@ pub const DOSE: &str = "Pode tomar 500 mg de dipirona de 6 em 6 horas.";
 
 /// A dose whose anchor ("Tome") sits behind forty separators the checker does not count (more
 /// than twice the 16 whitespace words a window of words would keep).
-pub const DASHES: &str = "Tome - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - 500 mg.";
+pub const DASHES: &str =
+    "Tome - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - 500 mg.";
 
 /// A plain answer without numbers, units or medicines, in 25 words.
 pub const PLAIN: &str = "Descanse, beba água ao longo do dia, coma frutas e verduras, caminhe quando \
@@ -35,23 +36,30 @@ pub fn reply(model: &str, body: &Value) -> Option<Response> {
         }
         "two-choices" => interleaved(&["Descanse e beba água.", DOSE]),
         "fields" if !stream => {
-            return Some(completion(json!([{"index": 0, "finish_reason": "stop", "message": {
-                "role": "assistant", "content": "Descanse.", "refusal": DOSE,
-                "reasoning_content": DOSE,
-                "tool_calls": [{"id": "call_1", "type": "function",
-                    "function": {"name": "note", "arguments": json!({"text": DOSE}).to_string()}}]
-            }}])));
+            return Some(completion(
+                json!([{"index": 0, "finish_reason": "stop", "message": {
+                    "role": "assistant", "content": "Descanse.", "refusal": DOSE,
+                    "reasoning_content": DOSE,
+                    "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "note", "arguments": json!({"text": DOSE}).to_string()}}]
+                }}]),
+            ));
         }
         "fields" => vec![
             delta(0, json!({"role": "assistant", "content": "Descanse."})),
             delta(0, json!({"refusal": DOSE})),
             delta(0, json!({"reasoning_content": DOSE})),
-            delta(0, json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                "function": {"name": "note", "arguments": json!({"text": DOSE}).to_string()}}]})),
+            delta(
+                0,
+                json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                "function": {"name": "note", "arguments": json!({"text": DOSE}).to_string()}}]}),
+            ),
             finish(0),
         ],
         "bad-message" if !stream => {
-            return Some(completion(json!([{"index": 0, "message": "oops", "finish_reason": "stop"}])));
+            return Some(completion(
+                json!([{"index": 0, "message": "oops", "finish_reason": "stop"}]),
+            ));
         }
         "bad-message" => vec![
             delta(0, json!({"role": "assistant", "content": "Descanse"})),
@@ -59,17 +67,28 @@ pub fn reply(model: &str, body: &Value) -> Option<Response> {
         ],
         "dashes" => {
             let mut c = vec![delta(0, json!({"role": "assistant", "content": ""}))];
-            c.extend(DASHES.split_inclusive(' ').map(|w| delta(0, json!({"content": w}))));
+            c.extend(
+                DASHES
+                    .split_inclusive(' ')
+                    .map(|w| delta(0, json!({"content": w}))),
+            );
             c.push(finish(0));
             c
         }
         "plain-25" => {
             let mut c = vec![delta(0, json!({"role": "assistant", "content": ""}))];
-            c.extend(PLAIN.split_inclusive(' ').map(|w| delta(0, json!({"content": w}))));
+            c.extend(
+                PLAIN
+                    .split_inclusive(' ')
+                    .map(|w| delta(0, json!({"content": w}))),
+            );
             c.push(finish(0));
             c
         }
-        _ => match model.strip_prefix("split-").and_then(|s| s.parse::<u64>().ok()) {
+        _ => match model
+            .strip_prefix("split-")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             Some(seed) => split(DOSE, seed),
             None => return None,
         },
@@ -101,7 +120,10 @@ fn finish(index: u64) -> Value {
 
 /// Several answers streamed word by word, one choice after the other in turn.
 fn interleaved(answers: &[&str]) -> Vec<Value> {
-    let words: Vec<Vec<&str>> = answers.iter().map(|a| a.split_inclusive(' ').collect()).collect();
+    let words: Vec<Vec<&str>> = answers
+        .iter()
+        .map(|a| a.split_inclusive(' ').collect())
+        .collect();
     let longest = words.iter().map(Vec::len).max().unwrap_or(0);
     let mut out = Vec::new();
     for i in 0..longest {
@@ -118,11 +140,15 @@ fn interleaved(answers: &[&str]) -> Vec<Value> {
 /// `text` cut at pseudo-random character boundaries chosen by `seed` (a small LCG: the same
 /// seed, the same cuts).
 fn split(text: &str, seed: u64) -> Vec<Value> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut out = vec![delta(0, json!({"role": "assistant", "content": ""}))];
     let mut at = 0;
     while at < text.len() {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let mut end = (at + 1 + (state >> 33) as usize % 6).min(text.len());
         while !text.is_char_boundary(end) {
             end += 1;

@@ -8,7 +8,10 @@ use crate::common::notice;
 
 /// Every choice of every chunk of a stream, as JSON text (what a client could read).
 fn all_choices(sse: &str) -> String {
-    events(sse).iter().map(|e| e["choices"].to_string()).collect()
+    events(sse)
+        .iter()
+        .map(|e| e["choices"].to_string())
+        .collect()
 }
 
 fn ask(model: &str, n: u32) -> Value {
@@ -22,7 +25,10 @@ async fn the_second_choice_gets_the_output_guard_too() {
         .post("/v1/chat/completions", &ask("gpt-two-choices", 2))
         .await;
     let answer: Value = res.json().await.unwrap();
-    assert!(!answer["choices"].to_string().contains("500 mg"), "{answer}");
+    assert!(
+        !answer["choices"].to_string().contains("500 mg"),
+        "{answer}"
+    );
     assert_eq!(answer["choices"][0]["message"]["content"], "Descanse.");
     assert_eq!(
         answer["choices"][1]["message"]["content"],
@@ -34,8 +40,15 @@ async fn the_second_choice_gets_the_output_guard_too() {
         .post_stream("/v1/chat/completions", &ask("gpt-two-choices", 2))
         .await;
     assert!(!all_choices(&sse).contains("500"), "{sse}");
-    assert_eq!(choice_text(&sse, 0), "Descanse e beba água.", "one window per choice");
-    assert!(choice_text(&sse, 1).ends_with(&notice("dosing", "pt-BR")), "{sse}");
+    assert_eq!(
+        choice_text(&sse, 0),
+        "Descanse e beba água.",
+        "one window per choice"
+    );
+    assert!(
+        choice_text(&sse, 1).ends_with(&notice("dosing", "pt-BR")),
+        "{sse}"
+    );
     let finished: Vec<Value> = events(&sse)
         .iter()
         .flat_map(|e| e["choices"].as_array().cloned().unwrap_or_default())
@@ -66,7 +79,10 @@ async fn a_dose_in_refusal_reasoning_or_tool_arguments_never_reaches_the_client(
         .post_stream("/v1/chat/completions", &ask("gpt-fields", 1))
         .await;
     assert!(!all_choices(&sse).contains("500"), "{sse}");
-    assert!(choice_text(&sse, 0).ends_with(&notice("dosing", "pt-BR")), "{sse}");
+    assert!(
+        choice_text(&sse, 0).ends_with(&notice("dosing", "pt-BR")),
+        "{sse}"
+    );
 }
 
 #[tokio::test]
@@ -89,5 +105,9 @@ async fn logprobs_and_top_logprobs_are_refused_with_a_clear_400() {
     let mut fine = ask("gpt-echo", 1);
     fine["logprobs"] = json!(false);
     assert_eq!(app.post("/v1/chat/completions", &fine).await.status(), 200);
-    assert_eq!(app.upstream.calls(), 1, "no refused request reached the model");
+    assert_eq!(
+        app.upstream.calls(),
+        1,
+        "no refused request reached the model"
+    );
 }

@@ -24,8 +24,19 @@ async fn a_message_that_is_not_an_object_is_a_502_logged_and_settled() {
         .await
         .unwrap();
     let post = |b: Value| {
-        let (http, url, key) = (app.http.clone(), app.url("/v1/chat/completions"), key.clone());
-        async move { http.post(url).bearer_auth(key).json(&b).send().await.unwrap() }
+        let (http, url, key) = (
+            app.http.clone(),
+            app.url("/v1/chat/completions"),
+            key.clone(),
+        );
+        async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&b)
+                .send()
+                .await
+                .unwrap()
+        }
     };
     let res = post(body("conv-bad")).await;
     assert_eq!(res.status(), 502);
@@ -33,14 +44,23 @@ async fn a_message_that_is_not_an_object_is_a_502_logged_and_settled() {
     assert_eq!(err["error"]["type"], "server_error", "{err}");
     assert_eq!(err["error"]["code"], "upstream_protocol_error", "{err}");
 
-    let again = post(json!({"model": "gpt-bad-message", "messages": [{"role": "user", "content": "oi"}]})).await;
-    assert_eq!(again.status(), 502, "the reservation was settled, not left behind");
+    let again =
+        post(json!({"model": "gpt-bad-message", "messages": [{"role": "user", "content": "oi"}]}))
+            .await;
+    assert_eq!(
+        again.status(),
+        502,
+        "the reservation was settled, not left behind"
+    );
 
     app.settle().await;
     let stored = app.store.conversation_messages("conv-bad").await.unwrap();
     let answer = stored.iter().find(|m| m.role == "assistant").unwrap();
     assert_eq!(answer.status, MessageStatus::Error);
-    assert!(stored.iter().any(|m| m.role == "user"), "the exchange is logged");
+    assert!(
+        stored.iter().any(|m| m.role == "user"),
+        "the exchange is logged"
+    );
 }
 
 #[tokio::test]

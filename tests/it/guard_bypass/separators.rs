@@ -16,7 +16,10 @@ async fn invisible_characters_do_not_split_a_danger_sign_or_a_medicine() {
         .json()
         .await
         .unwrap();
-    assert_eq!(answer["powerbirth"]["guard"]["decision"], "escalate", "{answer}");
+    assert_eq!(
+        answer["powerbirth"]["guard"]["decision"], "escalate",
+        "{answer}"
+    );
     let dosing = "quantos mg de dipi\u{AD}rona posso to\u{2060}mar";
     let answer: Value = app
         .post("/v1/chat/completions", &chat("gpt-echo", dosing))
@@ -24,8 +27,15 @@ async fn invisible_characters_do_not_split_a_danger_sign_or_a_medicine() {
         .json()
         .await
         .unwrap();
-    assert_eq!(answer["powerbirth"]["guard"]["decision"], "block", "{answer}");
-    assert_eq!(app.upstream.calls(), 1, "only the danger sign reached the model");
+    assert_eq!(
+        answer["powerbirth"]["guard"]["decision"], "block",
+        "{answer}"
+    );
+    assert_eq!(
+        app.upstream.calls(),
+        1,
+        "only the danger sign reached the model"
+    );
 }
 
 #[tokio::test]
@@ -45,7 +55,10 @@ async fn full_width_digits_and_odd_separators_do_not_hide_a_cpf_or_a_phone() {
         assert_eq!(app.post("/v1/chat/completions", &body).await.status(), 200);
     }
     for (r, text) in app.upstream.requests().iter().zip(texts) {
-        let sent = r.body["messages"][0]["content"].as_str().unwrap().to_string();
+        let sent = r.body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let digits: String = sent.chars().filter(char::is_ascii_digit).collect();
         assert!(
             digits.len() < 4 && !sent.contains('５') && !sent.contains('９'),
@@ -61,6 +74,9 @@ async fn separators_streamed_word_by_word_do_not_push_the_anchor_out_of_the_wind
         .post_stream("/v1/chat/completions", &chat("gpt-dashes", "e para dor?"))
         .await;
     assert!(!sse_text(&sse).contains("500"), "{sse}");
-    assert!(sse_text(&sse).ends_with(&notice("dosing", "pt-BR")), "{sse}");
+    assert!(
+        sse_text(&sse).ends_with(&notice("dosing", "pt-BR")),
+        "{sse}"
+    );
     assert!(DASHES.contains("500 mg"));
 }

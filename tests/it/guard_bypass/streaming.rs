@@ -10,7 +10,10 @@ use crate::common::{chat, notice, scripted::PLAIN, sse_text};
 async fn a_plain_answer_streamed_in_25_chunks_reaches_the_client_in_at_least_20() {
     let app = app().await;
     let sse = app
-        .post_stream("/v1/chat/completions", &chat("gpt-plain-25", "como descansar melhor?"))
+        .post_stream(
+            "/v1/chat/completions",
+            &chat("gpt-plain-25", "como descansar melhor?"),
+        )
         .await;
     let with_text = events(&sse)
         .iter()
@@ -34,11 +37,18 @@ async fn a_dose_split_at_random_chunk_boundaries_never_reaches_the_client() {
             .post_stream("/v1/chat/completions", &chat(&model, "e para dor?"))
             .await;
         let text = sse_text(&sse);
-        assert!(!text.contains("500") && !text.contains("6 em 6"), "seed {seed}: {text:?}");
-        assert!(text.ends_with(&notice("dosing", "pt-BR")), "seed {seed}: {text:?}");
+        assert!(
+            !text.contains("500") && !text.contains("6 em 6"),
+            "seed {seed}: {text:?}"
+        );
+        assert!(
+            text.ends_with(&notice("dosing", "pt-BR")),
+            "seed {seed}: {text:?}"
+        );
         let last: Vec<Value> = events(&sse);
         assert!(
-            last.iter().any(|e| e["choices"][0]["finish_reason"] == "content_filter"),
+            last.iter()
+                .any(|e| e["choices"][0]["finish_reason"] == "content_filter"),
             "seed {seed}"
         );
     }

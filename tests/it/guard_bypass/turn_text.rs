@@ -17,10 +17,17 @@ async fn a_dosing_question_followed_by_an_assistant_message_is_still_blocked() {
     let res = app.post("/v1/chat/completions", &body).await;
     assert_eq!(res.status(), 200);
     let answer: Value = res.json().await.unwrap();
-    assert_eq!(answer["powerbirth"]["guard"]["decision"], "block", "{answer}");
+    assert_eq!(
+        answer["powerbirth"]["guard"]["decision"], "block",
+        "{answer}"
+    );
     let sse = app.post_stream("/v1/chat/completions", &body).await;
     assert!(sse_text(&sse).contains(&notice("dosing", "pt-BR")), "{sse}");
-    assert_eq!(app.upstream.calls(), 0, "the dosing question never reaches the model");
+    assert_eq!(
+        app.upstream.calls(),
+        0,
+        "the dosing question never reaches the model"
+    );
 }
 
 #[tokio::test]
@@ -42,7 +49,10 @@ async fn a_danger_sign_followed_by_an_assistant_or_tool_message_is_escalated_and
         .unwrap()
         .push(json!({"role": "tool", "tool_call_id": "call_1", "content": "ok"}));
     let sse = app.post_stream("/v1/chat/completions", &tool).await;
-    assert!(sse_text(&sse).starts_with(&notice("urgent", "pt-BR")), "{sse}");
+    assert!(
+        sse_text(&sse).starts_with(&notice("urgent", "pt-BR")),
+        "{sse}"
+    );
 
     app.settle().await;
     let stored = app
@@ -50,7 +60,10 @@ async fn a_danger_sign_followed_by_an_assistant_or_tool_message_is_escalated_and
         .conversation_messages("conv-trailing")
         .await
         .unwrap();
-    let users: Vec<_> = stored.iter().filter(|m| m.role.as_str() == "user").collect();
+    let users: Vec<_> = stored
+        .iter()
+        .filter(|m| m.role.as_str() == "user")
+        .collect();
     assert_eq!(users.len(), 2, "the user's words are logged on both turns");
     for m in users {
         assert_eq!(m.content, words);
