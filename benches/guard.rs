@@ -1,6 +1,8 @@
 //! The input guard on a 500-character message: the per-request cost of the guardrails on the
 //! chat path (target ≤ 30 µs, issue #4). Also the output check and a streamed answer fed in
-//! 4-byte deltas, for reference. `cargo bench --bench guard -- --warm-up-time 1 --measurement-time 3`.
+//! 4-byte deltas, for reference; and what the streaming guard adds to a streamed answer: the time
+//! to its first released text (word deltas) and, printed once, the share of deltas whose text goes
+//! out with them (the chunk ratio). `cargo bench --bench guard -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -58,6 +60,32 @@ fn bench(c: &mut Criterion) {
             let mut s = guard.stream_guard(Lang::PtBr);
             for d in &deltas {
                 black_box(s.push(d).unwrap());
+            }
+            s.finish().unwrap()
+        })
+    });
+    bench_stream_release(c, &guard);
+}
+
+/// Time to the first released text of an answer fed word by word (what the guard adds to the
+/// client's time-to-first-token), and the chunk ratio, printed: deltas whose whole text went out
+/// with them.
+fn bench_stream_release(c: &mut Criterion, guard: &Guard) {
+    let words: Vec<&str> = ANSWER_PT.split_inclusive(' ').collect();
+    let mut s = guard.stream_guard(Lang::PtBr);
+    let at_once = words.iter().filter(|w| s.push(w).unwrap() == **w).count();
+    println!(
+        "stream guard chunk ratio: {at_once}/{} word deltas released with the delta that brought them",
+        words.len()
+    );
+    c.bench_function("stream first released text, word deltas pt-BR", |b| {
+        b.iter(|| {
+            let mut s = guard.stream_guard(Lang::PtBr);
+            for w in &words {
+                let out = s.push(black_box(w)).unwrap();
+                if !out.is_empty() {
+                    return out;
+                }
             }
             s.finish().unwrap()
         })

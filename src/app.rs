@@ -164,7 +164,8 @@ pub async fn build_pipeline(
         )
     })?;
     let guard = Guard::load(&config.guard.dir)
-        .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?
+        .with_allow_store(config.guard.allow_store);
     let http = upstream_client()?;
     let providers = Providers::build(&config.models, http.clone(), local).await?;
     let mut metrics = Metrics::new();

@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use super::degraded::{self, Degraded};
 use super::record::{Outcome, blocked, exchange, failed};
-use super::{Pipeline, Prepared, Turn, guarded};
+use super::{Pipeline, Prepared, Turn, choices, guarded};
 use crate::core::UsdCost;
 use crate::error::ApiError;
-use crate::guard::{Decision, OutputVerdict};
+use crate::guard::Decision;
 use crate::metering::{Admission, Metered};
 use crate::providers::{Completion, ModelEntry};
 use crate::store::messages::MessageStatus;
@@ -162,37 +162,25 @@ impl Pipeline {
         metered
     }
 
-    /// The answer as the user must see it: the output guard's replacement or redaction, the
-    /// escalation notice in front, the guard's report added.
+    /// The answer as the user must see it: every choice and every text field through the output
+    /// guard (see [`choices`]), the escalation notice in front, the guard's report added.
     fn check_answer(
         &self,
         call: &Prepared,
         mut completion: Completion,
         report: Option<&Value>,
     ) -> Completion {
-        // The output guard reads the model's own words (not the notice).
-        let (answer, filtered) = match self.guard.check_output_verdict(&completion.text, call.lang)
-        {
-            OutputVerdict::Pass => (None, false),
-            OutputVerdict::Redact(text) => (Some(text), false),
-            OutputVerdict::Replace { text, .. } => (Some(text), true),
-        };
         let notice = match call.verdict.as_ref().map(|v| &v.decision) {
             Some(Decision::Escalate { notice }) => Some(notice.as_str()),
             _ => None,
         };
-        if (answer.is_some() || report.is_some())
-            && let Some((body, shown)) = guarded::rewrite(
-                &completion.body,
-                answer.as_deref(),
-                filtered,
-                notice,
-                report,
-            )
-        {
-            completion.body = body;
-            completion.text = shown;
-            if filtered {
+        // The output guard reads the model's own words (not the notice).
+        let checked =
+            choices::check_completion(&self.guard, call.lang, &completion.body, notice, report);
+        if let Some(checked) = checked {
+            completion.body = checked.body;
+            completion.text = checked.text;
+            if checked.filtered {
                 completion.finish_reason = Some("content_filter".into());
             }
         }

@@ -11,9 +11,7 @@ use crate::core::UsdCost;
 use crate::guard::moderation::{ModerationOutcome, Moderator};
 use crate::guard::{Decision, Guard, InputVerdict, Lang};
 use crate::prompts::Language;
-use crate::wire::{
-    Author, Delta, Head, SSE_DONE, Usage, rewrite_completion, sse_frame, with_extension,
-};
+use crate::wire::{Author, Delta, Head, SSE_DONE, Usage, sse_frame, with_extension};
 
 /// The input guard's steps, shared by a chat turn and `/v1/moderations`: our classifier reads
 /// `text` (`hint` breaking language ties), then, when `[moderation]` names a provider, the
@@ -117,28 +115,6 @@ pub(super) fn blocked_stream(head: &Head, reply: &str, guard: &Value) -> SseBody
     }
     out.extend_from_slice(SSE_DONE);
     Box::pin(futures_util::stream::iter([Ok(Bytes::from(out))]))
-}
-
-/// An upstream `chat.completion` as the user must see it: the answer replaced when the output
-/// guard says so (`finish_reason: "content_filter"` when `filtered`), the escalation notice put
-/// before it, and the guard's report added. Returns the new body and the text as shown.
-pub(super) fn rewrite(
-    body: &[u8],
-    answer: Option<&str>,
-    filtered: bool,
-    notice: Option<&str>,
-    guard: Option<&Value>,
-) -> Option<(Bytes, String)> {
-    let shown = |original: String| {
-        let answer = answer.map_or(original, str::to_string);
-        match notice {
-            Some(n) if answer.is_empty() => n.to_string(),
-            Some(n) => format!("{n}\n\n{answer}"),
-            None => answer,
-        }
-    };
-    let finish_reason = filtered.then_some("content_filter");
-    rewrite_completion(body, shown, finish_reason, guard)
 }
 
 /// The chunks that end a stream the output guard stopped: the safe text, then

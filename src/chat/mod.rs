@@ -4,13 +4,16 @@
 //! metered, and logged as an exchange, whether it ends in an answer, an error, a block or a
 //! client that went away. Handlers stay thin; `eval run` goes through exactly this code.
 
+mod choices;
 mod complete;
 mod context;
 mod degraded;
 pub(crate) mod guarded;
+mod outbound;
 mod prepare;
 mod record;
 mod stream;
+mod windows;
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! prompt rendered when the request names one. From here on neither the upstream nor the log
 //! sees the raw data.
 
-use super::{Pipeline, guarded};
+use super::{Pipeline, guarded, outbound};
 use crate::error::ApiError;
 use crate::guard::{InputVerdict, Lang};
 use crate::prompts;
@@ -58,8 +58,11 @@ impl Pipeline {
         if self.providers.get(&request.model).is_none() {
             return Err(ApiError::ModelNotFound(request.model));
         }
+        outbound::refuse_unguardable(&request)?;
         let (verdict, lang) = self.read_turn(&request, accept_language, moderate).await;
-        request.redact_with(|text| self.guard.redact(text));
+        let redact = |text: &str| self.guard.redact(text);
+        request.redact_with(redact);
+        outbound::redact_client_fields(&mut request, self.guard.allows_store(), &redact);
         let Some(selector) = &request.prompt else {
             return Ok(Prepared {
                 request,

@@ -16,17 +16,17 @@ use serde_json::Value;
 use super::complete::Screen;
 use super::degraded::{self, Degraded};
 use super::record::{Outcome, exchange};
+use super::windows::{ChoiceWindows, Screened};
 use super::{Pipeline, Prepared, SseBody, StreamedTurn, Turn, guarded};
 use crate::core::UsdCost;
 use crate::error::ApiError;
 use crate::guard::Decision;
-use crate::guard::StreamGuard;
 use crate::metering::{Admission, Metering};
 use crate::providers::{ChunkStream, ModelEntry, ProviderError, StreamChunk, UpstreamClass};
 use crate::store::messages::MessageStatus;
 use crate::store::writer::LogWriter;
 use crate::wire::{ChatRequest, Usage};
-use crate::wire::{Head, SSE_DONE, sse_frame, with_delta_text, with_extension};
+use crate::wire::{Head, SSE_DONE, sse_frame, with_extension};
 
 impl Pipeline {
     /// Starts a streamed turn. Errors before the first chunk are returned (and logged) as for a
@@ -85,6 +85,7 @@ impl Pipeline {
         };
         let served = self.providers.get(&start.served_by).unwrap_or(model);
         let (prefix, text) = prefix.unzip();
+        let several = call.request.n.is_some_and(|n| n > 1);
         let log = StreamLog {
             writer: self.writer.clone(),
             metering: self.metering.clone(),
@@ -97,7 +98,7 @@ impl Pipeline {
             upstream: start.upstream,
             text: text.unwrap_or_default(),
             prefix,
-            out_guard: self.guard.stream_guard(call.lang),
+            windows: ChoiceWindows::new(self.guard.clone(), call.lang, several),
             finish_reason: None,
             usage: None,
             usage_chunk: None,
@@ -136,8 +137,8 @@ pub(super) struct StreamLog {
     pub text: String,
     /// A chunk to send before the model's first one (the guard's escalation notice).
     pub prefix: Option<String>,
-    /// The output guard's sliding window over the model's text.
-    pub out_guard: StreamGuard,
+    /// The output guard's windows over the model's text (per choice and text field).
+    pub windows: ChoiceWindows,
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
     /// The upstream's usage chunk, held back until the cost is known.
@@ -214,24 +215,14 @@ impl StreamLog {
                 return Step::Skip;
             }
         }
-        let mut released = match self.out_guard.push(&chunk.text) {
-            Ok(r) => r,
-            Err(v) => return Step::End(self.filtered(&v.safe_text)),
-        };
-        if chunk.finish_reason.is_some() {
-            match self.out_guard.finish() {
-                Ok(rest) => released.push_str(&rest),
-                Err(v) => return Step::End(self.filtered(&v.safe_text)),
-            }
-        }
+        let (screened, released) = self.windows.screen(&chunk.data);
         self.text.push_str(&released);
-        if released == chunk.text {
-            return Step::Send(sse_frame(&chunk.data));
+        match screened {
+            Screened::AsIs => Step::Send(sse_frame(&chunk.data)),
+            Screened::Rewritten(data) => Step::Send(sse_frame(&data)),
+            Screened::Skip => Step::Skip, // held back: nothing checked to send yet
+            Screened::Stop(safe_text) => Step::End(self.filtered(&safe_text)),
         }
-        if released.is_empty() && chunk.finish_reason.is_none() && !chunk.has_role {
-            return Step::Skip; // held back: nothing checked to send yet
-        }
-        Step::Send(sse_frame(&with_delta_text(&chunk.data, &released)))
     }
 
     /// The upstream failed mid-answer: an error event, then `[DONE]`.
@@ -251,13 +242,15 @@ impl StreamLog {
     fn on_end(&mut self) -> Bytes {
         let mut out = Vec::new();
         // An upstream that ended without a finish chunk: release what is held back.
-        match self.out_guard.finish() {
-            Ok(rest) if !rest.is_empty() => {
-                self.text.push_str(&rest);
-                out.extend_from_slice(&sse_frame(&self.head().tail_chunk(&rest).to_string()));
+        match self.windows.finish_all() {
+            Ok((choices, logged)) if !choices.is_empty() => {
+                self.text.push_str(&logged);
+                let mut tail = self.head().tail_chunk("");
+                tail["choices"] = Value::Array(choices);
+                out.extend_from_slice(&sse_frame(&tail.to_string()));
             }
             Ok(_) => {}
-            Err(v) => return self.filtered(&v.safe_text),
+            Err(safe_text) => return self.filtered(&safe_text),
         }
         if let Some(cost) = self.end(MessageStatus::Ok, None) {
             out.extend_from_slice(&sse_frame(&self.cost_chunk(&cost)));

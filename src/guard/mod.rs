@@ -251,6 +251,8 @@ impl std::error::Error for GuardLoadError {}
 #[derive(Clone)]
 pub struct Guard {
     inner: Arc<Inner>,
+    /// `[guard] allow_store`: a client's `store: true` may reach the upstream.
+    allow_store: bool,
 }
 
 struct Inner {
@@ -280,7 +282,19 @@ impl Guard {
                 rules,
                 notices,
             }),
+            allow_store: false,
         })
+    }
+
+    /// This guard with `[guard] allow_store` applied.
+    pub fn with_allow_store(mut self, allow: bool) -> Guard {
+        self.allow_store = allow;
+        self
+    }
+
+    /// Whether a client's `store: true` may reach the upstream (`[guard] allow_store`).
+    pub fn allows_store(&self) -> bool {
+        self.allow_store
     }
 
     /// Classifies a user message (the latest user turn). `lang_hint` (a BCP 47 tag, e.g. the

@@ -1,5 +1,6 @@
-//! Text normalisation for matching: NFKD, diacritics stripped, lowercase, one space between
-//! tokens, punctuation reduced to the few marks the rules read (sentence stop, comma, slash), and
+//! Text normalisation for matching: format characters dropped (zero-width space and joiners,
+//! word joiner, soft hyphen, BOM, bidi marks: they must join a word, not split it), full-width
+//! forms folded, NFKD, diacritics stripped, lowercase, one space between tokens, punctuation reduced to the few marks the rules read (sentence stop, comma, slash), and
 //! informal spellings mapped to one form through the clinicians' `spelling.toml` tables.
 //!
 //! The same function normalises lexicon terms at load and messages per request, so a term written
@@ -39,6 +40,9 @@ pub struct Token {
 pub struct Normalized {
     pub text: String,
     pub tokens: Vec<Token>,
+    /// Per token: the byte offset in the input where it starts (the streaming guard counts its
+    /// window in these tokens, and cuts the input there).
+    pub source: Vec<usize>,
 }
 
 impl Normalized {
@@ -123,19 +127,46 @@ pub fn normalize_plain(input: &str) -> Normalized {
     normalize(input, &Spelling::default())
 }
 
+/// Invisible format characters that must not split a word (`sangra\u{200B}mento`,
+/// `dipi\u{AD}rona`): soft hyphen, zero-width space/joiners, bidi marks, word joiner and
+/// invisible operators, bidi embeddings and isolates, BOM, Mongolian vowel separator.
+pub fn is_format_char(c: char) -> bool {
+    matches!(c,
+        '\u{AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A character as matching reads it: `None` for a format character, full-width ASCII forms
+/// (`５００ｍｇ`) folded to ASCII, anything else unchanged (NFKD does the rest).
+pub fn fold_char(c: char) -> Option<char> {
+    match c {
+        _ if is_format_char(c) => None,
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0),
+        '\u{3000}' => Some(' '),
+        _ => Some(c),
+    }
+}
+
 /// Normalises `input` for matching. Linear in the input; never panics on any UTF-8.
 pub fn normalize(input: &str, spelling: &Spelling) -> Normalized {
     let mut w = Writer {
         out: String::with_capacity(input.len() + 8),
         tokens: Vec::with_capacity(input.len() / 4 + 4),
+        source: Vec::with_capacity(input.len() / 4 + 4),
         open: None,
+        open_src: 0,
+        src: 0,
         spelling,
     };
     w.out.push(' ');
-    let mut chars = input.chars().peekable();
+    let mut chars = input
+        .char_indices()
+        .filter_map(|(i, c)| fold_char(c).map(|c| (i, c)))
+        .peekable();
     let mut prev_digit = false;
-    while let Some(c) = chars.next() {
-        let next_is_digit = chars.peek().is_some_and(|n| n.is_ascii_digit());
+    while let Some((at, c)) = chars.next() {
+        w.src = at;
+        let next_is_digit = chars.peek().is_some_and(|(_, n)| n.is_ascii_digit());
         if c.is_ascii() {
             w.ascii(c, next_is_digit);
             prev_digit = c.is_ascii_digit();
@@ -169,6 +200,7 @@ pub fn normalize(input: &str, spelling: &Spelling) -> Normalized {
     Normalized {
         text: w.out,
         tokens: w.tokens,
+        source: w.source,
     }
 }
 
@@ -178,6 +210,11 @@ struct Writer<'s> {
     tokens: Vec<Token>,
     /// The open token: its start and kind.
     open: Option<(usize, TokKind)>,
+    /// Where the open token starts in the input, and where the current character is.
+    open_src: usize,
+    src: usize,
+    /// Per token: where it starts in the input.
+    source: Vec<usize>,
     spelling: &'s Spelling,
 }
 
@@ -190,6 +227,7 @@ impl Writer<'_> {
                 if !matches!(self.open, Some((_, TokKind::Number))) {
                     self.close();
                     self.open = Some((self.out.len(), TokKind::Number));
+                    self.open_src = self.src;
                 }
                 self.out.push(c);
             }
@@ -208,6 +246,7 @@ impl Writer<'_> {
         if !matches!(self.open, Some((_, TokKind::Word))) {
             self.close();
             self.open = Some((self.out.len(), TokKind::Word));
+            self.open_src = self.src;
         }
         self.out.push(c);
     }
@@ -217,6 +256,7 @@ impl Writer<'_> {
         self.close();
         let start = self.out.len();
         self.out.push_str(w);
+        self.open_src = self.src;
         self.push_token(start, TokKind::Word);
     }
 
@@ -235,6 +275,7 @@ impl Writer<'_> {
             return;
         }
         let start = self.out.len();
+        self.open_src = self.src;
         self.out.push(match kind {
             TokKind::Comma => ',',
             TokKind::Slash => '/',
@@ -244,6 +285,7 @@ impl Writer<'_> {
     }
 
     fn push_token(&mut self, start: usize, kind: TokKind) {
+        self.source.push(self.open_src);
         self.tokens.push(Token {
             start,
             end: self.out.len(),
@@ -267,6 +309,7 @@ impl Writer<'_> {
                 }
                 let s = self.out.len();
                 self.out.push_str(word);
+                self.source.push(self.open_src);
                 self.tokens.push(Token {
                     start: s,
                     end: self.out.len(),
@@ -343,5 +386,27 @@ mod tests {
         assert!(n.text.contains(" ss ") || n.text.contains(" ß "));
         let huge = "á".repeat(200_000);
         assert_eq!(normalize_plain(&huge).tokens.len(), 1);
+    }
+
+    #[test]
+    fn format_characters_join_words_and_full_width_forms_fold() {
+        let n = normalize_plain(
+            "sangra\u{200B}mento, dipi\u{AD}rona \u{FF15}\u{FF10}\u{FF10}\u{FF4D}\u{FF47}",
+        );
+        assert_eq!(n.text, " sangramento , dipirona 500 mg ");
+        assert_eq!(n.number(3), Some(500.0));
+    }
+
+    #[test]
+    fn every_token_knows_where_it_starts_in_the_input() {
+        let input = "Tome - - 50\u{200B}0 mg, cabesa";
+        let n = normalize(input, &spelling());
+        assert_eq!(n.source.len(), n.tokens.len());
+        let starts: Vec<&str> = n.source.iter().map(|&s| &input[s..]).collect();
+        assert!(starts[0].starts_with("Tome"));
+        assert!(starts[1].starts_with("50"));
+        assert!(starts[2].starts_with("mg"));
+        assert!(starts[3].starts_with(','));
+        assert!(starts[4].starts_with("cabesa"));
     }
 }

@@ -32,14 +32,20 @@ pub(crate) fn violation(
     text: &str,
     lang: Lang,
 ) -> Option<(NoticeKind, &'static str)> {
-    let a = Analysis::new(lex, rules, text, Some(lang));
+    violation_in(&Analysis::new(lex, rules, text, Some(lang)), rules)
+}
+
+/// As [`violation`], on a text already read (the streaming guard reads its window once for this
+/// and for where to hold back).
+pub(crate) fn violation_in(a: &Analysis, rules: &Rules) -> Option<(NoticeKind, &'static str)> {
+    let lex = a.lex;
     if a.hits.iter().any(|h| {
         let e = lex.entry(h.entry);
         e.kind == Kind::SelfHarm && e.output
     }) {
         return Some((NoticeKind::Crisis, "output:self_harm"));
     }
-    if dose_instruction(&a, rules.dose_window) {
+    if dose_instruction(a, rules.dose_window) {
         return Some((NoticeKind::Dosing, "output:dose_instruction"));
     }
     None

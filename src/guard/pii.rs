@@ -33,9 +33,47 @@ pub struct PiiSpan {
     pub kind: PiiKind,
 }
 
-/// Every PII span in `text`, in order, not overlapping.
+/// Most separator characters accepted between two digit groups (`529 . 982`, `529_-_982`).
+const MAX_SEPARATORS: usize = 8;
+
+/// Every PII span in `text`, in order, not overlapping. Full-width digits (`５２９`) count as
+/// digits and invisible format characters (zero-width space, soft hyphen…) as nothing: the text
+/// is folded first (only when it has non-ASCII characters) and the spans mapped back.
 pub fn find(text: &str) -> Vec<PiiSpan> {
-    let b = text.as_bytes();
+    if text.is_ascii() {
+        return find_ascii(text.as_bytes());
+    }
+    let (folded, origin) = fold(text);
+    let mut spans = find_ascii(&folded);
+    for s in &mut spans {
+        s.start = origin[s.start];
+        s.end = origin[s.end];
+    }
+    spans
+}
+
+/// `text` with full-width digits and ASCII forms as ASCII and format characters dropped, and per
+/// folded byte (plus one past the end) the input byte it came from.
+fn fold(text: &str) -> (Vec<u8>, Vec<usize>) {
+    let mut out = Vec::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len() + 1);
+    for (i, c) in text.char_indices() {
+        let Some(f) = super::normalize::fold_char(c) else {
+            continue;
+        };
+        let mut buf = [0u8; 4];
+        for &b in f.encode_utf8(&mut buf).as_bytes() {
+            out.push(b);
+            origin.push(i);
+        }
+    }
+    // A span ends where the next kept character starts (format characters between are
+    // covered, which redacts nothing visible).
+    origin.push(text.len());
+    (out, origin)
+}
+
+fn find_ascii(b: &[u8]) -> Vec<PiiSpan> {
     let mut spans = find_emails(b);
     let emails = spans.len();
     let mut groups: Vec<(usize, usize)> = Vec::new();
@@ -53,7 +91,7 @@ pub fn find(text: &str) -> Vec<PiiSpan> {
             i = spans[e].end;
             continue;
         }
-        // A chunk: digit groups joined by up to three of ` .-()`.
+        // A chunk: digit groups joined by up to MAX_SEPARATORS of ` .-()_/,`.
         groups.clear();
         loop {
             let s = i;
@@ -62,7 +100,10 @@ pub fn find(text: &str) -> Vec<PiiSpan> {
             }
             groups.push((s, i));
             let mut j = i;
-            while j < b.len() && j - i < 3 && matches!(b[j], b' ' | b'.' | b'-' | b'(' | b')') {
+            while j < b.len()
+                && j - i < MAX_SEPARATORS
+                && matches!(b[j], b' ' | b'.' | b'-' | b'(' | b')' | b'_' | b'/' | b',')
+            {
                 j += 1;
             }
             if j > i && j < b.len() && b[j].is_ascii_digit() {

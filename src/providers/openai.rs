@@ -158,13 +158,13 @@ impl OpenAiProvider {
             model: name.into(),
             message: format!("answer is not JSON: {e}"),
         })?;
-        let choice = &v["choices"][0];
-        if choice.is_null() {
+        if let Err(message) = answer_shape(&v) {
             return Err(ProviderError::Protocol {
                 model: name.into(),
-                message: "answer has no choices".into(),
+                message,
             });
         }
+        let choice = &v["choices"][0];
         let message = &choice["message"];
         let text = match message["content"].as_str() {
             Some(t) => t.to_string(),
@@ -262,6 +262,12 @@ fn parse_chunk(model: &str, data: String) -> Result<StreamChunk, ProviderError> 
                 .to_string(),
         });
     }
+    if let Err(message) = chunk_shape(&v) {
+        return Err(ProviderError::Protocol {
+            model: model.into(),
+            message,
+        });
+    }
     let choice = &v["choices"][0];
     let text = choice["delta"]["content"]
         .as_str()
@@ -280,6 +286,69 @@ fn parse_chunk(model: &str, data: String) -> Result<StreamChunk, ProviderError> 
         usage,
         has_role,
     })
+}
+
+/// What the gateway reads of an answer, checked before anything reads it: a non-empty `choices`
+/// array of objects, each with a `message` object whose text fields are strings or null. An
+/// answer of another shape is a protocol error (a 502), never a guess.
+fn answer_shape(v: &Value) -> Result<(), String> {
+    let choices = match v.get("choices").and_then(Value::as_array) {
+        Some(c) if !c.is_empty() => c,
+        _ => return Err("answer has no choices".into()),
+    };
+    for (i, c) in choices.iter().enumerate() {
+        match c.get("message") {
+            Some(m) if m.is_object() => {
+                texts_shape(m).map_err(|f| format!("choices[{i}].message.{f}"))?
+            }
+            _ => return Err(format!("answer's choices[{i}] has no message object")),
+        }
+    }
+    Ok(())
+}
+
+/// As [`answer_shape`] for a stream chunk: `choices`, when present, is an array of objects whose
+/// `delta` (when present) is an object with string or null text fields.
+fn chunk_shape(v: &Value) -> Result<(), String> {
+    if !v.is_object() {
+        return Err("stream chunk is not a JSON object".into());
+    }
+    let Some(choices) = v.get("choices").filter(|c| !c.is_null()) else {
+        return Ok(());
+    };
+    let Some(choices) = choices.as_array() else {
+        return Err("stream chunk's choices is not an array".into());
+    };
+    for (i, c) in choices.iter().enumerate() {
+        if !c.is_object() {
+            return Err(format!("stream chunk's choices[{i}] is not an object"));
+        }
+        match c.get("delta") {
+            None | Some(Value::Null) => {}
+            Some(d) if d.is_object() => {
+                texts_shape(d).map_err(|f| format!("stream chunk's choices[{i}].delta.{f}"))?
+            }
+            Some(_) => {
+                return Err(format!(
+                    "stream chunk's choices[{i}].delta is not an object"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The text fields the output guard reads must be strings (or absent, or null).
+fn texts_shape(m: &Value) -> Result<(), String> {
+    for f in ["content", "refusal", "reasoning_content"] {
+        if m.get(f).is_some_and(|t| !t.is_null() && !t.is_string()) {
+            return Err(format!("{f} is not a string"));
+        }
+    }
+    match m.get("tool_calls") {
+        None | Some(Value::Null) | Some(Value::Array(_)) => Ok(()),
+        Some(_) => Err("tool_calls is not an array".into()),
+    }
 }
 
 fn transport_error(model: &str, e: reqwest::Error, timeout: Duration) -> ProviderError {

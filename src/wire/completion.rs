@@ -124,38 +124,17 @@ pub fn with_extension(mut value: Value, guard: Option<&Value>, cost_usd: Option<
     value
 }
 
-/// An upstream `chat.completion` with its answer rewritten: the first choice's text becomes
-/// `shown(original text)`, its `finish_reason` is replaced when one is given, and the gateway's
-/// extension is added when `guard` is given. Returns the new body and the text as shown; `None`
-/// when the body is not JSON.
-pub fn rewrite_completion(
-    body: &[u8],
-    shown: impl FnOnce(String) -> String,
-    finish_reason: Option<&str>,
-    guard: Option<&Value>,
-) -> Option<(Bytes, String)> {
-    let mut v: Value = serde_json::from_slice(body).ok()?;
-    let choice = &mut v["choices"][0];
-    let original = choice["message"]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let shown = shown(original);
-    choice["message"]["content"] = Value::String(shown.clone());
-    if let Some(reason) = finish_reason {
-        choice["finish_reason"] = Value::String(reason.into());
-    }
-    if let Some(g) = guard {
-        v = with_extension(v, Some(g), None);
-    }
-    Some((Bytes::from(v.to_string()), shown))
-}
-
 /// A streamed chunk with its delta text replaced (by what the output guard released).
 pub fn with_delta_text(data: &str, text: &str) -> String {
     match serde_json::from_str::<Value>(data) {
         Ok(mut v) => {
-            v["choices"][0]["delta"]["content"] = Value::String(text.to_string());
+            // Checked access: an upstream chunk of an odd shape must not panic the stream.
+            if let Some(delta) = v
+                .pointer_mut("/choices/0/delta")
+                .and_then(Value::as_object_mut)
+            {
+                delta.insert("content".into(), Value::String(text.to_string()));
+            }
             v.to_string()
         }
         Err(_) => data.to_string(),

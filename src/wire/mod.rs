@@ -13,8 +13,7 @@ mod request;
 mod usage;
 
 pub use completion::{
-    Author, Delta, Head, SSE_DONE, completion_id, rewrite_completion, sse_frame, with_delta_text,
-    with_extension,
+    Author, Delta, Head, SSE_DONE, completion_id, sse_frame, with_delta_text, with_extension,
 };
 pub use error::error_body;
 pub use message::{ChatMessage, Content, Role};

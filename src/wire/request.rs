@@ -291,14 +291,26 @@ impl ChatRequest {
     }
 
     /// The messages new in this turn: those after the last assistant message (the client resends
-    /// the whole history on every request; storing it each time would duplicate it).
+    /// the whole history on every request; storing it each time would duplicate it). When
+    /// nothing after it is the user's (the request ends with an assistant prefill or a tool
+    /// result), the turn reaches back to the user messages before it, up to the previous
+    /// assistant message: a trailing assistant or tool message must never hide the user's words
+    /// from the input guard or the log. Holds a user message whenever the request does.
     pub fn new_turn(&self) -> &[ChatMessage] {
-        let start = self
-            .messages
-            .iter()
-            .rposition(|m| m.role == Role::Assistant)
-            .map_or(0, |i| i + 1);
-        &self.messages[start..]
+        let after = |end: usize| {
+            self.messages[..end]
+                .iter()
+                .rposition(|m| m.role == Role::Assistant)
+                .map_or(0, |i| i + 1)
+        };
+        let start = after(self.messages.len());
+        if self.messages[start..].iter().any(|m| m.role == Role::User) {
+            return &self.messages[start..];
+        }
+        match self.messages.iter().rposition(|m| m.role == Role::User) {
+            Some(last_user) => &self.messages[after(last_user)..],
+            None => &self.messages[start..],
+        }
     }
 
     /// A plain request for `model` (no sampling options, nothing to pass through).
@@ -385,5 +397,22 @@ mod tests {
         let turn = req.new_turn();
         assert_eq!(turn.len(), 1);
         assert_eq!(turn[0].text(), "c");
+    }
+
+    #[test]
+    fn a_trailing_assistant_or_tool_message_does_not_hide_the_user_s_words() {
+        let req = parse(serde_json::json!({"model":"m","messages":[
+            {"role":"user","content":"a"},{"role":"assistant","content":"b"},
+            {"role":"user","content":"c"},{"role":"user","content":"d"},
+            {"role":"assistant","content":""},{"role":"tool","content":"t","tool_call_id":"x"}
+        ]}))
+        .unwrap();
+        let texts: Vec<String> = req.new_turn().iter().map(ChatMessage::text).collect();
+        assert_eq!(texts, ["c", "d", "", "t"]);
+        let only_assistant = parse(serde_json::json!({"model":"m","messages":[
+            {"role":"system","content":"s"},{"role":"assistant","content":"b"}
+        ]}))
+        .unwrap();
+        assert!(only_assistant.new_turn().is_empty());
     }
 }

@@ -18,6 +18,7 @@ mod eval_run;
 mod eval_score;
 mod evalsets;
 mod faults_edge;
+mod guard_bypass;
 mod keys_and_limits;
 mod local_model;
 mod metering;

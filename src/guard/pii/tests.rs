@@ -121,3 +121,24 @@ fn huge_and_hostile_inputs_are_scanned_without_panicking() {
         assert!(out == t, "changed a hostile input of {} bytes", t.len());
     }
 }
+
+#[test]
+fn other_separators_long_separator_runs_full_width_digits_and_invisible_characters_do_not_hide_a_number()
+ {
+    for text in [
+        "cpf 529_982_247_25",
+        "cpf 529/982/247/25",
+        "cpf 529,982,247,25",
+        "cpf 529 .  982 -- 247 - - 25",
+        "cpf ５２９.９８２.２４７-２５",
+        "cpf 529\u{200B}982\u{AD}247\u{2060}25",
+        "cel 11_91234_5678",
+        "cel (１１) ９１２３４-５６７８",
+    ] {
+        let out = redacted(text);
+        assert!(
+            out.ends_with("[CPF]") || out.ends_with("[TELEFONE]"),
+            "{text:?} → {out:?}"
+        );
+    }
+}

@@ -48,7 +48,7 @@ fn a_streamed_dose_never_leaves_the_stream_guard() {
 }
 
 #[test]
-fn a_dose_after_a_long_benign_answer_is_caught_before_any_of_it_is_released() {
+fn a_dose_after_a_long_benign_answer_is_caught_before_its_amount_is_released() {
     let benign = "Na gravidez é comum sentir dor de cabeça leve. Descanse, beba água e se \
                   alimente bem ao longo do dia, evitando ficar muito tempo sem comer. ";
     let text = format!("{benign}Se precisar, tome 500 mg de dipirona de 6 em 6 horas.");
@@ -56,7 +56,11 @@ fn a_dose_after_a_long_benign_answer_is_caught_before_any_of_it_is_released() {
         let (released, v) = stream(&text, n, Lang::PtBr);
         assert_eq!(v.map(|v| v.kind), Some(NoticeKind::Dosing), "delta {n}");
         assert!(!released.contains("500"), "delta {n}: {released:?}");
-        assert!(benign.starts_with(&released), "delta {n}: {released:?}");
+        assert!(text.starts_with(&released), "delta {n}: {released:?}");
+        assert!(
+            released.starts_with(benign),
+            "plain text flows: {released:?}"
+        );
     }
     let (_, v) = stream("Take 2 tablets every 4 hours with food.", 2, Lang::En);
     assert_eq!(v.map(|v| v.kind), Some(NoticeKind::Dosing));
@@ -140,6 +144,90 @@ fn the_stream_guard_and_the_output_check_agree() {
             if !replaced {
                 assert_eq!(released, text);
             }
+        }
+    }
+}
+
+#[test]
+fn plain_text_is_released_with_the_delta_that_brings_it() {
+    let text = "O bebê mexe bastante nessa fase. Conte os movimentos depois do almoço, deitada \
+                de lado, e descanse quando puder.";
+    let mut g = guard().stream_guard(Lang::PtBr);
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
+    let mut released = String::new();
+    for (i, w) in words.iter().enumerate() {
+        let out = g.push(w).unwrap();
+        // The last word has no space after it yet: it could still grow (`5` → `500`).
+        if i + 1 < words.len() {
+            assert_eq!(out, *w, "word {i} goes out as it comes");
+        }
+        released.push_str(&out);
+    }
+    released.push_str(&g.finish().unwrap());
+    assert_eq!(released, text);
+}
+
+#[test]
+fn separators_do_not_push_the_anchor_out_of_the_window() {
+    let text = format!("Tome{} 500 mg", " -".repeat(40));
+    for n in [1, 2, 3] {
+        let (released, v) = stream(&text, n, Lang::PtBr);
+        assert_eq!(v.map(|v| v.kind), Some(NoticeKind::Dosing), "deltas of {n}");
+        assert!(!released.contains("500"), "{released:?}");
+    }
+}
+
+#[test]
+fn invisible_characters_do_not_hide_a_dose_from_the_stream_guard() {
+    let text = "Tome 5\u{200B}00 m\u{AD}g de dipi\u{2060}rona de 6 em 6 horas.";
+    for n in [1, 4] {
+        let (released, v) = stream(text, n, Lang::PtBr);
+        assert_eq!(v.map(|v| v.kind), Some(NoticeKind::Dosing), "deltas of {n}");
+        assert!(!released.contains('5'), "{released:?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// However the deltas fall, no amount of a dose ever leaves the guard.
+    #[test]
+    fn a_dose_split_at_random_boundaries_never_leaves_the_stream_guard(
+        cuts in proptest::collection::vec(0usize..200, 0..30),
+        which in 0usize..4,
+    ) {
+        let answers = [
+            "Para a dor, tome 500 mg de dipirona de 6 em 6 horas, tá?",
+            "Você pode tomar dois comprimidos de paracetamol a cada 8 horas.",
+            "Pode usar 40 gotas de dipirona se a febre passar de 38 graus.",
+            "For the pain, take 2 tablets of acetaminophen every 4 hours.",
+        ];
+        let text = answers[which];
+        let lang = if which == 3 { Lang::En } else { Lang::PtBr };
+        let mut bounds: Vec<usize> = cuts
+            .into_iter()
+            .map(|c| c % text.len())
+            .filter(|&c| text.is_char_boundary(c))
+            .collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut g = guard().stream_guard(lang);
+        let mut released = String::new();
+        let mut caught = false;
+        let mut prev = 0;
+        for b in bounds.into_iter().chain([text.len()]) {
+            match g.push(&text[prev..b]) {
+                Ok(s) => released.push_str(&s),
+                Err(_) => { caught = true; break; }
+            }
+            prev = b;
+        }
+        if !caught {
+            caught = g.finish().is_err();
+        }
+        proptest::prop_assert!(caught, "{text:?} got through as {released:?}");
+        for amount in ["500", "dois", "40", " 2 "] {
+            proptest::prop_assert!(!released.contains(amount), "{released:?}");
         }
     }
 }

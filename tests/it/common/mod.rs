@@ -4,6 +4,7 @@
 mod backends;
 pub mod ml;
 pub mod review_seed;
+pub mod scripted;
 mod upstream;
 
 pub(crate) use backends::on_both_backends;
@@ -43,7 +44,7 @@ pub struct TestApp {
 /// Options for [`spawn_app_with`].
 #[derive(Default)]
 pub struct Spawn {
-    /// Extra TOML appended to the default test configuration.
+    /// Extra TOML appended to the default test configuration (`{api_base}` is the mock's address).
     pub extra_toml: String,
     /// A database URL; default a fresh SQLite file.
     pub db_url: Option<String>,

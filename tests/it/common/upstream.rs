@@ -117,6 +117,9 @@ async fn mock_chat(State((received, calls)): State<MockState>, body: String) -> 
     {
         return error(503, "flaky");
     }
+    if let Some(scripted) = super::scripted::reply(&model, &body) {
+        return scripted;
+    }
     let answer = mock_answer(&model, &body);
     if body["stream"] == true {
         let include_usage = body["stream_options"]["include_usage"] == true;
