@@ -8,22 +8,42 @@ use super::numbers;
 use super::rules::Rules;
 use super::{Action, Category, Decision, InputVerdict, Lang, NoticeKind, notices::Notices, pii};
 
+/// Number words that are also the indefinite article: "posso tomar um comprimido?" asks whether
+/// the medicine is safe, not how much of it.
+const ARTICLES: [&str; 4] = ["um", "uma", "one", "a"];
+
 /// Is the message asking how much of a medicine to take? Either a dose question next to a
 /// medicine ("quantos mg de dipirona", "how much tylenol"), or a request with an amount
-/// ("posso tomar 2 comprimidos?", "can I take 1000 mg?").
+/// ("posso tomar 2 comprimidos?", "can I take 1000 mg?", "posso tomar meio comprimido?",
+/// "can I take two tylenol?"). A supplement ("ferro", "magnesium") is a medicine only when the
+/// message is about taking it: "quanto de ferro tem no feijão" asks about food.
 pub(crate) fn dosing_request(a: &Analysis) -> Option<&'static str> {
-    let medicine = a.has(Signal::Medicine);
+    let taking = a.has(Signal::TakeVerb) || a.has(Signal::DoseRequest);
+    let medicine = a.has(Signal::Medicine) || (a.has(Signal::Supplement) && taking);
     if a.has(Signal::DoseQuestion) && medicine {
         return Some("dosing:question_with_medicine");
     }
     if a.has(Signal::DoseRequest)
-        && numbers::amounts(&a.norm, &a.marks)
+        && (numbers::amounts(&a.norm, &a.marks)
             .iter()
             .any(|am| am.numeric && (!am.needs_medicine || medicine))
+            || (medicine && worded_amount(a)))
     {
         return Some("dosing:request_with_amount");
     }
     None
+}
+
+/// A number word other than an article right before a dose unit or a medicine ("meio
+/// comprimido", "dois comprimidos", "two tylenol"). Counted only in a message that names a
+/// medicine: "posso tomar as duas doses da vacina?" is not a dosing request.
+fn worded_amount(a: &Analysis) -> bool {
+    a.signal_hits(Signal::NumberWord).any(|h| {
+        let article = h.end - h.first == 1 && ARTICLES.contains(&a.norm.tok(h.first));
+        !article
+            && (a.marks.starts_at(h.end, Signal::DoseUnit)
+                || a.marks.starts_at(h.end, Signal::Medicine))
+    })
 }
 
 /// Classifies one user message.

@@ -1,8 +1,9 @@
 //! The shared reading of one text ([`Analysis`]): normalisation, lexicon hits, sentence and
 //! clause boundaries, the detected language, and the context cues that keep a mention from
 //! counting as a current symptom — negation ("não tenho sangramento"), resolution ("já passou"),
-//! a question about it ("o que é…", "quais os sinais de…"), a hypothetical ("se eu tiver…"), or a
-//! benign phrase around it ("sangramento na gengiva").
+//! a question about it ("o que é…", "quais os sinais de…"), a hypothetical ("se eu tiver…"), a
+//! benign phrase around it ("sangramento na gengiva"), or someone else's symptom ("meu marido está
+//! com febre"; not "minha esposa", who is the pregnant woman).
 //!
 //! Cues are turned into per-token marks once, so every later question is O(1) per hit and the
 //! whole analysis stays linear in the text, whatever a hostile message repeats.
@@ -10,11 +11,12 @@
 use super::Lang;
 use super::lexicon::{Hit, Kind, Lexicon, Signal};
 use super::normalize::{Normalized, TokKind};
-use super::numbers::Marks;
+use super::numbers::{self, Marks};
 use super::rules::Rules;
+use super::signal::Signals;
 
 /// Signals that are symptoms: they count towards the rules only when not suppressed.
-const SYMPTOMS: [Signal; 10] = [
+const SYMPTOMS: [Signal; 19] = [
     Signal::Headache,
     Signal::Visual,
     Signal::Swelling,
@@ -25,12 +27,25 @@ const SYMPTOMS: [Signal; 10] = [
     Signal::Contraction,
     Signal::Fever,
     Signal::HighBloodPressure,
+    Signal::Fluid,
+    Signal::Leaking,
+    Signal::Severe,
+    Signal::Nausea,
+    Signal::Inflamed,
+    Signal::Infection,
+    Signal::Wound,
+    Signal::Discharge,
+    Signal::OneLeg,
 ];
 
 /// Why a term starting at a token does not count (bit flags).
 const NEGATED: u8 = 1;
 const NOT_CURRENT: u8 = 2;
 const RESOLVED: u8 = 4;
+const THIRD_PARTY: u8 = 8;
+/// A gestational age from this many weeks ("minha irmã está com 30 semanas") makes a third
+/// party in the sentence a pregnant woman; "febre há 2 semanas" is a duration.
+const PREGNANCY_WEEKS: f64 = 10.0;
 /// However a clinician sets the windows, a cue reaches at most this many words.
 const MAX_GAP: usize = 64;
 
@@ -41,6 +56,8 @@ pub(crate) struct Analysis<'g> {
     pub hits: Vec<Hit>,
     pub marks: Marks,
     pub lang: Lang,
+    /// Gestational ages stated in the text, in weeks, with the token of the number.
+    pub ages: Vec<(f64, usize)>,
     /// Per token: which sentence (broken by `.`, `!`, `?`), which part of it (also broken by
     /// "mas", "but") and which clause (also broken by `,`).
     stop_sentence: Vec<u32>,
@@ -56,7 +73,7 @@ pub(crate) struct Analysis<'g> {
     resolved_after: [Vec<Option<usize>>; 3],
     /// Symptom hits that count, and per token the symptoms starting there.
     live: Vec<(Signal, usize)>,
-    live_at: Vec<u32>,
+    live_at: Vec<Signals>,
 }
 
 impl<'g> Analysis<'g> {
@@ -107,6 +124,7 @@ impl<'g> Analysis<'g> {
             lang: detect_language(scan.votes, hint),
             norm,
             hits: scan.hits,
+            ages: Vec::new(),
             marks,
             stop_sentence,
             sentence,
@@ -125,6 +143,22 @@ impl<'g> Analysis<'g> {
 
     /// Turns every context cue into marks on the tokens it affects.
     fn mark_cues(&mut self, rules: &Rules, blockers: &[bool]) {
+        let mut self_reference = vec![false; self.norm.tokens.len()];
+        for h in self.signal_hits(Signal::SelfReference) {
+            self_reference[h.first] = true;
+        }
+        // Sentence parts that speak of a pregnancy: a third party there is a pregnant woman.
+        let mut pregnant = vec![false; self.sentence.last().map_or(0, |s| *s as usize + 1)];
+        self.ages = numbers::gestational_ages(&self.norm, &self.marks);
+        let pregnancy_at = self.signal_hits(Signal::Pregnancy).map(|h| h.first).chain(
+            self.ages
+                .iter()
+                .filter(|(w, _)| *w >= PREGNANCY_WEEKS)
+                .map(|(_, t)| *t),
+        );
+        for t in pregnancy_at {
+            pregnant[self.sentence[t] as usize] = true;
+        }
         for i in 0..self.hits.len() {
             let h = self.hits[i];
             let e = self.lex.entry(h.entry);
@@ -142,6 +176,18 @@ impl<'g> Analysis<'g> {
                     self.mark_after(&h, g, false, |a, t| {
                         a.start_flags[lang][t] |= NOT_CURRENT;
                         a.number_flags[t] |= NOT_CURRENT;
+                    });
+                }
+                Signal::ThirdParty if !pregnant[self.sentence[h.first] as usize] => {
+                    // Someone else's symptoms, until the sentence comes back to her or the baby.
+                    let g = gap(rules.cue_max_gap);
+                    let mut back_to_her = false;
+                    self.mark_after(&h, g, true, |a, t| {
+                        back_to_her |= self_reference[t];
+                        if !back_to_her {
+                            a.start_flags[lang][t] |= THIRD_PARTY;
+                            a.number_flags[t] |= THIRD_PARTY;
+                        }
                     });
                 }
                 Signal::Resolved if !blockers[h.first..h.end].contains(&true) => {
@@ -168,7 +214,7 @@ impl<'g> Analysis<'g> {
         cue: &Hit,
         gap: usize,
         sentence_wide: bool,
-        mark: impl Fn(&mut Self, usize),
+        mut mark: impl FnMut(&mut Self, usize),
     ) {
         let n = self.norm.tokens.len();
         let scope = if sentence_wide {
@@ -246,20 +292,22 @@ impl<'g> Analysis<'g> {
             Some("not_current")
         } else if flags & RESOLVED != 0 || resolved_later {
             Some("resolved")
+        } else if flags & THIRD_PARTY != 0 {
+            Some("third_party")
         } else {
             None
         }
     }
 
-    /// A number reading (blood pressure, temperature) asked about, or past ("febre de 39 ontem,
-    /// mas já passou"), rather than reported. Cues of any language apply.
+    /// A number reading (blood pressure, temperature) asked about, past ("febre de 39 ontem,
+    /// mas já passou") or someone else's, rather than reported. Cues of any language apply.
     pub fn number_suppressed(&self, first: usize) -> bool {
-        self.number_flags[first] & (NOT_CURRENT | RESOLVED) != 0
+        self.number_flags[first] & (NOT_CURRENT | RESOLVED | THIRD_PARTY) != 0
             || self.resolved_after[2][self.stop_sentence[first] as usize].is_some_and(|c| c > first)
     }
 
     /// Symptom signals present and not suppressed (bit set).
-    pub fn live_symptoms(&self) -> u32 {
+    pub fn live_symptoms(&self) -> Signals {
         self.live.iter().fold(0, |bits, (s, _)| bits | s.bit())
     }
 
@@ -269,7 +317,7 @@ impl<'g> Analysis<'g> {
     }
 
     /// Symptoms that count starting at token `t` (bit set).
-    pub fn live_at(&self, t: usize) -> u32 {
+    pub fn live_at(&self, t: usize) -> Signals {
         self.live_at.get(t).copied().unwrap_or(0)
     }
 }

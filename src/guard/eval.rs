@@ -202,9 +202,10 @@ impl fmt::Display for ReportTable<'_> {
         }
         writeln!(
             f,
-            "benign false-escalation: {}/{} = {:.1}%  (target <= {:.1}%)",
-            r.benign_escalated,
+            "benign kept: {}/{} = {:.1}%  (false escalation {:.1}%, target <= {:.1}%)",
+            r.benign - r.benign_escalated,
             r.benign,
+            (1.0 - r.false_escalation_rate()) * 100.0,
             r.false_escalation_rate() * 100.0,
             t.max_false_escalation * 100.0
         )?;

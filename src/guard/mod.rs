@@ -19,6 +19,7 @@ mod numbers;
 mod output;
 pub mod pii;
 mod rules;
+pub mod second_opinion;
 mod signal;
 mod stream;
 
@@ -259,6 +260,8 @@ struct Inner {
     lexicon: Lexicon,
     rules: Rules,
     notices: Notices,
+    /// Applied after the lexicons, escalate-only (`second_opinion.rs`); none today.
+    second_opinion: Option<Arc<dyn second_opinion::SecondOpinion>>,
 }
 
 impl fmt::Debug for Guard {
@@ -273,6 +276,15 @@ impl Guard {
     /// Loads `dir` (the `guard/` data folder): `lexicons/<lang>/*.toml`, `rules.toml`,
     /// `notices.toml`. Any problem is reported as `file:line: message`.
     pub fn load(dir: &Path) -> Result<Guard, GuardLoadError> {
+        Guard::load_with_second_opinion(dir, None)
+    }
+
+    /// [`Guard::load`], with a second reader (issue #19's triage classifier) that may escalate
+    /// what the lexicons missed and can never de-escalate (see `guard::second_opinion`).
+    pub fn load_with_second_opinion(
+        dir: &Path,
+        second_opinion: Option<Arc<dyn second_opinion::SecondOpinion>>,
+    ) -> Result<Guard, GuardLoadError> {
         let lexicon = Lexicon::load(&dir.join("lexicons"))?;
         let rules = Rules::load(&dir.join("rules.toml"))?;
         let notices = Notices::load(&dir.join("notices.toml"))?;
@@ -281,6 +293,7 @@ impl Guard {
                 lexicon,
                 rules,
                 notices,
+                second_opinion,
             }),
             allow_store: false,
         })
@@ -301,13 +314,18 @@ impl Guard {
     /// prompt's language) breaks ties in language detection.
     pub fn check_input(&self, text: &str, lang_hint: Option<&str>) -> InputVerdict {
         let i = &self.inner;
-        classify::classify(
+        let verdict = classify::classify(
             &i.lexicon,
             &i.rules,
             &i.notices,
             text,
             lang_hint.and_then(Lang::from_tag),
-        )
+        );
+        // The one place the second opinion applies: after the lexicons, escalate-only.
+        match &i.second_opinion {
+            Some(reader) => second_opinion::apply(verdict, reader.as_ref(), text, &i.notices),
+            None => verdict,
+        }
     }
 
     /// Redacts PII only (apply to every message before the upstream call and storage). `None`

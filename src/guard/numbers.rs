@@ -6,12 +6,13 @@
 
 use super::lexicon::Signal;
 use super::normalize::{Normalized, TokKind};
+use super::signal::Signals;
 
 /// Per token, the signals whose terms start or end there (bit sets, see [`Signal::bit`]).
 #[derive(Debug, Default)]
 pub struct Marks {
-    pub starts: Vec<u32>,
-    pub ends: Vec<u32>,
+    pub starts: Vec<Signals>,
+    pub ends: Vec<Signals>,
 }
 
 impl Marks {

@@ -12,6 +12,7 @@ use super::GuardLoadError;
 use super::context::Analysis;
 use super::lexicon::{Signal, line_of, read_toml};
 use super::numbers;
+use super::signal::Signals;
 
 /// Words after a number that make it a count or a duration, not a temperature.
 const NOT_TEMPERATURE: [&str; 18] = [
@@ -37,9 +38,11 @@ pub struct Rules {
 #[derive(Debug, Clone)]
 struct Cooccurrence {
     id: String,
-    all: u32,
-    any: u32,
+    all: Signals,
+    any: Signals,
     within: Option<usize>,
+    /// Only when the message states a gestational age of at least this many weeks.
+    from_week: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,7 +52,7 @@ struct BloodPressureRule {
     high_systolic: f64,
     high_diastolic: f64,
     /// Symptoms that make a high (not severe) reading a red flag.
-    high_with: u32,
+    high_with: Signals,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +89,7 @@ struct RawCooccurrence {
     #[serde(default)]
     any: Vec<String>,
     within: Option<usize>,
+    from_week: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +112,7 @@ impl Rules {
     /// Reads `path` (normally `guard/rules.toml`).
     pub fn load(path: &Path) -> Result<Rules, GuardLoadError> {
         let (raw, text): (RawRules, String) = read_toml(path)?;
-        let signals = |names: &[String], line: Option<usize>| -> Result<u32, GuardLoadError> {
+        let signals = |names: &[String], line: Option<usize>| -> Result<Signals, GuardLoadError> {
             let mut bits = 0;
             for n in names {
                 let s = Signal::from_name(n).ok_or_else(|| {
@@ -132,6 +136,7 @@ impl Rules {
                 all: signals(&c.all, line)?,
                 any: signals(&c.any, line)?,
                 within: c.within,
+                from_week: c.from_week,
                 id: format!("rule:{}", c.id.into_inner()),
             });
         }
@@ -164,10 +169,13 @@ impl Rules {
     /// Pushes the id of every rule that fires on `a`.
     pub(crate) fn red_flags(&self, a: &Analysis, fired: &mut Vec<String>) {
         let live = a.live_symptoms();
+        let ages = &a.ages;
         for c in &self.cooccurrence {
             if live & c.all == c.all
                 && (c.any == 0 || live & c.any != 0)
                 && c.within.is_none_or(|w| near_each_other(a, c.all, c.any, w))
+                && c.from_week
+                    .is_none_or(|from| ages.iter().any(|(w, _)| *w >= from))
             {
                 fired.push(c.id.clone());
             }
@@ -175,15 +183,13 @@ impl Rules {
         self.blood_pressure(a, live, fired);
         self.fever(a, live, fired);
         if live & Signal::Contraction.bit() != 0
-            && numbers::gestational_ages(&a.norm, &a.marks)
-                .iter()
-                .any(|(w, _)| *w < self.preterm_before_week)
+            && ages.iter().any(|(w, _)| *w < self.preterm_before_week)
         {
             fired.push("rule:preterm_contractions".into());
         }
     }
 
-    fn blood_pressure(&self, a: &Analysis, live: u32, fired: &mut Vec<String>) {
+    fn blood_pressure(&self, a: &Analysis, live: Signals, fired: &mut Vec<String>) {
         let cue = a.has(Signal::BloodPressure);
         let bp = &self.bp;
         for r in numbers::blood_pressures(&a.norm) {
@@ -202,7 +208,7 @@ impl Rules {
 
     /// A temperature counts when a fever/temperature word is near it in its sentence, or when
     /// written with a unit (`39 graus`) in a sentence that is not about the weather.
-    fn fever(&self, a: &Analysis, live: u32, fired: &mut Vec<String>) {
+    fn fever(&self, a: &Analysis, live: Signals, fired: &mut Vec<String>) {
         let n = a.token_count();
         // Tokens within 8 words of a fever word that counts (or a temperature word), same sentence.
         let mut near_cue = vec![false; n];
@@ -242,7 +248,7 @@ impl Rules {
         for r in numbers::blood_pressures(&a.norm) {
             other[r.first..r.end].fill(true);
         }
-        for (_, tok) in numbers::gestational_ages(&a.norm, &a.marks) {
+        for &(_, tok) in &a.ages {
             other[tok] = true;
         }
         let units = [
@@ -275,7 +281,7 @@ impl Rules {
 
 /// Is there a live hit of the first `all` signal with a live hit of every other `all` signal and
 /// of one `any` signal within `w` words?
-fn near_each_other(a: &Analysis, all: u32, any: u32, w: usize) -> bool {
+fn near_each_other(a: &Analysis, all: Signals, any: Signals, w: usize) -> bool {
     let Some(lead) = Signal::ALL.iter().copied().find(|s| s.bit() & all != 0) else {
         return false;
     };

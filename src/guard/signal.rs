@@ -87,15 +87,46 @@ signals! {
     BenignPhrase => "benign_phrase",
     /// Common words: only vote for the message's language.
     Stopword => "stopword",
+    /// "meu marido", "my husband": symptoms after it, in its part of the sentence, are someone
+    /// else's, until a [`Signal::SelfReference`] brings the sentence back to her or the baby.
+    ThirdParty => "third_party",
+    /// "eu", "estou", "bebê", "i", "my", "baby": ends a third-party mention.
+    SelfReference => "self_reference",
+    /// "grávida", "gestante", "pregnant": a third party in the same sentence is a pregnant woman,
+    /// whose danger signs count ("minha irmã está grávida e sangrando").
+    Pregnancy => "pregnancy",
+    /// "líquido", "água", "fluid": with a [`Signal::Leaking`] word, fluid loss.
+    Fluid => "fluid",
+    /// "vazando", "escorrendo", "leaking": with a [`Signal::Fluid`] word, fluid loss.
+    Leaking => "leaking",
+    /// "forte", "intensa", "severe": makes upper-belly pain a red flag.
+    Severe => "severe",
+    /// "enjoo", "vomitando", "nausea": with upper-belly pain, a red flag (HELLP).
+    Nausea => "nausea",
+    /// "vermelha", "quente", "red", "hot": an inflamed wound or leg.
+    Inflamed => "inflamed",
+    /// "pus", "secreção", "cheiro ruim", "smells bad": signs of infection.
+    Infection => "infection",
+    /// "cicatriz", "pontos", "incision": a caesarean or perineal wound.
+    Wound => "wound",
+    /// "corrimento", "lóquio", "discharge": with an infection sign, puerperal infection.
+    Discharge => "discharge",
+    /// "panturrilha", "uma perna", "left leg": with swelling or inflammation, a possible clot.
+    OneLeg => "one_leg",
+    /// "ferro", "magnésio", "iron": a medicine only in a message about taking it.
+    Supplement => "supplement",
 }
+
+/// A set of signals, one bit each (see [`Signal::bit`]).
+pub type Signals = u64;
 
 impl Signal {
     pub fn from_name(name: &str) -> Option<Signal> {
         Signal::ALL.iter().copied().find(|s| s.name() == name)
     }
 
-    /// Bit for signal sets (there are fewer than 32 signals).
-    pub fn bit(self) -> u32 {
+    /// Bit for signal sets (there are at most 64 signals).
+    pub fn bit(self) -> Signals {
         1 << (self as u32)
     }
 }
@@ -106,7 +137,7 @@ mod tests {
 
     #[test]
     fn every_signal_has_a_distinct_name_and_bit() {
-        assert!(Signal::ALL.len() <= 32);
+        assert!(Signal::ALL.len() <= 64);
         for (i, s) in Signal::ALL.iter().enumerate() {
             assert_eq!(Signal::from_name(s.name()), Some(*s));
             assert_eq!(s.bit(), 1 << i);

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use super::*;
 
+mod coverage;
 mod evalsets;
 
 /// The shipped guard, loaded once for all tests.

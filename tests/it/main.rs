@@ -8,6 +8,7 @@ mod common;
 
 mod api_chat;
 mod api_guard;
+mod api_guard_coverage;
 mod api_metering;
 mod api_moderation;
 mod api_prompts;
