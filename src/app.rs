@@ -2,6 +2,7 @@
 //! shutdown. [`App::build`] binds the listener and returns before serving, so tests start the
 //! real app on port 0 and read the port back (as zero-to-production's `spawn_app` does).
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,18 +134,53 @@ impl App {
             }
         });
         tracing::info!(%addr, "serving");
+        // The grace period starts with the signal; it bounds the wait for in-flight requests and
+        // the log drain together (under Kubernetes' 30 s).
+        let grace = state.config.server.shutdown_grace;
+        let signalled = Arc::new(tokio::sync::Notify::new());
+        let signalled_at = Arc::new(std::sync::OnceLock::new());
+        let (on_signal, on_signal_at) = (signalled.clone(), signalled_at.clone());
         // Connect info: the review login throttle counts failures per client address.
-        axum::serve(
+        let serve = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = on_signal_at.set(std::time::Instant::now());
+            on_signal.notify_one();
+        })
+        .into_future();
+        let deadline = async {
+            signalled.notified().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::pin!(deadline);
+        let cut = tokio::select! {
+            served = serve => {
+                served.context("serving HTTP")?;
+                false
+            }
+            _ = &mut deadline => true,
+        };
+        let left = match cut {
+            true => {
+                tracing::warn!(grace_s = grace.as_secs(), "shutdown grace period over with requests still in flight; they are cut when the process exits, and their exchanges (client_closed) wait in the spool for the next start");
+                Duration::ZERO
+            }
+            false => signalled_at
+                .get()
+                .map_or(grace, |t| grace.saturating_sub(t.elapsed())),
+        };
         tracing::info!("stopped accepting; draining the message log");
         alerts.shutdown().await;
         review_schedule.shutdown().await;
-        state.pipeline.writer.shutdown().await;
+        // At least a moment for the drain: the spool keeps whatever is left either way.
+        state
+            .pipeline
+            .writer
+            .shutdown(left.max(Duration::from_millis(500)))
+            .await;
         state.store.close().await;
         tracing::info!("shut down cleanly");
         Ok(())
@@ -189,7 +225,7 @@ pub async fn build_pipeline(
         redis,
         metrics.registry_mut(),
     )?;
-    let writer = LogWriter::spawn(store.clone(), &config.writer);
+    let writer = LogWriter::spawn(store.clone(), &config.writer)?;
     Ok(Pipeline {
         providers: Arc::new(providers),
         prompts: Arc::new(ArcSwap::from_pointee(prompts)),

@@ -53,6 +53,7 @@ pub struct Metrics {
     pub in_flight: Gauge<i64, AtomicI64>,
     pub ratelimit_rejections: Counter,
     pub log_queue_depth: Gauge<i64, AtomicI64>,
+    pub log_spool_bytes: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -106,8 +107,14 @@ impl Metrics {
         let log_queue_depth = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "log_queue_depth",
-            "Exchanges waiting for the database writer",
+            "Exchanges in the spool not yet stored in the database",
             log_queue_depth.clone(),
+        );
+        let log_spool_bytes = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "log_spool_bytes",
+            "Size of this process's message spool file (emptied when fully drained)",
+            log_spool_bytes.clone(),
         );
         Metrics {
             registry,
@@ -118,6 +125,7 @@ impl Metrics {
             in_flight,
             ratelimit_rejections,
             log_queue_depth,
+            log_spool_bytes,
         }
     }
 

@@ -56,6 +56,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Request bodies above this many bytes are refused with 413.
     pub max_body_bytes: usize,
+    /// After SIGTERM, how long in-flight requests and the log drain may take in all (under
+    /// Kubernetes' default 30 s grace period).
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone)]

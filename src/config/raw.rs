@@ -51,6 +51,7 @@ pub(super) struct RawConfig {
 struct RawServer {
     listen: String,
     max_body_bytes: usize,
+    shutdown_grace_s: u64,
 }
 
 impl Default for RawServer {
@@ -58,6 +59,7 @@ impl Default for RawServer {
         RawServer {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1024 * 1024,
+            shutdown_grace_s: 25,
         }
     }
 }
@@ -130,7 +132,7 @@ impl RawConfig {
         let database = self.database.validate().map_err(err)?;
         let models = validate_models(self.models, &resolve, vars).map_err(err)?;
         let (ratelimit, redis) = validate_limits(self.ratelimit, self.redis).map_err(err)?;
-        let writer = self.writer.validate().map_err(err)?;
+        let writer = self.writer.validate(&database, &resolve).map_err(err)?;
         let alerts = self.alerts.validate().map_err(err)?;
         let review = self.review.validate().map_err(err)?;
         let moderation = self.moderation.validate(vars).map_err(err)?;
@@ -164,6 +166,7 @@ impl RawServer {
         Ok(ServerConfig {
             listen,
             max_body_bytes: self.max_body_bytes,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
         })
     }
 }

@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
 use super::middleware::ResponseMeta;
 use crate::auth::AuthedKey;
@@ -28,9 +29,18 @@ pub async fn completions(
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let ctx = RequestContext::api(key.0, accept_language);
-    let reply = match ChatRequest::parse(&bytes) {
-        Ok(req) => state.pipeline.handle(req, &ctx).await,
-        Err(e) => Err(ApiError::from(e)),
+    let req = match ChatRequest::parse(&bytes) {
+        Ok(req) => req,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    // The turn runs on its own task: a client that closes the connection drops this handler,
+    // not the turn, which still finishes, is metered and logged (a stream whose answer nobody
+    // reads is logged as client_closed when its body is dropped).
+    let pipeline = state.pipeline.clone();
+    let turn = tokio::spawn(async move { pipeline.handle(req, &ctx).await }.in_current_span());
+    let reply = match turn.await {
+        Ok(reply) => reply,
+        Err(e) => Err(ApiError::Internal(anyhow::anyhow!("the chat turn's task failed: {e}"))),
     };
     let reply = match reply {
         Ok(r) => r,

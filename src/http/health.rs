@@ -50,6 +50,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .metrics
         .log_queue_depth
         .set(state.pipeline.writer.depth() as i64);
+    state
+        .metrics
+        .log_spool_bytes
+        .set(i64::try_from(state.pipeline.writer.spool_bytes()).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,

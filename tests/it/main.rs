@@ -17,6 +17,7 @@ mod eval_reports;
 mod eval_run;
 mod eval_score;
 mod evalsets;
+mod faults;
 mod keys_and_limits;
 mod local_model;
 mod metering;
