@@ -89,7 +89,7 @@ fn body(i: u64) -> Value {
     } else {
         "posso fazer caminhada com 20 semanas?"
     };
-    json!({"model": "soak", "stream": i % 3 == 0,
+    json!({"model": "soak", "stream": i.is_multiple_of(3),
            "messages": [{"role": "user", "content": text}]})
 }
 
@@ -109,10 +109,19 @@ async fn load(url: &str, key: &str, secs: u64, conc: usize, ids: &str) -> anyhow
             while Instant::now() < end {
                 i += conc as u64;
                 counts.requests.fetch_add(1, Ordering::Relaxed);
-                let res = http.post(&url).bearer_auth(&key).json(&body(i)).send().await;
+                let res = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&body(i))
+                    .send()
+                    .await;
                 let ok = match res {
                     Ok(res) => {
-                        let id = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+                        let id = res
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
                         let status = res.status();
                         let read = res.bytes().await.is_ok();
                         filed.extend(id);

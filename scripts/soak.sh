@@ -6,7 +6,7 @@
 # shared services are never touched. Prints requests, errors, exchanges filed and lost exchanges
 # (must be 0: every exchange the gateway filed is in the database at the end); exits 1 otherwise.
 #
-#   SOAK_SECONDS=60 scripts/soak.sh
+#   SOAK_SECONDS=60 scripts/soak.sh      (SOAK_CONCURRENCY, SOAK_*_PORT, SOAK_PROFILE=dev also read)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,17 +17,20 @@ REDIS_PORT=${SOAK_REDIS_PORT:-56379}
 UP_PORT=${SOAK_UPSTREAM_PORT:-58081}
 GW_PORT=${SOAK_GATEWAY_PORT:-58080}
 TARGET=${CARGO_TARGET_DIR:-target}
+# SOAK_PROFILE=dev soaks the debug build (quicker to build; the figures are then not release's).
+PROFILE=${SOAK_PROFILE:-release}
+DIR=$([ "$PROFILE" = dev ] && echo debug || echo release)
 
-cargo build --release --locked --bin powerbirth --example soak >&2
-BIN=$TARGET/release/powerbirth
-SOAK=$TARGET/release/examples/soak
+cargo build --profile "$PROFILE" --locked --bin powerbirth --example soak >&2
+BIN=$TARGET/$DIR/powerbirth
+SOAK=$TARGET/$DIR/examples/soak
 
 WORK=$(mktemp -d /tmp/powerbirth-soak.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  as_pg pg_ctl -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  as_pg pg_ctl -D "$WORK/pgrun/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -37,10 +40,12 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 
 PG_BIN=$(dirname "$(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)")
 export PATH="$PG_BIN:$PATH"
-mkdir "$WORK/pg" && { [ "$(id -u)" != 0 ] || chown postgres "$WORK/pg"; }
-as_pg initdb -D "$WORK/pg" -U postgres --auth=trust >/dev/null
-pg_up() { as_pg pg_ctl -D "$WORK/pg" -l "$WORK/pg.log" -w -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1" start >/dev/null; }
-pg_down() { as_pg pg_ctl -D "$WORK/pg" -m "$1" -w stop >/dev/null; }
+# The cluster, its log and its socket live in a directory the postgres user owns.
+mkdir "$WORK/pgrun" && { [ "$(id -u)" != 0 ] || chown postgres "$WORK/pgrun"; }
+PGDATA_DIR=$WORK/pgrun/data
+as_pg initdb -D "$PGDATA_DIR" -U postgres --auth=trust >/dev/null
+pg_up() { as_pg pg_ctl -D "$PGDATA_DIR" -l "$WORK/pgrun/pg.log" -w -o "-p $PG_PORT -k $WORK/pgrun -c listen_addresses=127.0.0.1" start >/dev/null; }
+pg_down() { as_pg pg_ctl -D "$PGDATA_DIR" -m "$1" -w stop >/dev/null; }
 pg_up
 psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE soak" >/dev/null
 DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/soak"
@@ -103,9 +108,9 @@ while kill -0 "$LOAD_PID" 2>/dev/null && [ $(( $(date +%s) - start + 30 )) -le "
   mode=$([ $((cycle % 2)) = 0 ] && echo fast || echo immediate)
   fault_log "PostgreSQL stop ($mode)"; pg_down "$mode"; sleep 10; pg_up; fault_log "PostgreSQL back"
   sleep 3
-  fault_log "Redis killed"; kill -9 "$REDIS_PID"; sleep 4; redis_up; fault_log "Redis back"
+  fault_log "Redis killed"; kill -9 "$REDIS_PID"; { wait "$REDIS_PID" || true; } 2>/dev/null; sleep 4; redis_up; fault_log "Redis back"
   sleep 3
-  fault_log "upstream killed"; kill -9 "$UP_PID"; sleep 3; upstream_up; fault_log "upstream back"
+  fault_log "upstream killed"; kill -9 "$UP_PID"; { wait "$UP_PID" || true; } 2>/dev/null; sleep 3; upstream_up; fault_log "upstream back"
   sleep 4
   cycle=$((cycle + 1))
 done
@@ -115,7 +120,7 @@ wait "$LOAD_PID"
 kill -TERM "$GW_PID"; wait "$GW_PID" || true
 read -r _ requests _ errors _ exchanges <"$WORK/load.out"
 lost=$("$SOAK" check "$DB_URL" "$WORK/ids" | awk '{print $2}')
-echo "soak: ${SECS}s, $CONC connections, $cycle fault cycles (PostgreSQL, Redis, upstream)"
+echo "soak: ${SECS}s, $CONC connections, $PROFILE build, $cycle fault cycles (PostgreSQL, Redis, upstream)"
 echo "requests $requests"
 echo "errors $errors"
 echo "exchanges $exchanges"

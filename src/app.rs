@@ -165,7 +165,10 @@ impl App {
         };
         let left = match cut {
             true => {
-                tracing::warn!(grace_s = grace.as_secs(), "shutdown grace period over with requests still in flight; they are cut when the process exits, and their exchanges (client_closed) wait in the spool for the next start");
+                tracing::warn!(
+                    grace_s = grace.as_secs(),
+                    "shutdown grace period over with requests still in flight; they are cut when the process exits, and their exchanges (client_closed) wait in the spool for the next start"
+                );
                 Duration::ZERO
             }
             false => signalled_at

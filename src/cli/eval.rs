@@ -161,7 +161,10 @@ async fn run_sets(config: Config, args: RunArgs) -> Result<u8, Vec<String>> {
     run.git_sha = git_sha();
     // The eval turns' log records reach the database before the run is reported.
     pipeline.writer.flush().await;
-    pipeline.writer.shutdown(std::time::Duration::from_secs(5)).await;
+    pipeline
+        .writer
+        .shutdown(std::time::Duration::from_secs(5))
+        .await;
 
     let comparison = baseline.as_ref().map(|b| compare::compare(b, &run));
     let out_dir = args

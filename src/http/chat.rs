@@ -40,7 +40,9 @@ pub async fn completions(
     let turn = tokio::spawn(async move { pipeline.handle(req, &ctx).await }.in_current_span());
     let reply = match turn.await {
         Ok(reply) => reply,
-        Err(e) => Err(ApiError::Internal(anyhow::anyhow!("the chat turn's task failed: {e}"))),
+        Err(e) => Err(ApiError::Internal(anyhow::anyhow!(
+            "the chat turn's task failed: {e}"
+        ))),
     };
     let reply = match reply {
         Ok(r) => r,

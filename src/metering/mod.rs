@@ -125,7 +125,10 @@ impl Metering {
             counters.insert(m.name.clone(), (counter, default_max_output));
         }
         // A fallback may serve the request with its own cap: reserve for the largest.
-        let caps: HashMap<&str, u32> = counters.iter().map(|(n, (_, c))| (n.as_str(), *c)).collect();
+        let caps: HashMap<&str, u32> = counters
+            .iter()
+            .map(|(n, (_, c))| (n.as_str(), *c))
+            .collect();
         let cap_of = |m: &ModelConfig| {
             std::iter::once(&m.name)
                 .chain(&m.fallbacks)
@@ -133,7 +136,10 @@ impl Metering {
                 .max()
                 .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS)
         };
-        let caps: HashMap<String, u32> = configured.iter().map(|m| (m.name.clone(), cap_of(m))).collect();
+        let caps: HashMap<String, u32> = configured
+            .iter()
+            .map(|m| (m.name.clone(), cap_of(m)))
+            .collect();
         let mut models = HashMap::new();
         for m in configured {
             let chain = std::iter::once(&m.price).chain(
@@ -145,7 +151,10 @@ impl Metering {
             let counter = counters
                 .remove(&m.name)
                 .map_or(TokenCounter::Estimate, |(c, _)| c);
-            let default_max_output = caps.get(&m.name).copied().unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
+            let default_max_output = caps
+                .get(&m.name)
+                .copied()
+                .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
             models.insert(
                 m.name.clone(),
                 ModelMeter {

@@ -130,9 +130,21 @@ mod tests {
 
     #[test]
     fn the_spool_sits_next_to_a_sqlite_file_by_default() {
-        assert_eq!(default_spool_dir("sqlite:///var/lib/pb/gw.db?mode=rwc"), PathBuf::from("/var/lib/pb/spool"));
-        assert_eq!(default_spool_dir("sqlite://powerbirth.db"), PathBuf::from("spool"));
-        assert_eq!(default_spool_dir("sqlite::memory:"), PathBuf::from("data/spool"));
-        assert_eq!(default_spool_dir("postgres://db/x"), PathBuf::from("data/spool"));
+        assert_eq!(
+            default_spool_dir("sqlite:///var/lib/pb/gw.db?mode=rwc"),
+            PathBuf::from("/var/lib/pb/spool")
+        );
+        assert_eq!(
+            default_spool_dir("sqlite://powerbirth.db"),
+            PathBuf::from("spool")
+        );
+        assert_eq!(
+            default_spool_dir("sqlite::memory:"),
+            PathBuf::from("data/spool")
+        );
+        assert_eq!(
+            default_spool_dir("postgres://db/x"),
+            PathBuf::from("data/spool")
+        );
     }
 }

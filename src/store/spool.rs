@@ -143,7 +143,9 @@ impl Spool {
             match decode(&payload, crc) {
                 Some(ex) => out.push(ex),
                 // Checked on open and written by us since: only a disk fault gets here.
-                None => tracing::error!(path = %self.path.display(), "a spool record is corrupt; skipped"),
+                None => {
+                    tracing::error!(path = %self.path.display(), "a spool record is corrupt; skipped")
+                }
             }
         }
         let n = out.len() as u64;
@@ -255,7 +257,10 @@ fn lock_free_slot(dir: &Path, prefix: &str) -> anyhow::Result<(File, PathBuf)> {
             return Ok((file, path));
         }
     }
-    anyhow::bail!("{}: 1024 spool files are held by live processes", dir.display())
+    anyhow::bail!(
+        "{}: 1024 spool files are held by live processes",
+        dir.display()
+    )
 }
 
 /// Other spool files of the same database in `dir`.
@@ -296,12 +301,22 @@ mod tests {
     const DB: &str = "sqlite://gw.db";
 
     fn spool_path(dir: &tempfile::TempDir) -> PathBuf {
-        let name = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap();
+        let name = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
         name.path()
     }
 
     fn exchange(i: usize) -> Exchange {
-        let m = MessageRecord::new("c1", &format!("r{i}"), MessageRole::User, format!("oi {i}"), 5);
+        let m = MessageRecord::new(
+            "c1",
+            &format!("r{i}"),
+            MessageRole::User,
+            format!("oi {i}"),
+            5,
+        );
         Exchange {
             conversation_id: "c1".into(),
             key_id: "k".into(),
@@ -324,7 +339,12 @@ mod tests {
         let path = spool_path(&dir);
         let mut torn = encode(&exchange(3)).unwrap();
         torn.truncate(torn.len() / 2);
-        OpenOptions::new().append(true).open(&path).unwrap().write_all(&torn).unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&torn)
+            .unwrap();
 
         let spool = Spool::open(dir.path(), DB).unwrap();
         let (records, end, n) = spool.read_batch(10).unwrap();

@@ -21,6 +21,9 @@ use super::config::WriterConfig;
 use super::messages::Exchange;
 use super::spool::Spool;
 
+/// The syncer and the drainer, until `shutdown` takes them.
+type Tasks = (JoinHandle<()>, JoinHandle<()>);
+
 /// Handle to the spool and its two tasks. Cheap to clone.
 #[derive(Clone)]
 pub struct LogWriter {
@@ -31,7 +34,7 @@ pub struct LogWriter {
     drained: watch::Receiver<u64>,
     /// Set by `shutdown`: the syncer does a last fsync and stops, the drainer stops when empty.
     closing: watch::Sender<bool>,
-    tasks: Arc<AsyncMutex<Option<(JoinHandle<()>, JoinHandle<()>)>>>,
+    tasks: Arc<AsyncMutex<Option<Tasks>>>,
 }
 
 impl LogWriter {
@@ -224,7 +227,11 @@ async fn store_batch(store: &Store, batch: &mut Vec<Exchange>) {
     while !batch.is_empty() {
         let Err(e) = store.write_exchanges(batch).await else {
             if failures > 0 {
-                tracing::info!(records = batch.len(), waited_ms = since.elapsed().as_millis() as u64, "the database is back; the message log caught up");
+                tracing::info!(
+                    records = batch.len(),
+                    waited_ms = since.elapsed().as_millis() as u64,
+                    "the database is back; the message log caught up"
+                );
             }
             batch.clear();
             return;
@@ -244,7 +251,7 @@ async fn store_batch(store: &Store, batch: &mut Vec<Exchange>) {
             }
         }
         // Every 16th failure is logged: an outage of minutes must not flood the log.
-        if failures % 16 == 0 {
+        if failures.is_multiple_of(16) {
             tracing::warn!(records = batch.len(), error = %e, "the database is unavailable; exchanges wait in the spool");
         }
         failures += 1;

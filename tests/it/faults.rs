@@ -108,8 +108,8 @@ async fn an_open_ended_answer_is_capped_upstream_so_twenty_requests_stay_within_
         .await
         .unwrap();
     let body = chat("gpt-verbose", "conte uma história longa");
-    let request = powerbirth::wire::ChatRequest::parse(&serde_json::to_vec(&body).unwrap())
-        .unwrap();
+    let request =
+        powerbirth::wire::ChatRequest::parse(&serde_json::to_vec(&body).unwrap()).unwrap();
     let reservation = app.metering.worst_case("gpt-verbose", &request);
     let mut set = JoinSet::new();
     for _ in 0..20 {
@@ -120,25 +120,46 @@ async fn an_open_ended_answer_is_capped_upstream_so_twenty_requests_stay_within_
             body.clone(),
         );
         set.spawn(async move {
-            let res = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             res.status().as_u16()
         });
     }
     let statuses: Vec<u16> = set.join_all().await;
-    assert!(statuses.contains(&200) && statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.contains(&200) && statuses.contains(&429),
+        "{statuses:?}"
+    );
     // The cap the reservation assumed went upstream with every answered request.
     for r in app.upstream.requests() {
         assert_eq!(r.body["max_tokens"], 4096, "{}", r.body);
     }
     app.settle().await;
     let spent = ledger(&app.store, Some(&key.id)).await.cost_usd;
-    let bound = budget.parse::<powerbirth::core::UsdCost>().unwrap().plus(reservation);
-    assert!(spent <= bound, "spent {spent} over budget {budget} + one reservation {reservation}");
+    let bound = budget
+        .parse::<powerbirth::core::UsdCost>()
+        .unwrap()
+        .plus(reservation);
+    assert!(
+        spent <= bound,
+        "spent {spent} over budget {budget} + one reservation {reservation}"
+    );
     // A client's own cap is sent unchanged.
     let mut capped = chat("gpt-verbose", "curta");
     capped["max_tokens"] = json!(12);
-    assert_eq!(app.post("/v1/chat/completions", &capped).await.status(), 200);
-    assert_eq!(app.upstream.requests().last().unwrap().body["max_tokens"], 12);
+    assert_eq!(
+        app.post("/v1/chat/completions", &capped).await.status(),
+        200
+    );
+    assert_eq!(
+        app.upstream.requests().last().unwrap().body["max_tokens"],
+        12
+    );
 }
 
 /// A TCP proxy in front of a server, that the test stops (every connection cut) and restarts.
@@ -198,24 +219,42 @@ async fn a_database_outage_under_load_loses_no_exchange_and_answers_keep_flowing
     .unwrap();
     let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), target).await;
     url.set_port(Some(proxy.addr.port())).unwrap();
-    let env = [("POWERBIRTH_AUTH__KEY_CACHE_MS".to_string(), "600000".to_string())];
+    let env = [(
+        "POWERBIRTH_AUTH__KEY_CACHE_MS".to_string(),
+        "600000".to_string(),
+    )];
     let mut app = spawn_app_with(Spawn {
         db_url: Some(url.to_string()),
         env: env.into_iter().collect(),
         ..Spawn::default()
     })
     .await;
-    assert_eq!(app.post("/v1/chat/completions", &chat("gpt-echo", "antes")).await.status(), 200);
+    assert_eq!(
+        app.post("/v1/chat/completions", &chat("gpt-echo", "antes"))
+            .await
+            .status(),
+        200
+    );
     app.settle().await;
 
     let addr = proxy.stop().await; // the database is gone
     let mut set = JoinSet::new();
     for i in 0..30 {
-        let (http, url, key) = (app.http.clone(), app.url("/v1/chat/completions"), app.client_key.clone());
+        let (http, url, key) = (
+            app.http.clone(),
+            app.url("/v1/chat/completions"),
+            app.client_key.clone(),
+        );
         let mut body = chat("gpt-echo", &format!("durante {i}"));
         body["stream"] = json!(i % 3 == 0);
         set.spawn(async move {
-            let res = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             (res.status().as_u16(), res.text().await.unwrap())
         });
     }
@@ -224,8 +263,14 @@ async fn a_database_outage_under_load_loses_no_exchange_and_answers_keep_flowing
         assert!(text.contains("echo: durante"), "{text}");
     }
     let metrics = app.metrics_text().await;
-    assert!(metrics.contains("powerbirth_log_queue_depth 30"), "{metrics}");
-    assert!(!metrics.contains("powerbirth_log_spool_bytes 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("powerbirth_log_queue_depth 30"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("powerbirth_log_spool_bytes 0\n"),
+        "{metrics}"
+    );
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let proxy = Proxy::start(addr, target).await; // back
@@ -235,7 +280,11 @@ async fn a_database_outage_under_load_loses_no_exchange_and_answers_keep_flowing
     let store = Store::connect(&db.url, 1).await.unwrap();
     assert_eq!(store.count_messages("assistant").await.unwrap(), 31);
     assert_eq!(store.count_messages("user").await.unwrap(), 31);
-    assert!(app.metrics_text().await.contains("powerbirth_log_spool_bytes 0\n"));
+    assert!(
+        app.metrics_text()
+            .await
+            .contains("powerbirth_log_spool_bytes 0\n")
+    );
     app.shutdown().await;
     store.close().await;
     proxy.stop().await;
@@ -247,7 +296,10 @@ async fn a_sigkilled_gateway_loses_no_answered_exchange() {
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}", dir.path().join("gw.db").display());
     let store = Store::connect(&db_url, 1).await.unwrap();
-    let (_, key) = store.create_key("killed", Role::Client, None).await.unwrap();
+    let (_, key) = store
+        .create_key("killed", Role::Client, None)
+        .await
+        .unwrap();
     let config = dir.path().join("powerbirth.toml");
     std::fs::write(&config, common::test_config(&upstream, &db_url, "")).unwrap();
 
