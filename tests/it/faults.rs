@@ -205,6 +205,34 @@ impl Proxy {
     }
 }
 
+/// Sends `n` turns at once (a third streamed) and checks that every one is answered.
+async fn burst_of_turns(app: &TestApp, n: usize) {
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        let (http, url, key) = (
+            app.http.clone(),
+            app.url("/v1/chat/completions"),
+            app.client_key.clone(),
+        );
+        let mut body = chat("gpt-echo", &format!("durante {i}"));
+        body["stream"] = json!(i.is_multiple_of(3));
+        set.spawn(async move {
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        });
+    }
+    for (status, text) in set.join_all().await {
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("echo: durante"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn a_database_outage_under_load_loses_no_exchange_and_answers_keep_flowing() {
     let Some(base) = common::pg_url() else { return };
@@ -238,30 +266,7 @@ async fn a_database_outage_under_load_loses_no_exchange_and_answers_keep_flowing
     app.settle().await;
 
     let addr = proxy.stop().await; // the database is gone
-    let mut set = JoinSet::new();
-    for i in 0..30 {
-        let (http, url, key) = (
-            app.http.clone(),
-            app.url("/v1/chat/completions"),
-            app.client_key.clone(),
-        );
-        let mut body = chat("gpt-echo", &format!("durante {i}"));
-        body["stream"] = json!(i % 3 == 0);
-        set.spawn(async move {
-            let res = http
-                .post(url)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (res.status().as_u16(), res.text().await.unwrap())
-        });
-    }
-    for (status, text) in set.join_all().await {
-        assert_eq!(status, 200, "{text}");
-        assert!(text.contains("echo: durante"), "{text}");
-    }
+    burst_of_turns(&app, 30).await; // every one answered
     let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("powerbirth_log_queue_depth 30"),
