@@ -3,7 +3,7 @@
 //! - `soak upstream PORT`: a fast OpenAI-compatible mock upstream (complete and streamed answers,
 //!   with usage), run as its own process so the script can kill and restart it;
 //! - `soak load URL KEY SECONDS CONCURRENCY IDS_FILE`: closed-loop mixed load (answers, streams,
-//!   a danger sign that escalates) for SECONDS; prints `requests N errors N exchanges N` and
+//!   a danger sign that escalates) for SECONDS; prints `requests N errors N exchanges N …` and
 //!   writes the request id of every exchange the gateway filed (it answered with
 //!   `x-request-id`) to IDS_FILE;
 //! - `soak check DATABASE_URL IDS_FILE`: prints how many of those request ids have no stored
@@ -80,6 +80,22 @@ async fn answer(body: axum::body::Bytes) -> axum::response::Response {
 struct Counts {
     requests: AtomicU64,
     errors: AtomicU64,
+    /// Of the errors: no answer at all (connection refused or reset, timeout), 4xx, 5xx.
+    transport: AtomicU64,
+    client: AtomicU64,
+    server: AtomicU64,
+}
+
+impl Counts {
+    fn error(&self, status: Option<reqwest::StatusCode>) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let class = match status {
+            None => &self.transport,
+            Some(s) if s.is_client_error() => &self.client,
+            Some(_) => &self.server,
+        };
+        class.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The i-th request of the mix: mostly answers, a third streamed, one in ten a danger sign.
@@ -115,7 +131,7 @@ async fn load(url: &str, key: &str, secs: u64, conc: usize, ids: &str) -> anyhow
                     .json(&body(i))
                     .send()
                     .await;
-                let ok = match res {
+                let failed = match res {
                     Ok(res) => {
                         let id = res
                             .headers()
@@ -125,12 +141,22 @@ async fn load(url: &str, key: &str, secs: u64, conc: usize, ids: &str) -> anyhow
                         let status = res.status();
                         let read = res.bytes().await.is_ok();
                         filed.extend(id);
-                        status.is_success() && read
+                        match (status.is_success(), read) {
+                            (true, true) => None,
+                            (true, false) => Some(None),
+                            (false, _) => Some(Some(status)),
+                        }
                     }
-                    Err(_) => false,
+                    Err(e) => {
+                        let at = secs.saturating_sub(
+                            end.saturating_duration_since(Instant::now()).as_secs(),
+                        );
+                        eprintln!("soak: no answer at +{at}s: {e:#}");
+                        Some(None)
+                    }
                 };
-                if !ok {
-                    counts.errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(status) = failed {
+                    counts.error(status);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
@@ -145,10 +171,14 @@ async fn load(url: &str, key: &str, secs: u64, conc: usize, ids: &str) -> anyhow
             writeln!(out, "{id}")?;
         }
     }
+    let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
     println!(
-        "requests {} errors {} exchanges {exchanges}",
-        counts.requests.load(Ordering::Relaxed),
-        counts.errors.load(Ordering::Relaxed)
+        "requests {} errors {} exchanges {exchanges} no_answer {} 4xx {} 5xx {}",
+        n(&counts.requests),
+        n(&counts.errors),
+        n(&counts.transport),
+        n(&counts.client),
+        n(&counts.server)
     );
     Ok(())
 }

@@ -90,7 +90,7 @@ output = "0.60"
 EOF
 
 KEY=$("$BIN" --config "$WORK/powerbirth.toml" keys create --name soak --role client --daily-budget-usd 1000 | tail -1)
-RUST_LOG=${RUST_LOG:-warn} "$BIN" --config "$WORK/powerbirth.toml" serve >"$WORK/gateway.out" 2>"$WORK/gateway.log" &
+NO_COLOR=1 RUST_LOG=${RUST_LOG:-warn} "$BIN" --config "$WORK/powerbirth.toml" serve >"$WORK/gateway.out" 2>"$WORK/gateway.log" &
 GW_PID=$!
 PIDS+=("$GW_PID")
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$GW_PORT/healthz" >/dev/null && break; sleep 0.1; done
@@ -118,11 +118,13 @@ wait "$LOAD_PID"
 
 # SIGTERM: the gateway drains its spool into the database within shutdown_grace_s.
 kill -TERM "$GW_PID"; wait "$GW_PID" || true
-read -r _ requests _ errors _ exchanges <"$WORK/load.out"
+read -r _ requests _ errors _ exchanges _ no_answer _ e4xx _ e5xx <"$WORK/load.out"
 lost=$("$SOAK" check "$DB_URL" "$WORK/ids" | awk '{print $2}')
 echo "soak: ${SECS}s, $CONC connections, $PROFILE build, $cycle fault cycles (PostgreSQL, Redis, upstream)"
 echo "requests $requests"
-echo "errors $errors"
+echo "errors $errors (no answer $no_answer, 4xx $e4xx, 5xx $e5xx)"
 echo "exchanges $exchanges"
 echo "lost exchanges $lost"
+echo "gateway log: $(grep -c ' WARN ' "$WORK/gateway.log" || true) warnings, $(grep -c ' ERROR ' "$WORK/gateway.log" || true) errors; most frequent:"
+sed -E 's/^[^ ]+ +//; s/(request_id|conversation_id)=[^ ]+//g' "$WORK/gateway.log" | grep -E '^(WARN|ERROR)' | cut -c1-160 | sort | uniq -c | sort -rn | head -5
 [ "$lost" = 0 ]

@@ -215,7 +215,7 @@ pub async fn build_pipeline(
         Some(r) => Some(
             redis::Client::open(r.url.as_str())
                 .context("invalid [redis] url")?
-                .get_connection_manager()
+                .get_connection_manager_with_config(crate::ratelimit::redis_timeouts())
                 .await
                 .context("connecting to Redis for budgets")?,
         ),
