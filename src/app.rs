@@ -133,16 +133,53 @@ impl App {
             router,
         } = self;
         tracing::info!(%addr, "serving");
+        // The grace period starts with the signal; it bounds the wait for in-flight requests and
+        // the log drain together (under Kubernetes' 30 s).
+        let grace = state.config.server.shutdown_grace;
+        let signalled = Arc::new(tokio::sync::Notify::new());
+        let signalled_at = Arc::new(std::sync::OnceLock::new());
+        let (on_signal, on_signal_at) = (signalled.clone(), signalled_at.clone());
         // Each request carries its peer address: the login throttle and the failed-key limit
         // count per client address.
         let header_timeout = state.config.server.request_header_timeout;
-        crate::http::serve::serve(listener, router, header_timeout, shutdown)
-            .await
-            .context("serving HTTP")?;
+        let serve = crate::http::serve::serve(listener, router, header_timeout, async move {
+            shutdown.await;
+            let _ = on_signal_at.set(std::time::Instant::now());
+            on_signal.notify_one();
+        });
+        let deadline = async {
+            signalled.notified().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::pin!(deadline);
+        let cut = tokio::select! {
+            served = serve => {
+                served.context("serving HTTP")?;
+                false
+            }
+            _ = &mut deadline => true,
+        };
+        let left = match cut {
+            true => {
+                tracing::warn!(
+                    grace_s = grace.as_secs(),
+                    "shutdown grace period over with requests still in flight; they are cut when the process exits, and their exchanges (client_closed) wait in the spool for the next start"
+                );
+                Duration::ZERO
+            }
+            false => signalled_at
+                .get()
+                .map_or(grace, |t| grace.saturating_sub(t.elapsed())),
+        };
         tracing::info!("stopped accepting; draining the message log");
         alerts.shutdown().await;
         review_schedule.shutdown().await;
-        state.pipeline.writer.shutdown().await;
+        // At least a moment for the drain: the spool keeps whatever is left either way.
+        state
+            .pipeline
+            .writer
+            .shutdown(left.max(Duration::from_millis(500)))
+            .await;
         state.store.close().await;
         tracing::info!("shut down cleanly");
         Ok(())
@@ -175,7 +212,7 @@ pub async fn build_pipeline(
         Some(r) => Some(
             redis::Client::open(r.url.as_str())
                 .context("invalid [redis] url")?
-                .get_connection_manager()
+                .get_connection_manager_with_config(crate::ratelimit::redis_timeouts())
                 .await
                 .context("connecting to Redis for budgets")?,
         ),
@@ -189,7 +226,7 @@ pub async fn build_pipeline(
         metrics.registry_mut(),
     )?
     .with_per_user_budget(config.budgets.per_user_daily_usd);
-    let writer = LogWriter::spawn(store.clone(), &config.writer);
+    let writer = LogWriter::spawn(store.clone(), &config.writer)?;
     Ok(Pipeline {
         providers: Arc::new(providers),
         prompts: Arc::new(ArcSwap::from_pointee(prompts)),

@@ -61,6 +61,7 @@ pub struct Metrics {
     pub log_queue_depth: Gauge<i64, AtomicI64>,
     /// 1 while a model is cooling down after repeated failures (skipped by the chain), else 0.
     pub upstream_cooldown: Family<ModelLabels, Gauge<i64, AtomicI64>>,
+    pub log_spool_bytes: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -114,7 +115,7 @@ impl Metrics {
         let log_queue_depth = Gauge::<i64, AtomicI64>::default();
         registry.register(
             "log_queue_depth",
-            "Exchanges waiting for the database writer",
+            "Exchanges in the spool not yet stored in the database",
             log_queue_depth.clone(),
         );
         let upstream_cooldown = Family::<ModelLabels, Gauge<i64, AtomicI64>>::default();
@@ -122,6 +123,12 @@ impl Metrics {
             "upstream_cooldown",
             "1 while a model is skipped after repeated failures (cooldown), else 0",
             upstream_cooldown.clone(),
+        );
+        let log_spool_bytes = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "log_spool_bytes",
+            "Size of this process's message spool file (emptied when fully drained)",
+            log_spool_bytes.clone(),
         );
         Metrics {
             registry,
@@ -133,6 +140,7 @@ impl Metrics {
             in_flight,
             ratelimit_rejections,
             log_queue_depth,
+            log_spool_bytes,
         }
     }
 

@@ -47,6 +47,16 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 10
 return {1, 0}
 "#;
 
+/// Timeouts for a Redis that dies without closing its connections: without them a request
+/// waits on the dead connection (measured by `scripts/soak.sh`: 15 s, the client's timeout) instead of
+/// failing open at once. Budgets use the same ones.
+pub fn redis_timeouts() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(std::time::Duration::from_millis(500))
+        .set_response_timeout(std::time::Duration::from_millis(500))
+        .set_number_of_retries(1)
+}
+
 impl RateLimiter {
     /// In-process limits.
     pub fn memory() -> Self {
@@ -56,7 +66,9 @@ impl RateLimiter {
     /// Limits shared through the Redis at `url`.
     pub async fn redis(url: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
-        let conn = redis::aio::ConnectionManager::new(client).await?;
+        let conn = client
+            .get_connection_manager_with_config(redis_timeouts())
+            .await?;
         Ok(RateLimiter::Redis(RedisLimiter {
             conn,
             script: redis::Script::new(GCRA),

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
@@ -160,7 +161,7 @@ async fn run_sets(config: Config, args: RunArgs) -> Result<u8, Vec<String>> {
     let mut run = runner.run(&sets, &options).await;
     run.git_sha = git_sha();
     // The eval turns' log records reach the database before the run is reported.
-    pipeline.writer.shutdown().await;
+    pipeline.writer.shutdown(Duration::from_secs(60)).await;
 
     let comparison = baseline.as_ref().map(|b| compare::compare(b, &run));
     let out_dir = args

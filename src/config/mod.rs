@@ -69,6 +69,9 @@ pub struct ServerConfig {
     /// Peers whose `X-Forwarded-For` is believed (the load balancer or ingress). From any other
     /// peer the header is ignored and the peer address is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// After SIGTERM, how long in-flight requests and the log drain may take in all (under
+    /// Kubernetes' default 30 s grace period).
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone)]

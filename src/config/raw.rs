@@ -61,6 +61,7 @@ struct RawServer {
     request_header_timeout_ms: u64,
     body_timeout_ms: u64,
     trusted_proxies: Vec<String>,
+    shutdown_grace_s: u64,
 }
 
 impl Default for RawServer {
@@ -71,6 +72,7 @@ impl Default for RawServer {
             request_header_timeout_ms: 10_000,
             body_timeout_ms: 30_000,
             trusted_proxies: Vec::new(),
+            shutdown_grace_s: 25,
         }
     }
 }
@@ -158,7 +160,7 @@ impl RawConfig {
         let per_user = budgets.per_user_daily_usd.is_some();
         let (ratelimit, redis) =
             validate_limits(self.ratelimit, self.redis, per_user, vars).map_err(err)?;
-        let writer = self.writer.validate().map_err(err)?;
+        let writer = self.writer.validate(&database, &resolve).map_err(err)?;
         let alerts = self.alerts.validate().map_err(err)?;
         let review = self.review.validate().map_err(err)?;
         let moderation = self.moderation.validate(vars).map_err(err)?;
@@ -207,6 +209,7 @@ impl RawServer {
             request_header_timeout: Duration::from_millis(self.request_header_timeout_ms),
             body_timeout: Duration::from_millis(self.body_timeout_ms),
             trusted_proxies,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
         })
     }
 }

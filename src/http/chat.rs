@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
 
 use super::middleware::ResponseMeta;
 use crate::auth::AuthedKey;
@@ -29,13 +30,26 @@ pub async fn completions(
     let accept_language = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let reply = match ChatRequest::parse(&bytes) {
-        Ok(req) => {
-            let ctx = super::limits::context(&state, key.0, accept_language, &req, refusal).await;
-            state.pipeline.handle(req, &ctx).await
-        }
+    let req = match ChatRequest::parse(&bytes) {
+        Ok(req) => req,
         // A refused request stays refused, whatever its body.
-        Err(e) => Err(refusal.map_or_else(|| ApiError::from(e), ApiError::from)),
+        Err(e) => {
+            return refusal
+                .map_or_else(|| ApiError::from(e), ApiError::from)
+                .into_response()
+        }
+    };
+    let ctx = super::limits::context(&state, key.0, accept_language, &req, refusal).await;
+    // The turn runs on its own task: a client that closes the connection drops this handler,
+    // not the turn, which still finishes, is metered and logged (a stream whose answer nobody
+    // reads is logged as client_closed when its body is dropped).
+    let pipeline = state.pipeline.clone();
+    let turn = tokio::spawn(async move { pipeline.handle(req, &ctx).await }.in_current_span());
+    let reply = match turn.await {
+        Ok(reply) => reply,
+        Err(e) => Err(ApiError::Internal(anyhow::anyhow!(
+            "the chat turn's task failed: {e}"
+        ))),
     };
     let reply = match reply {
         Ok(r) => r,

@@ -94,6 +94,10 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             .metrics
             .set_cooldown(&m.name, m.health.cooling().is_some());
     }
+    state
+        .metrics
+        .log_spool_bytes
+        .set(i64::try_from(state.pipeline.writer.spool_bytes()).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,

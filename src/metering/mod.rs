@@ -44,9 +44,7 @@ use crate::store::messages::MessageRecord;
 use crate::wire::{ChatRequest, Usage};
 use budget::BudgetBook;
 
-/// Answer length reserved for an OpenAI-compatible model when the request sets no
-/// `max_tokens`/`max_completion_tokens` (such models have no configured maximum).
-pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
+pub use crate::providers::settings::DEFAULT_MAX_OUTPUT_TOKENS;
 
 /// Metering, built once at start-up. Cheap to clone.
 #[derive(Clone)]
@@ -116,7 +114,7 @@ impl Metering {
                             TokenCounter::Estimate
                         }
                     };
-                    (counter, DEFAULT_MAX_OUTPUT_TOKENS)
+                    (counter, s.max_output_tokens)
                 }
                 ProviderSettings::Local(s) => {
                     let counter = match providers.get(&m.name).map(|e| &e.backend) {
@@ -128,6 +126,22 @@ impl Metering {
             };
             counters.insert(m.name.clone(), (counter, default_max_output));
         }
+        // A fallback may serve the request with its own cap: reserve for the largest.
+        let caps: HashMap<&str, u32> = counters
+            .iter()
+            .map(|(n, (_, c))| (n.as_str(), *c))
+            .collect();
+        let cap_of = |m: &ModelConfig| {
+            std::iter::once(&m.name)
+                .chain(&m.fallbacks)
+                .filter_map(|n| caps.get(n.as_str()).copied())
+                .max()
+                .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS)
+        };
+        let caps: HashMap<String, u32> = configured
+            .iter()
+            .map(|m| (m.name.clone(), cap_of(m)))
+            .collect();
         let mut models = HashMap::new();
         for m in configured {
             let chain = std::iter::once(&m.price).chain(
@@ -136,9 +150,13 @@ impl Metering {
                     .filter_map(|f| configured.iter().find(|fm| &fm.name == f))
                     .map(|fm| &fm.price),
             );
-            let (counter, default_max_output) = counters
+            let counter = counters
                 .remove(&m.name)
-                .unwrap_or((TokenCounter::Estimate, DEFAULT_MAX_OUTPUT_TOKENS));
+                .map_or(TokenCounter::Estimate, |(c, _)| c);
+            let default_max_output = caps
+                .get(&m.name)
+                .copied()
+                .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
             models.insert(
                 m.name.clone(),
                 ModelMeter {
@@ -240,8 +258,9 @@ impl Metering {
 
     /// The most a request to `model` can cost: its prompt (counted, never under-estimated) at
     /// the highest input price of the model and its fallbacks, plus `max_completion_tokens` /
-    /// `max_tokens` (else the model's configured `max_tokens`, else
-    /// [`DEFAULT_MAX_OUTPUT_TOKENS`]) times `n` at the highest output price.
+    /// `max_tokens` (else the largest configured cap of the model and its fallbacks: a local
+    /// model's `max_tokens`, an upstream's `max_output_tokens`, which the provider then sends)
+    /// times `n` at the highest output price.
     pub fn worst_case(&self, model: &str, req: &ChatRequest) -> UsdCost {
         let Some(meter) = self.inner.models.get(model) else {
             return UsdCost::ZERO;

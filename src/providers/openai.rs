@@ -23,6 +23,7 @@ pub struct OpenAiProvider {
     upstream_model: String,
     timeout: Duration,
     max_retries: u32,
+    max_output_tokens: u32,
 }
 
 impl OpenAiProvider {
@@ -34,6 +35,7 @@ impl OpenAiProvider {
             upstream_model: s.upstream_model.clone(),
             timeout: s.timeout,
             max_retries: s.max_retries,
+            max_output_tokens: s.max_output_tokens,
         }
     }
 
@@ -42,13 +44,18 @@ impl OpenAiProvider {
     }
 
     /// The body sent upstream: the client's request with the upstream model name; on streams,
-    /// usage is always asked for, so tokens are known even when the client did not ask.
+    /// usage is always asked for, so tokens are known even when the client did not ask. A
+    /// request without `max_tokens`/`max_completion_tokens` gets the model's
+    /// `max_output_tokens` as `max_tokens`: the cap its budget reservation assumed.
     fn body(&self, name: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
         let mut v = serde_json::to_value(req).map_err(|e| ProviderError::Protocol {
             model: name.into(),
             message: e.to_string(),
         })?;
         v["model"] = Value::String(self.upstream_model.clone());
+        if req.max_output_tokens().is_none() {
+            v["max_tokens"] = Value::from(self.max_output_tokens);
+        }
         if stream {
             v["stream"] = Value::Bool(true);
             v["stream_options"]["include_usage"] = Value::Bool(true);

@@ -126,7 +126,13 @@ pub struct OpenAiSettings {
     pub timeout: Duration,
     pub max_retries: u32,
     pub tokenizer: Option<PathBuf>,
+    /// The answer length sent upstream as `max_tokens` when the client sets none, and the one
+    /// its budget reservation assumes: so an answer never costs more than was reserved.
+    pub max_output_tokens: u32,
 }
+
+/// `max_output_tokens` of an OpenAI-compatible model when its entry gives none.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
 
 /// USD per one million tokens.
 #[derive(Debug, Clone, PartialEq)]
@@ -217,6 +223,7 @@ pub struct RawOpenAiSettings {
     timeout_ms: u64,
     max_retries: u32,
     tokenizer: Option<PathBuf>,
+    max_output_tokens: u32,
 }
 
 impl Default for RawOpenAiSettings {
@@ -228,6 +235,7 @@ impl Default for RawOpenAiSettings {
             timeout_ms: 30_000,
             max_retries: 2,
             tokenizer: None,
+            max_output_tokens: DEFAULT_MAX_OUTPUT_TOKENS,
         }
     }
 }
@@ -475,6 +483,9 @@ impl RawOpenAiSettings {
         if self.timeout_ms == 0 {
             return Err(format!("{at}: timeout_ms must be positive"));
         }
+        if self.max_output_tokens == 0 {
+            return Err(format!("{at}: max_output_tokens must be positive"));
+        }
         Ok(OpenAiSettings {
             api_base: api_base.trim_end_matches('/').to_string(),
             api_key,
@@ -482,6 +493,7 @@ impl RawOpenAiSettings {
             timeout: Duration::from_millis(self.timeout_ms),
             max_retries: self.max_retries,
             tokenizer: self.tokenizer.map(resolve),
+            max_output_tokens: self.max_output_tokens,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The `[database]` and `[writer]` configuration sections: read raw (`deny_unknown_fields`), then
 //! validated into [`DatabaseConfig`] and [`WriterConfig`]. Hooked into the file by `src/config`.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -12,12 +13,14 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
-/// The log writer's bounded queue and batches.
+/// The log writer: where its spool lives, how often it is fsynced, how many exchanges go to the
+/// database per transaction.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    pub queue: usize,
+    pub spool_dir: PathBuf,
     pub batch: usize,
-    pub flush: Duration,
+    /// The fsync batch window: a SIGKILL loses at most this much traffic.
+    pub fsync: Duration,
 }
 
 /// `[database]` exactly as written; every key is optional.
@@ -60,7 +63,7 @@ impl RawDatabaseConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawWriterConfig {
-    queue: usize,
+    spool_dir: Option<PathBuf>,
     batch: usize,
     flush_ms: u64,
 }
@@ -68,23 +71,80 @@ pub struct RawWriterConfig {
 impl Default for RawWriterConfig {
     fn default() -> Self {
         RawWriterConfig {
-            queue: 16_384,
+            spool_dir: None,
             batch: 512,
             flush_ms: 20,
         }
     }
 }
 
+/// The longest fsync window allowed: what a SIGKILL may lose is documented as ≤ 50 ms.
+const MAX_FLUSH_MS: u64 = 50;
+
 impl RawWriterConfig {
     /// Validates the section; errors name the key, to be prefixed with the file by the caller.
-    pub fn validate(self) -> Result<WriterConfig, String> {
-        if self.queue == 0 || self.batch == 0 {
-            return Err("[writer] queue and batch must be positive".into());
+    /// Without `spool_dir` the spool goes next to a SQLite file (`<dir>/spool`), else to
+    /// `data/spool`; `resolve` turns a path as written into the one to open.
+    pub fn validate(
+        self,
+        database: &DatabaseConfig,
+        resolve: &dyn Fn(PathBuf) -> PathBuf,
+    ) -> Result<WriterConfig, String> {
+        if self.batch == 0 {
+            return Err("[writer] batch must be positive".into());
         }
+        if self.flush_ms == 0 || self.flush_ms > MAX_FLUSH_MS {
+            return Err(format!(
+                "[writer] flush_ms must be between 1 and {MAX_FLUSH_MS}, got {}",
+                self.flush_ms
+            ));
+        }
+        let spool_dir = match self.spool_dir {
+            Some(dir) => resolve(dir),
+            None => default_spool_dir(&database.url),
+        };
         Ok(WriterConfig {
-            queue: self.queue,
+            spool_dir,
             batch: self.batch,
-            flush: Duration::from_millis(self.flush_ms.max(1)),
+            fsync: Duration::from_millis(self.flush_ms),
         })
+    }
+}
+
+/// `<directory of the SQLite file>/spool`, or `data/spool` (PostgreSQL, in-memory SQLite).
+fn default_spool_dir(url: &str) -> PathBuf {
+    let file = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|f| !f.is_empty() && !f.contains(":memory:"));
+    match file.map(Path::new).and_then(Path::parent) {
+        Some(parent) => parent.join("spool"),
+        None => PathBuf::from("data/spool"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spool_sits_next_to_a_sqlite_file_by_default() {
+        assert_eq!(
+            default_spool_dir("sqlite:///var/lib/pb/gw.db?mode=rwc"),
+            PathBuf::from("/var/lib/pb/spool")
+        );
+        assert_eq!(
+            default_spool_dir("sqlite://powerbirth.db"),
+            PathBuf::from("spool")
+        );
+        assert_eq!(
+            default_spool_dir("sqlite::memory:"),
+            PathBuf::from("data/spool")
+        );
+        assert_eq!(
+            default_spool_dir("postgres://db/x"),
+            PathBuf::from("data/spool")
+        );
     }
 }

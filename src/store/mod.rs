@@ -12,6 +12,7 @@ pub mod keys;
 pub mod ledger;
 pub mod messages;
 pub mod reviews;
+pub mod spool;
 pub mod users;
 pub mod writer;
 
@@ -38,6 +39,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL without its password: names the database (the spool files are tagged with it).
+    label: std::sync::Arc<str>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -69,7 +72,10 @@ impl Store {
                         sqlx::query("PRAGMA busy_timeout = 5000")
                             .execute(&mut *conn)
                             .await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL")
+                        // FULL: a commit is on disk when it returns. The writer empties its spool
+                        // once a batch is committed, so a commit that a power cut could undo
+                        // (NORMAL, in WAL mode) would lose exchanges the spool no longer holds.
+                        sqlx::query("PRAGMA synchronous = FULL")
                             .execute(&mut *conn)
                             .await?;
                     }
@@ -87,12 +93,21 @@ impl Store {
             .run(&pool)
             .await
             .context("applying database migrations")?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            label: redact_url(&url).into(),
+        })
     }
 
     /// The pool, for repositories in this module and for tests.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The database's URL without its password.
+    pub fn label(&self) -> &str {
+        &self.label
     }
 
     /// The engine behind the pool.

@@ -1,177 +1,270 @@
-//! The log writer: request handlers hand exchanges to a bounded queue and move on; one task
-//! batches them into the database. Nothing on the request path waits for a write. A failed batch
-//! is retried (the database may be restarting), then split so one bad record cannot block the
-//! rest. Shutdown drains the queue before it returns: an accepted message is never lost.
+//! The log writer: request handlers append each exchange to the durable [`Spool`] (one `write`,
+//! no waiting for the database) and move on. Two tasks do the rest: the syncer fsyncs the spool
+//! every `[writer] fsync_ms` (≤ 50 ms) while records arrive, and the drainer stores synced
+//! records in the database in batches, retrying for as long as the database is away. A batch the
+//! database answers but refuses is split so one bad record cannot block the rest; only a record
+//! refused while the database is up is skipped (and logged by request id, never content).
+//!
+//! Memory stays bounded whatever the database does: the backlog lives in the spool file, and the
+//! drainer holds one batch at a time. Shutdown fsyncs, then drains until its deadline; whatever
+//! is left stays in the spool and is stored by the next start.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex as AsyncMutex, Notify, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::Store;
 use super::config::WriterConfig;
 use super::messages::Exchange;
+use super::spool::Spool;
 
-enum Msg {
-    Record(Exchange),
-    /// Write everything queued before this message, then answer.
-    Flush(oneshot::Sender<()>),
-    /// Flush, answer, and stop.
-    Shutdown(oneshot::Sender<()>),
-}
+/// The syncer and the drainer, until `shutdown` takes them.
+type Tasks = (JoinHandle<()>, JoinHandle<()>);
 
-/// Handle to the writer task. Cheap to clone.
+/// Handle to the spool and its two tasks. Cheap to clone.
 #[derive(Clone)]
 pub struct LogWriter {
-    tx: mpsc::Sender<Msg>,
-    handle: std::sync::Arc<std::sync::Mutex<Option<JoinHandle<()>>>>,
+    spool: Spool,
+    /// Wakes the syncer when a record was appended.
+    appended: Arc<Notify>,
+    /// The drained offset, published by the drainer; `flush` waits on it.
+    drained: watch::Receiver<u64>,
+    /// Set by `shutdown`: the syncer does a last fsync and stops, the drainer stops when empty.
+    closing: watch::Sender<bool>,
+    tasks: Arc<AsyncMutex<Option<Tasks>>>,
 }
 
 impl LogWriter {
-    /// Starts the writer task on the current runtime.
-    pub fn spawn(store: Store, cfg: &WriterConfig) -> LogWriter {
-        let (tx, rx) = mpsc::channel(cfg.queue);
-        let handle = tokio::spawn(run(store, rx, cfg.batch, cfg.flush));
-        LogWriter {
-            tx,
-            handle: std::sync::Arc::new(std::sync::Mutex::new(Some(handle))),
-        }
+    /// Opens the spool under `[writer] spool_dir` (replaying what an earlier run left there) and
+    /// starts the syncer and the drainer on the current runtime.
+    pub fn spawn(store: Store, cfg: &WriterConfig) -> anyhow::Result<LogWriter> {
+        let spool = Spool::open(&cfg.spool_dir, store.label())?;
+        let start = spool.offsets();
+        let appended = Arc::new(Notify::new());
+        let (synced_tx, synced) = watch::channel(start.synced);
+        let (drained_tx, drained) = watch::channel(start.drained);
+        let (closing, closing_rx) = watch::channel(false);
+        let syncer = tokio::spawn(sync_loop(
+            spool.clone(),
+            appended.clone(),
+            synced_tx,
+            closing_rx.clone(),
+            cfg.fsync,
+        ));
+        let drainer = tokio::spawn(drain_loop(
+            store,
+            spool.clone(),
+            synced,
+            drained_tx,
+            closing_rx,
+            cfg.batch,
+        ));
+        Ok(LogWriter {
+            spool,
+            appended,
+            drained,
+            closing,
+            tasks: Arc::new(AsyncMutex::new(Some((syncer, drainer)))),
+        })
     }
 
-    /// Queues an exchange. Waits only when the queue is full (the database has fallen behind):
-    /// backpressure rather than data loss.
+    /// Appends an exchange to the spool. Never waits for the database.
     pub async fn record(&self, exchange: Exchange) {
-        if self.tx.send(Msg::Record(exchange)).await.is_err() {
-            tracing::error!("log writer is stopped; an exchange was not recorded");
-        }
+        self.record_now(exchange);
     }
 
-    /// Queues an exchange from synchronous code (a `Drop`): immediately when there is room, else
-    /// from a task that waits for room.
+    /// [`LogWriter::record`] from synchronous code (a `Drop`): the same single `write`.
     pub fn record_now(&self, exchange: Exchange) {
-        match self.tx.try_send(Msg::Record(exchange)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(msg)) => {
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    if tx.send(msg).await.is_err() {
-                        tracing::error!("log writer is stopped; an exchange was not recorded");
-                    }
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::error!("log writer is stopped; an exchange was not recorded");
-            }
-        }
-    }
-
-    /// Records queued right now, for the metrics gauge.
-    pub fn depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
-    }
-
-    /// Returns once everything queued before the call is in the database.
-    pub async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
-    }
-
-    /// Drains the queue and stops the task. Call after the server stopped taking requests.
-    pub async fn shutdown(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Shutdown(done)).await.is_ok() {
-            let _ = wait.await;
-        }
-        let handle = self.handle.lock().ok().and_then(|mut h| h.take());
-        if let Some(handle) = handle {
-            let _ = handle.await;
-        }
-    }
-}
-
-async fn run(store: Store, mut rx: mpsc::Receiver<Msg>, batch_size: usize, flush_every: Duration) {
-    let mut batch: Vec<Exchange> = Vec::with_capacity(batch_size);
-    let mut inbox: Vec<Msg> = Vec::with_capacity(batch_size);
-    loop {
-        // Wait for the first message, then give the batch a short window to fill.
-        if rx.recv_many(&mut inbox, batch_size).await == 0 {
-            write_all(&store, &mut batch).await;
-            return;
-        }
-        if inbox.len() < batch_size && !inbox.iter().any(|m| !matches!(m, Msg::Record(_))) {
-            let _ = tokio::time::timeout(flush_every, async {
-                while inbox.len() < batch_size {
-                    let room = batch_size - inbox.len();
-                    if rx.recv_many(&mut inbox, room).await == 0 {
-                        break;
-                    }
-                    if inbox.iter().any(|m| !matches!(m, Msg::Record(_))) {
-                        break;
-                    }
-                }
-            })
-            .await;
-        }
-        for msg in inbox.drain(..) {
-            match msg {
-                Msg::Record(e) => {
-                    batch.push(e);
-                    if batch.len() >= batch_size {
-                        write_all(&store, &mut batch).await;
-                    }
-                }
-                Msg::Flush(done) => {
-                    write_all(&store, &mut batch).await;
-                    let _ = done.send(());
-                }
-                Msg::Shutdown(done) => {
-                    // Anything still in the channel was sent before shutdown was asked for.
-                    rx.close();
-                    while let Some(m) = rx.recv().await {
-                        if let Msg::Record(e) = m {
-                            batch.push(e);
-                        }
-                    }
-                    write_all(&store, &mut batch).await;
-                    let _ = done.send(());
-                    return;
-                }
-            }
-        }
-        write_all(&store, &mut batch).await;
-    }
-}
-
-/// Writes `batch` and empties it. Retries transient failures with backoff; if the batch still
-/// fails, writes its exchanges one by one and reports (without content) the ones refused.
-async fn write_all(store: &Store, batch: &mut Vec<Exchange>) {
-    if batch.is_empty() {
-        return;
-    }
-    let mut delay = Duration::from_millis(50);
-    for attempt in 1..=5 {
-        match store.write_exchanges(batch).await {
-            Ok(()) => {
-                batch.clear();
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(attempt, records = batch.len(), error = %e, "log batch write failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
-    for exchange in batch.drain(..) {
-        if let Err(e) = store.write_exchanges(std::slice::from_ref(&exchange)).await {
+        if let Err(e) = self.spool.append(&exchange) {
             let request_ids: Vec<&str> = exchange
                 .messages
                 .iter()
                 .map(|m| m.request_id.as_str())
                 .collect();
-            tracing::error!(error = %e, ?request_ids, "exchange could not be stored");
+            tracing::error!(error = %e, ?request_ids, path = %self.spool.path().display(), "cannot append to the message spool; an exchange was not recorded");
+            return;
+        }
+        self.appended.notify_one();
+    }
+
+    /// Records in the spool not yet in the database, for the queue-depth gauge.
+    pub fn depth(&self) -> usize {
+        self.spool.depth() as usize
+    }
+
+    /// Bytes in the spool file, for the spool-size gauge.
+    pub fn spool_bytes(&self) -> u64 {
+        self.spool.size_bytes()
+    }
+
+    /// Returns once everything recorded before the call is in the database (waits for as long
+    /// as the database is away: for tests and `eval run`, not for the request path).
+    pub async fn flush(&self) {
+        let target = self.spool.offsets().written;
+        self.appended.notify_one();
+        let mut drained = self.drained.clone();
+        let _ = drained.wait_for(|d| *d >= target).await;
+    }
+
+    /// Stops taking part: fsyncs what was recorded, drains it into the database until
+    /// `deadline`, then stops both tasks. Anything not drained by then stays in the spool for the
+    /// next start. Call after the server stopped taking requests.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let Some((syncer, drainer)) = self.tasks.lock().await.take() else {
+            return;
+        };
+        let _ = self.closing.send(true);
+        self.appended.notify_one();
+        let (syncer_abort, drainer_abort) = (syncer.abort_handle(), drainer.abort_handle());
+        let finished = tokio::time::timeout(deadline, async {
+            let _ = syncer.await;
+            let _ = drainer.await;
+        })
+        .await;
+        if finished.is_err() {
+            syncer_abort.abort();
+            drainer_abort.abort();
+            tracing::warn!(
+                records = self.spool.depth(),
+                path = %self.spool.path().display(),
+                "shutdown deadline reached with exchanges not yet in the database; they stay in the spool and are stored on the next start"
+            );
         }
     }
+}
+
+/// Fsyncs the spool while records arrive: after the first new record, waits `every` for more to
+/// join the batch, then one fsync for all of them. On closing, a last fsync, then stops.
+async fn sync_loop(
+    spool: Spool,
+    appended: Arc<Notify>,
+    synced_tx: watch::Sender<u64>,
+    mut closing: watch::Receiver<bool>,
+    every: Duration,
+) {
+    loop {
+        let closed = *closing.borrow();
+        let at = spool.offsets();
+        if at.written == at.synced {
+            if closed {
+                return;
+            }
+            tokio::select! {
+                _ = appended.notified() => {}
+                _ = closing.changed() => {}
+            }
+            if !*closing.borrow() {
+                tokio::time::sleep(every).await;
+            }
+            continue;
+        }
+        let s = spool.clone();
+        match tokio::task::spawn_blocking(move || s.sync()).await {
+            Ok(Ok(offset)) => {
+                synced_tx.send_replace(offset);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "fsync of the message spool failed; retrying");
+                tokio::time::sleep(every).await;
+            }
+            Err(e) => tracing::error!(error = %e, "the spool fsync task failed"),
+        }
+    }
+}
+
+/// Stores synced records in the database, one batch at a time, until closing and empty.
+async fn drain_loop(
+    store: Store,
+    spool: Spool,
+    mut synced: watch::Receiver<u64>,
+    drained_tx: watch::Sender<u64>,
+    closing: watch::Receiver<bool>,
+    batch: usize,
+) {
+    loop {
+        let at = spool.offsets();
+        if at.drained >= at.synced {
+            if *closing.borrow() && at.synced >= at.written {
+                return;
+            }
+            // The syncer publishes every fsync; a closed channel means it stopped (closing).
+            if synced.changed().await.is_err() && spool.offsets().synced <= at.drained {
+                return;
+            }
+            continue;
+        }
+        let s = spool.clone();
+        let read = tokio::task::spawn_blocking(move || s.read_batch(batch)).await;
+        let (mut records, end, n) = match read {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the message spool; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the spool read task failed");
+                continue;
+            }
+        };
+        store_batch(&store, &mut records).await;
+        if let Err(e) = spool.drained(end, n) {
+            tracing::warn!(error = %e, "cannot empty the drained message spool");
+        }
+        drained_tx.send_replace(end);
+    }
+}
+
+/// Stores `batch`, however long the database is away. A batch that fails while the database
+/// answers is written record by record, and a record refused then is logged and skipped.
+async fn store_batch(store: &Store, batch: &mut Vec<Exchange>) {
+    let mut delay = Duration::from_millis(50);
+    let mut failures = 0u32;
+    let since = Instant::now();
+    while !batch.is_empty() {
+        let Err(e) = store.write_exchanges(batch).await else {
+            if failures > 0 {
+                tracing::info!(
+                    records = batch.len(),
+                    waited_ms = since.elapsed().as_millis() as u64,
+                    "the database is back; the message log caught up"
+                );
+            }
+            batch.clear();
+            return;
+        };
+        if store.ping().await.is_ok() {
+            let mut kept = Vec::with_capacity(batch.len());
+            for exchange in batch.drain(..) {
+                match store.write_exchanges(std::slice::from_ref(&exchange)).await {
+                    Ok(()) => {}
+                    Err(e) if store.ping().await.is_ok() => log_refused(&exchange, &e),
+                    Err(_) => kept.push(exchange),
+                }
+            }
+            *batch = kept;
+            if batch.is_empty() {
+                return;
+            }
+        }
+        // Every 16th failure is logged: an outage of minutes must not flood the log.
+        if failures.is_multiple_of(16) {
+            tracing::warn!(records = batch.len(), error = %e, "the database is unavailable; exchanges wait in the spool");
+        }
+        failures += 1;
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn log_refused(exchange: &Exchange, e: &super::DbError) {
+    let request_ids: Vec<&str> = exchange
+        .messages
+        .iter()
+        .map(|m| m.request_id.as_str())
+        .collect();
+    tracing::error!(error = %e, ?request_ids, "the database refused an exchange; it is skipped");
 }

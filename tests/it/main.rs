@@ -18,6 +18,7 @@ mod eval_reports;
 mod eval_run;
 mod eval_score;
 mod evalsets;
+mod faults;
 mod faults_edge;
 mod guard_bypass;
 mod keys_and_limits;

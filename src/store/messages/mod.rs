@@ -13,8 +13,8 @@ use super::{Backend, DbError, Store};
 use crate::core::{UsdCost, new_id};
 
 /// One exchange to log: the conversation it belongs to and its new messages (the user's turn and
-/// the assistant's answer, or the error that ended it).
-#[derive(Debug, Clone)]
+/// the assistant's answer, or the error that ended it). Serialised as JSON in the spool.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Exchange {
     pub conversation_id: String,
     pub key_id: String,
@@ -23,7 +23,7 @@ pub struct Exchange {
 }
 
 /// One stored message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MessageRecord {
     pub id: String,
     pub conversation_id: String,
@@ -231,7 +231,8 @@ impl Store {
         let cols = MESSAGE_COLUMNS.len() + 1;
         for chunk in messages.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "INSERT INTO messages ({}, key_id) VALUES {}",
+                // A replayed spool may hold exchanges already stored: inserting is idempotent.
+                "INSERT INTO messages ({}, key_id) VALUES {} ON CONFLICT (id) DO NOTHING",
                 MESSAGE_COLUMNS.join(", "),
                 placeholders_with(chunk.len(), cols, |c, n| bulk_param(
                     backend,

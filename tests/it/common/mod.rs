@@ -87,6 +87,7 @@ pub fn test_config(upstream: &MockUpstream, db_url: &str, extra: &str) -> String
     text.push_str(&model("gpt-flaky", "flaky-2", ""));
     text.push_str(&model("gpt-medium", "slow-300", ""));
     text.push_str(&model("gpt-dose", "dose", ""));
+    text.push_str(&model("gpt-verbose", "verbose", ""));
     // `{api_base}` in the extra TOML is the mock upstream's address (for extra models).
     text.push_str(&extra.replace("{api_base}", &base));
     text
@@ -114,7 +115,11 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     let text = test_config(&upstream, &db_url, &opts.extra_toml);
     let path = dir.path().join("powerbirth.toml");
     std::fs::write(&path, &text).unwrap();
-    let config = Config::load_with_env(&path, &opts.env).unwrap();
+    // The message spool in the test's own directory (PostgreSQL has no file to sit next to).
+    let mut env = opts.env.clone();
+    env.entry("POWERBIRTH_WRITER__SPOOL_DIR".into())
+        .or_insert_with(|| dir.path().join("spool").display().to_string());
+    let config = Config::load_with_env(&path, &env).unwrap();
     // One local model for the whole test run: the first app that names it loads it.
     static LOCAL_MODELS: std::sync::OnceLock<LocalModels> = std::sync::OnceLock::new();
     let local = LOCAL_MODELS.get_or_init(LocalModels::default);

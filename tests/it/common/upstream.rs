@@ -30,7 +30,9 @@ pub struct Received {
 /// - `dose`: answers with a medicine dose (for the output guard);
 /// - `judge-4`: an LLM judge that grades `{"score": 4, …}` (wrapped in prose, as judges do);
 /// - `judge-garbage`: a judge that answers no grade at all;
-/// - `echo-system`: answers with the system message (so a prompt change changes the answer).
+/// - `echo-system`: answers with the system message (so a prompt change changes the answer);
+/// - `verbose`: echoes, but reports 50,000 completion tokens, or the request's `max_tokens` /
+///   `max_completion_tokens` when lower (a long answer cut at the cap, as a real upstream does).
 #[derive(Clone)]
 pub struct MockUpstream {
     pub addr: SocketAddr,
@@ -125,10 +127,18 @@ async fn mock_chat(State((received, calls)): State<MockState>, body: String) -> 
         let include_usage = body["stream_options"]["include_usage"] == true;
         return mock_stream(&model, &answer, include_usage);
     }
+    let completion_tokens = if model == "verbose" {
+        let cap = body["max_completion_tokens"]
+            .as_u64()
+            .or(body["max_tokens"].as_u64());
+        cap.unwrap_or(50_000).min(50_000)
+    } else {
+        7
+    };
     axum::Json(json!({
         "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+        "usage": {"prompt_tokens": 11, "completion_tokens": completion_tokens, "total_tokens": 11 + completion_tokens}
     }))
     .into_response()
 }
