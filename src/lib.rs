@@ -15,6 +15,7 @@ pub mod guard;
 pub mod http;
 pub mod metering;
 pub mod metrics;
+pub mod ml;
 pub mod periodic;
 pub mod prompts;
 pub mod providers;

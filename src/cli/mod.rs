@@ -1,9 +1,11 @@
-//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …` and `users …`. Every subcommand takes `--config FILE` and reads the
+//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `data check`
+//! and `train`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
 mod eval;
 mod eval_guard;
 mod eval_score;
+mod ml;
 mod prompts;
 mod review;
 mod users;
@@ -64,6 +66,18 @@ pub enum Command {
         #[command(subcommand)]
         action: users::UsersCommand,
     },
+    /// Check a data file against an expectation suite.
+    Data {
+        #[command(subcommand)]
+        action: ml::DataCommand,
+    },
+    /// Train a model from a training config (YAML, given with `--config`, default
+    /// training/configs/risk.yaml) and write its artifacts.
+    Train {
+        /// Artifacts go to OUT/<version>/ and OUT/<task>-<version>.tar.gz.
+        #[arg(long, default_value = "models/risk")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,16 +104,33 @@ pub enum KeysCommand {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The ML commands do not read the server configuration; `train` takes `--config` as its
+    // training config.
+    let command = match cli.command {
+        Command::Data { action } => match ml::data(action)? {
+            0 => return Ok(()),
+            code => std::process::exit(i32::from(code)),
+        },
+        Command::Train { out } => {
+            let config = if cli.config == std::path::Path::new("powerbirth.toml") {
+                PathBuf::from("training/configs/risk.yaml")
+            } else {
+                cli.config
+            };
+            return ml::train(&config, &out);
+        }
+        other => other,
+    };
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         // `eval` exit codes carry meaning for CI: a configuration it cannot use is 2, not 1.
-        Err(e) if matches!(cli.command, Command::Eval { .. }) => {
+        Err(e) if matches!(command, Command::Eval { .. }) => {
             eprintln!("error: {e}");
             std::process::exit(2);
         }
         Err(e) => return Err(e.into()),
     };
-    match cli.command {
+    match command {
         Command::Serve => serve(config).await,
         Command::Keys { action } => keys(config, action).await,
         Command::Prompts { action } => prompts::run(&config, action),
@@ -110,6 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
+        Command::Data { .. } | Command::Train { .. } => unreachable!("handled above"),
     }
 }
 

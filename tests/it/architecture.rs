@@ -162,6 +162,7 @@ const TIERS: &[(&str, u8)] = &[
     ("chat", 5),
     ("eval", 6),
     ("review", 6),
+    ("ml", 6),
     ("config", 7),
     ("http", 8),
     ("app", 9),

@@ -20,6 +20,8 @@ mod evalsets;
 mod keys_and_limits;
 mod local_model;
 mod metering;
+mod ml_data;
+mod ml_train;
 mod review_browser;
 mod review_export;
 mod review_promote;
