@@ -13,7 +13,7 @@ use crate::ml_data::{DATA, repo};
 
 const CONFIG: &str = "training/configs/risk.yaml";
 /// The figure documented in docs/model-performance.md (grouped 5-fold CV, seed 42).
-const DOCUMENTED_AUC_HIGH: &str = "0.0000";
+const DOCUMENTED_AUC_HIGH: &str = "0.9541";
 const ARTIFACTS: [&str; 7] = [
     "calibration.svg",
     "confusion.svg",
