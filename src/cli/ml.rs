@@ -50,7 +50,10 @@ pub fn data(action: DataCommand) -> anyhow::Result<u8> {
 pub fn train(config: &Path, out: &Path) -> anyhow::Result<()> {
     let outcome = train::run(config, out)?;
     let cv = &outcome.metrics.cv;
-    println!("trained {} version {}", outcome.metrics.model_kind, outcome.version);
+    println!(
+        "trained {} version {}",
+        outcome.metrics.model_kind, outcome.version
+    );
     println!(
         "grouped {}-fold CV ({} rows, {} distinct measurement vectors):",
         outcome.metrics.fold_rows.len(),

@@ -91,7 +91,9 @@ pub fn run_suite(suite: &Suite, table: &Table, data: &str, data_sha256: &str) ->
 
 fn column_stats(c: &Column) -> ColumnStats {
     let nulls = (0..c.values.len()).filter(|&i| c.values.is_null(i)).count();
-    let distinct: BTreeSet<String> = (0..c.values.len()).filter_map(|i| c.values.key(i)).collect();
+    let distinct: BTreeSet<String> = (0..c.values.len())
+        .filter_map(|i| c.values.key(i))
+        .collect();
     let mut stats = ColumnStats {
         name: c.name.clone(),
         type_: c.values.type_name().into(),
@@ -127,7 +129,7 @@ fn column_stats(c: &Column) -> ColumnStats {
     stats
 }
 
-/// Long because it is one table of the seven kinds, each a few lines.
+/// One arm per kind; long because it is one table of the seven kinds, each a few lines.
 fn evaluate(e: &Expectation, table: &Table) -> ExpectationResult {
     let column = e.column.as_deref().and_then(|n| table.column(n));
     let result = |success: bool, observed: Value, summary: String| ExpectationResult {
@@ -151,7 +153,11 @@ fn evaluate(e: &Expectation, table: &Table) -> ExpectationResult {
         K::ExpectColumnValuesToBeOfType => {
             let found = column.map_or("", |c| c.values.type_name());
             let want = e.type_.as_deref().unwrap_or("");
-            result(found == want, json!(found), format!("type {found}, expected {want}"))
+            result(
+                found == want,
+                json!(found),
+                format!("type {found}, expected {want}"),
+            )
         }
         K::ExpectColumnValuesToBeBetween => {
             let Some(Values::Number(v)) = column.map(|c| &c.values) else {
@@ -162,7 +168,11 @@ fn evaluate(e: &Expectation, table: &Table) -> ExpectationResult {
                 e.max_value.unwrap_or(f64::INFINITY),
             );
             let present: Vec<f64> = v.iter().flatten().copied().collect();
-            let outside: Vec<f64> = present.iter().copied().filter(|x| *x < lo || *x > hi).collect();
+            let outside: Vec<f64> = present
+                .iter()
+                .copied()
+                .filter(|x| *x < lo || *x > hi)
+                .collect();
             share_result(result, present.len(), &outside, mostly, |x| format!("{x}"))
         }
         K::ExpectColumnValuesToBeInSet => {
@@ -174,7 +184,9 @@ fn evaluate(e: &Expectation, table: &Table) -> ExpectationResult {
                 .filter(|x| !set.contains(x.as_str()))
                 .cloned()
                 .collect();
-            share_result(result, present.len(), &outside, mostly, |x| format!("{x:?}"))
+            share_result(result, present.len(), &outside, mostly, |x| {
+                format!("{x:?}")
+            })
         }
         K::ExpectColumnValuesToNotBeNull => {
             let c = column.expect("checked above");
@@ -183,7 +195,11 @@ fn evaluate(e: &Expectation, table: &Table) -> ExpectationResult {
             result(
                 share >= mostly,
                 json!({"non_null_share": share, "nulls": nulls}),
-                format!("{nulls} null ({:.1}% non-null, needs ≥ {:.1}%)", share * 100.0, mostly * 100.0),
+                format!(
+                    "{nulls} null ({:.1}% non-null, needs ≥ {:.1}%)",
+                    share * 100.0,
+                    mostly * 100.0
+                ),
             )
         }
         K::ExpectTableDuplicateRowShareToBeAtMost => {
@@ -196,7 +212,11 @@ fn evaluate(e: &Expectation, table: &Table) -> ExpectationResult {
             result(
                 s <= max,
                 json!({"duplicate_rows": duplicates, "duplicate_share": s, "distinct_rows": distinct.len()}),
-                format!("{duplicates} duplicate rows ({:.1}%, at most {:.1}%)", s * 100.0, max * 100.0),
+                format!(
+                    "{duplicates} duplicate rows ({:.1}%, at most {:.1}%)",
+                    s * 100.0,
+                    max * 100.0
+                ),
             )
         }
         K::ExpectIdenticalFeaturesToHaveOneLabel => conflicts(e, table, result),
@@ -204,7 +224,11 @@ fn evaluate(e: &Expectation, table: &Table) -> ExpectationResult {
 }
 
 fn share(part: usize, whole: usize) -> f64 {
-    if whole == 0 { 1.0 } else { part as f64 / whole as f64 }
+    if whole == 0 {
+        1.0
+    } else {
+        part as f64 / whole as f64
+    }
 }
 
 /// Great Expectations' `mostly`: the share of non-null values that pass must reach it.
@@ -245,15 +269,24 @@ fn conflicts(
     let features: Option<Vec<&Column>> = names.iter().map(|n| table.column(n)).collect();
     let label = e.label.as_deref().and_then(|n| table.column(n));
     let (Some(features), Some(label)) = (features, label) else {
-        return result(false, json!("missing columns"), "a named column is missing".into());
+        return result(
+            false,
+            json!("missing columns"),
+            "a named column is missing".into(),
+        );
     };
-    let mut groups: HashMap<Vec<Option<String>>, (BTreeSet<Option<String>>, usize)> = HashMap::new();
+    let mut groups: HashMap<Vec<Option<String>>, (BTreeSet<Option<String>>, usize)> =
+        HashMap::new();
     for i in 0..table.rows {
         let g = groups.entry(table.row_key(i, &features)).or_default();
         g.0.insert(label.values.key(i));
         g.1 += 1;
     }
-    let conflicting: Vec<usize> = groups.values().filter(|g| g.0.len() > 1).map(|g| g.1).collect();
+    let conflicting: Vec<usize> = groups
+        .values()
+        .filter(|g| g.0.len() > 1)
+        .map(|g| g.1)
+        .collect();
     let max = e.max_conflicting_groups.unwrap_or(0);
     let rows: usize = conflicting.iter().sum();
     result(
@@ -270,14 +303,36 @@ fn conflicts(
 /// The report as the table `powerbirth data check` prints.
 pub fn render_table(report: &CheckReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "suite {}  data {}  rows {}", report.suite, report.data, report.rows);
+    let _ = writeln!(
+        out,
+        "suite {}  data {}  rows {}",
+        report.suite, report.data, report.rows
+    );
     let _ = writeln!(out, "sha256 {}\n", report.data_sha256);
-    let _ = writeln!(out, "{:<14} {:<7} {:>5} {:>8} {:>10} {:>10} {:>10}", "COLUMN", "TYPE", "NULLS", "DISTINCT", "MIN", "MAX", "MEAN");
+    let _ = writeln!(
+        out,
+        "{:<14} {:<7} {:>5} {:>8} {:>10} {:>10} {:>10}",
+        "COLUMN", "TYPE", "NULLS", "DISTINCT", "MIN", "MAX", "MEAN"
+    );
     let num = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
     for c in &report.columns {
-        let _ = writeln!(out, "{:<14} {:<7} {:>5} {:>8} {:>10} {:>10} {:>10}", c.name, c.type_, c.nulls, c.distinct, num(c.min), num(c.max), num(c.mean));
+        let _ = writeln!(
+            out,
+            "{:<14} {:<7} {:>5} {:>8} {:>10} {:>10} {:>10}",
+            c.name,
+            c.type_,
+            c.nulls,
+            c.distinct,
+            num(c.min),
+            num(c.max),
+            num(c.mean)
+        );
     }
-    let _ = writeln!(out, "\n{:<6} {:<5} {:<46} {:<12} DETAIL", "RESULT", "LEVEL", "EXPECTATION", "COLUMN");
+    let _ = writeln!(
+        out,
+        "\n{:<6} {:<5} {:<46} {:<12} DETAIL",
+        "RESULT", "LEVEL", "EXPECTATION", "COLUMN"
+    );
     for r in &report.expectations {
         let verdict = if r.success { "ok" } else { "FAIL" };
         let level = match r.severity {
@@ -285,7 +340,11 @@ pub fn render_table(report: &CheckReport) -> String {
             Severity::Warn => "warn",
         };
         let column = r.column.as_deref().unwrap_or("-");
-        let _ = writeln!(out, "{verdict:<6} {level:<5} {:<46} {column:<12} {}", r.expectation_type, r.summary);
+        let _ = writeln!(
+            out,
+            "{verdict:<6} {level:<5} {:<46} {column:<12} {}",
+            r.expectation_type, r.summary
+        );
     }
     let _ = writeln!(
         out,

@@ -136,7 +136,9 @@ impl Expectation {
         let (required, allowed): (&[&str], &[&str]) = match self.expectation_type {
             K::ExpectColumnToExist => (&["column"], &[]),
             K::ExpectColumnValuesToBeOfType => (&["column", "type"], &[]),
-            K::ExpectColumnValuesToBeBetween => (&["column"], &["min_value", "max_value", "mostly"]),
+            K::ExpectColumnValuesToBeBetween => {
+                (&["column"], &["min_value", "max_value", "mostly"])
+            }
             K::ExpectColumnValuesToBeInSet => (&["column", "value_set"], &["mostly"]),
             K::ExpectColumnValuesToNotBeNull => (&["column"], &["mostly"]),
             K::ExpectTableDuplicateRowShareToBeAtMost => (&["max_share"], &[]),

@@ -103,21 +103,33 @@ impl RiskModel {
     /// Checks `file` and prepares its predictor.
     pub fn new(file: ModelFile) -> Result<RiskModel, ModelError> {
         if file.format != FORMAT {
-            return Err(ModelError::Format(format!("format {:?}, expected {FORMAT:?}", file.format)));
+            return Err(ModelError::Format(format!(
+                "format {:?}, expected {FORMAT:?}",
+                file.format
+            )));
         }
         if !file.classes.contains(&file.positive_class) {
-            return Err(ModelError::Format("positive_class is not one of classes".into()));
+            return Err(ModelError::Format(
+                "positive_class is not one of classes".into(),
+            ));
         }
         let (k, d) = (file.classes.len(), file.features.len());
         let predictor = match &file.estimator {
-            Estimator::LogisticRegression { mean, scale, coefficients, intercepts } => {
+            Estimator::LogisticRegression {
+                mean,
+                scale,
+                coefficients,
+                intercepts,
+            } => {
                 let shapes_ok = mean.len() == d
                     && scale.len() == d
                     && intercepts.len() == k
                     && coefficients.len() == k
                     && coefficients.iter().all(|r| r.len() == d);
                 if !shapes_ok {
-                    return Err(ModelError::Format("coefficient shapes do not match classes × features".into()));
+                    return Err(ModelError::Format(
+                        "coefficient shapes do not match classes × features".into(),
+                    ));
                 }
                 Predictor::Linear
             }
@@ -125,7 +137,9 @@ impl RiskModel {
                 let b: MultiOutputBooster = serde_json::from_value(booster.clone())
                     .map_err(|e| ModelError::Format(format!("booster: {e}")))?;
                 if b.n_boosters != k {
-                    return Err(ModelError::Format("booster outputs do not match classes".into()));
+                    return Err(ModelError::Format(
+                        "booster outputs do not match classes".into(),
+                    ));
                 }
                 Predictor::Boosted(Box::new(b))
             }
@@ -140,20 +154,41 @@ impl RiskModel {
 
     /// Index of the positive class in each probability row.
     pub fn positive_index(&self) -> usize {
-        self.file.classes.iter().position(|c| *c == self.file.positive_class).unwrap_or(0)
+        self.file
+            .classes
+            .iter()
+            .position(|c| *c == self.file.positive_class)
+            .unwrap_or(0)
     }
 
     /// Class probabilities for each row (features in `file.features` order); each row sums to 1.
     pub fn predict_proba(&self, rows: &[Vec<f64>]) -> Result<Vec<Vec<f64>>, ModelError> {
         let want = self.file.features.len();
         if let Some((row, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != want) {
-            return Err(ModelError::Width { row, got: r.len(), want });
+            return Err(ModelError::Width {
+                row,
+                got: r.len(),
+                want,
+            });
         }
         Ok(match (&self.predictor, &self.file.estimator) {
-            (Predictor::Linear, Estimator::LogisticRegression { mean, scale, coefficients, intercepts }) => rows
+            (
+                Predictor::Linear,
+                Estimator::LogisticRegression {
+                    mean,
+                    scale,
+                    coefficients,
+                    intercepts,
+                },
+            ) => rows
                 .iter()
                 .map(|x| {
-                    let z: Vec<f64> = x.iter().zip(mean).zip(scale).map(|((x, m), s)| (x - m) / s).collect();
+                    let z: Vec<f64> = x
+                        .iter()
+                        .zip(mean)
+                        .zip(scale)
+                        .map(|((x, m), s)| (x - m) / s)
+                        .collect();
                     let logits: Vec<f64> = coefficients
                         .iter()
                         .zip(intercepts)

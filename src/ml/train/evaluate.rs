@@ -6,7 +6,7 @@ use super::config::TrainConfig;
 use super::metrics::{self as m, CalibrationBin, Summary};
 use super::{TrainError, cv, fit};
 use crate::ml::data::CheckReport;
-use crate::ml::models::{Feature, FORMAT, ModelFile, RiskModel};
+use crate::ml::models::{FORMAT, Feature, ModelFile, RiskModel};
 
 /// Everything cross-validation measured.
 pub struct CvOutcome {
@@ -22,15 +22,24 @@ pub struct CvOutcome {
 }
 
 /// Fits on k − 1 folds and scores the held-out one, k times.
-pub fn cross_validate(config: &TrainConfig, x: &[Vec<f64>], y: &[usize]) -> Result<CvOutcome, TrainError> {
+pub fn cross_validate(
+    config: &TrainConfig,
+    x: &[Vec<f64>],
+    y: &[usize],
+) -> Result<CvOutcome, TrainError> {
     let k = config.cv.folds;
     let n_classes = config.target.classes.len();
     let positive = config.positive_index();
-    let keys: Vec<Vec<u64>> = x.iter().map(|r| r.iter().map(|v| v.to_bits()).collect()).collect();
+    let keys: Vec<Vec<u64>> = x
+        .iter()
+        .map(|r| r.iter().map(|v| v.to_bits()).collect())
+        .collect();
     let groups = cv::groups_of(&keys);
     let distinct = groups.iter().max().map_or(0, |g| g + 1);
     if distinct < k {
-        return Err(TrainError::Validation(format!("{distinct} distinct rows cannot fill {k} folds")));
+        return Err(TrainError::Validation(format!(
+            "{distinct} distinct rows cannot fill {k} folds"
+        )));
     }
     let folds = cv::grouped_stratified_folds(&groups, y, n_classes, k, config.cv.seed);
     let mut oof = vec![Vec::new(); x.len()];
@@ -40,13 +49,27 @@ pub fn cross_validate(config: &TrainConfig, x: &[Vec<f64>], y: &[usize]) -> Resu
         let (train, test): (Vec<usize>, Vec<usize>) = (0..x.len()).partition(|&i| folds[i] != f);
         let pick = |idx: &[usize]| -> Vec<Vec<f64>> { idx.iter().map(|&i| x[i].clone()).collect() };
         let train_y: Vec<usize> = train.iter().map(|&i| y[i]).collect();
-        let estimator = fit::fit(&config.model, &pick(&train), &train_y, n_classes, config.cv.seed)?;
+        let estimator = fit::fit(
+            &config.model,
+            &pick(&train),
+            &train_y,
+            n_classes,
+            config.cv.seed,
+        )?;
         let model = RiskModel::new(model_file(config, estimator))
             .map_err(|e| TrainError::Validation(e.to_string()))?;
-        let proba = model.predict_proba(&pick(&test)).map_err(|e| TrainError::Validation(e.to_string()))?;
+        let proba = model
+            .predict_proba(&pick(&test))
+            .map_err(|e| TrainError::Validation(e.to_string()))?;
         let truth: Vec<usize> = test.iter().map(|&i| y[i]).collect();
-        let scores = fold_scores(&truth, &proba, n_classes, positive, config.cv.calibration_bins)
-            .ok_or_else(|| TrainError::Validation(format!("fold {f} lacks a class")))?;
+        let scores = fold_scores(
+            &truth,
+            &proba,
+            n_classes,
+            positive,
+            config.cv.calibration_bins,
+        )
+        .ok_or_else(|| TrainError::Validation(format!("fold {f} lacks a class")))?;
         for (values, s) in per_fold.iter_mut().zip(scores) {
             values.push(s);
         }
@@ -81,7 +104,13 @@ pub fn cross_validate(config: &TrainConfig, x: &[Vec<f64>], y: &[usize]) -> Resu
 }
 
 /// AUC (positive vs rest), macro OvR AUC, F1 macro, F1 positive, Brier, ECE on one fold.
-fn fold_scores(truth: &[usize], proba: &[Vec<f64>], n_classes: usize, positive: usize, bins: usize) -> Option<[f64; 6]> {
+fn fold_scores(
+    truth: &[usize],
+    proba: &[Vec<f64>],
+    n_classes: usize,
+    positive: usize,
+    bins: usize,
+) -> Option<[f64; 6]> {
     let is_pos: Vec<bool> = truth.iter().map(|&c| c == positive).collect();
     let p_pos: Vec<f64> = proba.iter().map(|p| p[positive]).collect();
     let predicted: Vec<usize> = proba.iter().map(|p| m::argmax(p)).collect();
@@ -105,14 +134,21 @@ fn model_file(config: &TrainConfig, estimator: crate::ml::models::Estimator) -> 
         features: config
             .features
             .iter()
-            .map(|f| Feature { name: f.name.clone(), unit: f.unit.clone() })
+            .map(|f| Feature {
+                name: f.name.clone(),
+                unit: f.unit.clone(),
+            })
             .collect(),
         estimator,
     }
 }
 
 /// `modelcard.yaml` from the config's template and the run's figures.
-pub fn model_card(config: &TrainConfig, metrics: &MetricsFile, report: &CheckReport) -> Result<String, String> {
+pub fn model_card(
+    config: &TrainConfig,
+    metrics: &MetricsFile,
+    report: &CheckReport,
+) -> Result<String, String> {
     let template = std::fs::read_to_string(&config.model_card).map_err(|e| e.to_string())?;
     let conflicts = report
         .expectations

@@ -46,7 +46,9 @@ fn fit_logistic(
     let d = x.first().map_or(0, Vec::len);
     let n = x.len() as f64;
     // StandardScaler: population standard deviation; a constant feature keeps scale 1.
-    let mean: Vec<f64> = (0..d).map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n).collect();
+    let mean: Vec<f64> = (0..d)
+        .map(|j| x.iter().map(|r| r[j]).sum::<f64>() / n)
+        .collect();
     let scale: Vec<f64> = (0..d)
         .map(|j| {
             let var = x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n;

@@ -21,7 +21,7 @@ pub use artifacts::{CvMetrics, MetricsFile, Timings};
 pub use config::{ConfigError, TrainConfig};
 
 use crate::ml::data::{self, CheckReport, Suite, Table, Values};
-use crate::ml::models::{Estimator, Feature, FORMAT, ModelFile, RiskModel, canonical_json};
+use crate::ml::models::{Estimator, FORMAT, Feature, ModelFile, RiskModel, canonical_json};
 
 /// What a finished run produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +47,13 @@ pub enum TrainError {
     Suite(#[from] data::SuiteError),
     #[error(transparent)]
     Data(#[from] data::DataError),
-    #[error("data check failed ({failed} error expectation(s)); run `powerbirth data check` for the table")]
-    DataCheck { failed: usize, report: Box<CheckReport> },
+    #[error(
+        "data check failed ({failed} error expectation(s)); run `powerbirth data check` for the table"
+    )]
+    DataCheck {
+        failed: usize,
+        report: Box<CheckReport>,
+    },
     #[error("{path}: {message}")]
     Table { path: PathBuf, message: String },
     #[error(transparent)]
@@ -58,7 +63,10 @@ pub enum TrainError {
     #[error("model card template {path}: {message}")]
     ModelCard { path: PathBuf, message: String },
     #[error("writing artifacts to {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Trains the model `config` describes and writes its artifacts under `out`.
@@ -74,7 +82,12 @@ pub fn run(config_path: &Path, out: &Path) -> Result<TrainOutcome, TrainError> {
         source,
     })?;
     let data_sha256 = hex::encode(Sha256::digest(&data_bytes));
-    let report = data::run_suite(&suite, &table, &display_name(&config.data.path), &data_sha256);
+    let report = data::run_suite(
+        &suite,
+        &table,
+        &display_name(&config.data.path),
+        &data_sha256,
+    );
     if !report.success {
         return Err(TrainError::DataCheck {
             failed: report.failed_errors,
@@ -88,7 +101,13 @@ pub fn run(config_path: &Path, out: &Path) -> Result<TrainOutcome, TrainError> {
     let cv = evaluate::cross_validate(&config, &x, &y)?;
     let cv_seconds = cv_started.elapsed().as_secs_f64();
     let fit_started = Instant::now();
-    let estimator = fit::fit(&config.model, &x, &y, config.target.classes.len(), config.cv.seed)?;
+    let estimator = fit::fit(
+        &config.model,
+        &x,
+        &y,
+        config.target.classes.len(),
+        config.cv.seed,
+    )?;
     let final_fit_seconds = fit_started.elapsed().as_secs_f64();
 
     let version = version_of(&config_bytes, &data_bytes);
@@ -135,13 +154,18 @@ fn write(
         features: config
             .features
             .iter()
-            .map(|f| Feature { name: f.name.clone(), unit: f.unit.clone() })
+            .map(|f| Feature {
+                name: f.name.clone(),
+                unit: f.unit.clone(),
+            })
             .collect(),
         estimator,
     };
-    let card = evaluate::model_card(config, &metrics, report).map_err(|message| TrainError::ModelCard {
-        path: config.model_card.clone(),
-        message,
+    let card = evaluate::model_card(config, &metrics, report).map_err(|message| {
+        TrainError::ModelCard {
+            path: config.model_card.clone(),
+            message,
+        }
     })?;
     let positive = &config.target.positive;
     let files = vec![
@@ -149,9 +173,18 @@ fn write(
         ("metrics.json", canonical_json(&metrics)),
         ("modelcard.yaml", card.into_bytes()),
         ("dataset_report.json", canonical_json(report)),
-        ("roc.svg", plots::roc_svg(&cv.roc_points, cv.oof_auc, positive).into_bytes()),
-        ("calibration.svg", plots::calibration_svg(&cv.calibration, cv.oof_ece, positive).into_bytes()),
-        ("confusion.svg", plots::confusion_svg(&cv.confusion, &config.target.classes).into_bytes()),
+        (
+            "roc.svg",
+            plots::roc_svg(&cv.roc_points, cv.oof_auc, positive).into_bytes(),
+        ),
+        (
+            "calibration.svg",
+            plots::calibration_svg(&cv.calibration, cv.oof_ece, positive).into_bytes(),
+        ),
+        (
+            "confusion.svg",
+            plots::confusion_svg(&cv.confusion, &config.target.classes).into_bytes(),
+        ),
     ];
     let dir = out.join(version);
     let tarball = out.join(format!("{}-{version}.tar.gz", config.task));
@@ -171,7 +204,10 @@ fn write(
 /// The features as rows of numbers and the target as class indices; a null, non-numeric feature
 /// or an unknown label is an error naming the row (1-based, after the header).
 fn matrix(config: &TrainConfig, table: &Table) -> Result<(Vec<Vec<f64>>, Vec<usize>), TrainError> {
-    let fail = |message: String| TrainError::Table { path: config.data.path.clone(), message };
+    let fail = |message: String| TrainError::Table {
+        path: config.data.path.clone(),
+        message,
+    };
     let mut columns = Vec::new();
     for f in &config.features {
         match table.column(&f.name).map(|c| &c.values) {
@@ -194,7 +230,12 @@ fn matrix(config: &TrainConfig, table: &Table) -> Result<(Vec<Vec<f64>>, Vec<usi
             .classes
             .iter()
             .position(|c| *c == label)
-            .ok_or_else(|| fail(format!("row {}: label {label:?} is not one of target.classes", i + 1)))?;
+            .ok_or_else(|| {
+                fail(format!(
+                    "row {}: label {label:?} is not one of target.classes",
+                    i + 1
+                ))
+            })?;
         x.push(row);
         y.push(class);
     }
@@ -218,7 +259,10 @@ fn kind_name(e: &Estimator) -> &'static str {
 
 /// The path as shown in reports: its file name, so a report does not depend on where it ran.
 fn display_name(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    )
 }
 
 /// Loads a trained model back (for the registry and serving).

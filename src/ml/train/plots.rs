@@ -16,7 +16,10 @@ const GREY: RGBColor = RGBColor(150, 150, 150);
 pub fn roc_svg(points: &[(f64, f64)], auc: f64, positive: &str) -> String {
     render(|area| {
         let mut chart = ChartBuilder::on(&area)
-            .caption(format!("ROC — {positive} vs rest (AUC {auc:.3}, out-of-fold)"), ("sans-serif", 18))
+            .caption(
+                format!("ROC — {positive} vs rest (AUC {auc:.3}, out-of-fold)"),
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(48)
@@ -26,8 +29,14 @@ pub fn roc_svg(points: &[(f64, f64)], auc: f64, positive: &str) -> String {
             .x_desc("false positive rate")
             .y_desc("true positive rate")
             .draw()?;
-        chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], GREY.stroke_width(1)))?;
-        chart.draw_series(LineSeries::new(points.iter().copied(), BLUE.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            GREY.stroke_width(1),
+        ))?;
+        chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            BLUE.stroke_width(2),
+        ))?;
         Ok(())
     })
 }
@@ -36,7 +45,10 @@ pub fn roc_svg(points: &[(f64, f64)], auc: f64, positive: &str) -> String {
 pub fn calibration_svg(bins: &[CalibrationBin], ece: f64, positive: &str) -> String {
     render(|area| {
         let mut chart = ChartBuilder::on(&area)
-            .caption(format!("Calibration — P({positive}) (ECE {ece:.3})"), ("sans-serif", 18))
+            .caption(
+                format!("Calibration — P({positive}) (ECE {ece:.3})"),
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(48)
@@ -46,9 +58,18 @@ pub fn calibration_svg(bins: &[CalibrationBin], ece: f64, positive: &str) -> Str
             .x_desc("mean predicted probability")
             .y_desc("observed share")
             .draw()?;
-        chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], GREY.stroke_width(1)))?;
-        let points: Vec<(f64, f64)> = bins.iter().map(|b| (b.mean_predicted, b.observed_rate)).collect();
-        chart.draw_series(LineSeries::new(points.iter().copied(), BLUE.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(
+            [(0.0, 0.0), (1.0, 1.0)],
+            GREY.stroke_width(1),
+        ))?;
+        let points: Vec<(f64, f64)> = bins
+            .iter()
+            .map(|b| (b.mean_predicted, b.observed_rate))
+            .collect();
+        chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            BLUE.stroke_width(2),
+        ))?;
         chart.draw_series(points.iter().zip(bins).map(|(&p, b)| {
             // Larger dots for fuller bins.
             let r = 3 + (b.count as f64).sqrt() as i32 / 3;
@@ -64,7 +85,10 @@ pub fn confusion_svg(matrix: &[Vec<usize>], classes: &[String]) -> String {
     let max = matrix.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
     render(|area| {
         let mut chart = ChartBuilder::on(&area)
-            .caption("Confusion matrix (rows: true, columns: predicted)", ("sans-serif", 18))
+            .caption(
+                "Confusion matrix (rows: true, columns: predicted)",
+                ("sans-serif", 18),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(90)
@@ -75,8 +99,20 @@ pub fn confusion_svg(matrix: &[Vec<usize>], classes: &[String]) -> String {
             .disable_mesh()
             .x_labels(k * 2 + 1)
             .y_labels(k * 2 + 1)
-            .x_label_formatter(&|v| if v.fract() == 0.5 { label(v) } else { String::new() })
-            .y_label_formatter(&|v| if v.fract() == 0.5 { label(v) } else { String::new() })
+            .x_label_formatter(&|v| {
+                if v.fract() == 0.5 {
+                    label(v)
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|v| {
+                if v.fract() == 0.5 {
+                    label(v)
+                } else {
+                    String::new()
+                }
+            })
             .draw()?;
         for (t, row) in matrix.iter().enumerate() {
             for (p, &count) in row.iter().enumerate() {
@@ -97,7 +133,9 @@ pub fn confusion_svg(matrix: &[Vec<usize>], classes: &[String]) -> String {
 }
 
 /// Draws on a white SVG canvas; a drawing error yields an SVG that says so rather than a panic.
-fn render(draw: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> PlotResult) -> String {
+fn render(
+    draw: impl FnOnce(DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> PlotResult,
+) -> String {
     let mut svg = String::new();
     let outcome = {
         let area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
