@@ -260,6 +260,9 @@ fn share_result<T>(
     )
 }
 
+/// A row's cells in some columns, as compared for identity.
+type RowKey = Vec<Option<String>>;
+
 fn conflicts(
     e: &Expectation,
     table: &Table,
@@ -275,8 +278,7 @@ fn conflicts(
             "a named column is missing".into(),
         );
     };
-    let mut groups: HashMap<Vec<Option<String>>, (BTreeSet<Option<String>>, usize)> =
-        HashMap::new();
+    let mut groups: HashMap<RowKey, (BTreeSet<Option<String>>, usize)> = HashMap::new();
     for i in 0..table.rows {
         let g = groups.entry(table.row_key(i, &features)).or_default();
         g.0.insert(label.values.key(i));

@@ -201,10 +201,12 @@ impl TrainConfig {
             return Err("cv.calibration_bins must be at least 2".into());
         }
         let g = &self.model.gradient_boosting;
-        if !(g.budget > 0.0) {
+        // Written so that NaN is refused too.
+        if g.budget.is_nan() || g.budget <= 0.0 {
             return Err("model.gradient_boosting.budget must be positive".into());
         }
-        if !(self.model.logistic_regression.alpha >= 0.0) {
+        let alpha = self.model.logistic_regression.alpha;
+        if alpha.is_nan() || alpha < 0.0 {
             return Err("model.logistic_regression.alpha must be ≥ 0".into());
         }
         Ok(())
