@@ -7,6 +7,7 @@ CONFIG ?= powerbirth.toml
 ## Fetch the models if missing, build the release binary and serve on the shipped configuration.
 run: models
 	$(CARGO) build --release --locked
+	./target/release/powerbirth models bootstrap
 	./target/release/powerbirth serve --config $(CONFIG)
 
 ## Format check, clippy with warnings denied, every test (the local-model tests need `models`,

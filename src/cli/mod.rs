@@ -1,9 +1,11 @@
-//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …` and `models …`. Every subcommand takes `--config FILE` and reads the
+//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `data check`,
+//! `train` and `models …`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
 mod eval;
 mod eval_guard;
 mod eval_score;
+mod ml;
 mod models;
 mod prompts;
 mod review;
@@ -66,6 +68,18 @@ pub enum Command {
     },
     /// The model registry: register trained versions, promote one to production, list, history.
     Models(models::ModelsArgs),
+    /// Check a data file against an expectation suite.
+    Data {
+        #[command(subcommand)]
+        action: ml::DataCommand,
+    },
+    /// Train a model from a training config (YAML, given with `--config`, default
+    /// training/configs/risk.yaml) and write its artifacts.
+    Train {
+        /// Artifacts go to OUT/<version>/ and OUT/<task>-<version>.tar.gz.
+        #[arg(long, default_value = "models/risk")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,8 +106,21 @@ pub enum KeysCommand {
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // The registry needs no gateway configuration (it reads MLFLOW_TRACKING_URI or models/).
+    // The ML and registry commands do not read the server configuration (the registry reads
+    // MLFLOW_TRACKING_URI or models/); `train` takes `--config` as its training config.
     let command = match cli.command {
+        Command::Data { action } => match ml::data(action)? {
+            0 => return Ok(()),
+            code => std::process::exit(i32::from(code)),
+        },
+        Command::Train { out } => {
+            let config = if cli.config == std::path::Path::new("powerbirth.toml") {
+                PathBuf::from("training/configs/risk.yaml")
+            } else {
+                cli.config
+            };
+            return ml::train(&config, &out);
+        }
         Command::Models(args) => return models::run(args).await,
         other => other,
     };
@@ -117,7 +144,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
-        Command::Models(args) => models::run(args).await,
+        Command::Data { .. } | Command::Train { .. } | Command::Models(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

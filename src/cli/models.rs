@@ -46,12 +46,17 @@ enum ModelsCommand {
     List { model: String },
     /// Every promotion: when, which version, from which, who approved, why.
     History { model: String },
+    /// Make sure the risk model has a production version: when none exists, train the shipped
+    /// config (`training/configs/risk.yaml`), register it and promote it with the approval
+    /// `bootstrap`. `make run` runs it before `serve`; a no-op once production exists.
+    Bootstrap,
 }
 
 /// Runs a `models` command; a refused promotion is an error (exit 1) that says why.
 pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
     let registry = Registry::from_env(&args.models_dir)?;
     match args.action {
+        ModelsCommand::Bootstrap => bootstrap(&args.models_dir, &registry).await?,
         ModelsCommand::Register { model, dir } => {
             let v = registry.register(&model, &dir).await?;
             println!(
@@ -144,4 +149,24 @@ fn history_table(history: &[Promotion]) -> String {
         );
     }
     out
+}
+
+/// `models bootstrap`: the shipped risk config trained into `<models-dir>/risk/` and promoted
+/// with the approval `bootstrap`, unless a production version exists.
+async fn bootstrap(models_dir: &std::path::Path, registry: &Registry) -> anyhow::Result<()> {
+    use crate::ml::registry::{Bootstrap, RISK_TRAINING_CONFIG, ensure_production};
+    let train = |config: &std::path::Path, out: &std::path::Path| {
+        crate::ml::train::run(config, &out.join("risk"))
+            .map(|outcome| outcome.dir)
+            .map_err(|e| e.into())
+    };
+    let config = std::path::Path::new(RISK_TRAINING_CONFIG);
+    match ensure_production("risk", config, models_dir, registry, train).await? {
+        Bootstrap::Existing(v) => println!("risk production: {} (already there)", v.version),
+        Bootstrap::Trained(p) => println!(
+            "risk production: {} (trained from {RISK_TRAINING_CONFIG}, approved by {})",
+            p.version, p.approved_by
+        ),
+    }
+    Ok(())
 }

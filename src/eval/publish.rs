@@ -14,6 +14,9 @@ use super::store::{PromptHistory, PromptRun};
 use crate::store::DatabaseConfig;
 use crate::store::Store;
 
+/// Everything from this line on in the page is kept when it is regenerated.
+pub const KEPT_MARKER: &str = "<!-- kept by eval publish -->";
+
 /// `eval publish` options.
 #[derive(Debug, clap::Args)]
 pub struct PublishArgs {
@@ -33,7 +36,15 @@ pub async fn run(database: &DatabaseConfig, args: PublishArgs) -> anyhow::Result
     let history = store.eval_history(args.runs as usize).await;
     store.close().await;
     let history = history.context("reading the stored eval runs")?;
-    let page = render(&history);
+    let mut page = render(&history);
+    // Sections written by hand below the marker (the risk model's cross-validated figures, see
+    // docs/ml.md) are not eval results: keep them.
+    if let Ok(old) = std::fs::read_to_string(&args.out)
+        && let Some(i) = old.find(KEPT_MARKER)
+    {
+        page.push('\n');
+        page.push_str(&old[i..]);
+    }
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

@@ -36,7 +36,7 @@ pub async fn completions(
         Err(e) => {
             return refusal
                 .map_or_else(|| ApiError::from(e), ApiError::from)
-                .into_response()
+                .into_response();
         }
     };
     let ctx = super::limits::context(&state, key.0, accept_language, &req, refusal).await;

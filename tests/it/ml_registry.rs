@@ -199,3 +199,36 @@ fn an_unreachable_mlflow_is_a_clear_error_not_a_silent_fallback() {
     assert!(stderr.contains("MLflow registered-models/get"), "{stderr}");
     assert!(!tmp.path().join("registry.json").exists());
 }
+
+#[test]
+fn bootstrap_trains_and_promotes_the_shipped_config_once_then_leaves_production_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = ok(&models(tmp.path(), &["bootstrap"]));
+    assert!(first.contains("approved by bootstrap"), "{first}");
+    let version = first
+        .strip_prefix("risk production: ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_string();
+    // Trained into <models-dir>/risk/<version>/ with its metrics, and registered as production.
+    assert!(
+        tmp.path()
+            .join("risk")
+            .join(&version)
+            .join("metrics.json")
+            .is_file()
+    );
+    let listed = ok(&models(tmp.path(), &["list", "risk"]));
+    assert!(
+        listed.contains(&version) && listed.contains("production"),
+        "{listed}"
+    );
+
+    let second = ok(&models(tmp.path(), &["bootstrap"]));
+    assert_eq!(
+        second,
+        format!("risk production: {version} (already there)\n")
+    );
+    let history = ok(&models(tmp.path(), &["history", "risk"]));
+    assert_eq!(history.matches(&version).count(), 1, "{history}");
+}

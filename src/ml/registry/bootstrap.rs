@@ -34,24 +34,9 @@ pub enum BootstrapError {
     Registry(#[from] RegistryError),
 }
 
-/// Where `serve` looks for the registry and the trained versions (relative to the working
-/// directory: the repository root under `make run`).
-pub const MODELS_DIR: &str = "models";
-/// The shipped training config the start-up risk model is trained from.
+/// The shipped training config the start-up risk model is trained from (relative to the
+/// repository root, where `make run` runs).
 pub const RISK_TRAINING_CONFIG: &str = "training/configs/risk.yaml";
-
-/// `serve`'s start-up step for the risk model: [`ensure_production`] with the registry of the
-/// environment ([`Registry::from_env`] on [`MODELS_DIR`]) and the shipped config. `train` is
-/// `crate::ml::train::run` returning the version directory it wrote.
-pub async fn ensure_risk_model<F>(train: F) -> Result<Bootstrap, BootstrapError>
-where
-    F: FnOnce(&Path, &Path) -> Result<PathBuf, TrainError> + Send + 'static,
-{
-    let models_dir = Path::new(MODELS_DIR);
-    let registry = Registry::from_env(models_dir)?;
-    let config = Path::new(RISK_TRAINING_CONFIG);
-    ensure_production("risk", config, models_dir, &registry, train).await
-}
 
 /// Ensures `model` has a production version: if none, runs `train(config, models_dir)` (which
 /// returns the version directory it wrote) on a blocking thread, registers and promotes it.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use bootstrap::{Bootstrap, ensure_production, ensure_risk_model};
+pub use bootstrap::{Bootstrap, RISK_TRAINING_CONFIG, ensure_production};
 pub use gate::{Approver, Refusal};
 pub use local::LocalRegistry;
 pub use mlflow::{MlflowClient, MlflowError, MlflowRegistry};

@@ -1,0 +1,77 @@
+//! `powerbirth data check --suite FILE DATA [--report FILE]` and `powerbirth train --config FILE
+//! [--out DIR]`. Neither reads `powerbirth.toml`: `train` takes the global `--config` as its
+//! training config (YAML), which is why it is handled before the server configuration loads.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use crate::ml::data::{self, Suite};
+use crate::ml::train;
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Run an expectation suite on a CSV or Parquet file; exit 1 when an `error` check fails.
+    Check {
+        /// Expectation suite (YAML).
+        #[arg(long)]
+        suite: PathBuf,
+        /// Data file (.csv or .parquet).
+        data: PathBuf,
+        /// Write the dataset report (JSON) here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+}
+
+/// Runs `data check`; the exit code is 0 when no `error` expectation failed, else 1.
+pub fn data(action: DataCommand) -> anyhow::Result<u8> {
+    let DataCommand::Check {
+        suite,
+        data: path,
+        report,
+    } = action;
+    let suite = Suite::load(&suite)?;
+    let table = data::read_table(&path)?;
+    let sha = data::sha256_file(&path)?;
+    let name = path.display().to_string();
+    let result = data::run_suite(&suite, &table, &name, &sha);
+    print!("{}", data::check::render_table(&result));
+    if let Some(report) = report {
+        let bytes = crate::ml::models::canonical_json(&result);
+        std::fs::write(&report, bytes).with_context(|| format!("writing {}", report.display()))?;
+        println!("report written to {}", report.display());
+    }
+    Ok(u8::from(!result.success))
+}
+
+/// Runs `train` and prints where the artifacts went and the cross-validated figures.
+pub fn train(config: &Path, out: &Path) -> anyhow::Result<()> {
+    let outcome = train::run(config, out)?;
+    let cv = &outcome.metrics.cv;
+    println!(
+        "trained {} version {}",
+        outcome.metrics.model_kind, outcome.version
+    );
+    println!(
+        "grouped {}-fold CV ({} rows, {} distinct measurement vectors):",
+        outcome.metrics.fold_rows.len(),
+        outcome.metrics.rows,
+        outcome.metrics.distinct_feature_vectors
+    );
+    for (name, s) in [
+        ("ROC AUC high vs rest", &cv.roc_auc_high),
+        ("ROC AUC macro OvR", &cv.roc_auc_macro_ovr),
+        ("F1 macro", &cv.f1_macro),
+        ("F1 high", &cv.f1_high),
+        ("Brier (high)", &cv.brier),
+        ("ECE (high)", &cv.ece),
+    ] {
+        println!("  {name:<22} {:.4} ± {:.4}", s.mean, s.sd);
+    }
+    println!("artifacts: {}", outcome.dir.display());
+    println!("package:   {}", outcome.tarball.display());
+    println!("took {:.2} s", outcome.metrics.timings.total_seconds);
+    Ok(())
+}
