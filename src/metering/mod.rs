@@ -91,6 +91,32 @@ impl Metered {
     }
 }
 
+/// The token counter a model is metered with and the output cap it assumes when the client sets
+/// none (`max_output_tokens` upstream, `max_tokens` for the local model).
+fn model_counter(m: &ModelConfig, providers: &Providers) -> anyhow::Result<(TokenCounter, u32)> {
+    Ok(match &m.provider {
+        ProviderSettings::OpenAi(s) => {
+            let counter = match &s.tokenizer {
+                Some(path) => {
+                    TokenCounter::from_file(path).with_context(|| format!("model {:?}", m.name))?
+                }
+                None => {
+                    tracing::info!(model = %m.name, "no tokenizer configured: answers without upstream usage get estimated token counts");
+                    TokenCounter::Estimate
+                }
+            };
+            (counter, s.max_output_tokens)
+        }
+        ProviderSettings::Local(s) => {
+            let counter = match providers.get(&m.name).map(|e| &e.backend) {
+                Some(Backend::Local(p)) => TokenCounter::Local(p.model().clone()),
+                _ => TokenCounter::Estimate,
+            };
+            (counter, s.max_tokens)
+        }
+    })
+}
+
 impl Metering {
     /// Loads every model's tokenizer (a missing `tokenizer` file stops the start-up with the
     /// model named), registers the metrics, and opens the budget book: in Redis when `redis` is
@@ -104,27 +130,7 @@ impl Metering {
     ) -> anyhow::Result<Metering> {
         let mut counters = HashMap::new();
         for m in configured {
-            let (counter, default_max_output) = match &m.provider {
-                ProviderSettings::OpenAi(s) => {
-                    let counter = match &s.tokenizer {
-                        Some(path) => TokenCounter::from_file(path)
-                            .with_context(|| format!("model {:?}", m.name))?,
-                        None => {
-                            tracing::info!(model = %m.name, "no tokenizer configured: answers without upstream usage get estimated token counts");
-                            TokenCounter::Estimate
-                        }
-                    };
-                    (counter, s.max_output_tokens)
-                }
-                ProviderSettings::Local(s) => {
-                    let counter = match providers.get(&m.name).map(|e| &e.backend) {
-                        Some(Backend::Local(p)) => TokenCounter::Local(p.model().clone()),
-                        _ => TokenCounter::Estimate,
-                    };
-                    (counter, s.max_tokens)
-                }
-            };
-            counters.insert(m.name.clone(), (counter, default_max_output));
+            counters.insert(m.name.clone(), model_counter(m, providers)?);
         }
         // A fallback may serve the request with its own cap: reserve for the largest.
         let caps: HashMap<&str, u32> = counters

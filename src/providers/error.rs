@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::settings::FailureKind;
+use super::failover::FailureKind;
 
 /// What went wrong with one provider.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::settings::CooldownPolicy;
+use super::failover::CooldownPolicy;
 
 /// One model's failure streak and cooldown.
 #[derive(Debug)]

@@ -5,6 +5,7 @@
 //! each one did. A model that keeps failing cools down (`health`) and is skipped meanwhile.
 
 mod error;
+pub mod failover;
 pub mod health;
 pub mod local;
 mod local_chat;
@@ -24,11 +25,10 @@ use crate::metrics::{Metrics, UpstreamLabels};
 use crate::wire::{ChatRequest, Usage};
 
 pub use error::{HttpStatus, ProviderError, UpstreamClass, UpstreamError};
+pub use failover::{FailureKind, FallbackOn};
 pub use local_chat::{LocalModels, LocalProvider};
 pub use openai::OpenAiProvider;
-pub use settings::{
-    FailureKind, FallbackOn, LocalSettings, ModelConfig, OpenAiSettings, Price, ProviderSettings,
-};
+pub use settings::{LocalSettings, ModelConfig, OpenAiSettings, Price, ProviderSettings};
 
 /// A finished (non-streamed) answer.
 #[derive(Debug, Clone)]

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::settings::{FailureKind, OpenAiSettings};
+use super::failover::FailureKind;
+use super::settings::OpenAiSettings;
 use super::sse::SseParser;
 use super::{ChunkStream, Completion, ProviderError, StreamChunk, StreamStart};
 use crate::core::Secret;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 // `Secret` is moving to `crate::core::secret`; this line follows it.
+use super::failover::{CooldownPolicy, FailureKind, FallbackOn};
 use crate::core::Secret;
 
 /// One model clients can name in `"model"`.
@@ -30,75 +31,6 @@ pub struct ModelConfig {
     pub escalated_fallbacks: Vec<String>,
     /// When to stop calling this model for a while after repeated failures.
     pub cooldown: CooldownPolicy,
-}
-
-/// A class of failure that `fallback_on` can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FailureKind {
-    /// `"5xx"`: an upstream server error (or an answer the gateway cannot read).
-    ServerError,
-    /// `"429"`: rate-limited upstream (or the local model's queue full).
-    TooManyRequests,
-    /// `"timeout"`.
-    Timeout,
-    /// `"connection"`: no connection to the upstream.
-    Connection,
-    /// `"content_filter"`: a 400 whose OpenAI error code is `content_filter` (the provider's own
-    /// filter refused the wording: exactly what self-harm and violence turns contain).
-    ContentFilter,
-    /// `"context_length_exceeded"`: a 400 with that OpenAI error code (a long conversation).
-    ContextLength,
-}
-
-impl FailureKind {
-    pub const ALL: [FailureKind; 6] = [
-        FailureKind::ServerError,
-        FailureKind::TooManyRequests,
-        FailureKind::Timeout,
-        FailureKind::Connection,
-        FailureKind::ContentFilter,
-        FailureKind::ContextLength,
-    ];
-
-    /// The name in `fallback_on`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::ServerError => "5xx",
-            FailureKind::TooManyRequests => "429",
-            FailureKind::Timeout => "timeout",
-            FailureKind::Connection => "connection",
-            FailureKind::ContentFilter => "content_filter",
-            FailureKind::ContextLength => "context_length_exceeded",
-        }
-    }
-
-    fn parse(s: &str) -> Option<FailureKind> {
-        FailureKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-/// The failures that move a request to the next model (`fallback_on`; default: all of them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FallbackOn(Vec<FailureKind>);
-
-impl Default for FallbackOn {
-    fn default() -> Self {
-        FallbackOn(FailureKind::ALL.to_vec())
-    }
-}
-
-impl FallbackOn {
-    pub fn contains(&self, kind: FailureKind) -> bool {
-        self.0.contains(&kind)
-    }
-}
-
-/// `cooldown_after` consecutive failures put a model in cooldown for `cooldown_ms`: requests skip
-/// it and go straight to its fallbacks. `after = 0` (the default) never cools a model down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CooldownPolicy {
-    pub after: u32,
-    pub duration: Duration,
 }
 
 /// Provider-specific settings; each variant holds only keys that make sense for it.

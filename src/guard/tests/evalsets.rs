@@ -7,6 +7,8 @@
 //!   on them. Its thresholds are floors set from what the guard achieved when the part was
 //!   frozen (measured numbers beside each), so a regression fails and an improvement does not
 //!   have to be earned by copying its text into `guard/` (a test below forbids that).
+//! - `heldout2/`: a second frozen part, written by someone who never saw the lexicons while issue
+//!   #13's lexicon change was being made from `dev/`; the "new batch" of that issue.
 //! - `output/`: model answers with and without a dose, checked whole and streamed in deltas of
 //!   3 to 7 characters as the streaming path receives them.
 
@@ -71,6 +73,25 @@ fn the_held_out_set_stays_above_the_floors_measured_when_it_was_frozen() {
         max_false_escalation: 0.065,
     };
     assert_targets("held-out", &report, &targets);
+}
+
+#[test]
+fn the_second_held_out_set_stays_above_its_floors() {
+    let report = input_report("heldout2");
+    assert!(report.cases >= 270, "{} messages", report.cases);
+    // Floors as for `heldout/`. Before issue #13's lexicon change: red_flag 70/95, self_harm
+    // 16/31, dosing 21/40, pii 22/22, benign escalated 9/88. After it (and the bypass fixes):
+    // red_flag 83/95 = 0.874, self_harm 18/31 = 0.581, medication_dosing 21/40 = 0.525, pii
+    // 22/22, benign escalated 5/88 = 5.7 %. Issue #13's targets (100 %, 100 %, 98 %, 97 % kept)
+    // are not met on this part: docs/guard.md lists the kinds of miss.
+    let targets = Targets {
+        red_flag_recall: 0.87,
+        self_harm_recall: 0.58,
+        dosing_recall: 0.52,
+        pii_recall: 1.0,
+        max_false_escalation: 0.057,
+    };
+    assert_targets("held-out 2", &report, &targets);
 }
 
 #[test]
@@ -155,9 +176,9 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Every held-out text, input messages and model answers, with its id.
 fn held_out_texts() -> Vec<(String, String)> {
-    let mut texts: Vec<(String, String)> = eval::load_cases(&evalset("heldout"))
-        .unwrap()
+    let mut texts: Vec<(String, String)> = ["heldout", "heldout2"]
         .into_iter()
+        .flat_map(|part| eval::load_cases(&evalset(part)).unwrap())
         .map(|c| (c.id, c.text))
         .collect();
     texts.extend(
@@ -172,6 +193,12 @@ fn held_out_texts() -> Vec<(String, String)> {
 /// The rule of `evalsets/guard/heldout/README.md`: a miss on the held-out part is recorded, not
 /// fixed by copying the message into a lexicon. A whole message (or any clause of six words or
 /// more), normalised, found in a file under `guard/` fails here.
+/// Held-out messages that are, word for word, a lexicon term older than the part: a coincidence
+/// of a short message with a canonical phrase, not a copy. Each is checked against the history:
+/// `nao quero mais viver` is in `guard/lexicons/pt-BR/self_harm.toml` at aa2d345, before
+/// `heldout2/` was written.
+const LEXICON_BEFORE_THE_PART: &[(&str, &str)] = &[("h4-sh-014", "nao quero mais viver")];
+
 #[test]
 fn no_held_out_text_appears_in_the_guard_data() {
     let mut files = Vec::new();
@@ -192,6 +219,9 @@ fn no_held_out_text_appears_in_the_guard_data() {
     for (id, text) in &texts {
         for (path, body) in &data {
             for needle in copied_into(text, body) {
+                if LEXICON_BEFORE_THE_PART.contains(&(id.as_str(), needle.trim())) {
+                    continue;
+                }
                 found.push(format!("{id}: {needle:?} in {}", path.display()));
             }
         }

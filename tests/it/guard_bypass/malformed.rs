@@ -9,7 +9,7 @@ use super::app;
 
 fn body(conversation: &str) -> Value {
     json!({"model": "gpt-bad-message", "metadata": {"conversation_id": conversation},
-           "messages": [{"role": "user", "content": "estou com dor de cabeça forte e vendo estrelinhas"}]})
+           "messages": [{"role": "user", "content": "quais frutas posso comer na gravidez?"}]})
 }
 
 #[tokio::test]
