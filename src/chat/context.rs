@@ -99,6 +99,8 @@ impl RequestContext {
 #[derive(Debug, Clone)]
 pub struct TurnIds {
     pub request_id: String,
+    /// The client's own conversation id (the store files it under the key: see
+    /// [`crate::core::ConversationId`]).
     pub conversation_id: String,
     /// `id@version;lang=…;persona=…` when the request used a versioned prompt.
     pub prompt_ref: Option<String>,
@@ -108,7 +110,7 @@ impl TurnIds {
     pub(super) fn of(turn: &Turn) -> TurnIds {
         TurnIds {
             request_id: turn.request_id.clone(),
-            conversation_id: turn.conversation_id.clone(),
+            conversation_id: turn.conversation.client().to_string(),
             prompt_ref: turn.prompt_ref.clone(),
         }
     }

@@ -150,7 +150,7 @@ impl Pipeline {
         text: &str,
         cause: &ApiError,
     ) {
-        tracing::warn!(reason = why.as_str(), error = %cause, conversation_id = %turn.conversation_id, "urgent turn answered with the static notice");
+        tracing::warn!(reason = why.as_str(), error = %cause, conversation_id = %turn.conversation.stored(), "urgent turn answered with the static notice");
         let req = &call.request;
         let outcome = Outcome {
             status: MessageStatus::Blocked,

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::core::UsdCost;
-use crate::core::{new_id, now_ms};
+use crate::core::{ConversationId, new_id, now_ms};
 use crate::error::ApiError;
 use crate::guard::moderation::Moderator;
 use crate::guard::{Decision, Guard, InputVerdict};
@@ -59,7 +59,8 @@ pub struct Pipeline {
 struct Turn {
     key: Arc<ApiKey>,
     request_id: String,
-    conversation_id: String,
+    /// The client's conversation id (or a fresh one), scoped by the key that sent the turn.
+    conversation: ConversationId,
     started: Instant,
     /// When the turn arrived (epoch ms): the user's messages are filed at this time.
     started_ms: i64,
@@ -80,10 +81,13 @@ impl Turn {
         Turn {
             key: ctx.key.clone(),
             request_id: format!("req_{}", uuid::Uuid::new_v4().simple()),
-            conversation_id: call
-                .request
-                .conversation_id()
-                .map_or_else(new_id, str::to_string),
+            conversation: ConversationId::scoped(
+                &ctx.key.id,
+                &call
+                    .request
+                    .conversation_id()
+                    .map_or_else(new_id, str::to_string),
+            ),
             started: Instant::now(),
             started_ms: now_ms(),
             prompt_ref: call.prompt_ref.clone(),

@@ -52,7 +52,7 @@ pub(super) fn failed<'a>(req: &'a ChatRequest, e: &'a ApiError) -> Outcome<'a> {
 
 fn message(turn: &Turn, role: MessageRole, content: String, created_at: i64) -> MessageRecord {
     let mut m = MessageRecord::new(
-        &turn.conversation_id,
+        turn.conversation.stored(),
         &turn.request_id,
         role,
         content,
@@ -106,7 +106,7 @@ pub(super) fn exchange(turn: &Turn, req: &ChatRequest, out: Outcome<'_>) -> Exch
     }
     messages.push(answer);
     Exchange {
-        conversation_id: turn.conversation_id.clone(),
+        conversation_id: turn.conversation.stored().to_string(),
         key_id: turn.key.id.clone(),
         at,
         messages,

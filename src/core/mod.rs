@@ -11,6 +11,6 @@ pub mod net;
 pub mod secret;
 
 pub use clock::now_ms;
-pub use ids::new_id;
+pub use ids::{ConversationId, new_id};
 pub use money::{CostError, UsdCost};
 pub use secret::Secret;

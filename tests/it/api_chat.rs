@@ -100,7 +100,7 @@ async fn responses_carry_request_and_conversation_ids_and_conversations_group_me
     assert_ne!(other, "conv-42");
 
     app.settle().await;
-    let stored = app.store.conversation_messages("conv-42").await.unwrap();
+    let stored = app.conversation_messages("conv-42").await;
     let turns: Vec<(&str, &str)> = stored
         .iter()
         .map(|m| (m.role.as_str(), m.content.as_str()))

@@ -43,7 +43,7 @@ async fn a_partner_writing_about_the_pregnant_woman_is_escalated_and_a_husbands_
 
     app.settle().await;
     for (conversation, urgent) in [("conv-wife", true), ("conv-husband", false)] {
-        let stored = app.store.conversation_messages(conversation).await.unwrap();
+        let stored = app.conversation_messages(conversation).await;
         let user = stored.iter().find(|m| m.role == "user").unwrap();
         assert_eq!(user.urgent, urgent, "{conversation}");
     }

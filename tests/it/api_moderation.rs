@@ -176,11 +176,7 @@ async fn self_harm_flagged_by_the_provider_escalates_with_the_crisis_notice_and_
     assert_eq!(v["powerbirth"]["guard"]["urgent"], true);
     assert_eq!(app.upstream.requests().len(), 1, "the model still answers");
     app.settle().await;
-    let stored = app
-        .store
-        .conversation_messages("conv-mod-sh")
-        .await
-        .unwrap();
+    let stored = app.conversation_messages("conv-mod-sh").await;
     assert!(
         stored.iter().any(|m| m.urgent),
         "the conversation is urgent"

@@ -171,7 +171,7 @@ async fn a_chat_with_a_prompt_reference_sends_the_rendered_prompt_first_and_logs
     );
 
     app.settle().await;
-    let stored = app.store.conversation_messages("conv-pe").await.unwrap();
+    let stored = app.conversation_messages("conv-pe").await;
     assert!(
         stored
             .iter()

@@ -61,11 +61,7 @@ async fn a_client_that_hangs_up_mid_turn_still_gets_its_turn_logged_and_billed_o
     // The turn goes on without the client: the upstream answers after 300 ms.
     tokio::time::sleep(Duration::from_millis(700)).await;
     app.settle().await;
-    let messages = app
-        .store
-        .conversation_messages("conv-hung-up")
-        .await
-        .unwrap();
+    let messages = app.conversation_messages("conv-hung-up").await;
     let roles: Vec<_> = messages.iter().map(|m| m.role.as_str()).collect();
     assert_eq!(roles, ["user", "assistant"]);
     let answer = &messages[1];
@@ -87,11 +83,7 @@ async fn a_stream_left_before_its_first_byte_is_logged_once_as_client_closed() {
     hang_up(&app, &body, Duration::from_millis(60)).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     app.settle().await;
-    let messages = app
-        .store
-        .conversation_messages("conv-left-stream")
-        .await
-        .unwrap();
+    let messages = app.conversation_messages("conv-left-stream").await;
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert_eq!(messages[1].status, "client_closed");
     assert!(messages[1].cost_usd.is_some(), "the prompt is billed");

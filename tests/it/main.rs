@@ -14,6 +14,7 @@ mod api_moderation;
 mod api_prompts;
 mod architecture;
 mod cli;
+mod conversation_scope;
 mod eval_reports;
 mod eval_run;
 mod eval_score;

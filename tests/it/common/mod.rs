@@ -27,6 +27,8 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client_key: String,
+    /// The client key's id: the store files its conversations under it.
+    pub client_key_id: String,
     pub admin_key: String,
     pub store: Store,
     pub db_url: String,
@@ -130,7 +132,7 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     let metering = app.state().pipeline.metering.clone();
     // Unique names: several apps may share one database (replicas).
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let (_, client_key) = store
+    let (client, client_key) = store
         .create_key(&format!("client-{tag}"), Role::Client, opts.client_rpm)
         .await
         .unwrap();
@@ -145,6 +147,7 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
     TestApp {
         addr,
         client_key,
+        client_key_id: client.id,
         admin_key,
         store,
         db_url,
@@ -160,6 +163,22 @@ pub async fn spawn_app_with(opts: Spawn) -> TestApp {
 }
 
 impl TestApp {
+    /// The id the store files the client key's conversation `client_id` under.
+    pub fn conversation(&self, client_id: &str) -> String {
+        powerbirth::core::ConversationId::scoped(&self.client_key_id, client_id)
+            .stored()
+            .to_string()
+    }
+
+    /// Every stored message of the client key's conversation `client_id`, oldest first.
+    pub async fn conversation_messages(
+        &self,
+        client_id: &str,
+    ) -> Vec<powerbirth::store::messages::MessageRecord> {
+        let id = self.conversation(client_id);
+        self.store.conversation_messages(&id).await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

@@ -54,7 +54,7 @@ async fn a_message_that_is_not_an_object_is_a_502_logged_and_settled() {
     );
 
     app.settle().await;
-    let stored = app.store.conversation_messages("conv-bad").await.unwrap();
+    let stored = app.conversation_messages("conv-bad").await;
     let answer = stored.iter().find(|m| m.role == "assistant").unwrap();
     assert_eq!(answer.status, MessageStatus::Error);
     assert!(
@@ -72,11 +72,7 @@ async fn a_malformed_stream_chunk_ends_the_stream_with_an_error_event_and_is_log
     assert!(sse.contains("\"error\""), "{sse}");
     assert!(sse.trim_end().ends_with("data: [DONE]"), "{sse}");
     app.settle().await;
-    let stored = app
-        .store
-        .conversation_messages("conv-bad-stream")
-        .await
-        .unwrap();
+    let stored = app.conversation_messages("conv-bad-stream").await;
     let answer = stored.iter().find(|m| m.role == "assistant").unwrap();
     assert_eq!(answer.status, MessageStatus::Error);
 }

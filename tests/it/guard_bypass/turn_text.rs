@@ -55,11 +55,7 @@ async fn a_danger_sign_followed_by_an_assistant_or_tool_message_is_escalated_and
     );
 
     app.settle().await;
-    let stored = app
-        .store
-        .conversation_messages("conv-trailing")
-        .await
-        .unwrap();
+    let stored = app.conversation_messages("conv-trailing").await;
     let users: Vec<_> = stored
         .iter()
         .filter(|m| m.role.as_str() == "user")

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{DANGER, PLAIN, SELF_HARM, expect_degraded, expect_in_urgent_queue, turn};
 use crate::common::{self, Spawn, TestApp, on_both_backends, spawn_app, spawn_app_with};
+use powerbirth::core::ConversationId;
 use powerbirth::store::keys::Role;
 
 /// Every urgent combination: (message, streamed).
@@ -29,7 +30,7 @@ async fn every_case_is_degraded(
     for (i, (text, stream)) in CASES.into_iter().enumerate() {
         let conv = format!("conv-{tag}-{i}");
         let shown = expect_degraded(app, &turn(model, text, &conv), stream, why).await;
-        expect_in_urgent_queue(app, &conv, &shown, error_code).await;
+        expect_in_urgent_queue(app, &app.conversation(&conv), &shown, error_code).await;
     }
 }
 
@@ -94,7 +95,7 @@ async fn a_timeout_still_gives_the_notice() {
 async fn a_spent_budget_still_gives_the_notice_without_calling_a_model() {
     let app = spawn_app().await;
     let spent = powerbirth::core::UsdCost::ZERO;
-    let (_, key) = app
+    let (spent_key, key) = app
         .store
         .create_key_with_budget("spent", Role::Client, None, Some(spent))
         .await
@@ -117,7 +118,8 @@ async fn a_spent_budget_still_gives_the_notice_without_calling_a_model() {
                 .to_string()
         };
         assert!(shown.starts_with(&super::notice_for(text)), "{shown}");
-        expect_in_urgent_queue(&app, &conv, &shown, Some("insufficient_quota")).await;
+        let stored = ConversationId::scoped(&spent_key.id, &conv);
+        expect_in_urgent_queue(&app, stored.stored(), &shown, Some("insufficient_quota")).await;
     }
     assert_eq!(app.upstream.calls(), 0, "the static reply calls no model");
     let code = json!("insufficient_quota");
@@ -201,7 +203,7 @@ async fn moderation_down_with_fail_closed_still_gives_the_notice_first() {
         };
         let want = format!("{}\n\n{unavailable}", super::notice_for(text));
         assert_eq!(shown, want);
-        expect_in_urgent_queue(&app, &conv, &shown, None).await;
+        expect_in_urgent_queue(&app, &app.conversation(&conv), &shown, None).await;
     }
     assert_eq!(app.upstream.calls(), 0);
     // Not urgent: the `unavailable` reply as before, not marked degraded.

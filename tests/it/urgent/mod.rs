@@ -69,19 +69,20 @@ pub async fn expect_degraded(app: &TestApp, body: &Value, stream: bool, why: &st
     want
 }
 
-/// The conversation is stored urgent, answered (not an error) with `shown`, at no cost, and it
-/// is a candidate of the nurses' review queue, flagged urgent.
+/// The conversation filed under `stored` (see [`TestApp::conversation`]) is stored urgent,
+/// answered (not an error) with `shown`, at no cost, and it is a candidate of the nurses' review
+/// queue, flagged urgent.
 pub async fn expect_in_urgent_queue(
     app: &TestApp,
-    conv: &str,
+    stored: &str,
     shown: &str,
     error_code: Option<&str>,
 ) {
     app.settle().await;
-    let stored = app.store.conversation_messages(conv).await.unwrap();
-    let user = stored.iter().find(|m| m.role.as_str() == "user").unwrap();
+    let messages = app.store.conversation_messages(stored).await.unwrap();
+    let user = messages.iter().find(|m| m.role.as_str() == "user").unwrap();
     assert!(user.urgent, "the turn is logged urgent");
-    let answer = stored
+    let answer = messages
         .iter()
         .find(|m| m.role.as_str() == "assistant")
         .unwrap();
@@ -96,7 +97,7 @@ pub async fn expect_in_urgent_queue(
         .candidates(now - 3_600_000, now + 60_000, "eval")
         .await
         .unwrap();
-    let item = queue.iter().find(|c| c.conversation_id == conv);
+    let item = queue.iter().find(|c| c.conversation_id == stored);
     assert!(
         item.is_some_and(|c| c.urgent),
         "the conversation reaches the urgent review queue"
