@@ -47,7 +47,8 @@ pub fn data(action: DataCommand) -> anyhow::Result<u8> {
 }
 
 /// Runs `train` and prints where the artifacts went and the cross-validated figures.
-pub fn train(config: &Path, out: &Path) -> anyhow::Result<()> {
+/// Trains and prints the CV figures; returns the task and the version directory written.
+pub fn train(config: &Path, out: &Path) -> anyhow::Result<(String, std::path::PathBuf)> {
     let outcome = train::run(config, out)?;
     let cv = &outcome.metrics.cv;
     println!(
@@ -73,5 +74,5 @@ pub fn train(config: &Path, out: &Path) -> anyhow::Result<()> {
     println!("artifacts: {}", outcome.dir.display());
     println!("package:   {}", outcome.tarball.display());
     println!("took {:.2} s", outcome.metrics.timings.total_seconds);
-    Ok(())
+    Ok((outcome.metrics.task, outcome.dir))
 }

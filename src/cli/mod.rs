@@ -79,6 +79,14 @@ pub enum Command {
         /// Artifacts go to OUT/<version>/ and OUT/<task>-<version>.tar.gz.
         #[arg(long, default_value = "models/risk")]
         out: PathBuf,
+        /// Register the trained version: always when `MLFLOW_TRACKING_URI` is set (a run with
+        /// its params, metrics and artifacts, then a model version), else in
+        /// `<models-dir>/registry.json` when this flag is given.
+        #[arg(long)]
+        register: bool,
+        /// The local registry's directory (without MLflow).
+        #[arg(long, default_value = "models", value_name = "DIR")]
+        models_dir: PathBuf,
     },
 }
 
@@ -113,13 +121,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             0 => return Ok(()),
             code => std::process::exit(i32::from(code)),
         },
-        Command::Train { out } => {
+        Command::Train {
+            out,
+            register,
+            models_dir,
+        } => {
             let config = if cli.config == std::path::Path::new("powerbirth.toml") {
                 PathBuf::from("training/configs/risk.yaml")
             } else {
                 cli.config
             };
-            return ml::train(&config, &out);
+            let (task, dir) = ml::train(&config, &out)?;
+            if register || std::env::var_os("MLFLOW_TRACKING_URI").is_some() {
+                models::register(&models_dir, &task, &dir).await?;
+            }
+            return Ok(());
         }
         Command::Models(args) => return models::run(args).await,
         other => other,

@@ -57,15 +57,7 @@ pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
     let registry = Registry::from_env(&args.models_dir)?;
     match args.action {
         ModelsCommand::Bootstrap => bootstrap(&args.models_dir, &registry).await?,
-        ModelsCommand::Register { model, dir } => {
-            let v = registry.register(&model, &dir).await?;
-            println!(
-                "registered {model} version {} (registry version {}) in {}",
-                v.version,
-                v.registry_version,
-                registry.describe()
-            );
-        }
+        ModelsCommand::Register { model, dir } => registered(&registry, &model, &dir).await?,
         ModelsCommand::Promote {
             model,
             version,
@@ -149,6 +141,27 @@ fn history_table(history: &[Promotion]) -> String {
         );
     }
     out
+}
+
+/// `train --register` (or `train` with MLflow configured): the version just trained into the
+/// registry of the environment.
+pub async fn register(
+    models_dir: &std::path::Path,
+    model: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    registered(&Registry::from_env(models_dir)?, model, dir).await
+}
+
+async fn registered(registry: &Registry, model: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let v = registry.register(model, dir).await?;
+    println!(
+        "registered {model} version {} (registry version {}) in {}",
+        v.version,
+        v.registry_version,
+        registry.describe()
+    );
+    Ok(())
 }
 
 /// `models bootstrap`: the shipped risk config trained into `<models-dir>/risk/` and promoted

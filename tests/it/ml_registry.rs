@@ -232,3 +232,42 @@ fn bootstrap_trains_and_promotes_the_shipped_config_once_then_leaves_production_
     let history = ok(&models(tmp.path(), &["history", "risk"]));
     assert_eq!(history.matches(&version).count(), 1, "{history}");
 }
+
+/// `powerbirth train` on the shipped config into `models_dir/risk`, MLflow unset.
+fn train(models_dir: &Path, register: bool) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_powerbirth"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("train")
+        .arg("--out")
+        .arg(models_dir.join("risk"))
+        .arg("--models-dir")
+        .arg(models_dir)
+        .env_remove("MLFLOW_TRACKING_URI");
+    if register {
+        cmd.arg("--register");
+    }
+    ok(&cmd.output().unwrap())
+}
+
+/// The version a `train` run printed (`trained <kind> version <version>`).
+fn trained_version(stdout: &str) -> String {
+    let line = stdout.lines().find(|l| l.starts_with("trained ")).unwrap();
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+#[test]
+fn train_registers_its_version_locally_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = train(tmp.path(), false);
+    assert!(!plain.contains("registered"), "{plain}");
+    assert!(!tmp.path().join("registry.json").exists());
+
+    let stdout = train(tmp.path(), true);
+    let version = trained_version(&stdout);
+    assert!(
+        stdout.contains(&format!("registered risk version {version}")),
+        "{stdout}"
+    );
+    let listed = ok(&models(tmp.path(), &["list", "risk"]));
+    assert!(listed.contains(&version), "{listed}");
+}

@@ -310,3 +310,31 @@ async fn mlflow_errors_keep_its_error_code_and_message() {
     let none = client.version_by_alias(&model, "production").await.unwrap();
     assert!(none.is_none(), "an alias not set reads as none");
 }
+
+#[tokio::test]
+async fn train_registers_its_version_with_mlflow_when_the_uri_is_set() {
+    let Some(uri) = mlflow_server() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("train")
+        .arg("--out")
+        .arg(tmp.path().join("risk"))
+        .arg("--models-dir")
+        .arg(tmp.path())
+        .env("MLFLOW_TRACKING_URI", &uri)
+        .output()
+        .unwrap();
+    let stdout = ok(&out);
+    let line = stdout.lines().find(|l| l.starts_with("trained ")).unwrap();
+    let version = line.rsplit(' ').next().unwrap();
+
+    // The only test of the run that registers the shipped task's own name.
+    let versions = api(&uri, "model-versions/search", &[("filter", "name='risk'")]).await;
+    let found = versions["model_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| tag(&v["tags"], "powerbirth_version") == Some(version));
+    assert!(found, "{version} not in {versions}");
+}

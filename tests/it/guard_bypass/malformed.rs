@@ -18,7 +18,7 @@ async fn a_message_that_is_not_an_object_is_a_502_logged_and_settled() {
     let req = powerbirth::wire::ChatRequest::parse(body("c").to_string().as_bytes()).unwrap();
     // A budget of exactly one reservation: a reservation left behind would refuse the next call.
     let budget = app.metering.worst_case("gpt-bad-message", &req);
-    let (_, key) = app
+    let (record, key) = app
         .store
         .create_key_with_budget("budget-bad-message", Role::Client, None, Some(budget))
         .await
@@ -54,7 +54,13 @@ async fn a_message_that_is_not_an_object_is_a_502_logged_and_settled() {
     );
 
     app.settle().await;
-    let stored = app.conversation_messages("conv-bad").await;
+    // Conversations are kept per key: this one is the budget key's.
+    let scoped = powerbirth::core::ConversationId::scoped(&record.id, "conv-bad");
+    let stored = app
+        .store
+        .conversation_messages(scoped.stored())
+        .await
+        .unwrap();
     let answer = stored.iter().find(|m| m.role == "assistant").unwrap();
     assert_eq!(answer.status, MessageStatus::Error);
     assert!(
