@@ -125,7 +125,11 @@ fn fold_scores(
     ])
 }
 
-fn model_file(config: &TrainConfig, estimator: crate::ml::models::Estimator) -> ModelFile {
+/// The portable model file of a fitted estimator: the config's task, classes and features.
+pub(super) fn model_file(
+    config: &TrainConfig,
+    estimator: crate::ml::models::Estimator,
+) -> ModelFile {
     ModelFile {
         format: FORMAT.into(),
         task: config.task.clone(),

@@ -21,7 +21,7 @@ pub use artifacts::{CvMetrics, MetricsFile, Timings};
 pub use config::{ConfigError, TrainConfig};
 
 use crate::ml::data::{self, CheckReport, Suite, Table, Values};
-use crate::ml::models::{Estimator, FORMAT, Feature, ModelFile, RiskModel, canonical_json};
+use crate::ml::models::{Estimator, FORMAT, RiskModel, canonical_json};
 
 /// What a finished run produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,21 +146,7 @@ fn write(
     report: &CheckReport,
     cv: &evaluate::CvOutcome,
 ) -> Result<TrainOutcome, TrainError> {
-    let model = ModelFile {
-        format: FORMAT.into(),
-        task: config.task.clone(),
-        classes: config.target.classes.clone(),
-        positive_class: config.target.positive.clone(),
-        features: config
-            .features
-            .iter()
-            .map(|f| Feature {
-                name: f.name.clone(),
-                unit: f.unit.clone(),
-            })
-            .collect(),
-        estimator,
-    };
+    let model = evaluate::model_file(config, estimator);
     let card = evaluate::model_card(config, &metrics, report).map_err(|message| {
         TrainError::ModelCard {
             path: config.model_card.clone(),
