@@ -203,12 +203,7 @@ impl Users {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        sqlx::query(
-            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
-        )
-        .bind(email)
-        .execute(&mut *tx)
-        .await?;
+        end_sessions(&mut tx, email).await?;
         tx.commit().await?;
         Ok(updated > 0)
     }
@@ -224,13 +219,23 @@ impl Users {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-        sqlx::query(
-            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
-        )
-        .bind(email)
-        .execute(&mut *tx)
-        .await?;
+        end_sessions(&mut tx, email).await?;
         tx.commit().await?;
         Ok(updated > 0)
     }
+}
+
+/// Ends every session of `email`'s account, inside the caller's transaction (an account
+/// disabled or given a new password logs out whoever is logged in).
+async fn end_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    email: &str,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
+    )
+    .bind(email)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
