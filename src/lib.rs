@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod eval;
+pub mod features;
 pub mod guard;
 pub mod http;
 pub mod metering;

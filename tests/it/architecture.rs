@@ -159,6 +159,7 @@ const TIERS: &[(&str, u8)] = &[
     ("metering", 4),
     ("auth", 4),
     ("ratelimit", 4),
+    ("features", 4),
     ("chat", 5),
     ("eval", 6),
     ("review", 6),
