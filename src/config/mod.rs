@@ -53,6 +53,8 @@ pub struct Config {
     pub eval: crate::eval::EvalConfig,
     /// `[metrics]`: who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// `[features]`: the feature store's online copy.
+    pub features: crate::features::FeaturesConfig,
 }
 
 #[derive(Debug, Clone)]
