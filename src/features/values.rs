@@ -58,16 +58,18 @@ pub fn parse_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, FieldError> {
             return FieldError::new("body", format!("not valid JSON: {inner}"));
         }
         let message = inner.to_string();
-        // serde names an unknown or missing field in its message, at the parent's path.
+        // serde names an unknown or missing field in its message.
         let named = ["unknown field `", "missing field `"]
             .iter()
             .find_map(|p| message.strip_prefix(p))
             .and_then(|rest| rest.split('`').next());
-        let field = match (named, path.as_str()) {
-            (Some(name), ".") => name.to_string(),
-            (Some(name), parent) => format!("{parent}.{name}"),
-            (None, ".") => "body".to_string(),
-            (None, p) => p.to_string(),
+        // serde_path_to_error puts an unknown field in the path itself, a missing one not.
+        let field = match named {
+            Some(name) if path == "." => name.to_string(),
+            Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
+            Some(name) => format!("{path}.{name}"),
+            None if path == "." => "body".to_string(),
+            None => path,
         };
         FieldError::new(field, message)
     })
