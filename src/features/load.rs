@@ -24,6 +24,9 @@ pub struct LineError {
 /// At most this many problems are reported at once.
 const MAX_PROBLEMS: usize = 20;
 
+/// A line number with its `(patient_id, group, values)` cells, or what is wrong with the line.
+type Line = (u64, Result<(String, String, String), String>);
+
 /// A JSON Lines record.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,7 +49,7 @@ pub fn read(path: &Path) -> Result<Vec<FeatureWrite>, Vec<LineError>> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| fail(0, format!("cannot read: {e}")))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let lines: Vec<(u64, Result<(String, String, String), String>)> = match ext {
+    let lines: Vec<Line> = match ext {
         "jsonl" | "ndjson" => jsonl_lines(&text),
         "csv" => csv_lines(&text),
         other => {
@@ -87,8 +90,6 @@ fn to_write(patient: String, group: &str, values: &str) -> Result<FeatureWrite, 
         values,
     })
 }
-
-type Line = (u64, Result<(String, String, String), String>);
 
 fn jsonl_lines(text: &str) -> Vec<Line> {
     text.lines()

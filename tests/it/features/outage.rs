@@ -22,25 +22,30 @@ impl OwnRedis {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed to run this test");
         let url = format!("redis://127.0.0.1:{port}");
+        // Owned at once, so every path (the panic below too) kills and reaps it.
+        let own = OwnRedis {
+            child: Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed to run this test"),
+            url,
+        };
         for _ in 0..100 {
-            if let Ok(client) = redis::Client::open(url.as_str())
+            if let Ok(client) = redis::Client::open(own.url.as_str())
                 && let Ok(mut conn) = client.get_multiplexed_async_connection().await
                 && redis::cmd("PING")
                     .query_async::<String>(&mut conn)
                     .await
                     .is_ok()
             {
-                return OwnRedis { child, url };
+                return own;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        drop(own);
         panic!("redis-server did not start on port {port}");
     }
 
