@@ -125,17 +125,33 @@ async fn features_sync_rebuilds_the_online_copy_from_the_database() {
             200
         );
     }
-    let body = json!({"views_30d": {"sleep": 2}});
-    put(&app, &app.admin_key, "engagement/p_f0", &body).await;
+    // `features load` writes through to Redis too (one pipelined round trip per batch).
+    let dir = tempfile::tempdir().unwrap();
+    let config = cli_config(dir.path(), &app.db_url, Some((&redis, &prefix)));
+    let file = dir.path().join("engagement.jsonl");
+    std::fs::write(
+        &file,
+        "{\"patient_id\":\"p_f0\",\"group\":\"engagement\",\"values\":{\"views_30d\":{\"sleep\":2}}}\n",
+    )
+    .unwrap();
+    let loaded = powerbirth(&config, &["features", "load", file.to_str().unwrap()]);
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let mut conn = redis_conn(&redis).await;
+    let views: String = conn
+        .hget(format!("{prefix}:v1:engagement:p_f0"), "views_30d")
+        .await
+        .unwrap();
+    assert_eq!(views, r#"{"sleep":2}"#);
 
     // Redis loses everything (a flush, a restart without persistence).
-    let mut conn = redis_conn(&redis).await;
     let keys: Vec<String> = conn.keys(format!("{prefix}:*")).await.unwrap();
     assert_eq!(keys.len(), 8);
     let _: () = conn.del(&keys).await.unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
-    let config = cli_config(dir.path(), &app.db_url, Some((&redis, &prefix)));
     let out = powerbirth(&config, &["features", "sync", "--batch", "3"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
