@@ -20,8 +20,9 @@ pub enum ApiError {
     /// 401 `invalid_api_key`: no `Authorization: Bearer` header, or a key that is unknown or revoked.
     #[error("{0}")]
     Unauthorized(String),
-    /// 403 `insufficient_permissions`: the key's role may not call this route.
-    #[error("this route needs an admin key")]
+    /// 403 `insufficient_permissions`: the key's role may not call this route (admin routes need
+    /// `admin`; feature routes `admin` or `ingest`; an `ingest` key may call only those).
+    #[error("this key's role may not call this route")]
     Forbidden,
     /// 404 `model_not_found`.
     #[error("The model `{0}` does not exist or you do not have access to it.")]

@@ -79,6 +79,15 @@ pub async fn authenticate(
             crate::core::net::client_ip(c.0.ip(), forwarded, &state.config.server.trusted_proxies)
         });
     let key = state.keys.authenticate(req.headers(), client).await?;
+    // An ingest key writes features and nothing else: a leaked ETL credential cannot chat,
+    // spend or read reports.
+    let features_route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str().starts_with("/v1/features/"));
+    if key.role == crate::store::keys::Role::Ingest && !features_route {
+        return Err(ApiError::Forbidden);
+    }
     let rpm = key.rpm.unwrap_or(state.config.ratelimit.default_rpm);
     if let Err(wait) = state.limiter.check(&key.id, rpm).await {
         state.metrics.ratelimit_rejections.inc();

@@ -91,6 +91,25 @@ async fn only_admin_and_ingest_keys_may_use_the_feature_routes() {
         .await
         .unwrap();
     assert_eq!(usage.status(), 403);
+    // Nor may it chat (spend) or list models: it writes features and nothing else.
+    let chat = app
+        .http
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&ingest)
+        .json(&json!({"model": "gpt-echo", "messages": [{"role": "user", "content": "oi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chat.status(), 403);
+    assert!(app.upstream.requests().is_empty());
+    let models = app
+        .http
+        .get(app.url("/v1/models"))
+        .bearer_auth(&ingest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(models.status(), 403);
 }
 on_both_backends!(only_admin_and_ingest_keys_may_use_the_feature_routes);
 
