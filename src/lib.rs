@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod canary;
 pub mod chat;
 pub mod cli;
 pub mod config;

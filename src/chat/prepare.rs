@@ -20,6 +20,10 @@ pub(super) struct Prepared {
     pub verdict: Option<InputVerdict>,
     /// The conversation's language, for the guard's safe texts.
     pub lang: Lang,
+    /// The turn's request id (made here: it routes a turn without a conversation id).
+    pub request_id: String,
+    /// The release serving the turn.
+    pub release: std::sync::Arc<str>,
 }
 
 impl Prepared {
@@ -54,6 +58,7 @@ impl Pipeline {
         mut request: ChatRequest,
         accept_language: Option<&str>,
         moderate: bool,
+        key_id: &str,
     ) -> Result<Prepared, ApiError> {
         if self.providers.get(&request.model).is_none() {
             return Err(ApiError::ModelNotFound(request.model));
@@ -63,6 +68,8 @@ impl Pipeline {
         let redact = |text: &str| self.guard.redact(text);
         request.redact_with(redact);
         outbound::redact_client_fields(&mut request, self.guard.allows_store(), &redact);
+        let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
+        let release = self.release.clone();
         let Some(selector) = &request.prompt else {
             return Ok(Prepared {
                 request,
@@ -70,15 +77,25 @@ impl Pipeline {
                 prompt_ref: None,
                 verdict,
                 lang,
+                request_id,
+                release,
             });
         };
-        let rendered = self.prompts.load().render(selector, accept_language)?;
+        let key = routing_key(&request, key_id, &request_id);
+        let overrides = self.canary.load();
+        let rendered = self.prompts.load().render_routed(
+            selector,
+            accept_language,
+            Some((&overrides, &key)),
+        )?;
         Ok(Prepared {
             rendered: Some(with_prompt(&request, &rendered)),
             prompt_ref: Some(rendered.header_value()),
             request,
             verdict,
             lang,
+            request_id,
+            release,
         })
     }
 
@@ -115,6 +132,18 @@ impl Pipeline {
             Some(outcome) => (self.guard.apply_moderation(verdict, outcome, lang), lang),
             None => (verdict, lang),
         }
+    }
+}
+
+/// What puts a turn in a prompt canary's bucket: the conversation as the store files it (the
+/// client's id under its key), so every turn of a conversation sees the same version; without a
+/// conversation id, the request id (each turn drawn anew: not sticky).
+fn routing_key(request: &ChatRequest, key_id: &str, request_id: &str) -> String {
+    match request.conversation_id() {
+        Some(c) => crate::core::ConversationId::scoped(key_id, c)
+            .stored()
+            .to_owned(),
+        None => request_id.to_owned(),
     }
 }
 

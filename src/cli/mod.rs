@@ -1,7 +1,8 @@
 //! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `data check`,
-//! `train` and `models …`. Every subcommand takes `--config FILE` and reads the
+//! `train`, `models …` and `monitor canary`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
+mod canary;
 mod eval;
 mod eval_guard;
 mod eval_score;
@@ -88,6 +89,11 @@ pub enum Command {
         #[arg(long, default_value = "models", value_name = "DIR")]
         models_dir: PathBuf,
     },
+    /// Online evaluation over the logs: `monitor canary` compares a candidate with a baseline.
+    Monitor {
+        #[command(subcommand)]
+        action: canary::MonitorCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,7 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         // `eval` exit codes carry meaning for CI: a configuration it cannot use is 2, not 1.
-        Err(e) if matches!(command, Command::Eval { .. }) => {
+        Err(e) if matches!(command, Command::Eval { .. } | Command::Monitor { .. }) => {
             eprintln!("error: {e}");
             std::process::exit(2);
         }
@@ -160,6 +166,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
+        Command::Monitor { action } => match canary::run(&config, action).await {
+            0 => Ok(()),
+            // 1: the candidate is significantly worse; 2: it could not run (printed).
+            code => std::process::exit(i32::from(code)),
+        },
         Command::Data { .. } | Command::Train { .. } | Command::Models(_) => {
             unreachable!("handled above")
         }

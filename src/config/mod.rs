@@ -53,6 +53,8 @@ pub struct Config {
     pub eval: crate::eval::EvalConfig,
     /// `[metrics]`: who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// `[canary]`: the prompt canary gate's schedule, window and significance level.
+    pub canary: crate::canary::CanaryConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +74,8 @@ pub struct ServerConfig {
     /// After SIGTERM, how long in-flight requests and the log drain may take in all (under
     /// Kubernetes' default 30 s grace period).
     pub shutdown_grace: Duration,
+    /// The release this process serves (`x-powerbirth-release`, logged with every message).
+    pub release: String,
 }
 
 #[derive(Debug, Clone)]

@@ -37,3 +37,4 @@ mod review_web;
 mod shutdown;
 mod store;
 mod urgent;
+mod online_eval;
