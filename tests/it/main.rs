@@ -35,5 +35,6 @@ mod review_promote;
 mod review_sample;
 mod review_web;
 mod shutdown;
+mod stats;
 mod store;
 mod urgent;
