@@ -23,5 +23,6 @@ pub mod prompts;
 pub mod providers;
 pub mod ratelimit;
 pub mod review;
+pub mod stats;
 pub mod store;
 pub mod wire;

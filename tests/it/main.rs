@@ -35,6 +35,7 @@ mod review_promote;
 mod review_sample;
 mod review_web;
 mod shutdown;
+mod stats;
 mod store;
 mod urgent;
 mod online_eval;
