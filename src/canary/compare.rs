@@ -193,23 +193,22 @@ pub fn judge(req: &Request<'_>, cand: &[f64], base: &[f64]) -> Comparison {
         );
         return out;
     }
-    let (direction, p) = if req.metric == Metric::GuardEscalated {
+    let tested = if req.metric == Metric::GuardEscalated {
         let count = |x: &[f64]| x.iter().filter(|v| **v > 0.0).count() as u64;
-        let r = effect::rate_shift(
-            count(cand),
-            cand.len() as u64,
-            count(base),
-            base.len() as u64,
-        );
-        let d = (r.difference, r.p_value);
-        out.effect = Some(Effect::TwoProportionZ(r));
-        d
+        let (n_c, n_b) = (cand.len() as u64, base.len() as u64);
+        effect::rate_shift(count(cand), n_c, count(base), n_b)
+            .map(|r| (r.difference, r.p_value, Effect::TwoProportionZ(r)))
     } else {
-        let s = effect::shift(cand, base);
-        let d = (s.direction(cand.len(), base.len()), s.p_value);
-        out.effect = Some(Effect::MannWhitney(s));
-        d
+        effect::shift(cand, base).map(|s| {
+            let d = s.direction(cand.len(), base.len());
+            (d, s.p_value, Effect::MannWhitney(s))
+        })
     };
+    let Some((direction, p, effect)) = tested else {
+        out.reason = "the test is undefined on these samples".into();
+        return out;
+    };
+    out.effect = Some(effect);
     let worse = if worse_high { direction > 0.0 } else { direction < 0.0 };
     (out.verdict, out.reason) = match (p < req.alpha, worse, direction == 0.0) {
         (true, true, false) => (

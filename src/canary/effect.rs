@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::stats_shim as stats;
+use crate::stats;
 
 /// A continuous metric compared (candidate minus baseline).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,7 +19,8 @@ pub struct Shift {
     pub ci95: [f64; 2],
     /// Mann–Whitney U of the candidate.
     pub u: f64,
-    /// Two-sided p-value (normal approximation, tie and continuity corrected, as scipy).
+    /// Two-sided p-value, with scipy's defaults (exact distribution for small samples without
+    /// ties, else the tie-corrected normal approximation with continuity correction).
     pub p_value: f64,
 }
 
@@ -36,28 +37,32 @@ pub struct RateShift {
     pub p_value: f64,
 }
 
-/// Values per side above which the Hodges–Lehmann estimate and its interval are computed on an
-/// evenly spaced (by rank) subsample: they read every pairwise difference, n × m of them.
-pub const HL_MAX_PER_SIDE: usize = 2_000;
-
-/// Compares two non-empty samples.
-pub fn shift(candidate: &[f64], baseline: &[f64]) -> Shift {
-    let (u, p_value) = stats::mann_whitney(candidate, baseline);
-    let (hodges_lehmann, lo, hi) = stats::hodges_lehmann(
-        &thin(candidate, HL_MAX_PER_SIDE),
-        &thin(baseline, HL_MAX_PER_SIDE),
-        0.95,
-    );
-    let median_candidate = stats::median(candidate);
-    let median_baseline = stats::median(baseline);
-    Shift {
+/// Compares two non-empty samples without NaN (`None` otherwise).
+pub fn shift(candidate: &[f64], baseline: &[f64]) -> Option<Shift> {
+    let mw = stats::mann_whitney(candidate, baseline)?;
+    let hl = stats::hodges_lehmann(candidate, baseline, 0.95)?;
+    let median_candidate = median(candidate);
+    let median_baseline = median(baseline);
+    Some(Shift {
         median_candidate,
         median_baseline,
         median_difference: median_candidate - median_baseline,
-        hodges_lehmann,
-        ci95: [lo, hi],
-        u,
-        p_value,
+        hodges_lehmann: hl.estimate,
+        ci95: [hl.ci_low, hl.ci_high],
+        u: mw.statistic,
+        p_value: mw.p_value,
+    })
+}
+
+/// Median of a non-empty sample.
+fn median(x: &[f64]) -> f64 {
+    let mut v = x.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 
@@ -74,31 +79,22 @@ impl Shift {
     }
 }
 
-/// Compares `x_c` successes out of `n_c` with `x_b` out of `n_b` (both `n` positive).
-pub fn rate_shift(x_c: u64, n_c: u64, x_b: u64, n_b: u64) -> RateShift {
-    let (z, p_value) = stats::two_proportions(x_c, n_c, x_b, n_b);
-    let (pc, pb) = (x_c as f64 / n_c as f64, x_b as f64 / n_b as f64);
+/// Compares `x_c` successes out of `n_c` with `x_b` out of `n_b` (`None` when a side is empty).
+/// Equal rates at 0 or 1 (no variance at all) are no difference: z = 0, p = 1, where the test
+/// itself gives NaN.
+pub fn rate_shift(x_c: u64, n_c: u64, x_b: u64, n_b: u64) -> Option<RateShift> {
+    let t = stats::two_proportions_z(x_c, n_c, x_b, n_b)?;
+    let (pc, pb) = (t.p1, t.p2);
+    let (z, p_value) = if t.z.is_nan() { (0.0, 1.0) } else { (t.z, t.p_value) };
     let se = (pc * (1.0 - pc) / n_c as f64 + pb * (1.0 - pb) / n_b as f64).sqrt();
     let d = pc - pb;
-    RateShift {
+    let q = stats::normal_quantile(0.975);
+    Some(RateShift {
         rate_candidate: pc,
         rate_baseline: pb,
         difference: d,
-        ci95: [d - 1.959_963_984_540_054 * se, d + 1.959_963_984_540_054 * se],
+        ci95: [d - q * se, d + q * se],
         z,
         p_value,
-    }
-}
-
-/// At most `max` values of `x`, sorted, evenly spaced by rank (all of them when there are fewer).
-fn thin(x: &[f64], max: usize) -> Vec<f64> {
-    let mut v = x.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.len() <= max {
-        return v;
-    }
-    let step = v.len() as f64 / max as f64;
-    (0..max)
-        .map(|i| v[((i as f64 + 0.5) * step) as usize])
-        .collect()
+    })
 }

@@ -14,7 +14,6 @@
 pub mod compare;
 pub mod effect;
 pub mod gate;
-mod stats_shim;
 
 use std::time::Duration;
 
