@@ -209,19 +209,32 @@ pub fn judge(req: &Request<'_>, cand: &[f64], base: &[f64]) -> Comparison {
         return out;
     };
     out.effect = Some(effect);
-    let worse = if worse_high { direction > 0.0 } else { direction < 0.0 };
+    let worse = if worse_high {
+        direction > 0.0
+    } else {
+        direction < 0.0
+    };
     (out.verdict, out.reason) = match (p < req.alpha, worse, direction == 0.0) {
         (true, true, false) => (
             Verdict::Worse,
-            format!("candidate significantly worse (p = {p:.3e} < alpha {})", req.alpha),
+            format!(
+                "candidate significantly worse (p = {p:.3e} < alpha {})",
+                req.alpha
+            ),
         ),
         (true, false, false) => (
             Verdict::Better,
-            format!("candidate significantly better (p = {p:.3e} < alpha {})", req.alpha),
+            format!(
+                "candidate significantly better (p = {p:.3e} < alpha {})",
+                req.alpha
+            ),
         ),
         _ => (
             Verdict::NoDifference,
-            format!("no significant difference (p = {p:.3e}, alpha {})", req.alpha),
+            format!(
+                "no significant difference (p = {p:.3e}, alpha {})",
+                req.alpha
+            ),
         ),
     };
     out
@@ -266,7 +279,10 @@ mod tests {
 
     #[test]
     fn a_slower_candidate_is_worse_and_a_faster_one_is_not() {
-        let (c, b) = (Selector::parse("release=b").unwrap(), Selector::parse("release=a").unwrap());
+        let (c, b) = (
+            Selector::parse("release=b").unwrap(),
+            Selector::parse("release=a").unwrap(),
+        );
         let slow: Vec<f64> = (0..60).map(|i| 500.0 + f64::from(i)).collect();
         let fast: Vec<f64> = (0..60).map(|i| 300.0 + f64::from(i)).collect();
         let r = req(Metric::LatencyMs, &c, &b);
@@ -280,7 +296,10 @@ mod tests {
 
     #[test]
     fn too_few_samples_is_insufficient_data_not_a_verdict() {
-        let (c, b) = (Selector::parse("release=b").unwrap(), Selector::parse("release=a").unwrap());
+        let (c, b) = (
+            Selector::parse("release=b").unwrap(),
+            Selector::parse("release=a").unwrap(),
+        );
         let r = req(Metric::LatencyMs, &c, &b);
         let out = judge(&r, &[1.0; 9], &[2.0; 100]);
         assert_eq!(out.verdict, Verdict::InsufficientData);
@@ -289,7 +308,10 @@ mod tests {
 
     #[test]
     fn more_escalations_are_worse_by_the_two_proportion_test() {
-        let (c, b) = (Selector::parse("release=b").unwrap(), Selector::parse("release=a").unwrap());
+        let (c, b) = (
+            Selector::parse("release=b").unwrap(),
+            Selector::parse("release=a").unwrap(),
+        );
         let mut cand = vec![0.0; 400];
         cand[..80].fill(1.0);
         let mut base = vec![0.0; 400];

@@ -85,7 +85,11 @@ impl Shift {
 pub fn rate_shift(x_c: u64, n_c: u64, x_b: u64, n_b: u64) -> Option<RateShift> {
     let t = stats::two_proportions_z(x_c, n_c, x_b, n_b)?;
     let (pc, pb) = (t.p1, t.p2);
-    let (z, p_value) = if t.z.is_nan() { (0.0, 1.0) } else { (t.z, t.p_value) };
+    let (z, p_value) = if t.z.is_nan() {
+        (0.0, 1.0)
+    } else {
+        (t.z, t.p_value)
+    };
     let se = (pc * (1.0 - pc) / n_c as f64 + pb * (1.0 - pb) / n_b as f64).sqrt();
     let d = pc - pb;
     let q = stats::normal_quantile(0.975);

@@ -169,7 +169,8 @@ async fn evaluate(
         };
         results.push(compare::compare(&ctx.store, &req).await?);
     }
-    let Some((decision, outcome, reason)) = decide(&results, policy.on_regression, policy.on_success)
+    let Some((decision, outcome, reason)) =
+        decide(&results, policy.on_regression, policy.on_success)
     else {
         return Ok(None);
     };
@@ -189,7 +190,13 @@ async fn evaluate(
     );
     let done = ctx.store.record_canary_decision(&row, outcome).await?;
     if done {
-        tracing::info!(prompt = prompt.id(), candidate = policy.version, baseline, decision, "prompt canary decision");
+        tracing::info!(
+            prompt = prompt.id(),
+            candidate = policy.version,
+            baseline,
+            decision,
+            "prompt canary decision"
+        );
     }
     Ok(done.then_some(row))
 }

@@ -95,22 +95,39 @@ fn text(c: &Comparison) -> String {
     let _ = writeln!(
         out,
         "{}: candidate {} (n = {}) vs baseline {} (n = {}); worse when {}",
-        c.metric, c.candidate.selector, c.candidate.n, c.baseline.selector, c.baseline.n, c.worse_when
+        c.metric,
+        c.candidate.selector,
+        c.candidate.n,
+        c.baseline.selector,
+        c.baseline.n,
+        c.worse_when
     );
     match &c.effect {
         Some(Effect::MannWhitney(s)) => {
             let _ = writeln!(
                 out,
                 "  median {:.4} vs {:.4} (difference {:+.4}); Hodges-Lehmann {:+.4}, 95% CI [{:.4}, {:.4}]; Mann-Whitney U = {}, p = {:.3e}",
-                s.median_candidate, s.median_baseline, s.median_difference, s.hodges_lehmann,
-                s.ci95[0], s.ci95[1], s.u, s.p_value
+                s.median_candidate,
+                s.median_baseline,
+                s.median_difference,
+                s.hodges_lehmann,
+                s.ci95[0],
+                s.ci95[1],
+                s.u,
+                s.p_value
             );
         }
         Some(Effect::TwoProportionZ(r)) => {
             let _ = writeln!(
                 out,
                 "  rate {:.4} vs {:.4} (difference {:+.4}, 95% CI [{:.4}, {:.4}]); z = {:.3}, p = {:.3e}",
-                r.rate_candidate, r.rate_baseline, r.difference, r.ci95[0], r.ci95[1], r.z, r.p_value
+                r.rate_candidate,
+                r.rate_baseline,
+                r.difference,
+                r.ci95[0],
+                r.ci95[1],
+                r.z,
+                r.p_value
             );
         }
         None => {}

@@ -93,7 +93,11 @@ fn conditions(filter: &SampleFilter, first: usize) -> (String, Vec<String>) {
 }
 
 /// The SELECT of one metric's values over answers matching the filter in `[$1, $2)`.
-fn sample_sql(metric: Metric, filter: &SampleFilter, backend: super::Backend) -> (String, Vec<String>) {
+fn sample_sql(
+    metric: Metric,
+    filter: &SampleFilter,
+    backend: super::Backend,
+) -> (String, Vec<String>) {
     let (cond, binds) = conditions(filter, 3);
     let answers = format!(
         "FROM messages m WHERE m.role = 'assistant' AND m.key_id <> 'eval' \
@@ -342,7 +346,12 @@ mod tests {
         );
         assert_eq!(
             binds,
-            ["2026.12.1", "assistant-general@3", "assistant-general@3;%", "gpt-4o-mini"]
+            [
+                "2026.12.1",
+                "assistant-general@3",
+                "assistant-general@3;%",
+                "gpt-4o-mini"
+            ]
         );
     }
 

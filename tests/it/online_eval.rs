@@ -20,13 +20,7 @@ fn exchange(i: usize, prompt_ref: &str, release: &str, latency_ms: i64, cost: &s
     let conv = format!("key-seed:conv-{prompt_ref}-{release}-{i}");
     let request = format!("req-{prompt_ref}-{release}-{i}");
     let mut user = MessageRecord::new(&conv, &request, MessageRole::User, "oi".into(), at);
-    let mut answer = MessageRecord::new(
-        &conv,
-        &request,
-        MessageRole::Assistant,
-        "olá".into(),
-        at,
-    );
+    let mut answer = MessageRecord::new(&conv, &request, MessageRole::Assistant, "olá".into(), at);
     answer.model = Some("gpt-echo".into());
     answer.latency_ms = Some(latency_ms);
     answer.completion_tokens = Some(latency_ms / 10);
@@ -44,7 +38,13 @@ fn exchange(i: usize, prompt_ref: &str, release: &str, latency_ms: i64, cost: &s
 }
 
 /// `n` exchanges per side: the candidate's latency and cost `slower` times the baseline's.
-async fn seed(store: &Store, candidate: (&str, &str), baseline: (&str, &str), slower: bool, n: usize) {
+async fn seed(
+    store: &Store,
+    candidate: (&str, &str),
+    baseline: (&str, &str),
+    slower: bool,
+    n: usize,
+) {
     let mut batch = Vec::new();
     for i in 0..n {
         let (fast, slow) = (300 + (i as i64 * 7) % 50, 600 + (i as i64 * 11) % 50);
@@ -72,7 +72,10 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The shipped prompts, with `assistant-general`'s canary (v2) declared as `canary`.
 fn prompts_with_canary(dir: &Path, canary: &str) -> String {
     let prompts = dir.join("prompts");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"), &prompts);
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts"),
+        &prompts,
+    );
     let manifest = prompts.join("assistant-general/prompt.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("staging = 2", canary)).unwrap();
@@ -93,14 +96,23 @@ async fn every_response_and_logged_message_names_the_release() {
     assert_eq!(res.headers()["x-powerbirth-release"], "2026.12.1-test");
     for path in ["/healthz", "/v1/nothing-here"] {
         let res = app.http.get(app.url(path)).send().await.unwrap();
-        assert_eq!(res.headers()["x-powerbirth-release"], "2026.12.1-test", "{path}");
+        assert_eq!(
+            res.headers()["x-powerbirth-release"],
+            "2026.12.1-test",
+            "{path}"
+        );
     }
     app.settle().await;
     let messages = app.conversation_messages("rel-1").await;
     assert_eq!(messages.len(), 2);
     for m in &messages {
         assert_eq!(m.release.as_deref(), Some("2026.12.1-test"));
-        assert!(m.prompt_ref.as_deref().unwrap().starts_with("birth-plan@1;"));
+        assert!(
+            m.prompt_ref
+                .as_deref()
+                .unwrap()
+                .starts_with("birth-plan@1;")
+        );
     }
     assert_eq!(messages[1].model.as_deref(), Some("gpt-echo"));
 }
@@ -110,21 +122,41 @@ fn monitor(config: &Path, candidate: &str, baseline: &str, metric: &str) -> (i32
     let out = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
         .arg("--config")
         .arg(config)
-        .args(["monitor", "canary", "--candidate", candidate, "--baseline", baseline])
+        .args([
+            "monitor",
+            "canary",
+            "--candidate",
+            candidate,
+            "--baseline",
+            baseline,
+        ])
         .args(["--metric", metric, "--window", "24h", "--format", "json"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout).unwrap_or_else(|_| {
-        panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr))
-    });
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|_| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), json)
 }
 
 async fn the_canary_gate_fails_a_slower_costlier_candidate_and_passes_the_reverse() {
     let app = spawn_app_with(Spawn::default()).await;
-    seed(&app.store, ("birth-plan@1", "r-slow"), ("birth-plan@1", "r-base"), true, 60).await;
-    seed(&app.store, ("birth-plan@1", "r-fast"), ("birth-plan@1", "r-base2"), false, 60).await;
+    seed(
+        &app.store,
+        ("birth-plan@1", "r-slow"),
+        ("birth-plan@1", "r-base"),
+        true,
+        60,
+    )
+    .await;
+    seed(
+        &app.store,
+        ("birth-plan@1", "r-fast"),
+        ("birth-plan@1", "r-base2"),
+        false,
+        60,
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("powerbirth.toml");
     std::fs::write(&config, format!("[database]\nurl = \"{}\"\n", app.db_url)).unwrap();
@@ -133,7 +165,10 @@ async fn the_canary_gate_fails_a_slower_costlier_candidate_and_passes_the_revers
         assert_eq!(code, 1, "{out:#}");
         assert_eq!(out["verdict"], "worse");
         assert_eq!(out["candidate"]["n"], 60);
-        assert!(out["effect"]["hodges_lehmann"].as_f64().unwrap() > 0.0, "{out:#}");
+        assert!(
+            out["effect"]["hodges_lehmann"].as_f64().unwrap() > 0.0,
+            "{out:#}"
+        );
         assert!(out["effect"]["p_value"].as_f64().unwrap() < 0.01, "{out:#}");
         let (code, out) = monitor(&config, "release=r-fast", "release=r-base2", metric);
         assert_eq!(code, 0, "{out:#}");
@@ -154,7 +189,14 @@ async fn the_canary_gate_fails_a_slower_costlier_candidate_and_passes_the_revers
     let out = Command::new(env!("CARGO_BIN_EXE_powerbirth"))
         .arg("--config")
         .arg(&config)
-        .args(["monitor", "canary", "--candidate", "release=a", "--baseline", "release=b"])
+        .args([
+            "monitor",
+            "canary",
+            "--candidate",
+            "release=a",
+            "--baseline",
+            "release=b",
+        ])
         .args(["--metric", "risk_high_share"])
         .output()
         .unwrap();
@@ -172,14 +214,23 @@ async fn served(app: &common::TestApp, conversation: Option<&str>) -> u32 {
     let res = app.post("/v1/chat/completions", &body).await;
     assert_eq!(res.status(), 200);
     let header = res.headers()["x-prompt-ref"].to_str().unwrap().to_owned();
-    let version = header.split(';').next().unwrap().rsplit('@').next().unwrap();
+    let version = header
+        .split(';')
+        .next()
+        .unwrap()
+        .rsplit('@')
+        .next()
+        .unwrap();
     version.parse().unwrap()
 }
 
 async fn the_prompt_canary_serves_both_versions_and_sticks_to_a_conversation() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app_with(Spawn {
-        extra_toml: prompts_with_canary(dir.path(), "canary = { version = 2, traffic_percent = 50 }"),
+        extra_toml: prompts_with_canary(
+            dir.path(),
+            "canary = { version = 2, traffic_percent = 50 }",
+        ),
         ..Spawn::default()
     })
     .await;
@@ -275,7 +326,11 @@ async fn the_gate_rolls_back_a_regressing_canary_and_stops_serving_it() {
         assert_eq!(m["candidate"]["n"], 40);
         assert!(m["effect"]["p_value"].as_f64().unwrap() < 0.01);
     }
-    assert_eq!(state["decisions"].as_array().unwrap().len(), 1, "decided once");
+    assert_eq!(
+        state["decisions"].as_array().unwrap().len(),
+        1,
+        "decided once"
+    );
     // Every conversation is served production again.
     for i in 0..30 {
         assert_eq!(served(&app, Some(&format!("after-{i}"))).await, 1);

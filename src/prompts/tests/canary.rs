@@ -60,15 +60,26 @@ fn a_bad_canary_table_is_refused_at_its_line() {
     let problems = tree_with("canary = { version = 2, traffic_percent = 120 }\n").problems();
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
-        problems[0].starts_with("greet/prompt.toml:8: label `canary`: `traffic_percent` must be above 0"),
+        problems[0]
+            .starts_with("greet/prompt.toml:8: label `canary`: `traffic_percent` must be above 0"),
         "{problems:#?}"
     );
-    let problems = tree_with("canary = { version = 2, traffic_percent = 5, share = 1 }\n").problems();
-    assert!(problems[0].contains("unknown field `share`"), "{problems:#?}");
+    let problems =
+        tree_with("canary = { version = 2, traffic_percent = 5, share = 1 }\n").problems();
+    assert!(
+        problems[0].contains("unknown field `share`"),
+        "{problems:#?}"
+    );
     let problems = tree_with("staging = { version = 2 }\n").problems();
-    assert!(problems[0].contains("only `canary` may be a table"), "{problems:#?}");
+    assert!(
+        problems[0].contains("only `canary` may be a table"),
+        "{problems:#?}"
+    );
     let problems = tree_with("canary = { version = 9, traffic_percent = 5 }\n").problems();
-    assert!(problems[0].contains("version 9, which does not exist"), "{problems:#?}");
+    assert!(
+        problems[0].contains("version 9, which does not exist"),
+        "{problems:#?}"
+    );
 }
 
 #[test]
@@ -77,7 +88,8 @@ fn lint_refuses_a_canary_that_serves_the_production_version() {
     let problems = tree.strip(&lint(tree.dir(), None));
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
-        problems[0].starts_with("greet/prompt.toml:8: label `canary` serves 5% of the traffic from v1"),
+        problems[0]
+            .starts_with("greet/prompt.toml:8: label `canary` serves 5% of the traffic from v1"),
         "{problems:#?}"
     );
 }
@@ -106,7 +118,9 @@ fn default_traffic_is_split_by_conversation_and_sticks() {
     };
     for i in 0..100 {
         let key = format!("key:c-{i}");
-        let r = registry.render_routed(&v1, None, Some((&none, &key))).unwrap();
+        let r = registry
+            .render_routed(&v1, None, Some((&none, &key)))
+            .unwrap();
         assert_eq!(r.prompt_ref.version, 1);
     }
 }
