@@ -153,7 +153,8 @@ impl Pipeline {
                 request,
                 ctx.accept_language.as_deref(),
                 ctx.refusal.is_none(),
-                &ctx.key.id,
+                // Eval cases are never routed by a prompt canary: they evaluate what the files say.
+                (ctx.origin != Origin::Eval).then_some(ctx.key.id.as_str()),
             )
             .await;
         let call = match (prepared, ctx.refusal) {

@@ -53,12 +53,14 @@ impl Pipeline {
     /// e-mail) from every message, and renders the prompt, if it names one (language from the
     /// request, else `accept_language`, else the prompt's default). `moderate: false` skips the
     /// external moderator (a request a rate limit already refused must not cost a call).
+    /// `key_id` (the API key's id) routes a prompt's default traffic by its canary; `None` (an
+    /// eval case) renders the prompt as its files say.
     pub(super) async fn prepare(
         &self,
         mut request: ChatRequest,
         accept_language: Option<&str>,
         moderate: bool,
-        key_id: &str,
+        key_id: Option<&str>,
     ) -> Result<Prepared, ApiError> {
         if self.providers.get(&request.model).is_none() {
             return Err(ApiError::ModelNotFound(request.model));
@@ -81,13 +83,13 @@ impl Pipeline {
                 release,
             });
         };
-        let key = routing_key(&request, key_id, &request_id);
+        let key = key_id.map(|k| routing_key(&request, k, &request_id));
         let overrides = self.canary.load();
-        let rendered = self.prompts.load().render_routed(
-            selector,
-            accept_language,
-            Some((&overrides, &key)),
-        )?;
+        let routing = key.as_deref().map(|k| (&**overrides, k));
+        let rendered = self
+            .prompts
+            .load()
+            .render_routed(selector, accept_language, routing)?;
         Ok(Prepared {
             rendered: Some(with_prompt(&request, &rendered)),
             prompt_ref: Some(rendered.header_value()),
