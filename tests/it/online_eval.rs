@@ -13,6 +13,7 @@ use powerbirth::store::messages::{Exchange, MessageRecord, MessageRole};
 use serde_json::{Value, json};
 
 use crate::common::{self, Spawn, on_both_backends, spawn_app_with};
+use powerbirth::canary::{Selector, Verdict};
 
 /// One logged exchange of a prompt version: the user's turn and an answer with its numbers.
 fn exchange(i: usize, prompt_ref: &str, release: &str, latency_ms: i64, cost: &str) -> Exchange {
@@ -35,6 +36,13 @@ fn exchange(i: usize, prompt_ref: &str, release: &str, latency_ms: i64, cost: &s
         at,
         messages: vec![user, answer],
     }
+}
+
+/// `exchange`, with the user's turn flagged urgent (the guard escalated it) when `urgent`.
+fn escalated(i: usize, release: &str, urgent: bool) -> Exchange {
+    let mut e = exchange(i, "birth-plan@1", release, 400, "0.0004");
+    e.messages[0].urgent = urgent;
+    e
 }
 
 /// `n` exchanges per side: the candidate's latency and cost `slower` times the baseline's.
@@ -337,3 +345,80 @@ async fn the_gate_rolls_back_a_regressing_canary_and_stops_serving_it() {
     }
 }
 on_both_backends!(the_gate_rolls_back_a_regressing_canary_and_stops_serving_it);
+
+async fn ratings_come_from_nurse_reviews_and_escalations_from_the_guard_flags() {
+    use crate::common::review_seed::{nurse, rating, review};
+    use powerbirth::canary::compare::{Request, compare};
+    use powerbirth::review::batches::Origin;
+    use powerbirth::review::sample::{SampleOptions, sample};
+    use powerbirth::store::canary::Metric;
+
+    let app = spawn_app_with(Spawn {
+        extra_toml: "[review]\nschedule = \"off\"\n".into(),
+        ..Spawn::default()
+    })
+    .await;
+    let mut batch: Vec<Exchange> = (0..60).map(|i| escalated(i, "r-new", i % 3 == 0)).collect();
+    batch.extend((0..60).map(|i| escalated(i, "r-old", false)));
+    app.store.write_exchanges(&batch).await.unwrap();
+    let drawn = sample(
+        &app.store,
+        SampleOptions {
+            n: 1000,
+            window: Duration::from_secs(86_400),
+            seed: 1,
+            now: now_ms() + 1,
+            origin: Origin::Cli,
+            overlap: 0,
+            period: None,
+        },
+    )
+    .await
+    .unwrap();
+    let ana = nurse(&app.store, "ana@example.org").await;
+    for item in &drawn.items {
+        let old = item.conversation_id.contains("-r-old-");
+        let score = if old { 5 } else { 2 };
+        review(
+            &app.store,
+            &item.id,
+            &ana,
+            &rating(score, false, None, None),
+        )
+        .await;
+    }
+    let (new, old) = (
+        Selector::parse("release=r-new").unwrap(),
+        Selector::parse("release=r-old").unwrap(),
+    );
+    let end = now_ms();
+    for metric in [Metric::Rating, Metric::GuardEscalated] {
+        let req = Request {
+            metric,
+            candidate: &new,
+            baseline: &old,
+            window: (end - 86_400_000, end),
+            alpha: 0.01,
+            min_samples: 10,
+        };
+        let out = compare(&app.store, &req).await.unwrap();
+        assert_eq!(out.verdict, Verdict::Worse, "{out:#?}");
+        let json = serde_json::to_value(&out).unwrap();
+        match metric {
+            Metric::Rating => {
+                assert_eq!(
+                    json["candidate"]["n"], 60,
+                    "every conversation reviewed once"
+                );
+                assert_eq!(json["effect"]["median_candidate"], 3.0, "(2 + 4) / 2");
+                assert_eq!(json["effect"]["median_baseline"], 4.5);
+            }
+            _ => {
+                assert_eq!(json["effect"]["test"], "two_proportion_z");
+                assert_eq!(json["effect"]["rate_candidate"], 20.0 / 60.0);
+                assert_eq!(json["effect"]["rate_baseline"], 0.0);
+            }
+        }
+    }
+}
+on_both_backends!(ratings_come_from_nurse_reviews_and_escalations_from_the_guard_flags);
