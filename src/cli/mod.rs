@@ -1,5 +1,5 @@
 //! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `data check`,
-//! `train` and `models …`. Every subcommand takes `--config FILE` and reads the
+//! `train`, `models …`, `stats …` and `monitor drift`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
 mod eval;
@@ -7,8 +7,10 @@ mod eval_guard;
 mod eval_score;
 mod ml;
 mod models;
+mod monitor;
 mod prompts;
 mod review;
+mod stats;
 mod users;
 
 use std::path::PathBuf;
@@ -88,6 +90,16 @@ pub enum Command {
         #[arg(long, default_value = "models", value_name = "DIR")]
         models_dir: PathBuf,
     },
+    /// The monitors' statistics on files of numbers or CSV/Parquet columns, as JSON.
+    Stats {
+        #[command(subcommand)]
+        action: stats::StatsCommand,
+    },
+    /// Monitoring: `monitor drift` compares current data with a reference.
+    Monitor {
+        #[command(subcommand)]
+        action: monitor::MonitorCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +150,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Models(args) => return models::run(args).await,
+        Command::Stats { action } => return stats::run(action),
+        Command::Monitor { action } => return monitor::run(action),
         other => other,
     };
     let config = match Config::load(&cli.config) {
@@ -160,7 +174,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
-        Command::Data { .. } | Command::Train { .. } | Command::Models(_) => {
+        Command::Data { .. }
+        | Command::Train { .. }
+        | Command::Models(_)
+        | Command::Stats { .. }
+        | Command::Monitor { .. } => {
             unreachable!("handled above")
         }
     }
