@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use clap::Subcommand;
+use clap::Args;
 
 use crate::canary::compare::{self, Comparison, Effect, Request, Selector, Verdict};
 use crate::config::Config;
@@ -12,32 +12,29 @@ use crate::core::now_ms;
 use crate::store::Store;
 use crate::store::canary::Metric;
 
-#[derive(Debug, Subcommand)]
-pub enum MonitorCommand {
-    /// Compare a candidate's logged answers with a baseline's on one metric (Mann–Whitney with
-    /// Hodges–Lehmann and its 95% CI; the two-proportion z-test for guard_escalated).
-    Canary {
-        /// The candidate: `release=…`, `prompt=id@N`, `model=…`, or several joined with `,`.
-        #[arg(long, value_parser = Selector::parse)]
-        candidate: Selector,
-        /// The baseline, written like the candidate.
-        #[arg(long, value_parser = Selector::parse)]
-        baseline: Selector,
-        /// latency_ms, cost_usd, completion_tokens, guard_escalated or rating.
-        #[arg(long, value_parser = parse_metric)]
-        metric: Metric,
-        /// The last WINDOW of the log: `30m`, `24h`, `7d`.
-        #[arg(long, default_value = "24h", value_parser = compare::parse_window)]
-        window: std::time::Duration,
-        /// Significance level of the two-sided test.
-        #[arg(long, default_value_t = 0.01)]
-        alpha: f64,
-        /// Values each side needs; fewer is `insufficient_data` (exit 0).
-        #[arg(long, default_value_t = 30)]
-        min_samples: usize,
-        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-        format: String,
-    },
+/// `monitor canary`'s arguments.
+#[derive(Debug, Args)]
+pub struct CanaryArgs {
+    /// The candidate: `release=…`, `prompt=id@N`, `model=…`, or several joined with `,`.
+    #[arg(long, value_parser = Selector::parse)]
+    candidate: Selector,
+    /// The baseline, written like the candidate.
+    #[arg(long, value_parser = Selector::parse)]
+    baseline: Selector,
+    /// latency_ms, cost_usd, completion_tokens, guard_escalated or rating.
+    #[arg(long, value_parser = parse_metric)]
+    metric: Metric,
+    /// The last WINDOW of the log: `30m`, `24h`, `7d`.
+    #[arg(long, default_value = "24h", value_parser = compare::parse_window)]
+    window: std::time::Duration,
+    /// Significance level of the two-sided test.
+    #[arg(long, default_value_t = 0.01)]
+    alpha: f64,
+    /// Values each side needs; fewer is `insufficient_data` (exit 0).
+    #[arg(long, default_value_t = 30)]
+    min_samples: usize,
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 fn parse_metric(s: &str) -> Result<Metric, String> {
@@ -45,7 +42,7 @@ fn parse_metric(s: &str) -> Result<Metric, String> {
 }
 
 /// Runs the command; returns the exit code (errors printed here are 2).
-pub async fn run(config: &Config, action: MonitorCommand) -> u8 {
+pub async fn run(config: &Config, action: CanaryArgs) -> u8 {
     match run_inner(config, action).await {
         Ok(code) => code,
         Err(e) => {
@@ -55,8 +52,8 @@ pub async fn run(config: &Config, action: MonitorCommand) -> u8 {
     }
 }
 
-async fn run_inner(config: &Config, action: MonitorCommand) -> anyhow::Result<u8> {
-    let MonitorCommand::Canary {
+async fn run_inner(config: &Config, action: CanaryArgs) -> anyhow::Result<u8> {
+    let CanaryArgs {
         candidate,
         baseline,
         metric,

@@ -1,6 +1,7 @@
 //! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `data check`,
-//! `train`, `models …` and `monitor canary`. Every subcommand takes `--config FILE` and reads the
-//! same file and environment overrides as the server. `main.rs` only calls [`run`].
+//! `train`, `models …`, `stats …`, `monitor drift` and `monitor canary`. Every subcommand takes
+//! `--config FILE` and reads the same file and environment overrides as the server. `main.rs`
+//! only calls [`run`].
 
 mod canary;
 mod eval;
@@ -8,8 +9,10 @@ mod eval_guard;
 mod eval_score;
 mod ml;
 mod models;
+mod monitor;
 mod prompts;
 mod review;
+mod stats;
 mod users;
 
 use std::path::PathBuf;
@@ -89,10 +92,16 @@ pub enum Command {
         #[arg(long, default_value = "models", value_name = "DIR")]
         models_dir: PathBuf,
     },
-    /// Online evaluation over the logs: `monitor canary` compares a candidate with a baseline.
+    /// The monitors' statistics on files of numbers or CSV/Parquet columns, as JSON.
+    Stats {
+        #[command(subcommand)]
+        action: stats::StatsCommand,
+    },
+    /// Monitoring: `monitor drift` compares current data with a reference; `monitor canary`
+    /// compares a candidate's logged answers with a baseline's.
     Monitor {
         #[command(subcommand)]
-        action: canary::MonitorCommand,
+        action: monitor::MonitorCommand,
     },
 }
 
@@ -144,6 +153,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Models(args) => return models::run(args).await,
+        Command::Stats { action } => return stats::run(action),
+        // `monitor canary` reads the database: it goes on with the configuration.
+        Command::Monitor { action } if !matches!(action, monitor::MonitorCommand::Canary(_)) => {
+            return monitor::run(action);
+        }
         other => other,
     };
     let config = match Config::load(&cli.config) {
@@ -166,12 +180,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
-        Command::Monitor { action } => match canary::run(&config, action).await {
+        Command::Monitor {
+            action: monitor::MonitorCommand::Canary(args),
+        } => match canary::run(&config, args).await {
             0 => Ok(()),
             // 1: the candidate is significantly worse; 2: it could not run (printed).
             code => std::process::exit(i32::from(code)),
         },
-        Command::Data { .. } | Command::Train { .. } | Command::Models(_) => {
+        Command::Data { .. }
+        | Command::Train { .. }
+        | Command::Models(_)
+        | Command::Stats { .. }
+        | Command::Monitor { .. } => {
             unreachable!("handled above")
         }
     }
