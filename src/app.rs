@@ -11,6 +11,8 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
 use crate::auth::KeyCache;
+use crate::canary::CanaryGate;
+use crate::canary::gate::GateContext;
 use crate::chat::Pipeline;
 use crate::config::{Config, RateLimitBackend};
 use crate::guard::Guard;
@@ -33,6 +35,8 @@ pub struct App {
     addr: SocketAddr,
     alerts: AlertMonitor,
     review_schedule: ReviewScheduler,
+    /// The prompt canary gate and the refresh of its label overrides.
+    canary_gate: CanaryGate,
     /// Built here, not in `run_until`: building it hashes the review login's stand-in password
     /// (argon2, ~0.1 s of CPU), which must not delay accepting connections once serving starts.
     router: axum::Router,
@@ -81,6 +85,13 @@ impl App {
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
         let metrics = pipeline.metrics.clone();
         let review_schedule = ReviewScheduler::spawn(store.clone(), config.review.clone());
+        let canary_gate = CanaryGate::spawn(GateContext {
+            store: store.clone(),
+            prompts: pipeline.prompts.clone(),
+            overrides: pipeline.canary.clone(),
+            config: config.canary.clone(),
+            release: pipeline.release.clone(),
+        });
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -107,6 +118,7 @@ impl App {
             addr,
             alerts,
             review_schedule,
+            canary_gate,
             router,
         })
     }
@@ -132,6 +144,7 @@ impl App {
             addr,
             alerts,
             review_schedule,
+            canary_gate,
             router,
         } = self;
         tracing::info!(%addr, "serving");
@@ -176,6 +189,7 @@ impl App {
         tracing::info!("stopped accepting; draining the message log");
         alerts.shutdown().await;
         review_schedule.shutdown().await;
+        canary_gate.shutdown().await;
         // At least a moment for the drain: the spool keeps whatever is left either way.
         state
             .pipeline
@@ -229,6 +243,9 @@ pub async fn build_pipeline(
     )?
     .with_per_user_budget(config.budgets.per_user_daily_usd);
     let writer = LogWriter::spawn(store.clone(), &config.writer)?;
+    let canary = crate::canary::gate::load_overrides(store)
+        .await
+        .context("reading the prompt canary overrides")?;
     Ok(Pipeline {
         providers: Arc::new(providers),
         prompts: Arc::new(ArcSwap::from_pointee(prompts)),
@@ -237,6 +254,8 @@ pub async fn build_pipeline(
         moderator,
         writer,
         metrics: Arc::new(metrics),
+        canary: Arc::new(ArcSwap::from_pointee(canary)),
+        release: config.server.release.as_str().into(),
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod canary;
 pub mod chat;
 pub mod cli;
 pub mod config;
@@ -22,5 +23,6 @@ pub mod prompts;
 pub mod providers;
 pub mod ratelimit;
 pub mod review;
+pub mod stats;
 pub mod store;
 pub mod wire;

@@ -31,6 +31,7 @@ use crate::guard::{Decision, Guard, InputVerdict};
 use crate::metering::Metering;
 use crate::metrics::Metrics;
 use crate::prompts::PromptRegistry;
+use crate::prompts::canary::CanaryOverrides;
 use crate::providers::{Completion, ModelEntry, Providers};
 use crate::store::keys::ApiKey;
 use crate::store::writer::LogWriter;
@@ -52,6 +53,10 @@ pub struct Pipeline {
     pub moderator: Moderator,
     pub writer: LogWriter,
     pub metrics: Arc<Metrics>,
+    /// The prompt canary gate's label overrides, re-read from the database by every replica.
+    pub canary: Arc<ArcSwap<CanaryOverrides>>,
+    /// The gateway release (`[server] release`) every logged message carries.
+    pub release: Arc<str>,
 }
 
 /// Who asked, and the ids this turn is filed under.
@@ -71,6 +76,8 @@ struct Turn {
     urgent: bool,
     /// The end user's keyed hash, for their daily budget.
     end_user: Option<String>,
+    /// The release that served the turn.
+    release: Arc<str>,
 }
 
 impl Turn {
@@ -80,7 +87,7 @@ impl Turn {
     fn new(ctx: &RequestContext, call: &Prepared) -> Turn {
         Turn {
             key: ctx.key.clone(),
-            request_id: format!("req_{}", uuid::Uuid::new_v4().simple()),
+            request_id: call.request_id.clone(),
             conversation: ConversationId::scoped(
                 &ctx.key.id,
                 &call
@@ -95,6 +102,7 @@ impl Turn {
             urgent: ctx.origin != Origin::Eval
                 && call.verdict.as_ref().is_some_and(InputVerdict::is_urgent),
             end_user: ctx.end_user.clone(),
+            release: call.release.clone(),
         }
     }
 
@@ -145,6 +153,8 @@ impl Pipeline {
                 request,
                 ctx.accept_language.as_deref(),
                 ctx.refusal.is_none(),
+                // Eval cases are never routed by a prompt canary: they evaluate what the files say.
+                (ctx.origin != Origin::Eval).then_some(ctx.key.id.as_str()),
             )
             .await;
         let call = match (prepared, ctx.refusal) {

@@ -20,6 +20,10 @@ pub(super) struct Prepared {
     pub verdict: Option<InputVerdict>,
     /// The conversation's language, for the guard's safe texts.
     pub lang: Lang,
+    /// The turn's request id (made here: it routes a turn without a conversation id).
+    pub request_id: String,
+    /// The release serving the turn.
+    pub release: std::sync::Arc<str>,
 }
 
 impl Prepared {
@@ -49,11 +53,14 @@ impl Pipeline {
     /// e-mail) from every message, and renders the prompt, if it names one (language from the
     /// request, else `accept_language`, else the prompt's default). `moderate: false` skips the
     /// external moderator (a request a rate limit already refused must not cost a call).
+    /// `key_id` (the API key's id) routes a prompt's default traffic by its canary; `None` (an
+    /// eval case) renders the prompt as its files say.
     pub(super) async fn prepare(
         &self,
         mut request: ChatRequest,
         accept_language: Option<&str>,
         moderate: bool,
+        key_id: Option<&str>,
     ) -> Result<Prepared, ApiError> {
         if self.providers.get(&request.model).is_none() {
             return Err(ApiError::ModelNotFound(request.model));
@@ -63,6 +70,8 @@ impl Pipeline {
         let redact = |text: &str| self.guard.redact(text);
         request.redact_with(redact);
         outbound::redact_client_fields(&mut request, self.guard.allows_store(), &redact);
+        let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
+        let release = self.release.clone();
         let Some(selector) = &request.prompt else {
             return Ok(Prepared {
                 request,
@@ -70,15 +79,25 @@ impl Pipeline {
                 prompt_ref: None,
                 verdict,
                 lang,
+                request_id,
+                release,
             });
         };
-        let rendered = self.prompts.load().render(selector, accept_language)?;
+        let key = key_id.map(|k| routing_key(&request, k, &request_id));
+        let overrides = self.canary.load();
+        let routing = key.as_deref().map(|k| (&**overrides, k));
+        let rendered = self
+            .prompts
+            .load()
+            .render_routed(selector, accept_language, routing)?;
         Ok(Prepared {
             rendered: Some(with_prompt(&request, &rendered)),
             prompt_ref: Some(rendered.header_value()),
             request,
             verdict,
             lang,
+            request_id,
+            release,
         })
     }
 
@@ -115,6 +134,18 @@ impl Pipeline {
             Some(outcome) => (self.guard.apply_moderation(verdict, outcome, lang), lang),
             None => (verdict, lang),
         }
+    }
+}
+
+/// What puts a turn in a prompt canary's bucket: the conversation as the store files it (the
+/// client's id under its key), so every turn of a conversation sees the same version; without a
+/// conversation id, the request id (each turn drawn anew: not sticky).
+fn routing_key(request: &ChatRequest, key_id: &str, request_id: &str) -> String {
+    match request.conversation_id() {
+        Some(c) => crate::core::ConversationId::scoped(key_id, c)
+            .stored()
+            .to_owned(),
+        None => request_id.to_owned(),
     }
 }
 

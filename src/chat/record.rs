@@ -59,6 +59,7 @@ fn message(turn: &Turn, role: MessageRole, content: String, created_at: i64) -> 
         created_at,
     );
     m.prompt_ref = turn.prompt_ref.clone();
+    m.release = Some(turn.release.to_string());
     if role == MessageRole::User {
         m.guard = turn.guard_log.clone();
         m.urgent = turn.urgent;

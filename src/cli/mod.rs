@@ -1,15 +1,19 @@
-//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `features …`, `data check`,
-//! `train` and `models …`. Every subcommand takes `--config FILE` and reads the
-//! same file and environment overrides as the server. `main.rs` only calls [`run`].
+//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `features …`,
+//! `data check`, `train`, `models …`, `stats …`, `monitor drift` and `monitor canary`. Every subcommand takes
+//! `--config FILE` and reads the same file and environment overrides as the server. `main.rs`
+//! only calls [`run`].
 
+mod canary;
 mod eval;
 mod eval_guard;
 mod eval_score;
 mod features;
 mod ml;
 mod models;
+mod monitor;
 mod prompts;
 mod review;
+mod stats;
 mod users;
 
 use std::path::PathBuf;
@@ -94,6 +98,17 @@ pub enum Command {
         #[arg(long, default_value = "models", value_name = "DIR")]
         models_dir: PathBuf,
     },
+    /// The monitors' statistics on files of numbers or CSV/Parquet columns, as JSON.
+    Stats {
+        #[command(subcommand)]
+        action: stats::StatsCommand,
+    },
+    /// Monitoring: `monitor drift` compares current data with a reference; `monitor canary`
+    /// compares a candidate's logged answers with a baseline's.
+    Monitor {
+        #[command(subcommand)]
+        action: monitor::MonitorCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,12 +159,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Models(args) => return models::run(args).await,
+        Command::Stats { action } => return stats::run(action),
+        // `monitor canary` reads the database: it goes on with the configuration.
+        Command::Monitor { action } if !matches!(action, monitor::MonitorCommand::Canary(_)) => {
+            return monitor::run(action);
+        }
         other => other,
     };
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         // `eval` exit codes carry meaning for CI: a configuration it cannot use is 2, not 1.
-        Err(e) if matches!(command, Command::Eval { .. }) => {
+        Err(e) if matches!(command, Command::Eval { .. } | Command::Monitor { .. }) => {
             eprintln!("error: {e}");
             std::process::exit(2);
         }
@@ -167,7 +187,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
         Command::Features { action } => features::run(&config, action).await,
-        Command::Data { .. } | Command::Train { .. } | Command::Models(_) => {
+        Command::Monitor {
+            action: monitor::MonitorCommand::Canary(args),
+        } => match canary::run(&config, args).await {
+            0 => Ok(()),
+            // 1: the candidate is significantly worse; 2: it could not run (printed).
+            code => std::process::exit(i32::from(code)),
+        },
+        Command::Data { .. }
+        | Command::Train { .. }
+        | Command::Models(_)
+        | Command::Stats { .. }
+        | Command::Monitor { .. } => {
             unreachable!("handled above")
         }
     }

@@ -55,6 +55,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[features]`: the feature store's online copy.
     pub features: crate::features::FeaturesConfig,
+    /// `[canary]`: the prompt canary gate's schedule, window and significance level.
+    pub canary: crate::canary::CanaryConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +76,8 @@ pub struct ServerConfig {
     /// After SIGTERM, how long in-flight requests and the log drain may take in all (under
     /// Kubernetes' default 30 s grace period).
     pub shutdown_grace: Duration,
+    /// The release this process serves (`x-powerbirth-release`, logged with every message).
+    pub release: String,
 }
 
 #[derive(Debug, Clone)]

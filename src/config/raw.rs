@@ -53,6 +53,8 @@ pub(super) struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     features: crate::features::RawFeaturesConfig,
+    #[serde(default)]
+    canary: crate::canary::RawCanaryConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +66,7 @@ struct RawServer {
     body_timeout_ms: u64,
     trusted_proxies: Vec<String>,
     shutdown_grace_s: u64,
+    release: Option<String>,
 }
 
 impl Default for RawServer {
@@ -75,6 +78,7 @@ impl Default for RawServer {
             body_timeout_ms: 30_000,
             trusted_proxies: Vec::new(),
             shutdown_grace_s: 25,
+            release: None,
         }
     }
 }
@@ -155,7 +159,7 @@ impl RawConfig {
         let err = |msg: String| ConfigError(format!("{}: {msg}", source.display()));
         let base_dir = source.parent().unwrap_or(Path::new("."));
         let resolve = |path: PathBuf| resolve(base_dir, path);
-        let server = self.server.validate().map_err(err)?;
+        let server = self.server.validate(vars).map_err(err)?;
         let database = self.database.validate().map_err(err)?;
         let models = validate_models(self.models, &resolve, vars).map_err(err)?;
         let budgets = self.budgets.validate().map_err(err)?;
@@ -186,12 +190,14 @@ impl RawConfig {
             review,
             eval,
             features,
+            canary: self.canary.validate().map_err(err)?,
         })
     }
 }
 
 impl RawServer {
-    fn validate(self) -> Result<ServerConfig, String> {
+    fn validate(self, vars: &HashMap<String, String>) -> Result<ServerConfig, String> {
+        let release = release(self.release, vars)?;
         let listen = SocketAddr::from_str(&self.listen)
             .map_err(|e| format!("[server] listen = {:?} is not an address: {e}", self.listen))?;
         if self.max_body_bytes == 0 {
@@ -214,7 +220,28 @@ impl RawServer {
             body_timeout: Duration::from_millis(self.body_timeout_ms),
             trusted_proxies,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+            release,
         })
+    }
+}
+
+/// `[server] release`, else the `POWERBIRTH_RELEASE` environment variable (what a deploy sets),
+/// else the crate's version: a short token safe in a header and a log column.
+fn release(configured: Option<String>, vars: &HashMap<String, String>) -> Result<String, String> {
+    let release = configured
+        .or_else(|| vars.get("POWERBIRTH_RELEASE").cloned())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
+    let ok = release.len() <= 64
+        && release
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+:/@".contains(&b));
+    if ok {
+        Ok(release)
+    } else {
+        Err(format!(
+            "[server] release = {release:?}: at most 64 letters, digits and `._-+:/@`"
+        ))
     }
 }
 

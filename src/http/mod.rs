@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/prompts/{id}", get(prompts::get))
         .route("/prompts/{id}/versions/{version}", get(prompts::version))
         .route("/prompts/{id}/render", post(prompts::render))
+        .route("/prompts/{id}/canary", get(prompts::canary))
         .route("/usage", get(usage::usage))
         .route("/alerts", get(usage::alerts))
         .route("/reviews/export", get(crate::review::export::handler))
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         state.pipeline.prompts.clone(),
     )
     .trusting_proxies(state.config.server.trusted_proxies.clone());
+    let release = release_header(&state.config.server.release);
     let body_limits = serve::BodyLimits {
         timeout: state.config.server.body_timeout,
         max_bytes: state.config.server.max_body_bytes,
@@ -85,6 +87,28 @@ pub fn router(state: AppState) -> Router {
             body_limits,
             serve::body_deadline,
         ))
+        // Outermost: every response names the release that served it, errors and 408s too.
+        .layer(axum::middleware::map_response_with_state(
+            release,
+            stamp_release,
+        ))
+}
+
+/// The response header naming the release that served a request.
+pub const RELEASE_HEADER: &str = "x-powerbirth-release";
+
+/// `[server] release` as a header value (validated by the configuration to be header-safe).
+fn release_header(release: &str) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_str(release)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static(env!("CARGO_PKG_VERSION")))
+}
+
+async fn stamp_release(
+    axum::extract::State(release): axum::extract::State<axum::http::HeaderValue>,
+    mut res: axum::response::Response,
+) -> axum::response::Response {
+    res.headers_mut().insert(RELEASE_HEADER, release);
+    res
 }
 
 /// The review export takes only the store from the app's state.

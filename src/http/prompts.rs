@@ -1,6 +1,6 @@
 //! Prompt registry routes: `GET /v1/prompts`, `GET /v1/prompts/{id}`,
-//! `GET /v1/prompts/{id}/versions/{version}`, `POST /v1/prompts/{id}/render` (any key), and
-//! `POST /admin/prompts/reload` (admin key).
+//! `GET /v1/prompts/{id}/versions/{version}`, `POST /v1/prompts/{id}/render` (any key),
+//! `GET /v1/prompts/{id}/canary` and `POST /admin/prompts/reload` (admin key).
 
 use axum::Extension;
 use axum::Json;
@@ -113,4 +113,18 @@ pub async fn reload(
         .reload_prompts()
         .map_err(ApiError::PromptReloadFailed)?;
     Ok(Json(json!({ "status": "reloaded", "prompts": count })))
+}
+
+/// The prompt canary's state and the gate's decisions (admin).
+pub async fn canary(
+    State(state): State<AppState>,
+    Extension(key): Extension<AuthedKey>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    key.require_admin()?;
+    let registry = state.pipeline.prompts.load();
+    crate::canary::gate::state(&state.store, &registry, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::PromptNotFound(format!("unknown prompt `{id}`")))
 }

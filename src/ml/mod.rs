@@ -34,6 +34,7 @@
 //! [`models::RiskModel::predict_proba`] (features in `model.file.features` order).
 
 pub mod data;
+pub mod drift;
 pub mod models;
 pub mod registry;
 pub mod train;

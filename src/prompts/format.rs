@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 
+use super::canary::{CANARY_LABEL, CanaryPolicy, RawCanary};
 use super::language::Language;
 use super::model::{Prompt, PromptVersion, is_valid_id};
 use super::{PromptProblem, versions};
@@ -58,8 +59,9 @@ struct RawPrompt {
     owner: Spanned<String>,
     default_language: Spanned<String>,
     default_persona: Spanned<String>,
+    /// Label → version; the `canary` label may instead be a table (see `canary`).
     #[serde(default)]
-    labels: BTreeMap<Spanned<String>, Spanned<u32>>,
+    labels: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// Loads every prompt folder under `dir`. Files directly in `dir` other than `*.md` (notes for
@@ -182,7 +184,7 @@ fn load_prompt(id: &str, dir: &Path, out: &mut Loaded) {
             "a prompt needs at least one version folder (`v1/`)",
         ));
     }
-    let labels = check_labels(&raw.labels, &versions, &src, problems);
+    let (labels, canary) = check_labels(&raw.labels, &versions, &src, problems);
     let default_persona = raw.default_persona.get_ref();
     check_defaults_covered(dir, &versions, &default_language, default_persona, problems);
     if out.problems.len() > before {
@@ -196,6 +198,7 @@ fn load_prompt(id: &str, dir: &Path, out: &mut Loaded) {
         default_language,
         default_persona: raw.default_persona.into_inner(),
         labels,
+        canary,
         versions,
         dir: dir.to_path_buf(),
     });
@@ -265,31 +268,81 @@ fn load_versions(
     versions
 }
 
-/// The labels, each a valid name pointing at an existing version.
+/// The labels, each a valid name pointing at an existing version, and the canary's policy when
+/// the `canary` label is written as a table.
 fn check_labels(
-    raw: &BTreeMap<Spanned<String>, Spanned<u32>>,
+    raw: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     versions: &BTreeMap<u32, PromptVersion>,
     src: &Source<'_>,
     problems: &mut Vec<PromptProblem>,
-) -> BTreeMap<String, u32> {
+) -> (BTreeMap<String, u32>, Option<CanaryPolicy>) {
     let mut labels = BTreeMap::new();
-    for (label, version) in raw {
+    let mut canary = None;
+    for (label, value) in raw {
+        let Some(version) = label_version(label, value, src, problems, &mut canary) else {
+            continue;
+        };
         if !is_valid_id(label.get_ref()) {
             problems.push(src.problem(
                 label.span(),
                 format!("`{}` is not a valid label name", label.get_ref()),
             ));
-        } else if !versions.contains_key(version.get_ref()) {
+        } else if !versions.contains_key(&version) {
             let msg = format!(
                 "label `{}` points at version {}, which does not exist",
                 label.get_ref(),
-                version.get_ref()
+                version
             );
             problems.push(src.problem(label.span(), msg));
         }
-        labels.insert(label.get_ref().clone(), *version.get_ref());
+        labels.insert(label.get_ref().clone(), version);
     }
-    labels
+    (labels, canary)
+}
+
+/// The version a label points at: a whole number, or for `canary` a table whose `version` it
+/// is (its policy put in `canary`). `None` (reported) for anything else.
+fn label_version(
+    label: &Spanned<String>,
+    value: &Spanned<toml::Value>,
+    src: &Source<'_>,
+    problems: &mut Vec<PromptProblem>,
+    canary: &mut Option<CanaryPolicy>,
+) -> Option<u32> {
+    let name = label.get_ref();
+    match value.get_ref() {
+        toml::Value::Integer(n) => match u32::try_from(*n) {
+            Ok(v) if v >= 1 => Some(v),
+            _ => {
+                let msg = format!("label `{name}` must point at a version number (1, 2, …)");
+                problems.push(src.problem(value.span(), msg));
+                None
+            }
+        },
+        toml::Value::Table(_) if name == CANARY_LABEL => {
+            let parsed = RawCanary::deserialize(value.get_ref().clone())
+                .map_err(|e| e.message().trim().to_owned())
+                .and_then(RawCanary::validate);
+            match parsed {
+                Ok(policy) => {
+                    let version = policy.version;
+                    *canary = Some(policy);
+                    Some(version)
+                }
+                Err(e) => {
+                    problems.push(src.problem(value.span(), format!("label `canary`: {e}")));
+                    None
+                }
+            }
+        }
+        _ => {
+            let msg = format!(
+                "label `{name}` must be a version number (only `{CANARY_LABEL}` may be a table with `version` and `traffic_percent`)"
+            );
+            problems.push(src.problem(value.span(), msg));
+            None
+        }
+    }
 }
 
 /// Every version has a variant for the default language, and each of its languages one for

@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::Path;
 
+use super::canary::CANARY_LABEL;
 use super::model::{Prompt, PromptVersion};
 use super::render::DEFAULT_LABEL;
 use super::{PromptProblem, PromptRegistry, released};
@@ -43,6 +44,7 @@ fn lint_prompt(prompt: &Prompt, problems: &mut Vec<PromptProblem>) {
     }
     if let Some(production) = production {
         lint_labels(prompt, production, &prompt_toml, problems);
+        lint_canary(prompt, production, &prompt_toml, problems);
     }
     for version in prompt.versions() {
         let vdir = prompt.dir().join(format!("v{}", version.number()));
@@ -78,6 +80,29 @@ fn lint_labels(
                 msg,
             ));
         }
+    }
+}
+
+/// A canary with a traffic share compares its version with `production`'s: the two must differ.
+fn lint_canary(
+    prompt: &Prompt,
+    production: &PromptVersion,
+    prompt_toml: &Path,
+    problems: &mut Vec<PromptProblem>,
+) {
+    let Some(canary) = prompt.canary() else {
+        return;
+    };
+    if canary.version == production.number() {
+        let msg = format!(
+            "label `{CANARY_LABEL}` serves {}% of the traffic from v{}, which is `{DEFAULT_LABEL}` itself: point it at the candidate version",
+            canary.traffic_percent, canary.version
+        );
+        problems.push(PromptProblem::new(
+            prompt_toml,
+            key_line(prompt_toml, CANARY_LABEL),
+            msg,
+        ));
     }
 }
 

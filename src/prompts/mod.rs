@@ -10,6 +10,7 @@
 //! message`). Rendering does no file IO and compiles nothing. The format is documented in
 //! `docs/prompts.md`.
 
+pub mod canary;
 pub mod config;
 mod diff;
 mod format;

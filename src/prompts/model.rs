@@ -19,6 +19,8 @@ pub struct Prompt {
     pub(crate) default_language: Language,
     pub(crate) default_persona: String,
     pub(crate) labels: BTreeMap<String, u32>,
+    /// The `canary` label's traffic share and policy, when it is written as a table.
+    pub(crate) canary: Option<super::canary::CanaryPolicy>,
     pub(crate) versions: BTreeMap<u32, PromptVersion>,
     /// The prompt's folder (for messages and lint).
     pub(crate) dir: PathBuf,

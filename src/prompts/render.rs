@@ -9,6 +9,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::canary::CanaryOverrides;
 use super::language::{self, Language};
 use super::model::{Prompt, PromptRef, PromptVersion, Variant};
 use super::variables::{self, Presence};
@@ -169,10 +170,31 @@ impl PromptRegistry {
         sel: &PromptSelector,
         accept_language: Option<&str>,
     ) -> Result<Rendered, RenderError> {
+        self.render_routed(sel, accept_language, None)
+    }
+
+    /// [`Self::render`] for a chat turn: a selector that names no version, and no label or
+    /// `production`, is routed by the prompt's canary and the gate's overrides (`routing`: the
+    /// overrides and the turn's routing key, see [`super::canary`]).
+    pub fn render_routed(
+        &self,
+        sel: &PromptSelector,
+        accept_language: Option<&str>,
+        routing: Option<(&CanaryOverrides, &str)>,
+    ) -> Result<Rendered, RenderError> {
         let prompt = self
             .get(&sel.id)
             .ok_or_else(|| RenderError::NotFound(format!("unknown prompt `{}`", sel.id)))?;
-        let version = prompt.resolve_version(sel.version, sel.label.as_deref())?;
+        let routed = match (sel.version, routing) {
+            (None, Some((overrides, key))) => {
+                prompt.routed_version(sel.label.as_deref(), overrides, key)
+            }
+            _ => None,
+        };
+        let version = match routed {
+            Some(v) => prompt.resolve_version(Some(v), None)?,
+            None => prompt.resolve_version(sel.version, sel.label.as_deref())?,
+        };
         let variant = prompt.resolve_variant(
             version,
             sel.language.as_deref(),

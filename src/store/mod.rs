@@ -6,6 +6,7 @@
 //! [`keys`], [`ledger`], [`eval_runs`], [`features`]); domain modules call them and never name sqlx. The store
 //! imports only `core`.
 
+pub mod canary;
 pub mod config;
 pub mod eval_runs;
 pub mod features;

@@ -1,6 +1,7 @@
 //! Tests of the prompt registry on real files in temporary folders; `greet` is a small prompt
 //! that uses every variable type, two versions, two languages and two personas.
 
+mod canary;
 mod linting;
 mod loading;
 mod rendering;

@@ -53,6 +53,9 @@ pub struct MessageRecord {
     pub guard: Option<String>,
     /// A red flag or self-harm message: its conversation is urgent.
     pub urgent: bool,
+    /// The gateway release that served it (`[server] release`); absent in spools written before.
+    #[serde(default)]
+    pub release: Option<String>,
 }
 
 impl MessageRecord {
@@ -86,11 +89,12 @@ impl MessageRecord {
             tokens_source: None,
             guard: None,
             urgent: false,
+            release: None,
         }
     }
 }
 
-const MESSAGE_COLUMNS: [&str; 21] = [
+const MESSAGE_COLUMNS: [&str; 22] = [
     "id",
     "conversation_id",
     "request_id",
@@ -112,12 +116,13 @@ const MESSAGE_COLUMNS: [&str; 21] = [
     "tokens_source",
     "guard",
     "urgent",
+    "release",
 ];
 
 /// Index of `cost_usd` in [`MESSAGE_COLUMNS`]: bound as a string, cast to NUMERIC on PostgreSQL.
 const COST_COLUMN: usize = 15;
 
-/// Rows per INSERT statement: 22 columns (with `key_id`) × 300 rows stays under SQLite's 32,766
+/// Rows per INSERT statement: 23 columns (with `key_id`) × 300 rows stays under SQLite's 32,766
 /// bound variables.
 const ROWS_PER_STATEMENT: usize = 300;
 
@@ -264,6 +269,7 @@ impl Store {
                     .bind(m.tokens_source.map(|s| s.as_str()))
                     .bind(&m.guard)
                     .bind(i64::from(m.urgent))
+                    .bind(&m.release)
                     .bind(*key_id);
             }
             q.execute(&mut *tx).await?;
@@ -343,6 +349,7 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<MessageRecord, DbError> {
             .map_err(|e| DbError::Decode(e.into()))?,
         guard: row.try_get("guard")?,
         urgent: row.try_get::<i64, _>("urgent")? != 0,
+        release: row.try_get("release")?,
     })
 }
 
@@ -383,7 +390,7 @@ mod tests {
             "CAST(cost_usd AS TEXT) AS cost_usd"
         );
         assert!(select_columns(Backend::Sqlite).ends_with(
-            "prompt_ref, cost_usd, cached_tokens, reasoning_tokens, tokens_source, guard, urgent"
+            "prompt_ref, cost_usd, cached_tokens, reasoning_tokens, tokens_source, guard, urgent, release"
         ));
     }
 
