@@ -5,6 +5,7 @@
 mod eval;
 mod eval_guard;
 mod eval_score;
+mod ingest;
 mod ml;
 mod models;
 mod prompts;
@@ -88,6 +89,8 @@ pub enum Command {
         #[arg(long, default_value = "models", value_name = "DIR")]
         models_dir: PathBuf,
     },
+    /// Consume app events from the Redis Stream into anonymised Parquet (`[ingest]`).
+    Ingest(ingest::IngestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
+        Command::Ingest(args) => ingest::run(&config, args).await,
         Command::Data { .. } | Command::Train { .. } | Command::Models(_) => {
             unreachable!("handled above")
         }

@@ -51,6 +51,8 @@ pub(super) struct RawConfig {
     eval: crate::eval::RawEvalConfig,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    ingest: crate::ingest::RawIngestConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +184,7 @@ impl RawConfig {
             moderation,
             review,
             eval,
+            ingest: self.ingest.validate().map_err(err)?.resolved(&resolve),
         })
     }
 }

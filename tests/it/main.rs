@@ -22,6 +22,7 @@ mod evalsets;
 mod faults;
 mod faults_edge;
 mod guard_bypass;
+mod ingest;
 mod keys_and_limits;
 mod local_model;
 mod metering;
