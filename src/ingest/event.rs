@@ -148,7 +148,8 @@ pub fn parse(json: &str) -> Result<Event, String> {
     let de = &mut serde_json::Deserializer::from_str(json);
     let raw: RawEnvelope =
         serde_path_to_error::deserialize(de).map_err(|e| match e.path().to_string() {
-            p if p == "." => format!("envelope: {}", e.inner()),
+            // `.` is the whole object; `?` a place in text that is not JSON.
+            p if p == "." || p == "?" => format!("envelope: {}", e.inner()),
             p => format!("{p}: {}", e.inner()),
         })?;
     let kind = EventKind::parse(&raw.event).ok_or_else(|| {

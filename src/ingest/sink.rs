@@ -271,10 +271,21 @@ fn read_stream_ids(path: &Path) -> Result<Vec<String>, SinkError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let projection = parquet::schema::parser::parse_message_type(
-        "message ids { REQUIRED BYTE_ARRAY stream_id (STRING); }",
-    )
-    .map_err(parquet_err)?;
+    // The file's own `stream_id` field under its own root: a projection must match both.
+    let root = reader.metadata().file_metadata().schema_descr().root_schema();
+    let field = root
+        .get_fields()
+        .iter()
+        .find(|f| f.name() == "stream_id")
+        .cloned()
+        .ok_or_else(|| SinkError::Parquet {
+            path: path.to_path_buf(),
+            message: "no stream_id column".into(),
+        })?;
+    let projection = parquet::schema::types::Type::group_type_builder(root.name())
+        .with_fields(vec![field])
+        .build()
+        .map_err(parquet_err)?;
     let mut out = Vec::new();
     for row in reader.get_row_iter(Some(projection)).map_err(parquet_err)? {
         let row = row.map_err(parquet_err)?;

@@ -108,11 +108,16 @@ impl Harness {
 
     /// Entries pending in the group (read, not acknowledged).
     pub fn pending(&self) -> usize {
-        let reply: redis::Value = redis::cmd("XPENDING")
+        let reply: redis::Value = match redis::cmd("XPENDING")
             .arg(&self.stream)
             .arg("ingest")
             .query(&mut self.conn())
-            .unwrap();
+        {
+            Ok(v) => v,
+            // No group yet: nothing was read, so nothing is pending.
+            Err(e) if e.code() == Some("NOGROUP") => return 0,
+            Err(e) => panic!("XPENDING: {e}"),
+        };
         match reply {
             redis::Value::Array(v) => match v.first() {
                 Some(redis::Value::Int(n)) => *n as usize,
