@@ -1,6 +1,6 @@
 //! `powerbirth ingest [--once] [--metrics-file FILE]`: the Redis Stream → Parquet consumer with
 //! the `[ingest]` and `[redis]` sections of the configuration; the pseudonym key comes from the
-//! environment variable `[ingest] pseudonym_key_env` names. Also `data anonymize` (backfill).
+//! environment variable `[ingest] pseudonym_key_env` names. Also `data anonymize` (back-fills).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -30,9 +30,7 @@ pub struct IngestArgs {
 pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let vars: HashMap<String, String> = std::env::vars().collect();
     let settings = &config.ingest;
-    let key = settings
-        .pseudonym_key(&vars)
-        .map_err(anyhow::Error::msg)?;
+    let key = settings.pseudonym_key(&vars).map_err(anyhow::Error::msg)?;
     let redis = config
         .redis
         .as_ref()
@@ -91,5 +89,50 @@ fn write_metrics(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("prom.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// `data anonymize IN OUT`: reads with `ml::data` (the reader `data check` uses), applies
+/// `ingest::backfill`, writes CSV or Parquet.
+pub fn anonymize(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    key_env: &str,
+) -> anyhow::Result<()> {
+    use crate::ingest::backfill::{self, Cells, Column};
+    use crate::ml::data::{Values, read_table};
+    let key = std::env::var(key_env)
+        .ok()
+        .filter(|k| k.len() >= 16)
+        .with_context(|| {
+            format!("{key_env} must hold the pseudonym key (at least 16 characters)")
+        })?;
+    let anonymizer = Anonymizer::new(crate::core::Secret::new(key));
+    let table = read_table(input)?;
+    let columns = table
+        .columns
+        .into_iter()
+        .map(|c| Column {
+            name: c.name,
+            cells: match c.values {
+                Values::Number(v) => Cells::Number(v),
+                Values::Text(v) => Cells::Text(v),
+            },
+        })
+        .collect();
+    let (columns, report) =
+        backfill::anonymize_columns(columns, table.rows, &anonymizer, crate::core::now_ms());
+    backfill::write_table(output, &columns, table.rows, anonymizer.key_id())?;
+    println!(
+        "anonymised {} rows into {}: dropped {:?}, pseudonymised {:?}, redacted {:?}{}",
+        table.rows,
+        output.display(),
+        report.dropped,
+        report.pseudonymised,
+        report.redacted,
+        report
+            .aged
+            .map_or(String::new(), |c| format!(", {c} → age_years"))
+    );
     Ok(())
 }

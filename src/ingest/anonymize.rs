@@ -226,7 +226,10 @@ mod tests {
         assert_eq!(m.age_years, Some(29.0), "the birthday is tomorrow");
         assert_eq!(m.date_of_birth, None);
         assert_eq!(m.note, None);
-        assert_eq!(age_years("1996-06-14", parse_instant("2026-06-14").unwrap()), Some(30.0));
+        assert_eq!(
+            age_years("1996-06-14", parse_instant("2026-06-14").unwrap()),
+            Some(30.0)
+        );
     }
 
     #[test]
@@ -234,12 +237,23 @@ mod tests {
         let text = "Meu nome é Maria da Silva, CPF 529.982.247-25, tel (11) 98765-4321, \
                     maria@example.com. My name is Ana Souza. Gostei muito.";
         let out = redact_text(text);
-        for raw in ["Maria", "Silva", "529", "98765", "example.com", "Ana", "Souza"] {
+        for raw in [
+            "Maria",
+            "Silva",
+            "529",
+            "98765",
+            "example.com",
+            "Ana",
+            "Souza",
+        ] {
             assert!(!out.contains(raw), "{raw} left in {out}");
         }
         assert!(out.contains("[CPF]") && out.contains("[PHONE]") && out.contains("[EMAIL]"));
         assert_eq!(out.matches("[NOME]").count(), 2, "{out}");
         assert!(out.ends_with("Gostei muito."));
-        assert_eq!(redact_text("sou a primeira vez aqui"), "sou a primeira vez aqui");
+        assert_eq!(
+            redact_text("sou a primeira vez aqui"),
+            "sou a primeira vez aqui"
+        );
     }
 }

@@ -165,8 +165,8 @@ pub fn parse(json: &str) -> Result<Event, String> {
         ));
     }
     check_id("patient_id", &raw.patient_id)?;
-    let occurred_at_ms = parse_rfc3339(&raw.occurred_at)
-        .map_err(|e| format!("occurred_at: {e}"))?;
+    let occurred_at_ms =
+        parse_rfc3339(&raw.occurred_at).map_err(|e| format!("occurred_at: {e}"))?;
     let payload = typed_payload(kind, raw.payload)?;
     Ok(Event {
         patient_id: raw.patient_id,
@@ -192,10 +192,7 @@ fn typed_payload(kind: EventKind, value: serde_json::Value) -> Result<Payload, S
             let v: ContentView = de(value)?;
             check_id("payload.content_id", &v.content_id)?;
             if !(0.0..=86_400.0).contains(&v.seconds) {
-                return Err(format!(
-                    "payload.seconds: {} is outside 0–86400",
-                    v.seconds
-                ));
+                return Err(format!("payload.seconds: {} is outside 0–86400", v.seconds));
             }
             Ok(Payload::ContentView(v))
         }
@@ -272,7 +269,12 @@ pub fn parse_rfc3339(text: &str) -> Result<i64, String> {
             _ => return Err(bad()),
         };
         let num = |s: &str| s.parse::<i64>().map_err(|_| bad());
-        if b[3] != b':' || !off[1..3].bytes().chain(off[4..].bytes()).all(|c| c.is_ascii_digit()) {
+        if b[3] != b':'
+            || !off[1..3]
+                .bytes()
+                .chain(off[4..].bytes())
+                .all(|c| c.is_ascii_digit())
+        {
             return Err(bad());
         }
         let (h, m) = (num(&off[1..3])?, num(&off[4..])?);
@@ -330,7 +332,11 @@ mod tests {
     fn envelope_problems_name_their_field() {
         assert!(parse("not json").unwrap_err().starts_with("envelope"));
         let e = r#"{"event":"x","schema_version":1,"patient_id":"p","occurred_at":"2026-12-07T09:30:00Z","payload":{}}"#;
-        assert!(parse(e).unwrap_err().starts_with("event: unknown event type"));
+        assert!(
+            parse(e)
+                .unwrap_err()
+                .starts_with("event: unknown event type")
+        );
         let e = r#"{"event":"measurement","schema_version":1,"patient_id":"p","occurred_at":"yesterday","payload":{}}"#;
         assert!(parse(e).unwrap_err().starts_with("occurred_at:"));
     }

@@ -47,7 +47,11 @@ impl Default for IngestMetrics {
             "Events sent to the dead-letter stream, by the field that failed",
             dead_letters.clone(),
         );
-        registry.register("batches", "Batches written and acknowledged", batches.clone());
+        registry.register(
+            "batches",
+            "Batches written and acknowledged",
+            batches.clone(),
+        );
         registry.register("files", "Parquet files written", files.clone());
         IngestMetrics {
             registry,

@@ -5,6 +5,7 @@
 //! CSV or Parquet file (`powerbirth data anonymize`). See docs/ml.md, "Ingestion".
 
 pub mod anonymize;
+pub mod backfill;
 pub mod columns;
 pub mod config;
 pub mod event;

@@ -206,21 +206,31 @@ pub fn write_parquet(
             let (a, b) = (offsets[i], offsets[i] + n);
             let levels = (!specs[i].required).then_some(defs);
             match &cols.buffers[i] {
-                Buffer::Str(v) => column
-                    .typed::<ByteArrayType>()
-                    .write_batch(&v[a..b], levels, None)?,
-                Buffer::F64(v) => column
-                    .typed::<DoubleType>()
-                    .write_batch(&v[a..b], levels, None)?,
-                Buffer::I32(v) => column
-                    .typed::<Int32Type>()
-                    .write_batch(&v[a..b], levels, None)?,
-                Buffer::I64(v) => column
-                    .typed::<Int64Type>()
-                    .write_batch(&v[a..b], levels, None)?,
-                Buffer::Bool(v) => column
-                    .typed::<BoolType>()
-                    .write_batch(&v[a..b], levels, None)?,
+                Buffer::Str(v) => {
+                    column
+                        .typed::<ByteArrayType>()
+                        .write_batch(&v[a..b], levels, None)?
+                }
+                Buffer::F64(v) => {
+                    column
+                        .typed::<DoubleType>()
+                        .write_batch(&v[a..b], levels, None)?
+                }
+                Buffer::I32(v) => {
+                    column
+                        .typed::<Int32Type>()
+                        .write_batch(&v[a..b], levels, None)?
+                }
+                Buffer::I64(v) => {
+                    column
+                        .typed::<Int64Type>()
+                        .write_batch(&v[a..b], levels, None)?
+                }
+                Buffer::Bool(v) => {
+                    column
+                        .typed::<BoolType>()
+                        .write_batch(&v[a..b], levels, None)?
+                }
             };
             column.close()?;
             offsets[i] = b;
@@ -272,7 +282,11 @@ fn read_stream_ids(path: &Path) -> Result<Vec<String>, SinkError> {
         message: e.to_string(),
     };
     // The file's own `stream_id` field under its own root: a projection must match both.
-    let root = reader.metadata().file_metadata().schema_descr().root_schema();
+    let root = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .root_schema();
     let field = root
         .get_fields()
         .iter()

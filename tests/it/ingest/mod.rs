@@ -5,6 +5,7 @@
 //! entries taken over, SIGTERM draining. `schemas` checks the schema files against a real JSON
 //! Schema validator.
 
+mod backfill;
 mod pipeline;
 mod replay;
 mod schemas;
@@ -215,7 +216,9 @@ pub fn python() -> &'static Path {
             .unwrap_or_else(|| {
                 let cache = std::env::var_os("XDG_CACHE_HOME")
                     .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+                    .unwrap_or_else(|| {
+                        PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
+                    });
                 cache.join("powerbirth/data-venv")
             });
         venv.join("bin/python")

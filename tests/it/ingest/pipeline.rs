@@ -38,16 +38,29 @@ fn events_become_parquet_that_pyarrow_reads_with_pseudonyms_and_no_raw_identifie
                "comment": "Meu nome é Joana Prado, meu CPF é 529.982.247-25 e o e-mail joana.prado@example.com. Ajudou."}),
     ));
     let out = h.ingest("c1", &["--once"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (rows, ps) = h.read_back("measurement", &[CPF, "paciente-77"]);
     assert_eq!(rows.len(), 2);
-    let first = rows.iter().find(|r| r["patient_id"] == ps[0].as_str()).unwrap();
-    assert_eq!(first["age_years"], 29.0, "born 1996-12-08, measured 2026-12-07");
+    let first = rows
+        .iter()
+        .find(|r| r["patient_id"] == ps[0].as_str())
+        .unwrap();
+    assert_eq!(
+        first["age_years"], 29.0,
+        "born 1996-12-08, measured 2026-12-07"
+    );
     assert_eq!(first["systolic_bp_mmhg"], 142.0);
     assert_eq!(first["date"], "2026-12-07", "the partition is the UTC date");
     assert!(first.get("note").is_none() && first.get("date_of_birth").is_none());
-    let second = rows.iter().find(|r| r["patient_id"] == ps[1].as_str()).unwrap();
+    let second = rows
+        .iter()
+        .find(|r| r["patient_id"] == ps[1].as_str())
+        .unwrap();
     assert_eq!(second["date"], "2026-12-06");
     assert_eq!(second["occurred_at"], "2026-12-06T23:59:59+00:00");
 
@@ -63,8 +76,20 @@ fn events_become_parquet_that_pyarrow_reads_with_pseudonyms_and_no_raw_identifie
     let (views, _) = h.read_back("content_view", &[]);
     let decoded = format!("{rows:?}{feedback:?}{views:?}");
     let raw = [
-        CPF, PHONE, "52998224725", "529.982", "98765-4321", "98765", "paciente-77", "Maria", "Aparecida",
-        "Joana", "Prado", "joana.prado", "example.com", "1996-12-08",
+        CPF,
+        PHONE,
+        "52998224725",
+        "529.982",
+        "98765-4321",
+        "98765",
+        "paciente-77",
+        "Maria",
+        "Aparecida",
+        "Joana",
+        "Prado",
+        "joana.prado",
+        "example.com",
+        "1996-12-08",
     ];
     let files = h.files();
     assert!(files.len() >= 4, "{files:?}");
@@ -101,12 +126,24 @@ fn a_bad_event_goes_to_the_dead_letter_stream_with_its_reason_and_is_counted() {
         json!({"systolic_bp_mmhg": 1200}),
     );
     let too_high_id = h.add(&too_high);
-    h.add(&event("measurement", "p1", "2026-12-07T10:00:00Z", json!({"nome": "Maria"})));
+    h.add(&event(
+        "measurement",
+        "p1",
+        "2026-12-07T10:00:00Z",
+        json!({"nome": "Maria"}),
+    ));
     h.add("{not json");
     h.add_fields(&[("other", "x")]);
     let metrics = h.dir.path().join("ingest.prom");
-    let out = h.ingest("c1", &["--once", "--metrics-file", metrics.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = h.ingest(
+        "c1",
+        &["--once", "--metrics-file", metrics.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ingested 1 events"), "{stdout}");
     assert!(stdout.contains("4 dead letters"), "{stdout}");
@@ -114,12 +151,31 @@ fn a_bad_event_goes_to_the_dead_letter_stream_with_its_reason_and_is_counted() {
     let dead = h.entries(&format!("{}:dead", h.stream));
     assert_eq!(dead.len(), 4);
     let field = |i: usize, f: &str| -> String { dead[i].1[f].clone() };
-    assert_eq!(field(0, "reason"), "payload.systolic_bp_mmhg: 1200 is outside 40–300");
+    assert_eq!(
+        field(0, "reason"),
+        "payload.systolic_bp_mmhg: 1200 is outside 40–300"
+    );
     assert_eq!(field(0, "source_id"), too_high_id);
-    assert_eq!(field(0, "data"), too_high, "kept whole, to be fixed and replayed");
-    assert!(field(1, "reason").contains("unknown field `nome`"), "{}", field(1, "reason"));
-    assert!(field(2, "reason").starts_with("envelope:"), "{}", field(2, "reason"));
-    assert!(field(3, "reason").starts_with("data:"), "{}", field(3, "reason"));
+    assert_eq!(
+        field(0, "data"),
+        too_high,
+        "kept whole, to be fixed and replayed"
+    );
+    assert!(
+        field(1, "reason").contains("unknown field `nome`"),
+        "{}",
+        field(1, "reason")
+    );
+    assert!(
+        field(2, "reason").starts_with("envelope:"),
+        "{}",
+        field(2, "reason")
+    );
+    assert!(
+        field(3, "reason").starts_with("data:"),
+        "{}",
+        field(3, "reason")
+    );
 
     let text = std::fs::read_to_string(&metrics).unwrap();
     for line in [
@@ -142,5 +198,8 @@ fn ingestion_refuses_to_start_without_the_pseudonym_key() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("POWERBIRTH_PSEUDONYM_KEY is not set"), "{stderr}");
+    assert!(
+        stderr.contains("POWERBIRTH_PSEUDONYM_KEY is not set"),
+        "{stderr}"
+    );
 }

@@ -25,13 +25,22 @@ fn a_batch_written_but_not_acknowledged_is_recognised_and_not_written_twice() {
     let Some(h) = Harness::new("") else { return };
     add_views(&h, 3);
     let crashed = h.ingest("c1", &["--once", "--exit-before-ack"]);
-    assert_eq!(crashed.status.code(), Some(3), "{}", String::from_utf8_lossy(&crashed.stderr));
+    assert_eq!(
+        crashed.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&crashed.stderr)
+    );
     assert_eq!(h.pending(), 3, "written but not acknowledged");
     assert_eq!(h.read_back("content_view", &[]).0.len(), 3);
 
     // The same consumer restarts: its own pending entries come back first.
     let out = h.ingest("c1", &["--once"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ingested 0 events"), "{stdout}");
     assert!(stdout.contains("3 already written"), "{stdout}");
@@ -41,20 +50,33 @@ fn a_batch_written_but_not_acknowledged_is_recognised_and_not_written_twice() {
 
 #[test]
 fn a_killed_consumers_batch_is_claimed_by_another_and_not_duplicated() {
-    let Some(h) = Harness::new("claim_timeout_ms = 200") else { return };
+    let Some(h) = Harness::new("claim_timeout_ms = 200") else {
+        return;
+    };
     add_views(&h, 6); // two batches of 4 and 2
     let crashed = h.ingest("c1", &["--once", "--exit-before-ack"]);
     assert_eq!(crashed.status.code(), Some(3));
-    assert_eq!(h.pending(), 4, "the first batch, written, never acknowledged");
+    assert_eq!(
+        h.pending(),
+        4,
+        "the first batch, written, never acknowledged"
+    );
     std::thread::sleep(Duration::from_millis(300));
 
     let out = h.ingest("c2", &["--once"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ingested 2 events"), "{stdout}");
     assert!(stdout.contains("4 already written"), "{stdout}");
     let (rows, _) = h.read_back("content_view", &[]);
-    let mut ids: Vec<&str> = rows.iter().map(|r| r["content_id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["content_id"].as_str().unwrap())
+        .collect();
     ids.sort();
     assert_eq!(ids, ["c0", "c1", "c2", "c3", "c4", "c5"]);
     assert_eq!(h.pending(), 0);
@@ -62,7 +84,9 @@ fn a_killed_consumers_batch_is_claimed_by_another_and_not_duplicated() {
 
 #[test]
 fn a_consumer_that_died_before_writing_has_its_entries_processed_by_another() {
-    let Some(h) = Harness::new("claim_timeout_ms = 200") else { return };
+    let Some(h) = Harness::new("claim_timeout_ms = 200") else {
+        return;
+    };
     add_views(&h, 3);
     // A consumer reads the entries and dies without writing anything.
     let mut conn = h.conn();
@@ -92,7 +116,11 @@ fn a_consumer_that_died_before_writing_has_its_entries_processed_by_another() {
     assert!(String::from_utf8_lossy(&early.stdout).contains("ingested 0 events"));
     std::thread::sleep(Duration::from_millis(300));
     let out = h.ingest("alive", &["--once"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ingested 3 events"));
     assert_eq!(h.read_back("content_view", &[]).0.len(), 3);
     assert_eq!(h.pending(), 0);
@@ -100,7 +128,9 @@ fn a_consumer_that_died_before_writing_has_its_entries_processed_by_another() {
 
 #[test]
 fn sigterm_finishes_the_batch_in_flight_and_exits_cleanly() {
-    let Some(h) = Harness::new("block_ms = 200") else { return };
+    let Some(h) = Harness::new("block_ms = 200") else {
+        return;
+    };
     let mut child = h
         .command("c1", &[])
         .stdout(std::process::Stdio::piped())

@@ -25,8 +25,16 @@ fn cases() -> Vec<Value> {
     let t = "2026-12-07T10:00:00Z";
     let mut cases = vec![
         env("measurement", t, json!({})),
-        env("measurement", "2026-12-07T07:00:00.5-03:00", json!({"systolic_bp_mmhg": 120, "note": "x"})),
-        env("measurement", t, json!({"systolic_bp_mmhg": 40, "diastolic_bp_mmhg": 200})),
+        env(
+            "measurement",
+            "2026-12-07T07:00:00.5-03:00",
+            json!({"systolic_bp_mmhg": 120, "note": "x"}),
+        ),
+        env(
+            "measurement",
+            t,
+            json!({"systolic_bp_mmhg": 40, "diastolic_bp_mmhg": 200}),
+        ),
         env("measurement", t, json!({"systolic_bp_mmhg": 39.9})),
         env("measurement", t, json!({"heart_rate_bpm": "80"})),
         env("measurement", t, json!({"date_of_birth": "1990-01-31"})),
@@ -34,13 +42,37 @@ fn cases() -> Vec<Value> {
         env("measurement", t, json!({"name": "Maria"})),
         env("measurement", "2026-12-07 10:00", json!({})),
         env("measurement", t, json!({"note": "x".repeat(2001)})),
-        env("content_view", t, json!({"content_id": "a", "seconds": 0, "completed": true})),
-        env("content_view", t, json!({"content_id": "", "seconds": 1, "completed": true})),
-        env("content_view", t, json!({"content_id": "a", "seconds": -1, "completed": true})),
+        env(
+            "content_view",
+            t,
+            json!({"content_id": "a", "seconds": 0, "completed": true}),
+        ),
+        env(
+            "content_view",
+            t,
+            json!({"content_id": "", "seconds": 1, "completed": true}),
+        ),
+        env(
+            "content_view",
+            t,
+            json!({"content_id": "a", "seconds": -1, "completed": true}),
+        ),
         env("content_view", t, json!({"content_id": "a", "seconds": 1})),
-        env("chat_feedback", t, json!({"conversation_id": "c", "rating": 5, "comment": "bom"})),
-        env("chat_feedback", t, json!({"conversation_id": "c", "rating": 6})),
-        env("chat_feedback", t, json!({"conversation_id": "c", "rating": 4.5})),
+        env(
+            "chat_feedback",
+            t,
+            json!({"conversation_id": "c", "rating": 5, "comment": "bom"}),
+        ),
+        env(
+            "chat_feedback",
+            t,
+            json!({"conversation_id": "c", "rating": 6}),
+        ),
+        env(
+            "chat_feedback",
+            t,
+            json!({"conversation_id": "c", "rating": 4.5}),
+        ),
         env("unknown_event", t, json!({})),
     ];
     let mut extra = env("measurement", t, json!({}));
@@ -79,7 +111,9 @@ print(json.dumps(out))
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(serde_json::to_string(&cases).unwrap().as_bytes()).unwrap();
+        stdin
+            .write_all(serde_json::to_string(&cases).unwrap().as_bytes())
+            .unwrap();
     }
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -92,7 +126,10 @@ print(json.dumps(out))
         }
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
-    assert!(python.iter().filter(|v| **v).count() >= 6, "both verdicts are exercised");
+    assert!(
+        python.iter().filter(|v| **v).count() >= 6,
+        "both verdicts are exercised"
+    );
     assert!(python.iter().filter(|v| !**v).count() >= 10);
 }
 
@@ -101,7 +138,10 @@ fn the_free_text_rules_the_schema_files_state_are_the_ones_the_code_applies() {
     let mut stated = Vec::new();
     for kind in EventKind::ALL {
         let s = schema(kind);
-        for (field, spec) in s["properties"]["payload"]["properties"].as_object().unwrap() {
+        for (field, spec) in s["properties"]["payload"]["properties"]
+            .as_object()
+            .unwrap()
+        {
             if let Some(rule) = spec.get("x-powerbirth-free-text") {
                 stated.push((kind, field.clone(), rule.as_str().unwrap().to_string()));
             }
