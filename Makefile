@@ -47,6 +47,7 @@ bench:
 	$(CARGO) bench --locked --bench gateway_load
 	$(CARGO) bench --locked --bench prompt_render -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench --locked --bench guard -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) bench --locked --bench ingest -- --warm-up-time 1 --measurement-time 3
 
 build:
 	$(CARGO) build --release --locked
