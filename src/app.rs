@@ -76,7 +76,8 @@ impl App {
                     .context("connecting to Redis for rate limits")?
             }
         };
-        let pipeline = build_pipeline(&config, &store, local).await?;
+        let mut pipeline = build_pipeline(&config, &store, local).await?;
+        let features = build_features(&config, &store, &mut pipeline).await?;
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
         let metrics = pipeline.metrics.clone();
         let review_schedule = ReviewScheduler::spawn(store.clone(), config.review.clone());
@@ -95,6 +96,7 @@ impl App {
             pipeline,
             metrics,
             moderation_slots: Arc::default(),
+            features,
             store,
             config: Arc::new(config),
         };
@@ -236,6 +238,24 @@ pub async fn build_pipeline(
         writer,
         metrics: Arc::new(metrics),
     })
+}
+
+/// The feature store, with the online copy in Redis when `[redis] url` is set; its metrics go
+/// into the pipeline's registry (still unshared here).
+async fn build_features(
+    config: &Config,
+    store: &Store,
+    pipeline: &mut Pipeline,
+) -> anyhow::Result<crate::features::FeatureStore> {
+    let metrics = Arc::get_mut(&mut pipeline.metrics)
+        .context("the metrics registry is shared before the feature store registers")?;
+    crate::features::FeatureStore::connect(
+        store.clone(),
+        config.redis.as_ref().map(|r| r.url.as_str()),
+        config.features.clone(),
+        metrics.registry_mut(),
+    )
+    .await
 }
 
 /// Loads the prompt set under `dir`. A missing directory is an empty set (a gateway without

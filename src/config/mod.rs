@@ -55,6 +55,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[ingest]`: the event stream, the Parquet sink, the pseudonym key's variable.
     pub ingest: crate::ingest::IngestConfig,
+    /// `[features]`: the feature store's online copy.
+    pub features: crate::features::FeaturesConfig,
 }
 
 #[derive(Debug, Clone)]

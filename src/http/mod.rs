@@ -5,6 +5,7 @@
 //! Outside them all, `serve::body_deadline` receives each body within `[server] body_timeout_ms`.
 
 mod chat;
+mod features;
 mod health;
 mod limits;
 mod middleware;
@@ -14,6 +15,7 @@ mod prompts;
 pub mod serve;
 mod state;
 mod usage;
+pub mod validation;
 
 pub use state::AppState;
 
@@ -37,6 +39,10 @@ pub fn router(state: AppState) -> Router {
         .route("/usage", get(usage::usage))
         .route("/alerts", get(usage::alerts))
         .route("/reviews/export", get(crate::review::export::handler))
+        .route(
+            "/features/{group}/{patient_id}",
+            get(features::get).put(features::put),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
