@@ -136,3 +136,116 @@ pub fn anonymize(
     );
     Ok(())
 }
+
+/// The job name materialisation remembers its last day under.
+const MATERIALIZE_JOB: &str = "features";
+
+/// `features materialize`: day by day, `data check` on the measurement partition, then the risk
+/// and engagement rows into the store, then the day remembered. A failing `error` expectation
+/// stops at that day (earlier days stay materialised) and says why.
+pub async fn materialize(
+    config: &Config,
+    db: &crate::store::Store,
+    store: &crate::features::FeatureStore,
+    from: Option<String>,
+    to: &str,
+) -> anyhow::Result<()> {
+    use crate::core::calendar::{date_of_day, day_of, parse_instant};
+    use crate::store::materializations;
+    let day = |d: &str| -> anyhow::Result<i64> {
+        parse_instant(d)
+            .ok()
+            .filter(|_| d.len() == 10)
+            .map(day_of)
+            .with_context(|| format!("{d:?} is not a date (YYYY-MM-DD)"))
+    };
+    let first = match from {
+        Some(f) => day(&f)?,
+        None => match materializations::last_date(db, MATERIALIZE_JOB).await? {
+            Some(last) => day(&last)? + 1,
+            None => anyhow::bail!("nothing materialised yet: give --from"),
+        },
+    };
+    let last = day(to)?;
+    if first > last {
+        println!("nothing to materialise: already up to {}", date_of_day(first - 1));
+        return Ok(());
+    }
+    let raw = &config.ingest.raw_dir;
+    let suite_path = config.ingest.expectations_dir.join("measurement.yaml");
+    let suite = crate::ml::data::Suite::load(&suite_path)?;
+    for d in first..=last {
+        let date = date_of_day(d);
+        check_partition(raw, &date, &suite)?;
+        let (risk, engagement) = materialize_day(raw, &date, store).await?;
+        materializations::set_last_date(db, MATERIALIZE_JOB, &date, crate::core::now_ms()).await?;
+        println!("{date}: {risk} risk rows, {engagement} engagement rows");
+    }
+    Ok(())
+}
+
+/// Runs the measurement suite on every file of the day's partition.
+fn check_partition(
+    raw: &std::path::Path,
+    date: &str,
+    suite: &crate::ml::data::Suite,
+) -> anyhow::Result<()> {
+    use crate::ingest::event::EventKind;
+    let dir = crate::ingest::materialize::partition(raw, EventKind::Measurement, date);
+    for file in crate::ingest::sink::parquet_files(&dir)? {
+        let table = crate::ml::data::read_table(&file)?;
+        let sha = crate::ml::data::sha256_file(&file)?;
+        let report = crate::ml::data::run_suite(suite, &table, &file.display().to_string(), &sha);
+        if !report.success {
+            print!("{}", crate::ml::data::check::render_table(&report));
+            let failed: Vec<String> = report
+                .expectations
+                .iter()
+                .filter(|e| !e.success && e.severity == crate::ml::data::Severity::Error)
+                .map(|e| e.summary.clone())
+                .collect();
+            anyhow::bail!(
+                "measurement/date={date} fails its checks ({}): {}; materialisation stopped before this day",
+                file.display(),
+                failed.join("; ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One day's features into the store; returns the rows written per group.
+async fn materialize_day(
+    raw: &std::path::Path,
+    date: &str,
+    store: &crate::features::FeatureStore,
+) -> anyhow::Result<(usize, usize)> {
+    use crate::core::calendar::{date_of_day, day_of, parse_instant};
+    use crate::ingest::materialize::{self as m, MeasurementRow};
+    let rows = m::read_measurements(raw, date)?;
+    let mut by_patient: std::collections::BTreeMap<&str, Vec<&MeasurementRow>> =
+        std::collections::BTreeMap::new();
+    for r in &rows {
+        by_patient.entry(r.patient_id.as_str()).or_default().push(r);
+    }
+    for (patient, rows) in &by_patient {
+        let stored = store.risk(patient).await?.map(|s| s.values);
+        store.put_risk(patient, m::merge_risk(stored, rows)).await?;
+    }
+    let end = day_of(parse_instant(date).map_err(anyhow::Error::msg)?);
+    let mut views = Vec::new();
+    for d in end - 29..=end {
+        views.extend(m::read_views(raw, &date_of_day(d))?);
+    }
+    let engagement = m::engagement(&views, date);
+    for (patient, mut values) in engagement.clone() {
+        if let Some(stored) = store.engagement(&patient).await? {
+            values.language = stored.values.language;
+        }
+        if let Some(r) = store.risk(&patient).await? {
+            values.gestational_week = r.values.gestational_week.map(|w| w as u32);
+        }
+        store.put_engagement(&patient, values).await?;
+    }
+    Ok((by_patient.len(), engagement.len()))
+}

@@ -9,6 +9,7 @@ pub mod backfill;
 pub mod columns;
 pub mod config;
 pub mod event;
+pub mod materialize;
 pub mod metrics;
 pub mod sink;
 pub mod source;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod eval_runs;
 pub mod features;
 pub mod keys;
+pub mod materializations;
 pub mod ledger;
 pub mod messages;
 pub mod reviews;
