@@ -47,6 +47,7 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
         .with_context(|| format!("connecting to the stream {}", settings.stream))?;
     let metrics = IngestMetrics::default();
     let options = RunOptions {
+        batch_size: settings.batch_size,
         once: args.once,
         exit_before_ack: args.exit_before_ack,
     };
@@ -57,7 +58,6 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
         &mut source,
         &anonymizer,
         &sink,
-        settings.batch_size,
         &metrics,
         options,
         crate::app::shutdown_signal(),
@@ -168,7 +168,10 @@ pub async fn materialize(
     };
     let last = day(to)?;
     if first > last {
-        println!("nothing to materialise: already up to {}", date_of_day(first - 1));
+        println!(
+            "nothing to materialise: already up to {}",
+            date_of_day(first - 1)
+        );
         return Ok(());
     }
     let raw = &config.ingest.raw_dir;
@@ -202,7 +205,10 @@ fn check_partition(
                 .expectations
                 .iter()
                 .filter(|e| !e.success && e.severity == crate::ml::data::Severity::Error)
-                .map(|e| e.summary.clone())
+                .map(|e| match &e.column {
+                    Some(c) => format!("{} on {c}: {}", e.expectation_type, e.summary),
+                    None => format!("{}: {}", e.expectation_type, e.summary),
+                })
                 .collect();
             anyhow::bail!(
                 "measurement/date={date} fails its checks ({}): {}; materialisation stopped before this day",

@@ -5,8 +5,8 @@
 mod eval;
 mod eval_guard;
 mod eval_score;
-mod ingest;
 mod features;
+mod ingest;
 mod ml;
 mod models;
 mod prompts;

@@ -210,8 +210,7 @@ fn write_csv(
     for i in 0..rows {
         w.write_record(columns.iter().map(|c| cell_text(c, i)))?;
     }
-    Ok(w.into_inner()
-        .map_err(|e| anyhow::anyhow!("{}", e.error()))?)
+    w.into_inner().map_err(|e| anyhow::anyhow!("{}", e.error()))
 }
 
 fn write_parquet(

@@ -156,7 +156,10 @@ pub fn merge_risk(stored: Option<RiskFeatures>, rows: &[&MeasurementRow]) -> Ris
                 *slot = v;
             }
         }
-        out.measured_at_ms = Some(out.measured_at_ms.map_or(r.occurred_at_ms, |m| m.max(r.occurred_at_ms)));
+        out.measured_at_ms = Some(
+            out.measured_at_ms
+                .map_or(r.occurred_at_ms, |m| m.max(r.occurred_at_ms)),
+        );
     }
     out
 }
@@ -197,7 +200,10 @@ pub fn engagement(views: &[ViewRow], day: &str) -> BTreeMap<String, EngagementFe
         if e.read_content_ids.len() < 200 && !e.read_content_ids.contains(&v.content_id) {
             e.read_content_ids.push(v.content_id.clone());
         }
-        e.last_active_ms = Some(e.last_active_ms.map_or(v.occurred_at_ms, |m| m.max(v.occurred_at_ms)));
+        e.last_active_ms = Some(
+            e.last_active_ms
+                .map_or(v.occurred_at_ms, |m| m.max(v.occurred_at_ms)),
+        );
     }
     out
 }
@@ -224,7 +230,10 @@ mod tests {
             measured_at_ms: Some(1_000),
             ..Default::default()
         };
-        let (a, b) = (m(3_000, Some(150.0), None), m(2_000, Some(120.0), Some(80.0)));
+        let (a, b) = (
+            m(3_000, Some(150.0), None),
+            m(2_000, Some(120.0), Some(80.0)),
+        );
         let r = merge_risk(Some(stored), &[&a, &b]);
         assert_eq!(r.systolic_bp_mmhg, Some(150.0));
         assert_eq!(r.heart_rate_bpm, Some(80.0));
@@ -254,7 +263,15 @@ mod tests {
         assert_eq!(e.completions_7d.get("nutricao"), Some(&1));
         assert_eq!(e.views_7d.get("sono"), None);
         assert_eq!(e.views_30d.get("sono"), Some(&1));
-        assert_eq!(e.read_content_ids, ["nutricao/ferro", "nutricao/agua", "sono/posicao", "sono/velho"]);
+        assert_eq!(
+            e.read_content_ids,
+            [
+                "nutricao/ferro",
+                "nutricao/agua",
+                "sono/posicao",
+                "sono/velho"
+            ]
+        );
         assert_eq!(e.last_active_ms, Some(noon));
     }
 }

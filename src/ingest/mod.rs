@@ -30,6 +30,8 @@ use metrics::EventLabels;
 /// How [`run`] behaves.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions {
+    /// Entries per batch (`[ingest] batch_size`).
+    pub batch_size: usize,
     /// Drain what is there (own pending, claimable, new) and return.
     pub once: bool,
     /// Test hook for the crash the design must survive: exit the process after a batch is
@@ -71,7 +73,6 @@ pub async fn run<S: EventSource>(
     source: &mut S,
     anonymizer: &Anonymizer,
     sink: &Sink,
-    batch_size: usize,
     metrics: &IngestMetrics,
     options: RunOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -85,7 +86,10 @@ pub async fn run<S: EventSource>(
     });
     let mut total = Summary::default();
     while !stop.load(Ordering::SeqCst) {
-        let Some(batch) = source.next_batch(batch_size, !options.once).await? else {
+        let Some(batch) = source
+            .next_batch(options.batch_size.max(1), !options.once)
+            .await?
+        else {
             if options.once {
                 break;
             }

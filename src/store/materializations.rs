@@ -18,7 +18,12 @@ pub async fn last_date(store: &Store, job: &str) -> Result<Option<String>, DbErr
 }
 
 /// Records `date` as `job`'s last materialised partition.
-pub async fn set_last_date(store: &Store, job: &str, date: &str, now_ms: i64) -> Result<(), DbError> {
+pub async fn set_last_date(
+    store: &Store,
+    job: &str,
+    date: &str,
+    now_ms: i64,
+) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO ingest_materializations (job, last_date, updated_at_ms) VALUES ($1, $2, $3) \
          ON CONFLICT (job) DO UPDATE SET last_date = excluded.last_date, \

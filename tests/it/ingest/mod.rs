@@ -6,6 +6,7 @@
 //! Schema validator.
 
 mod backfill;
+mod materialize;
 mod pipeline;
 mod replay;
 mod schemas;
@@ -165,6 +166,24 @@ print(json.dumps({"rows": rows, "pseudonyms": pseudonyms, "schema": str(table.sc
             .map(|p| p.as_str().unwrap().to_string())
             .collect();
         (v["rows"].as_array().unwrap().clone(), pseudonyms)
+    }
+
+    /// No string of `raw` in any byte of any file written (footers and statistics included) nor
+    /// in `decoded` (what pyarrow read from them: the pages are compressed).
+    pub fn assert_absent(&self, raw: &[&str], decoded: &str) {
+        for file in self.files() {
+            let bytes = std::fs::read(&file).unwrap();
+            for id in raw {
+                assert!(
+                    !bytes.windows(id.len()).any(|w| w == id.as_bytes()),
+                    "{id} in {}",
+                    file.display()
+                );
+            }
+        }
+        for id in raw {
+            assert!(!decoded.contains(id), "{id} decoded from the files");
+        }
     }
 
     /// Every file under the raw directory.
