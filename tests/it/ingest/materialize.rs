@@ -22,9 +22,9 @@ fn materialize(h: &Harness, args: &[&str]) -> Output {
         .unwrap()
 }
 
-#[tokio::test]
-async fn ingested_days_become_features_incrementally_and_a_failing_day_stops_with_its_reason() {
-    let Some(h) = Harness::new("") else { return };
+/// Two patients' measurements over two days and one's content views over three weeks; the
+/// configuration pointed at the shipped expectation suites.
+fn seed(h: &Harness) {
     let expectations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/expectations");
     let text = std::fs::read_to_string(&h.config).unwrap()
         + &format!("expectations_dir = \"{}\"\n", expectations.display());
@@ -60,6 +60,12 @@ async fn ingested_days_become_features_incrementally_and_a_failing_day_stops_wit
             json!({"content_id": id, "seconds": 30, "completed": true}),
         ));
     }
+}
+
+#[tokio::test]
+async fn ingested_days_become_features_incrementally_and_a_failing_day_stops_with_its_reason() {
+    let Some(h) = Harness::new("") else { return };
+    seed(&h);
     assert!(h.ingest("c1", &["--once"]).status.success());
 
     let out = materialize(&h, &["--from", "2026-12-06", "--to", "2026-12-07"]);

@@ -8,9 +8,8 @@ use super::{Harness, event};
 const CPF: &str = "529.982.247-25";
 const PHONE: &str = "(11) 98765-4321";
 
-#[test]
-fn events_become_parquet_that_pyarrow_reads_with_pseudonyms_and_no_raw_identifier() {
-    let Some(h) = Harness::new("") else { return };
+/// Events whose ids, notes and comments hold a CPF, a phone, names, an e-mail and a birth date.
+fn add_identifying_events(h: &Harness) {
     h.add(&event(
         "measurement",
         CPF,
@@ -37,6 +36,12 @@ fn events_become_parquet_that_pyarrow_reads_with_pseudonyms_and_no_raw_identifie
         json!({"conversation_id": "c-1", "rating": 4,
                "comment": "Meu nome é Joana Prado, meu CPF é 529.982.247-25 e o e-mail joana.prado@example.com. Ajudou."}),
     ));
+}
+
+#[test]
+fn events_become_parquet_that_pyarrow_reads_with_pseudonyms_and_no_raw_identifier() {
+    let Some(h) = Harness::new("") else { return };
+    add_identifying_events(&h);
     let out = h.ingest("c1", &["--once"]);
     assert!(
         out.status.success(),
