@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIG ?= powerbirth.toml
 
-.PHONY: run test models browser mlflow promtool bench build fmt lint
+.PHONY: run test models browser mlflow promtool data-venv bench build fmt lint
 
 ## Fetch the models if missing, build the release binary and serve on the shipped configuration.
 run: models
@@ -16,7 +16,7 @@ run: models
 ## runs as a test in tests/it/cli.rs). Outside CI a test whose service is missing skips itself
 ## with a reason; the skipped ones are listed at the end (in CI a skip fails the test).
 SKIP_LOG := $(CURDIR)/target/skipped-tests.txt
-test: models browser mlflow promtool
+test: models browser mlflow promtool data-venv
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	@mkdir -p $(dir $(SKIP_LOG)) && rm -f $(SKIP_LOG)
@@ -31,6 +31,11 @@ models:
 ## tracking tests start a real `mlflow server` from it.
 mlflow:
 	./scripts/install-mlflow.sh
+
+## Pinned pyarrow and jsonschema in a virtualenv under ~/.cache/powerbirth (idempotent): the
+## ingestion tests read the Parquet files back and validate events against data/schemas/ with them.
+data-venv:
+	./scripts/install-data-venv.sh
 
 ## Headless Chromium and ChromeDriver from Debian's packages, if missing (the review page's
 ## end-to-end test drives them).
@@ -47,6 +52,7 @@ bench:
 	$(CARGO) bench --locked --bench gateway_load
 	$(CARGO) bench --locked --bench prompt_render -- --warm-up-time 1 --measurement-time 3
 	$(CARGO) bench --locked --bench guard -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) bench --locked --bench ingest -- --warm-up-time 1 --measurement-time 3
 
 build:
 	$(CARGO) build --release --locked

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod features;
 pub mod guard;
 pub mod http;
+pub mod ingest;
 pub mod metering;
 pub mod metrics;
 pub mod ml;

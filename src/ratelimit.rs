@@ -214,14 +214,7 @@ impl RedisLimiter {
 /// user_hash_key_env`, first 128 bits in hex. Per key, since two frontends' "user-1" are two
 /// different people; keyed, so the ids in Redis cannot be checked against guessed names.
 pub fn end_user_id(hash_key: &crate::core::Secret, key_id: &str, user: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(hash_key.expose().as_bytes()) else {
-        unreachable!("HMAC takes a key of any length")
-    };
-    mac.update(key_id.as_bytes());
-    mac.update(&[0]);
-    mac.update(user.as_bytes());
-    hex::encode(&mac.finalize().into_bytes()[..16])
+    crate::core::keyed_pseudonym(hash_key, &[key_id, user])
 }
 
 /// Whole seconds for `Retry-After`, rounded up and at least 1.

@@ -21,6 +21,18 @@ pub enum FeaturesCommand {
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
         batch: u32,
     },
+    /// Materialise `risk_features` and `engagement_features` from the ingested Parquet
+    /// partitions of the days FROM..=TO (`[ingest] raw_dir`), each day's measurements first
+    /// passing `data check` (`[ingest] expectations_dir`/measurement.yaml). Incremental: without
+    /// --from it starts the day after the last one materialised.
+    Materialize {
+        /// First day (YYYY-MM-DD); default the day after the last materialised one.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD).
+        #[arg(long)]
+        to: String,
+    },
     /// Rebuild the Redis online copy from the database (after a Redis outage, a flush or a
     /// schema_version change), in pipelined batches; prints the counts.
     Sync {
@@ -48,6 +60,9 @@ pub async fn run(config: &Config, action: FeaturesCommand) -> anyhow::Result<()>
     let result = match action {
         FeaturesCommand::Load { file, batch } => load(&store, &file, batch as usize).await,
         FeaturesCommand::Sync { batch } => sync(&store, batch).await,
+        FeaturesCommand::Materialize { from, to } => {
+            super::ingest::materialize(config, &db, &store, from, &to).await
+        }
     };
     db.close().await;
     result

@@ -23,15 +23,33 @@ pub enum DataCommand {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Apply ingestion's anonymisation rules to a CSV or Parquet file (back-fills): identifier
+    /// columns dropped, patient ids pseudonymised, dates of birth made ages, text redacted.
+    Anonymize {
+        /// Input file (.csv or .parquet).
+        input: PathBuf,
+        /// Output file (.csv or .parquet; need not match the input's format).
+        output: PathBuf,
+        /// The environment variable holding the pseudonym key (as `[ingest] pseudonym_key_env`).
+        #[arg(long, default_value = "POWERBIRTH_PSEUDONYM_KEY", value_name = "VAR")]
+        key_env: String,
+    },
 }
 
 /// Runs `data check`; the exit code is 0 when no `error` expectation failed, else 1.
 pub fn data(action: DataCommand) -> anyhow::Result<u8> {
-    let DataCommand::Check {
-        suite,
-        data: path,
-        report,
-    } = action;
+    let (suite, path, report) = match action {
+        DataCommand::Check {
+            suite,
+            data,
+            report,
+        } => (suite, data, report),
+        DataCommand::Anonymize {
+            input,
+            output,
+            key_env,
+        } => return super::ingest::anonymize(&input, &output, &key_env).map(|()| 0),
+    };
     let suite = Suite::load(&suite)?;
     let table = data::read_table(&path)?;
     let sha = data::sha256_file(&path)?;

@@ -8,6 +8,7 @@ mod eval;
 mod eval_guard;
 mod eval_score;
 mod features;
+mod ingest;
 mod ml;
 mod models;
 mod monitor;
@@ -109,6 +110,8 @@ pub enum Command {
         #[command(subcommand)]
         action: monitor::MonitorCommand,
     },
+    /// Consume app events from the Redis Stream into anonymised Parquet (`[ingest]`).
+    Ingest(ingest::IngestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
+        Command::Ingest(args) => ingest::run(&config, args).await,
         Command::Features { action } => features::run(&config, action).await,
         Command::Monitor {
             action: monitor::MonitorCommand::Canary(args),

@@ -53,6 +53,8 @@ pub struct Config {
     pub eval: crate::eval::EvalConfig,
     /// `[metrics]`: who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// `[ingest]`: the event stream, the Parquet sink, the pseudonym key's variable.
+    pub ingest: crate::ingest::IngestConfig,
     /// `[features]`: the feature store's online copy.
     pub features: crate::features::FeaturesConfig,
     /// `[canary]`: the prompt canary gate's schedule, window and significance level.

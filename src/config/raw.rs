@@ -52,6 +52,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     metrics: RawMetrics,
     #[serde(default)]
+    ingest: crate::ingest::RawIngestConfig,
+    #[serde(default)]
     features: crate::features::RawFeaturesConfig,
     #[serde(default)]
     canary: crate::canary::RawCanaryConfig,
@@ -189,6 +191,7 @@ impl RawConfig {
             moderation,
             review,
             eval,
+            ingest: self.ingest.validate().map_err(err)?.resolved(&resolve),
             features,
             canary: self.canary.validate().map_err(err)?,
         })

@@ -12,6 +12,7 @@ pub mod eval_runs;
 pub mod features;
 pub mod keys;
 pub mod ledger;
+pub mod materializations;
 pub mod messages;
 pub mod reviews;
 pub mod spool;

@@ -166,6 +166,7 @@ const TIERS: &[(&str, u8)] = &[
     ("review", 6),
     ("ml", 6),
     ("canary", 6),
+    ("ingest", 6),
     ("config", 7),
     ("http", 8),
     ("app", 9),

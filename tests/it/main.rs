@@ -24,6 +24,7 @@ mod faults;
 mod faults_edge;
 mod features;
 mod guard_bypass;
+mod ingest;
 mod keys_and_limits;
 mod local_model;
 mod metering;
