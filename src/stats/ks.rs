@@ -38,7 +38,11 @@ pub fn ks_2samp(x: &[f64], y: &[f64]) -> Option<KolmogorovSmirnov> {
     let d = statistic(&a, &b);
     if n1.max(n2) <= MAX_AUTO_N {
         if let Some((d, p)) = exact(n1, n2, d) {
-            return Some(KolmogorovSmirnov { statistic: d, p_value: p, method: "exact" });
+            return Some(KolmogorovSmirnov {
+                statistic: d,
+                p_value: p,
+                method: "exact",
+            });
         }
     }
     let (m, n) = (n1.max(n2) as f64, n1.min(n2) as f64);
@@ -94,7 +98,11 @@ fn exact(n1: usize, n2: usize, d: f64) -> Option<(f64, f64)> {
     if h == 0 {
         return Some((d, 1.0));
     }
-    let p = if n1 == n2 { outside_square(n1, h) } else { outer_inside(n1, n2, g, h) };
+    let p = if n1 == n2 {
+        outside_square(n1, h)
+    } else {
+        outer_inside(n1, n2, g, h)
+    };
     (0.0..=1.0).contains(&p).then_some((d, p))
 }
 
@@ -200,7 +208,8 @@ fn smirnov_sf(n: f64, x: f64) -> f64 {
         if rest <= 0.0 {
             continue;
         }
-        let log_term = super::ln_binomial(n, jf) + (jf - 1.0) * (x + jf / n).ln() + (n - jf) * rest.ln();
+        let log_term =
+            super::ln_binomial(n, jf) + (jf - 1.0) * (x + jf / n).ln() + (n - jf) * rest.ln();
         sum += log_term.exp();
     }
     x * sum
@@ -258,7 +267,10 @@ fn pelz_good_cdf(n: f64, x: f64) -> f64 {
     }
     k[2] += k2extra * pi2 * sqrt2pi / (-36.0 * z3);
     k[3] += k3extra * pi2 * sqrt2pi / (216.0 * z6);
-    k.iter().enumerate().map(|(i, v)| v / n.powf(i as f64 / 2.0)).sum()
+    k.iter()
+        .enumerate()
+        .map(|(i, v)| v / n.powf(i as f64 / 2.0))
+        .sum()
 }
 
 #[cfg(test)]

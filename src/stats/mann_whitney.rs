@@ -185,11 +185,7 @@ fn count_at_most(xs: &[f64], ys: &[f64], d: f64) -> u64 {
 
 fn key(v: f64) -> i64 {
     let b = v.to_bits() as i64;
-    if b < 0 {
-        b ^ i64::MAX
-    } else {
-        b
-    }
+    if b < 0 { b ^ i64::MAX } else { b }
 }
 
 fn unkey(k: i64) -> f64 {
