@@ -54,12 +54,12 @@ pub fn run(command: StatsCommand) -> anyhow::Result<()> {
         }
         StatsCommand::Psi { a, b } => {
             let (x, y) = (numbers(&a)?, numbers(&b)?);
-            let r = drift_test(&x, &y, |r, c| ev::psi(r, c))?;
+            let r = drift_test(&x, &y, ev::psi)?;
             json!({"test": "psi", "score": r.score, "threshold": 0.1, "drift": r.drift})
         }
         StatsCommand::JensenShannon { a, b } => {
             let (x, y) = (numbers(&a)?, numbers(&b)?);
-            let r = drift_test(&x, &y, |r, c| ev::jensenshannon(r, c))?;
+            let r = drift_test(&x, &y, ev::jensenshannon)?;
             json!({"test": "jensen-shannon", "score": r.score, "threshold": 0.1, "drift": r.drift})
         }
         StatsCommand::ChiSquare { a, b } => {
