@@ -159,8 +159,9 @@ fn kth_difference(xs: &[f64], ys: &[f64], k: u64) -> f64 {
     // differences at or below it, `hi` at least k; when adjacent, `hi` is a difference.
     let mut lo = key(xs[0] - ys[ys.len() - 1]) - 1;
     let mut hi = key(xs[xs.len() - 1] - ys[0]);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
+    // Keys span all of i64 (negative floats sit far below positive ones): step in i128.
+    while i128::from(hi) - i128::from(lo) > 1 {
+        let mid = ((i128::from(lo) + i128::from(hi)).div_euclid(2)) as i64;
         if count_at_most(xs, ys, unkey(mid)) >= k {
             hi = mid;
         } else {
