@@ -91,8 +91,15 @@ def mann_whitney(pairs):
     cases = []
     for name, x, y in pairs:
         r = stats.mannwhitneyu(x, y)
+        # Hodges–Lehmann by brute force over every difference (the definition, not a library):
+        # the median, and order statistics C and mn+1-C with C = floor(mn/2 - z*sqrt(mn(m+n+1)/12)).
+        d = np.sort(np.subtract.outer(x, y).ravel())
+        m, n = len(x), len(y)
+        c = int(np.floor(m * n / 2 - stats.norm.ppf(0.975) * np.sqrt(m * n * (m + n + 1) / 12)))
+        c = min(max(c, 1), m * n)
         cases.append({"name": name, "x": x.tolist(), "y": y.tolist(),
-                      "statistic": f(r.statistic), "p_value": f(r.pvalue)})
+                      "statistic": f(r.statistic), "p_value": f(r.pvalue),
+                      "hl_estimate": f(np.median(d)), "hl_low": f(d[c - 1]), "hl_high": f(d[m * n - c])})
     return cases
 
 

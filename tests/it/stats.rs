@@ -44,6 +44,10 @@ fn mann_whitney_equals_scipy_on_every_fixture() {
         let r = stats::mann_whitney(&nums(&c["x"]), &nums(&c["y"])).unwrap();
         assert_close(name, "U1", r.statistic, num(&c["statistic"]), 1e-9);
         assert_close(name, "p", r.p_value, num(&c["p_value"]), 1e-9);
+        let hl = stats::hodges_lehmann(&nums(&c["x"]), &nums(&c["y"]), 0.95).unwrap();
+        assert_close(name, "HL", hl.estimate, num(&c["hl_estimate"]), 1e-12);
+        assert_close(name, "HL low", hl.ci_low, num(&c["hl_low"]), 1e-12);
+        assert_close(name, "HL high", hl.ci_high, num(&c["hl_high"]), 1e-12);
     }
 }
 
