@@ -31,15 +31,19 @@ OUT = ROOT / "tests" / "fixtures" / "stats"
 
 
 def ensure_venv():
-    """Re-exec inside the pinned venv, creating it when missing."""
+    """Re-exec inside the pinned venv (created when missing) with a fixed string hash seed:
+    Evidently collects categories in Python sets, whose order (and so the last bits of a sum)
+    follows string hashing."""
     python = VENV / "bin" / "python"
-    if pathlib.Path(sys.prefix).resolve() == VENV.resolve():
+    in_venv = pathlib.Path(sys.prefix).resolve() == VENV.resolve()
+    if in_venv and os.environ.get("PYTHONHASHSEED") == "0":
         return
-    if not python.exists():
-        subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-    pins = [f"{k}=={v}" for k, v in PINNED.items()]
-    subprocess.check_call([str(python), "-m", "pip", "install", "-q", *pins])
-    os.execv(str(python), [str(python), *sys.argv])
+    if not in_venv:
+        if not python.exists():
+            subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
+        pins = [f"{k}=={v}" for k, v in PINNED.items()]
+        subprocess.check_call([str(python), "-m", "pip", "install", "-q", *pins])
+    os.execve(str(python), [str(python), *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
 
 
 ensure_venv()
@@ -87,8 +91,15 @@ def mann_whitney(pairs):
     cases = []
     for name, x, y in pairs:
         r = stats.mannwhitneyu(x, y)
+        # Hodges–Lehmann by brute force over every difference (the definition, not a library):
+        # the median, and order statistics C and mn+1-C with C = floor(mn/2 - z*sqrt(mn(m+n+1)/12)).
+        d = np.sort(np.subtract.outer(x, y).ravel())
+        m, n = len(x), len(y)
+        c = int(np.floor(m * n / 2 - stats.norm.ppf(0.975) * np.sqrt(m * n * (m + n + 1) / 12)))
+        c = min(max(c, 1), m * n)
         cases.append({"name": name, "x": x.tolist(), "y": y.tolist(),
-                      "statistic": f(r.statistic), "p_value": f(r.pvalue)})
+                      "statistic": f(r.statistic), "p_value": f(r.pvalue),
+                      "hl_estimate": f(np.median(d)), "hl_low": f(d[c - 1]), "hl_high": f(d[m * n - c])})
     return cases
 
 

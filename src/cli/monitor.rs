@@ -75,13 +75,22 @@ pub fn run(command: MonitorCommand) -> anyhow::Result<()> {
 }
 
 /// Reads both files and returns the report and its HTML page.
-pub fn drift_files(reference: &Path, current: &Path, method: MethodChoice) -> anyhow::Result<(DriftReport, String)> {
+pub fn drift_files(
+    reference: &Path,
+    current: &Path,
+    method: MethodChoice,
+) -> anyhow::Result<(DriftReport, String)> {
     let ref_table = data::read_table(reference)?;
     let cur_table = data::read_table(current)?;
     let integer = load::integer_columns(current, &cur_table)?;
     let is_integer = |name: &str| integer.contains(name);
     let report = drift::compare(&ref_table, &cur_table, &is_integer, method)?;
     let prepared = drift::prepare(&ref_table, &cur_table, &is_integer)?;
-    let page = html::render(&report, &prepared, &reference.display().to_string(), &current.display().to_string());
+    let page = html::render(
+        &report,
+        &prepared,
+        &reference.display().to_string(),
+        &current.display().to_string(),
+    );
     Ok((report, page))
 }

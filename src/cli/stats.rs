@@ -54,12 +54,12 @@ pub fn run(command: StatsCommand) -> anyhow::Result<()> {
         }
         StatsCommand::Psi { a, b } => {
             let (x, y) = (numbers(&a)?, numbers(&b)?);
-            let r = drift_test(&x, &y, |r, c| ev::psi(r, c))?;
+            let r = drift_test(&x, &y, ev::psi)?;
             json!({"test": "psi", "score": r.score, "threshold": 0.1, "drift": r.drift})
         }
         StatsCommand::JensenShannon { a, b } => {
             let (x, y) = (numbers(&a)?, numbers(&b)?);
-            let r = drift_test(&x, &y, |r, c| ev::jensenshannon(r, c))?;
+            let r = drift_test(&x, &y, ev::jensenshannon)?;
             json!({"test": "jensen-shannon", "score": r.score, "threshold": 0.1, "drift": r.drift})
         }
         StatsCommand::ChiSquare { a, b } => {
@@ -71,7 +71,10 @@ pub fn run(command: StatsCommand) -> anyhow::Result<()> {
             let (x, y) = (labels(&a)?, labels(&b)?);
             let distinct: std::collections::BTreeSet<&String> = x.iter().chain(&y).collect();
             if distinct.len() > 2 {
-                bail!("the z-test compares two proportions: the samples hold {} distinct values", distinct.len());
+                bail!(
+                    "the z-test compares two proportions: the samples hold {} distinct values",
+                    distinct.len()
+                );
             }
             let r = ev::z_test(Sample::Categorical(&x), Sample::Categorical(&y));
             json!({"test": "z", "p_value": r.score, "threshold": 0.05, "drift": r.drift})
@@ -105,7 +108,16 @@ fn drift_test(
     if x.is_empty() || y.is_empty() {
         bail!("both samples need at least one value");
     }
-    Ok(test(Sample::Numeric { values: x, integer: false }, Sample::Numeric { values: y, integer: false }))
+    Ok(test(
+        Sample::Numeric {
+            values: x,
+            integer: false,
+        },
+        Sample::Numeric {
+            values: y,
+            integer: false,
+        },
+    ))
 }
 
 /// `FILE.csv:COLUMN` → (file, column) when FILE has a table extension.
@@ -122,10 +134,17 @@ fn labels(spec: &str) -> anyhow::Result<Vec<String>> {
         let col = table
             .column(column)
             .with_context(|| format!("{}: no column `{column}`", file.display()))?;
-        return Ok((0..col.values.len()).filter_map(|i| col.values.key(i)).collect());
+        return Ok((0..col.values.len())
+            .filter_map(|i| col.values.key(i))
+            .collect());
     }
     let text = std::fs::read_to_string(spec).with_context(|| format!("reading {spec}"))?;
-    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 /// The sample's values as numbers; a cell that is not one is an error naming file and line.

@@ -38,4 +38,3 @@ pub fn roc_curve(positive: &[bool], score: &[f64]) -> Option<(Vec<(f64, f64)>, f
 pub fn roc_auc(positive: &[bool], score: &[f64]) -> Option<f64> {
     roc_curve(positive, score).map(|(_, auc)| auc)
 }
-

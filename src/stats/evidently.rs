@@ -100,18 +100,33 @@ pub fn distinct_values(reference: Sample, current: Sample) -> usize {
 fn binned(reference: Sample, current: Sample, fill_zeroes: bool) -> (Vec<f64>, Vec<f64>) {
     let (nr, nc) = (reference.len() as f64, current.len() as f64);
     let (mut r, mut c): (Vec<f64>, Vec<f64>) = match (reference, current) {
-        (Sample::Numeric { values: rv, integer }, Sample::Numeric { values: cv, .. })
-            if reference.counts().len() > 20 =>
-        {
+        (
+            Sample::Numeric {
+                values: rv,
+                integer,
+            },
+            Sample::Numeric { values: cv, .. },
+        ) if reference.counts().len() > 20 => {
             let all: Vec<f64> = rv.iter().chain(cv).copied().collect();
             let edges = sturges_edges(&all, integer);
-            let share = |v: &[f64], n: f64| -> Vec<f64> { histogram(v, &edges).into_iter().map(|k| k as f64 / n).collect() };
+            let share = |v: &[f64], n: f64| -> Vec<f64> {
+                histogram(v, &edges)
+                    .into_iter()
+                    .map(|k| k as f64 / n)
+                    .collect()
+            };
             (share(rv, nr), share(cv, nc))
         }
         _ => {
             let (rc, cc) = (reference.counts(), current.counts());
-            let keys: Vec<&Key> = rc.keys().chain(cc.keys()).collect::<BTreeSet<_>>().into_iter().collect();
-            let share = |m: &BTreeMap<Key, usize>, n: f64, k: &Key| *m.get(k).unwrap_or(&0) as f64 / n;
+            let keys: Vec<&Key> = rc
+                .keys()
+                .chain(cc.keys())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let share =
+                |m: &BTreeMap<Key, usize>, n: f64, k: &Key| *m.get(k).unwrap_or(&0) as f64 / n;
             (
                 keys.iter().map(|k| share(&rc, nr, k)).collect(),
                 keys.iter().map(|k| share(&cc, nc, k)).collect(),
@@ -126,7 +141,11 @@ fn binned(reference: Sample, current: Sample, fill_zeroes: bool) -> (Vec<f64>, V
 }
 
 fn fill_zero_shares(p: &mut [f64]) {
-    let min = p.iter().copied().filter(|&x| x != 0.0).fold(f64::INFINITY, f64::min);
+    let min = p
+        .iter()
+        .copied()
+        .filter(|&x| x != 0.0)
+        .fold(f64::INFINITY, f64::min);
     let fill = if min <= 0.0001 { min / 1e6 } else { 0.0001 };
     for x in p.iter_mut().filter(|x| **x == 0.0) {
         *x = fill;
@@ -135,12 +154,17 @@ fn fill_zero_shares(p: &mut [f64]) {
 
 /// `np.histogram_bin_edges(a, bins="sturges")`.
 pub fn sturges_edges(a: &[f64], integer: bool) -> Vec<f64> {
-    let (mut lo, mut hi) = a.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+    let (mut lo, mut hi) = a
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+            (l.min(x), h.max(x))
+        });
     if lo == hi {
         lo -= 0.5;
         hi += 0.5;
     }
-    let ptp = a.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x)) - a.iter().fold(f64::INFINITY, |m, &x| m.min(x));
+    let ptp = a.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x))
+        - a.iter().fold(f64::INFINITY, |m, &x| m.min(x));
     let mut width = ptp / ((a.len() as f64).log2() + 1.0);
     let bins = if width != 0.0 {
         if integer && width < 1.0 {
@@ -171,16 +195,26 @@ pub fn histogram(a: &[f64], edges: &[f64]) -> Vec<usize> {
 /// Evidently's `psi` (drift at ≥ 0.1).
 pub fn psi(reference: Sample, current: Sample) -> DriftScore {
     let (r, c) = binned(reference, current, true);
-    let terms: Vec<f64> = r.iter().zip(&c).map(|(a, b)| (a - b) * (a / b).ln()).collect();
+    let terms: Vec<f64> = r
+        .iter()
+        .zip(&c)
+        .map(|(a, b)| (a - b) * (a / b).ln())
+        .collect();
     let score = pairwise_sum(&terms);
-    DriftScore { score, drift: score >= 0.1 }
+    DriftScore {
+        score,
+        drift: score >= 0.1,
+    }
 }
 
 /// Evidently's `jensenshannon` (drift at ≥ 0.1).
 pub fn jensenshannon(reference: Sample, current: Sample) -> DriftScore {
     let (r, c) = binned(reference, current, false);
     let score = jensen_shannon(&r, &c).unwrap_or(f64::NAN);
-    DriftScore { score, drift: score >= 0.1 }
+    DriftScore {
+        score,
+        drift: score >= 0.1,
+    }
 }
 
 /// Evidently's `chisquare`: current counts against reference counts scaled to the current
@@ -188,11 +222,25 @@ pub fn jensenshannon(reference: Sample, current: Sample) -> DriftScore {
 pub fn chisquare_test(reference: Sample, current: Sample) -> DriftScore {
     let (rc, cc) = (reference.counts(), current.counts());
     let k_norm = current.len() as f64 / reference.len() as f64;
-    let keys: Vec<&Key> = rc.keys().chain(cc.keys()).collect::<BTreeSet<_>>().into_iter().collect();
-    let exp: Vec<f64> = keys.iter().map(|k| *rc.get(*k).unwrap_or(&0) as f64 * k_norm).collect();
-    let obs: Vec<f64> = keys.iter().map(|k| *cc.get(*k).unwrap_or(&0) as f64).collect();
+    let keys: Vec<&Key> = rc
+        .keys()
+        .chain(cc.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let exp: Vec<f64> = keys
+        .iter()
+        .map(|k| *rc.get(*k).unwrap_or(&0) as f64 * k_norm)
+        .collect();
+    let obs: Vec<f64> = keys
+        .iter()
+        .map(|k| *cc.get(*k).unwrap_or(&0) as f64)
+        .collect();
     let (_, p) = chisquare(&obs, &exp);
-    DriftScore { score: p, drift: p < 0.05 }
+    DriftScore {
+        score: p,
+        drift: p < 0.05,
+    }
 }
 
 /// Evidently's `z`: the share of values other than the smallest key, two-proportion z-test,
@@ -200,20 +248,36 @@ pub fn chisquare_test(reference: Sample, current: Sample) -> DriftScore {
 pub fn z_test(reference: Sample, current: Sample) -> DriftScore {
     let (rc, cc) = (reference.counts(), current.counts());
     if rc.len() == 1 && cc.len() == 1 && rc.keys().next() == cc.keys().next() {
-        return DriftScore { score: 1.0, drift: false };
+        return DriftScore {
+            score: 1.0,
+            drift: false,
+        };
     }
     let first = rc.keys().chain(cc.keys()).min().cloned();
-    let others = |m: &BTreeMap<Key, usize>, n: usize| n - first.as_ref().and_then(|k| m.get(k)).copied().unwrap_or(0);
+    let others = |m: &BTreeMap<Key, usize>, n: usize| {
+        n - first.as_ref().and_then(|k| m.get(k)).copied().unwrap_or(0)
+    };
     let (nr, nc) = (reference.len(), current.len());
-    let p = two_proportions_z(others(&rc, nr) as u64, nr as u64, others(&cc, nc) as u64, nc as u64)
-        .map_or(f64::NAN, |r| r.p_value);
-    DriftScore { score: p, drift: p < 0.05 }
+    let p = two_proportions_z(
+        others(&rc, nr) as u64,
+        nr as u64,
+        others(&cc, nc) as u64,
+        nc as u64,
+    )
+    .map_or(f64::NAN, |r| r.p_value);
+    DriftScore {
+        score: p,
+        drift: p < 0.05,
+    }
 }
 
 /// Evidently's `ks`: `ks_2samp` p-value (drift at ≤ 0.05).
 pub fn ks_test(reference: &[f64], current: &[f64]) -> DriftScore {
     let p = ks_2samp(reference, current).map_or(f64::NAN, |r| r.p_value);
-    DriftScore { score: p, drift: p <= 0.05 }
+    DriftScore {
+        score: p,
+        drift: p <= 0.05,
+    }
 }
 
 /// Evidently's `wasserstein`: the distance over the reference's population standard deviation
@@ -221,7 +285,10 @@ pub fn ks_test(reference: &[f64], current: &[f64]) -> DriftScore {
 pub fn wasserstein_normed(reference: &[f64], current: &[f64]) -> DriftScore {
     let norm = population_std(reference).max(0.001);
     let score = wasserstein(reference, current).map_or(f64::NAN, |d| d / norm);
-    DriftScore { score, drift: score >= 0.1 }
+    DriftScore {
+        score,
+        drift: score >= 0.1,
+    }
 }
 
 /// `np.std(x)` (ddof 0, mean first, pairwise sums).
@@ -248,6 +315,12 @@ mod tests {
     fn one_and_the_same_value_is_no_drift_for_z() {
         let a = vec!["x".to_string(); 3];
         let r = z_test(Sample::Categorical(&a), Sample::Categorical(&a));
-        assert_eq!(r, DriftScore { score: 1.0, drift: false });
+        assert_eq!(
+            r,
+            DriftScore {
+                score: 1.0,
+                drift: false
+            }
+        );
     }
 }

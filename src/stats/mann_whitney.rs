@@ -159,9 +159,9 @@ fn kth_difference(xs: &[f64], ys: &[f64], k: u64) -> f64 {
     // differences at or below it, `hi` at least k; when adjacent, `hi` is a difference.
     let mut lo = key(xs[0] - ys[ys.len() - 1]) - 1;
     let mut hi = key(xs[xs.len() - 1] - ys[0]);
-    // The keys of differences of both signs span most of i64: step in i128 (no overflow).
+    // Keys span all of i64 (negative floats sit far below positive ones): step in i128.
     while i128::from(hi) - i128::from(lo) > 1 {
-        let mid = ((i128::from(lo) + i128::from(hi)) / 2) as i64;
+        let mid = ((i128::from(lo) + i128::from(hi)).div_euclid(2)) as i64;
         if count_at_most(xs, ys, unkey(mid)) >= k {
             hi = mid;
         } else {
@@ -186,11 +186,7 @@ fn count_at_most(xs: &[f64], ys: &[f64], d: f64) -> u64 {
 
 fn key(v: f64) -> i64 {
     let b = v.to_bits() as i64;
-    if b < 0 {
-        b ^ i64::MAX
-    } else {
-        b
-    }
+    if b < 0 { b ^ i64::MAX } else { b }
 }
 
 fn unkey(k: i64) -> f64 {

@@ -20,9 +20,9 @@ pub mod proportions;
 
 pub use auc::{roc_auc, roc_curve};
 pub use distance::{chisquare, jensen_shannon, wasserstein};
-pub use ks::{ks_2samp, KolmogorovSmirnov};
-pub use mann_whitney::{hodges_lehmann, mann_whitney, HodgesLehmann, MannWhitney, MwuMethod};
-pub use proportions::{two_proportions_z, ProportionsZ};
+pub use ks::{KolmogorovSmirnov, ks_2samp};
+pub use mann_whitney::{HodgesLehmann, MannWhitney, MwuMethod, hodges_lehmann, mann_whitney};
+pub use proportions::{ProportionsZ, two_proportions_z};
 
 use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::function::gamma::ln_gamma;

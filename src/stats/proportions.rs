@@ -23,7 +23,12 @@ pub struct ProportionsZ {
 
 /// Compares `successes1` of `n1` with `successes2` of `n2`. `None` when a sample is empty or
 /// holds more successes than trials.
-pub fn two_proportions_z(successes1: u64, n1: u64, successes2: u64, n2: u64) -> Option<ProportionsZ> {
+pub fn two_proportions_z(
+    successes1: u64,
+    n1: u64,
+    successes2: u64,
+    n2: u64,
+) -> Option<ProportionsZ> {
     if n1 == 0 || n2 == 0 || successes1 > n1 || successes2 > n2 {
         return None;
     }

@@ -7,7 +7,8 @@ use powerbirth::stats;
 use serde_json::Value;
 
 pub fn fixture(name: &str) -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/stats/{name}.json"));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/stats/{name}.json"));
     let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     v["cases"].as_array().unwrap().clone()
 }
@@ -43,6 +44,10 @@ fn mann_whitney_equals_scipy_on_every_fixture() {
         let r = stats::mann_whitney(&nums(&c["x"]), &nums(&c["y"])).unwrap();
         assert_close(name, "U1", r.statistic, num(&c["statistic"]), 1e-9);
         assert_close(name, "p", r.p_value, num(&c["p_value"]), 1e-9);
+        let hl = stats::hodges_lehmann(&nums(&c["x"]), &nums(&c["y"]), 0.95).unwrap();
+        assert_close(name, "HL", hl.estimate, num(&c["hl_estimate"]), 1e-12);
+        assert_close(name, "HL low", hl.ci_low, num(&c["hl_low"]), 1e-12);
+        assert_close(name, "HL high", hl.ci_high, num(&c["hl_high"]), 1e-12);
     }
 }
 
@@ -63,8 +68,13 @@ fn two_proportions_z_equals_evidently_on_every_fixture() {
     for c in &cases {
         let name = c["name"].as_str().unwrap();
         let count = |k: &str| c[k].as_u64().unwrap();
-        let r = stats::two_proportions_z(count("successes1"), count("n1"), count("successes2"), count("n2"))
-            .unwrap();
+        let r = stats::two_proportions_z(
+            count("successes1"),
+            count("n1"),
+            count("successes2"),
+            count("n2"),
+        )
+        .unwrap();
         assert_close(name, "z", r.z, num(&c["z"]), 1e-9);
         assert_close(name, "p", r.p_value, num(&c["p_value"]), 1e-9);
     }
@@ -93,7 +103,12 @@ fn wasserstein_equals_scipy_on_every_fixture() {
 fn roc_auc_equals_scikit_learn_on_every_fixture() {
     for c in &fixture("auc") {
         let name = c["name"].as_str().unwrap();
-        let labels: Vec<bool> = c["labels"].as_array().unwrap().iter().map(|v| v.as_u64() == Some(1)).collect();
+        let labels: Vec<bool> = c["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64() == Some(1))
+            .collect();
         let auc = stats::roc_auc(&labels, &nums(&c["scores"])).unwrap();
         assert_close(name, "auc", auc, num(&c["auc"]), 1e-9);
     }
@@ -107,13 +122,34 @@ fn evidently_drift_tests_equal_evidently_on_every_fixture() {
     for c in &cases {
         let name = c["name"].as_str().unwrap();
         let numeric = c["kind"] == "num";
-        let (rn, cn) = if numeric { (nums(&c["reference"]), nums(&c["current"])) } else { (vec![], vec![]) };
-        let labels = |k: &str| -> Vec<String> {
-            c[k].as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect()
+        let (rn, cn) = if numeric {
+            (nums(&c["reference"]), nums(&c["current"]))
+        } else {
+            (vec![], vec![])
         };
-        let (rl, cl) = if numeric { (vec![], vec![]) } else { (labels("reference"), labels("current")) };
+        let labels = |k: &str| -> Vec<String> {
+            c[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect()
+        };
+        let (rl, cl) = if numeric {
+            (vec![], vec![])
+        } else {
+            (labels("reference"), labels("current"))
+        };
         let (r, cur) = if numeric {
-            (Sample::Numeric { values: &rn, integer: false }, Sample::Numeric { values: &cn, integer: false })
+            (
+                Sample::Numeric {
+                    values: &rn,
+                    integer: false,
+                },
+                Sample::Numeric {
+                    values: &cn,
+                    integer: false,
+                },
+            )
         } else {
             (Sample::Categorical(&rl), Sample::Categorical(&cl))
         };
@@ -127,8 +163,18 @@ fn evidently_drift_tests_equal_evidently_on_every_fixture() {
                 "wasserstein" => ev::wasserstein_normed(&rn, &cn),
                 other => panic!("unknown test {other}"),
             };
-            assert_close(&format!("{name}/{test}"), "score", got.score, num(&want["score"]), 1e-9);
-            assert_eq!(got.drift, want["drift"].as_bool().unwrap(), "{name}/{test}: drift");
+            assert_close(
+                &format!("{name}/{test}"),
+                "score",
+                got.score,
+                num(&want["score"]),
+                1e-9,
+            );
+            assert_eq!(
+                got.drift,
+                want["drift"].as_bool().unwrap(),
+                "{name}/{test}: drift"
+            );
         }
     }
 }

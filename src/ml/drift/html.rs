@@ -14,10 +14,19 @@ const CURRENT: RGBColor = RGBColor(230, 120, 40);
 const MAX_CATEGORIES: usize = 20;
 
 /// Renders the page for `report`, whose columns are `prepared` (same order).
-pub fn render(report: &DriftReport, prepared: &[Prepared], reference_name: &str, current_name: &str) -> String {
+pub fn render(
+    report: &DriftReport,
+    prepared: &[Prepared],
+    reference_name: &str,
+    current_name: &str,
+) -> String {
     let mut rows = String::new();
     for c in &report.columns {
-        let verdict = if c.drift { "<b class=\"drift\">sim / yes</b>" } else { "não / no" };
+        let verdict = if c.drift {
+            "<b class=\"drift\">sim / yes</b>"
+        } else {
+            "não / no"
+        };
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{verdict}</td></tr>\n",
             escape(&c.column),
@@ -77,11 +86,18 @@ figcaption {{ font-weight: bold; margin-bottom: 4px; }}
 }
 
 fn format_score(x: f64) -> String {
-    if x != 0.0 && x.abs() < 1e-3 { format!("{x:.2e}") } else { format!("{x:.4}") }
+    if x != 0.0 && x.abs() < 1e-3 {
+        format!("{x:.2e}")
+    } else {
+        format!("{x:.4}")
+    }
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Bin labels and the reference and current shares per bin.
@@ -91,9 +107,12 @@ fn shares(p: &Prepared) -> (Vec<String>, Vec<f64>, Vec<f64>) {
             let all: Vec<f64> = r.iter().chain(c).copied().collect();
             let edges = sturges_edges(&all, p.integer);
             let share = |v: &[f64]| -> Vec<f64> {
-                histogram(v, &edges).into_iter().map(|k| k as f64 / v.len() as f64).collect()
+                histogram(v, &edges)
+                    .into_iter()
+                    .map(|k| k as f64 / v.len() as f64)
+                    .collect()
             };
-            let labels = edges[..edges.len() - 1].iter().map(|e| format!("{e:.3}")).collect();
+            let labels = edges[..edges.len() - 1].iter().map(|e| short(*e)).collect();
             (labels, share(r), share(c))
         }
         _ => {
@@ -115,8 +134,14 @@ fn shares(p: &Prepared) -> (Vec<String>, Vec<f64>, Vec<f64>) {
             cats.sort_by(|a, b| (b.1.0 + b.1.1).cmp(&(a.1.0 + a.1.1)).then(a.0.cmp(b.0)));
             cats.truncate(MAX_CATEGORIES);
             let labels = cats.iter().map(|(k, _)| k.to_string()).collect();
-            let rs = cats.iter().map(|(_, (a, _))| *a as f64 / r.len() as f64).collect();
-            let cs = cats.iter().map(|(_, (_, b))| *b as f64 / c.len() as f64).collect();
+            let rs = cats
+                .iter()
+                .map(|(_, (a, _))| *a as f64 / r.len() as f64)
+                .collect();
+            let cs = cats
+                .iter()
+                .map(|(_, (_, b))| *b as f64 / c.len() as f64)
+                .collect();
             (labels, rs, cs)
         }
     }
@@ -127,6 +152,12 @@ fn pair_svg(p: &Prepared) -> String {
     let (labels, r, c) = shares(p);
     let top = r.iter().chain(&c).copied().fold(0.0f64, f64::max).max(1e-9) * 1.1;
     let n = labels.len().max(1);
+    // Numerical: tick i is bin i's left edge. Categorical: tick i is under category i's pair.
+    let shift = if p.kind == Kind::Categorical {
+        -0.5
+    } else {
+        0.0
+    };
     let mut svg = String::new();
     let outcome = {
         let area = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -136,19 +167,26 @@ fn pair_svg(p: &Prepared) -> String {
                 .margin(8)
                 .x_label_area_size(36)
                 .y_label_area_size(44)
-                .build_cartesian_2d(0f64..n as f64, 0f64..top)?;
+                .build_cartesian_2d(shift..n as f64 + shift, 0f64..top)?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
+                .light_line_style(RGBColor(240, 240, 240))
                 .x_labels(n.min(10))
-                .x_label_formatter(&|x| labels.get(x.floor() as usize).cloned().unwrap_or_default())
+                .x_label_formatter(&|x| {
+                    let i = x.round();
+                    if (x - i).abs() > 1e-6 || i < 0.0 {
+                        return String::new();
+                    }
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                })
                 .y_desc("proporção / share")
                 .draw()?;
             let bars = |v: &[f64], offset: f64, color: RGBColor| -> Vec<Rectangle<(f64, f64)>> {
                 v.iter()
                     .enumerate()
                     .map(|(i, &y)| {
-                        let x0 = i as f64 + offset;
+                        let x0 = i as f64 + shift + offset;
                         Rectangle::new([(x0, 0.0), (x0 + 0.42, y)], color.filled())
                     })
                     .collect()
@@ -164,4 +202,10 @@ fn pair_svg(p: &Prepared) -> String {
         Ok(()) => svg,
         Err(e) => format!("<p>gráfico falhou / plot failed: {}</p>", escape(&e)),
     }
+}
+
+/// A bin edge for an axis label: at most three decimals, trailing zeros dropped.
+fn short(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

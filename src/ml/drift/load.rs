@@ -21,7 +21,10 @@ pub fn integer_columns(path: &Path, table: &Table) -> Result<HashSet<String>, Da
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     let mut out = HashSet::new();
     if is_parquet {
-        let io = |source| DataError::Io { path: path.to_path_buf(), source };
+        let io = |source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let reader = SerializedFileReader::new(file).map_err(|e| DataError::Parquet {
             path: path.to_path_buf(),
@@ -45,7 +48,12 @@ pub fn integer_columns(path: &Path, table: &Table) -> Result<HashSet<String>, Da
         message: e.to_string(),
     };
     let mut reader = csv::Reader::from_path(path).map_err(csv_error)?;
-    let names: Vec<String> = reader.headers().map_err(csv_error)?.iter().map(|h| h.trim().to_string()).collect();
+    let names: Vec<String> = reader
+        .headers()
+        .map_err(csv_error)?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     let mut integer = vec![true; names.len()];
     for record in reader.records() {
         let record = record.map_err(csv_error)?;
@@ -53,7 +61,13 @@ pub fn integer_columns(path: &Path, table: &Table) -> Result<HashSet<String>, Da
             *flag &= record.get(i).map(str::trim).is_some_and(is_integer_literal);
         }
     }
-    out.extend(names.into_iter().zip(integer).filter(|(_, i)| *i).map(|(n, _)| n));
+    out.extend(
+        names
+            .into_iter()
+            .zip(integer)
+            .filter(|(_, i)| *i)
+            .map(|(n, _)| n),
+    );
     Ok(out)
 }
 

@@ -52,7 +52,10 @@ impl DriftMetrics {
     pub fn record(&self, report: &DriftReport) {
         self.column_score.clear();
         for c in &report.columns {
-            let labels = DriftLabels { column: c.column.clone(), method: c.method.to_string() };
+            let labels = DriftLabels {
+                column: c.column.clone(),
+                method: c.method.to_string(),
+            };
             self.column_score.get_or_create(&labels).set(c.score);
         }
         self.share_drifted.set(report.share_drifted);
@@ -70,14 +73,26 @@ mod tests {
         let mut registry = Registry::with_prefix("powerbirth");
         let m = DriftMetrics::register(&mut registry);
         m.record(&DriftReport {
-            columns: vec![ColumnDrift { column: "Age".into(), method: "ks", score: 0.01, threshold: 0.05, drift: true }],
+            columns: vec![ColumnDrift {
+                column: "Age".into(),
+                method: "ks",
+                score: 0.01,
+                threshold: 0.05,
+                drift: true,
+            }],
             share_drifted: 1.0,
             dataset_drift: true,
         });
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-        assert!(text.contains("powerbirth_drift_column_score{column=\"Age\",method=\"ks\"} 0.01"), "{text}");
-        assert!(text.contains("powerbirth_drift_share_drifted 1.0"), "{text}");
+        assert!(
+            text.contains("powerbirth_drift_column_score{column=\"Age\",method=\"ks\"} 0.01"),
+            "{text}"
+        );
+        assert!(
+            text.contains("powerbirth_drift_share_drifted 1.0"),
+            "{text}"
+        );
         assert!(text.contains("powerbirth_drift_dataset_drift 1"), "{text}");
     }
 }

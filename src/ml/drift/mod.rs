@@ -92,7 +92,10 @@ impl Prepared {
     /// The samples as the tests take them: numerical columns as numbers, categorical ones as
     /// labels (numbers written out; only equality and the smallest key matter there).
     pub fn samples(&self) -> (Sample<'_>, Sample<'_>) {
-        (sample(&self.reference, self.integer), sample(&self.current, self.integer))
+        (
+            sample(&self.reference, self.integer),
+            sample(&self.current, self.integer),
+        )
     }
 }
 
@@ -118,7 +121,11 @@ pub fn compare(
     }
     let drifted = columns.iter().filter(|c| c.drift).count();
     let share_drifted = drifted as f64 / columns.len() as f64;
-    Ok(DriftReport { columns, share_drifted, dataset_drift: share_drifted >= 0.5 })
+    Ok(DriftReport {
+        columns,
+        share_drifted,
+        dataset_drift: share_drifted >= 0.5,
+    })
 }
 
 /// The columns to compare, typed and cleaned, in Evidently's order.
@@ -140,7 +147,9 @@ pub fn prepare(
         let clean = |v: &Values, side: &str| {
             cleaned(v, as_numbers).ok_or_else(|| DriftError::Column {
                 column: col.name.clone(),
-                message: format!("the {side} data has no usable value (or text in a numerical column)"),
+                message: format!(
+                    "the {side} data has no usable value (or text in a numerical column)"
+                ),
             })
         };
         let p = Prepared {
@@ -193,9 +202,19 @@ fn distinct<T: std::hash::Hash + Eq>(it: impl Iterator<Item = T>) -> usize {
 /// holds text.
 fn cleaned(values: &Values, as_numbers: bool) -> Option<Cleaned> {
     let out = match (values, as_numbers) {
-        (Values::Number(v), true) => Cleaned::Numbers(v.iter().flatten().copied().filter(|x| x.is_finite()).collect()),
+        (Values::Number(v), true) => Cleaned::Numbers(
+            v.iter()
+                .flatten()
+                .copied()
+                .filter(|x| x.is_finite())
+                .collect(),
+        ),
         (Values::Number(v), false) => Cleaned::Labels(
-            v.iter().flatten().filter(|x| x.is_finite()).map(|x| format!("{x:?}")).collect(),
+            v.iter()
+                .flatten()
+                .filter(|x| x.is_finite())
+                .map(|x| format!("{x:?}"))
+                .collect(),
         ),
         (Values::Text(v), false) => Cleaned::Labels(v.iter().flatten().cloned().collect()),
         (Values::Text(_), true) => return None,
@@ -210,7 +229,8 @@ fn cleaned(values: &Values, as_numbers: bool) -> Option<Cleaned> {
 /// The test Evidently would pick for this column, run.
 fn column_drift(p: &Prepared, method: MethodChoice) -> ColumnDrift {
     let (r, c) = p.samples();
-    let (name, threshold, result): (&'static str, f64, DriftScore) = if method == MethodChoice::Psi {
+    let (name, threshold, result): (&'static str, f64, DriftScore) = if method == MethodChoice::Psi
+    {
         ("psi", 0.1, ev::psi(r, c))
     } else {
         let n_values = ev::distinct_values(r, c);
@@ -223,10 +243,18 @@ fn column_drift(p: &Prepared, method: MethodChoice) -> ColumnDrift {
             Cleaned::Labels(_) => Vec::new(),
         };
         match (small, p.kind == Kind::Numerical && n_values > 5) {
-            (true, true) => ("ks", 0.05, ev::ks_test(&numbers(&p.reference), &numbers(&p.current))),
+            (true, true) => (
+                "ks",
+                0.05,
+                ev::ks_test(&numbers(&p.reference), &numbers(&p.current)),
+            ),
             (true, false) if n_values > 2 => ("chisquare", 0.05, ev::chisquare_test(r, c)),
             (true, false) => ("z", 0.05, ev::z_test(r, c)),
-            (false, true) => ("wasserstein", 0.1, ev::wasserstein_normed(&numbers(&p.reference), &numbers(&p.current))),
+            (false, true) => (
+                "wasserstein",
+                0.1,
+                ev::wasserstein_normed(&numbers(&p.reference), &numbers(&p.current)),
+            ),
             (false, false) => ("jensenshannon", 0.1, ev::jensenshannon(r, c)),
         }
     };
