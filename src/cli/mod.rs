@@ -1,7 +1,8 @@
 //! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `data check`,
-//! `train` and `models …`. Every subcommand takes `--config FILE` and reads the
+//! `train`, `models …` and `deploy …`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
+mod deploy;
 mod eval;
 mod eval_guard;
 mod eval_score;
@@ -73,6 +74,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ml::DataCommand,
     },
+    /// After a release: the post-deploy check, the release history, the guided rollback.
+    Deploy {
+        #[command(subcommand)]
+        action: deploy::DeployCommand,
+    },
     /// Train a model from a training config (YAML, given with `--config`, default
     /// training/configs/risk.yaml) and write its artifacts.
     Train {
@@ -138,6 +144,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Models(args) => return models::run(args).await,
+        Command::Deploy { action } => match deploy::run(action).await? {
+            0 => return Ok(()),
+            code => std::process::exit(i32::from(code)),
+        },
         other => other,
     };
     let config = match Config::load(&cli.config) {
@@ -160,7 +170,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
-        Command::Data { .. } | Command::Train { .. } | Command::Models(_) => {
+        Command::Data { .. }
+        | Command::Train { .. }
+        | Command::Models(_)
+        | Command::Deploy { .. } => {
             unreachable!("handled above")
         }
     }

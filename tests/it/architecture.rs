@@ -164,6 +164,7 @@ const TIERS: &[(&str, u8)] = &[
     ("eval", 6),
     ("review", 6),
     ("ml", 6),
+    ("deploy", 6),
     ("config", 7),
     ("http", 8),
     ("app", 9),

@@ -15,6 +15,7 @@ mod api_prompts;
 mod architecture;
 mod cli;
 mod conversation_scope;
+mod deploy;
 mod eval_reports;
 mod eval_run;
 mod eval_score;
