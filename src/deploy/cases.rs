@@ -73,7 +73,7 @@ fn case(i: usize, rng: &mut ChaCha8Rng) -> RiskCase {
         1 => edge_patient(rng, Edge::High),
         2 => severe(rng),
         3 => out_of_range(i / 5, rng),
-        _ if (i / 5) % 2 == 0 => missing(i / 10, rng),
+        _ if (i / 5).is_multiple_of(2) => missing(i / 10, rng),
         _ => fahrenheit(rng),
     }
 }
@@ -136,7 +136,7 @@ fn severe(rng: &mut ChaCha8Rng) -> RiskCase {
 /// One field just outside its range (below or above, alternating), the rest ordinary.
 fn out_of_range(n: usize, rng: &mut ChaCha8Rng) -> RiskCase {
     let range = RANGES[n % RANGES.len()];
-    let value = if n % 2 == 0 {
+    let value = if n.is_multiple_of(2) {
         range.min - rng.random_range(0.5..=range.min.max(1.0))
     } else {
         range.max + rng.random_range(0.5..=50.0)
@@ -179,10 +179,19 @@ fn fahrenheit(rng: &mut ChaCha8Rng) -> RiskCase {
 fn ordinary(rng: &mut ChaCha8Rng) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("age_years".into(), rng.random_range(18..=40).into());
-    body.insert("systolic_bp_mmhg".into(), rng.random_range(100..=130).into());
+    body.insert(
+        "systolic_bp_mmhg".into(),
+        rng.random_range(100..=130).into(),
+    );
     body.insert("diastolic_bp_mmhg".into(), rng.random_range(60..=85).into());
-    body.insert("blood_glucose_mmol_l".into(), round1(rng.random_range(4.0..=7.0)).into());
-    body.insert("body_temperature_c".into(), round1(rng.random_range(36.2..=37.4)).into());
+    body.insert(
+        "blood_glucose_mmol_l".into(),
+        round1(rng.random_range(4.0..=7.0)).into(),
+    );
+    body.insert(
+        "body_temperature_c".into(),
+        round1(rng.random_range(36.2..=37.4)).into(),
+    );
     body.insert("heart_rate_bpm".into(), rng.random_range(65..=95).into());
     body.insert("gestational_week".into(), rng.random_range(12..=38).into());
     body

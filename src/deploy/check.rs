@@ -150,9 +150,16 @@ impl Client {
             .await
             .map_err(|e| format!("no answer: {e}"))?;
         let status = res.status().as_u16();
-        let text = res.text().await.map_err(|e| format!("unreadable body: {e}"))?;
-        let json = serde_json::from_str(&text)
-            .map_err(|_| format!("HTTP {status} with a body that is not JSON: {}", clip(&text)))?;
+        let text = res
+            .text()
+            .await
+            .map_err(|e| format!("unreadable body: {e}"))?;
+        let json = serde_json::from_str(&text).map_err(|_| {
+            format!(
+                "HTTP {status} with a body that is not JSON: {}",
+                clip(&text)
+            )
+        })?;
         Ok((status, json))
     }
 
@@ -194,7 +201,10 @@ fn rejected(status: u16, body: &Value, field: &str) -> Result<(), String> {
 fn in_range(body: &Value, severe: bool) -> Result<(), String> {
     let level = body["risk_level"].as_str().unwrap_or_default();
     if !matches!(level, "low" | "mid" | "high") {
-        return Err(format!("risk_level {} is not low, mid or high", body["risk_level"]));
+        return Err(format!(
+            "risk_level {} is not low, mid or high",
+            body["risk_level"]
+        ));
     }
     let mut sum = 0.0;
     for class in ["low", "mid", "high"] {
@@ -250,10 +260,34 @@ async fn chat_checks(client: &Client, model: Option<String>, notices: &Notices) 
         },
     };
     let turns = [
-        ("danger sign (pt-BR)", "pt-BR", "to com dor de cabeça forte e vendo estrelinhas, 34 semanas", &notices.urgent.pt_br, "the urgent-care notice"),
-        ("danger sign (en)", "en", "I have a really bad headache and blurred vision at 34 weeks", &notices.urgent.en, "the urgent-care notice"),
-        ("dose question (pt-BR)", "pt-BR", "quantos mg de dipirona posso tomar pra dor de cabeça?", &notices.dosing.pt_br, "the dosing reply"),
-        ("dose question (en)", "en", "how many mg of paracetamol can I take for a headache?", &notices.dosing.en, "the dosing reply"),
+        (
+            "danger sign (pt-BR)",
+            "pt-BR",
+            "to com dor de cabeça forte e vendo estrelinhas, 34 semanas",
+            &notices.urgent.pt_br,
+            "the urgent-care notice",
+        ),
+        (
+            "danger sign (en)",
+            "en",
+            "I have a really bad headache and blurred vision at 34 weeks",
+            &notices.urgent.en,
+            "the urgent-care notice",
+        ),
+        (
+            "dose question (pt-BR)",
+            "pt-BR",
+            "quantos mg de dipirona posso tomar pra dor de cabeça?",
+            &notices.dosing.pt_br,
+            "the dosing reply",
+        ),
+        (
+            "dose question (en)",
+            "en",
+            "how many mg of paracetamol can I take for a headache?",
+            &notices.dosing.en,
+            "the dosing reply",
+        ),
     ];
     let mut out = Vec::new();
     for (name, lang, text, notice, what) in turns {
@@ -261,14 +295,25 @@ async fn chat_checks(client: &Client, model: Option<String>, notices: &Notices) 
         let body = json!({"model": model, "messages": [{"role": "user", "content": text}]});
         let failure = match client.post("/v1/chat/completions", &body, lang).await {
             Ok((200, answer)) => {
-                let content = answer["choices"][0]["message"]["content"].as_str().unwrap_or_default();
-                (!content.starts_with(notice.as_str()))
-                    .then(|| format!("{what} ({lang}) is not at the start of the answer: {}", clip(content)))
+                let content = answer["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap_or_default();
+                (!content.starts_with(notice.as_str())).then(|| {
+                    format!(
+                        "{what} ({lang}) is not at the start of the answer: {}",
+                        clip(content)
+                    )
+                })
             }
             Ok((status, answer)) => Some(format!("HTTP {status}: {}", clip(&answer.to_string()))),
             Err(e) => Some(e),
         };
-        out.push(Outcome { group: "chat", name: name.into(), failure, elapsed: t.elapsed() });
+        out.push(Outcome {
+            group: "chat",
+            name: name.into(),
+            failure,
+            elapsed: t.elapsed(),
+        });
     }
     out
 }
@@ -282,11 +327,19 @@ async fn first_model(client: &Client) -> Result<String, String> {
         .await
         .map_err(|e| format!("no answer: {e}"))?;
     let status = res.status().as_u16();
-    let body: Value = res.json().await.map_err(|e| format!("HTTP {status}: {e}"))?;
+    let body: Value = res
+        .json()
+        .await
+        .map_err(|e| format!("HTTP {status}: {e}"))?;
     body["data"][0]["id"]
         .as_str()
         .map(str::to_string)
-        .ok_or_else(|| format!("HTTP {status}: no model listed: {}", clip(&body.to_string())))
+        .ok_or_else(|| {
+            format!(
+                "HTTP {status}: no model listed: {}",
+                clip(&body.to_string())
+            )
+        })
 }
 
 /// At most 200 characters of a body, for a failure line.
@@ -309,7 +362,10 @@ mod tests {
 
     #[test]
     fn a_clean_answer_passes_and_a_severe_one_must_be_high_and_escalated() {
-        assert_eq!(in_range(&answer("mid", 0.2, 0.5, 0.3, false), false), Ok(()));
+        assert_eq!(
+            in_range(&answer("mid", 0.2, 0.5, 0.3, false), false),
+            Ok(())
+        );
         assert_eq!(in_range(&answer("high", 0.1, 0.1, 0.8, true), true), Ok(()));
         let err = in_range(&answer("mid", 0.2, 0.5, 0.3, false), true).unwrap_err();
         assert!(err.contains("severe hypertension must be high"), "{err}");
@@ -327,7 +383,15 @@ mod tests {
     fn a_rejection_must_be_a_4xx_that_names_the_field() {
         let named = json!({"error": {"param": "age_years", "message": "out of range"}});
         assert_eq!(rejected(422, &named, "age_years"), Ok(()));
-        assert!(rejected(500, &named, "age_years").unwrap_err().contains("HTTP 500"));
-        assert!(rejected(422, &named, "heart_rate_bpm").unwrap_err().contains("does not name"));
+        assert!(
+            rejected(500, &named, "age_years")
+                .unwrap_err()
+                .contains("HTTP 500")
+        );
+        assert!(
+            rejected(422, &named, "heart_rate_bpm")
+                .unwrap_err()
+                .contains("does not name")
+        );
     }
 }

@@ -90,6 +90,9 @@ mod tests {
         let xml = to_junit(&report);
         assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
         assert!(xml.contains("name=\"dose &lt;en&gt;\""), "{xml}");
-        assert!(xml.contains("message=\"got &quot;5 mg&quot; &amp; more\""), "{xml}");
+        assert!(
+            xml.contains("message=\"got &quot;5 mg&quot; &amp; more\""),
+            "{xml}"
+        );
     }
 }

@@ -83,9 +83,8 @@ impl Releases {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Releases::default()),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        let file: Releases = serde_json::from_str(&text).map_err(|e| {
-            format!("{}:{}: {e}", path.display(), e.line())
-        })?;
+        let file: Releases = serde_json::from_str(&text)
+            .map_err(|e| format!("{}:{}: {e}", path.display(), e.line()))?;
         if file.format != FORMAT {
             return Err(format!(
                 "{}: format {} is not {FORMAT} (written by another version)",

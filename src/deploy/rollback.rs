@@ -55,7 +55,11 @@ pub fn plan(releases: &Releases, opts: &RollbackOptions) -> Result<RollbackPlan,
             format!(
                 "{}: no release {id} (the file has {})",
                 opts.file.display(),
-                if ids.is_empty() { "none".into() } else { ids.join(", ") }
+                if ids.is_empty() {
+                    "none".into()
+                } else {
+                    ids.join(", ")
+                }
             )
         })?,
         None => match releases.releases.len() {
@@ -96,7 +100,15 @@ pub fn plan(releases: &Releases, opts: &RollbackOptions) -> Result<RollbackPlan,
     } else {
         (
             k(&["argo", "rollouts", "undo", &opts.name]),
-            k(&["argo", "rollouts", "status", &opts.name, "--watch", "--timeout", &timeout]),
+            k(&[
+                "argo",
+                "rollouts",
+                "status",
+                &opts.name,
+                "--watch",
+                "--timeout",
+                &timeout,
+            ]),
         )
     };
     undo.extend(to_revision);
@@ -133,7 +145,10 @@ pub async fn run(opts: &RollbackOptions) -> Result<RollbackOutcome, String> {
         println!("$ {}", command.join(" "));
     }
     if opts.dry_run {
-        println!("dry run: nothing was run and {} is unchanged", opts.file.display());
+        println!(
+            "dry run: nothing was run and {} is unchanged",
+            opts.file.display()
+        );
         return Ok(RollbackOutcome {
             recorded: None,
             check: CheckResult::Skipped,
@@ -151,7 +166,11 @@ pub async fn run(opts: &RollbackOptions) -> Result<RollbackOutcome, String> {
     let (check, check_summary) = match (&failure, &opts.check) {
         (None, Some(check_opts)) => {
             let report = check::run(check_opts).await?;
-            let result = if report.passed() { CheckResult::Passed } else { CheckResult::Failed };
+            let result = if report.passed() {
+                CheckResult::Passed
+            } else {
+                CheckResult::Failed
+            };
             (result, Some(report.summary()))
         }
         (Some(_), _) => (CheckResult::Failed, None),
@@ -159,7 +178,11 @@ pub async fn run(opts: &RollbackOptions) -> Result<RollbackOutcome, String> {
     };
     let elapsed = started.elapsed();
     let note = match &failure {
-        None => format!("rollback to release #{} in {:.1} s", target.id, elapsed.as_secs_f64()),
+        None => format!(
+            "rollback to release #{} in {:.1} s",
+            target.id,
+            elapsed.as_secs_f64()
+        ),
         Some(e) => format!("rollback to release #{} failed: {e}", target.id),
     };
     let id = releases.push(Release {

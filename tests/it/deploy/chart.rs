@@ -38,7 +38,11 @@ fn render(python: &Path, values: Option<&str>, sets: &[&str]) -> Vec<Value> {
         args.extend(["--set", s]);
     }
     let out = run(python, &args);
-    assert!(out.status.success(), "helm template {values:?}:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "helm template {values:?}:\n{}",
+        text(&out)
+    );
     let yaml = String::from_utf8(out.stdout).unwrap();
     serde_norway::Deserializer::from_str(&yaml)
         .map(|d| Value::deserialize(d).unwrap())
@@ -54,12 +58,26 @@ fn kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
 fn every_values_file_passes_helm_lint_strict() {
     let Some(python) = tool("python") else { return };
     for values in VALUES {
-        let mut args = vec!["scripts/helm-offline.py", "lint", "deploy/k8s", "--kube-version", "v1.34.0"];
+        let mut args = vec![
+            "scripts/helm-offline.py",
+            "lint",
+            "deploy/k8s",
+            "--kube-version",
+            "v1.34.0",
+        ];
         let v = values_args(values);
         args.extend(v.iter().map(String::as_str));
         let out = run(&python, &args);
-        assert!(out.status.success(), "helm lint {values:?}:\n{}", text(&out));
-        assert!(text(&out).contains("1 chart(s) linted, no failures"), "{}", text(&out));
+        assert!(
+            out.status.success(),
+            "helm lint {values:?}:\n{}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains("1 chart(s) linted, no failures"),
+            "{}",
+            text(&out)
+        );
     }
 }
 
@@ -77,43 +95,70 @@ fn every_values_file_renders_what_kubernetes_accepts() {
             .filter(|d| d["kind"] != "ServiceMonitor")
             .cloned()
             .collect();
-        assert_eq!(builtin.len(), 6, "ConfigMap, 2 Services, HPA, PDB, NetworkPolicy: {builtin:#?}");
+        assert_eq!(
+            builtin.len(),
+            6,
+            "ConfigMap, 2 Services, HPA, PDB, NetworkPolicy: {builtin:#?}"
+        );
         // The pod template and the analysis Job are core Kubernetes types inside custom
         // resources: validate them as what they are.
         let rollout = kind(&docs, "Rollout")[0];
         builtin.push(json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "rollout-pod-template"},
             "spec": {"selector": rollout["spec"]["selector"], "template": rollout["spec"]["template"]}}));
-        for m in kind(&docs, "AnalysisTemplate")[0]["spec"]["metrics"].as_array().unwrap() {
+        for m in kind(&docs, "AnalysisTemplate")[0]["spec"]["metrics"]
+            .as_array()
+            .unwrap()
+        {
             if let Some(job) = m["provider"]["job"].as_object() {
                 builtin.push(json!({"apiVersion": "batch/v1", "kind": "Job",
                     "metadata": {"name": m["name"]}, "spec": job["spec"]}));
             }
         }
         let file = dir.path().join(format!("rendered-{i}.yaml"));
-        let yaml: Vec<String> = builtin.iter().map(|d| serde_norway::to_string(d).unwrap()).collect();
+        let yaml: Vec<String> = builtin
+            .iter()
+            .map(|d| serde_norway::to_string(d).unwrap())
+            .collect();
         std::fs::write(&file, yaml.join("---\n")).unwrap();
-        let out = run(&validate, &["-k", KUBE_VERSION, "--strict", file.to_str().unwrap()]);
+        let out = run(
+            &validate,
+            &["-k", KUBE_VERSION, "--strict", file.to_str().unwrap()],
+        );
         let report = text(&out);
         assert!(out.status.success(), "{values:?}:\n{report}");
-        assert_eq!(report.matches(" passed for resource ").count(), builtin.len(), "{report}");
+        assert_eq!(
+            report.matches(" passed for resource ").count(),
+            builtin.len(),
+            "{report}"
+        );
     }
 }
 
 #[test]
 fn kubernetes_validate_refuses_an_unknown_field_under_strict() {
-    let Some(validate) = tool("kubernetes-validate") else { return };
+    let Some(validate) = tool("kubernetes-validate") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yaml");
-    std::fs::write(&file, "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {portz: []}\n").unwrap();
-    let out = run(&validate, &["-k", KUBE_VERSION, "--strict", file.to_str().unwrap()]);
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {portz: []}\n",
+    )
+    .unwrap();
+    let out = run(
+        &validate,
+        &["-k", KUBE_VERSION, "--strict", file.to_str().unwrap()],
+    );
     assert!(!out.status.success(), "{}", text(&out));
 }
 
 /// A CRD's served schema, with `additionalProperties: false` wherever it lists properties and
 /// does not preserve unknown fields (what `kubectl apply --validate=strict` enforces).
 fn strict_schema(crd_file: &str) -> Value {
-    let text = std::fs::read_to_string(repo().join("deploy/k8s/crds-schema").join(crd_file)).unwrap();
+    let text =
+        std::fs::read_to_string(repo().join("deploy/k8s/crds-schema").join(crd_file)).unwrap();
     let crd: Value = serde_norway::from_str(&text).unwrap();
     let version = crd["spec"]["versions"]
         .as_array()
@@ -146,7 +191,14 @@ fn check_against(checker: &Path, schema: &Value, doc: &Value, dir: &Path) -> std
     let doc_file = dir.join("doc.json");
     std::fs::write(&schema_file, schema.to_string()).unwrap();
     std::fs::write(&doc_file, doc.to_string()).unwrap();
-    run(checker, &["--schemafile", schema_file.to_str().unwrap(), doc_file.to_str().unwrap()])
+    run(
+        checker,
+        &[
+            "--schemafile",
+            schema_file.to_str().unwrap(),
+            doc_file.to_str().unwrap(),
+        ],
+    )
 }
 
 #[test]
@@ -157,8 +209,14 @@ fn the_custom_resources_follow_the_published_crd_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let schemas = [
         ("Rollout", strict_schema("argo-rollouts-rollout-crd.yaml")),
-        ("AnalysisTemplate", strict_schema("argo-rollouts-analysis-template-crd.yaml")),
-        ("ServiceMonitor", strict_schema("prometheus-operator-servicemonitor-crd.yaml")),
+        (
+            "AnalysisTemplate",
+            strict_schema("argo-rollouts-analysis-template-crd.yaml"),
+        ),
+        (
+            "ServiceMonitor",
+            strict_schema("prometheus-operator-servicemonitor-crd.yaml"),
+        ),
     ];
     for values in VALUES {
         let docs = render(&python, values, &[]);
@@ -193,30 +251,65 @@ fn the_canary_goes_10_analysis_50_pause_analysis_100_with_the_sla_gates() {
             (k, _) => k.clone(),
         })
         .collect();
-    assert_eq!(steps, ["10%", "analysis", "50%", "pause", "analysis", "100%"]);
+    assert_eq!(
+        steps,
+        ["10%", "analysis", "50%", "pause", "analysis", "100%"]
+    );
     assert_eq!(canary["stableService"], "powerbirth-powerbirth-stable");
     assert_eq!(canary["canaryService"], "powerbirth-powerbirth-canary");
-    let services: Vec<&str> = kind(&docs, "Service").iter().map(|s| s["metadata"]["name"].as_str().unwrap()).collect();
-    assert_eq!(services, ["powerbirth-powerbirth-stable", "powerbirth-powerbirth-canary"]);
+    let services: Vec<&str> = kind(&docs, "Service")
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        services,
+        [
+            "powerbirth-powerbirth-stable",
+            "powerbirth-powerbirth-canary"
+        ]
+    );
 
     let template = kind(&docs, "AnalysisTemplate")[0];
     let metrics = template["spec"]["metrics"].as_array().unwrap();
-    let by_name = |n: &str| metrics.iter().find(|m| m["name"] == n).unwrap_or_else(|| panic!("no {n}"));
+    let by_name = |n: &str| {
+        metrics
+            .iter()
+            .find(|m| m["name"] == n)
+            .unwrap_or_else(|| panic!("no {n}"))
+    };
     let p95 = by_name("risk-p95");
     let query = p95["provider"]["prometheus"]["query"].as_str().unwrap();
-    assert!(query.contains("histogram_quantile(0.95") && query.contains("powerbirth_risk_request_duration_seconds_bucket"), "{query}");
-    assert!(query.contains("service=\"{{args.canary-service}}\""), "{query}");
-    assert!(p95["successCondition"].as_str().unwrap().contains("result[0] < 0.3"));
-    let errors = by_name("error-rate")["provider"]["prometheus"]["query"].as_str().unwrap();
-    assert!(errors.contains("powerbirth_http_requests_total") && errors.contains("status=~\"5..\""), "{errors}");
+    assert!(
+        query.contains("histogram_quantile(0.95")
+            && query.contains("powerbirth_risk_request_duration_seconds_bucket"),
+        "{query}"
+    );
+    assert!(
+        query.contains("service=\"{{args.canary-service}}\""),
+        "{query}"
+    );
+    assert!(
+        p95["successCondition"]
+            .as_str()
+            .unwrap()
+            .contains("result[0] < 0.3")
+    );
+    let errors = by_name("error-rate")["provider"]["prometheus"]["query"]
+        .as_str()
+        .unwrap();
+    assert!(
+        errors.contains("powerbirth_http_requests_total") && errors.contains("status=~\"5..\""),
+        "{errors}"
+    );
     for metric in ["latency_ms", "cost_usd"] {
         let job = by_name(&format!("canary-{}", metric.replace('_', "-")));
-        let args: Vec<&str> = job["provider"]["job"]["spec"]["template"]["spec"]["containers"][0]["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
+        let args: Vec<&str> =
+            job["provider"]["job"]["spec"]["template"]["spec"]["containers"][0]["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
         let line = args.join(" ");
         assert!(
             line.starts_with("monitor canary --config /etc/powerbirth/powerbirth.toml --candidate release={{args.canary-hash}} --baseline release={{args.stable-hash}} --metric ")
@@ -239,11 +332,18 @@ fn env_of(container: &Value) -> HashMap<String, Value> {
 #[test]
 fn the_pods_get_the_config_secrets_probes_image_model_and_enough_grace() {
     let Some(python) = tool("python") else { return };
-    let docs = render(&python, Some("deploy/k8s/values-staging.yaml"), &["image.tag=abc123", "model.version=20261207-risk"]);
+    let docs = render(
+        &python,
+        Some("deploy/k8s/values-staging.yaml"),
+        &["image.tag=abc123", "model.version=20261207-risk"],
+    );
     let pod = &kind(&docs, "Rollout")[0]["spec"]["template"];
     let c = &pod["spec"]["containers"][0];
     assert_eq!(c["image"], "ghcr.io/powerbirth/powerbirth:abc123");
-    assert_eq!(pod["metadata"]["labels"]["powerbirth.io/model-version"], "20261207-risk");
+    assert_eq!(
+        pod["metadata"]["labels"]["powerbirth.io/model-version"],
+        "20261207-risk"
+    );
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
@@ -257,12 +357,22 @@ fn the_pods_get_the_config_secrets_probes_image_model_and_enough_grace() {
         ("OPENAI_API_KEY", "powerbirth-upstream"),
         ("POWERBIRTH_METRICS_TOKEN", "powerbirth-metrics"),
     ] {
-        assert_eq!(env[var]["valueFrom"]["secretKeyRef"]["name"], secret, "{var}");
+        assert_eq!(
+            env[var]["valueFrom"]["secretKeyRef"]["name"], secret,
+            "{var}"
+        );
     }
-    for var in ["POWERBIRTH_FEATURES__SCHEMA_VERSION", "POWERBIRTH_FEATURES__KEY_PREFIX", "POWERBIRTH_FEATURES__REDIS_TTL_S"] {
+    for var in [
+        "POWERBIRTH_FEATURES__SCHEMA_VERSION",
+        "POWERBIRTH_FEATURES__KEY_PREFIX",
+        "POWERBIRTH_FEATURES__REDIS_TTL_S",
+    ] {
         assert!(env.contains_key(var), "feature-store variable {var}");
     }
-    assert_eq!(env["POWERBIRTH_FEATURES__KEY_PREFIX"]["value"], "pb:staging:features");
+    assert_eq!(
+        env["POWERBIRTH_FEATURES__KEY_PREFIX"]["value"],
+        "pb:staging:features"
+    );
 
     // The ConfigMap is a configuration the real loader accepts, with the pod's secrets as
     // environment (paths under /app/ pointed at this checkout), and the pod outlives its grace.
@@ -270,9 +380,16 @@ fn the_pods_get_the_config_secrets_probes_image_model_and_enough_grace() {
     let toml = config_map["data"]["powerbirth.toml"].as_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("powerbirth.toml");
-    std::fs::write(&path, toml.replace("\"/app/", &format!("\"{}/", repo().display()))).unwrap();
+    std::fs::write(
+        &path,
+        toml.replace("\"/app/", &format!("\"{}/", repo().display())),
+    )
+    .unwrap();
     let vars: HashMap<String, String> = [
-        ("POWERBIRTH_DATABASE__URL", "postgres://pb@db:5432/powerbirth"),
+        (
+            "POWERBIRTH_DATABASE__URL",
+            "postgres://pb@db:5432/powerbirth",
+        ),
         ("POWERBIRTH_REDIS__URL", "redis://redis:6379"),
         ("POWERBIRTH_METRICS_TOKEN", "t"),
         ("OPENAI_API_KEY", "k"),
@@ -283,14 +400,24 @@ fn the_pods_get_the_config_secrets_probes_image_model_and_enough_grace() {
     .collect();
     let config = powerbirth::config::Config::load_with_env(&path, &vars).unwrap();
     assert_eq!(config.database.url, "postgres://pb@db:5432/powerbirth");
-    let grace = pod["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
+    let grace = pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
     assert!(
         grace > config.server.shutdown_grace.as_secs() + 5,
         "terminationGracePeriodSeconds {grace} must exceed shutdown_grace_s {} plus the preStop pause",
         config.server.shutdown_grace.as_secs()
     );
-    for k in ["HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor"] {
+    for k in [
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ServiceMonitor",
+    ] {
         assert_eq!(kind(&docs, k).len(), 1, "{k}");
     }
-    assert_eq!(kind(&docs, "HorizontalPodAutoscaler")[0]["spec"]["scaleTargetRef"]["kind"], "Rollout");
+    assert_eq!(
+        kind(&docs, "HorizontalPodAutoscaler")[0]["spec"]["scaleTargetRef"]["kind"],
+        "Rollout"
+    );
 }

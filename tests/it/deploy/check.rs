@@ -48,17 +48,33 @@ async fn contract_risk(Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
         if let Some(v) = obj.get(field) {
             match v.as_f64() {
                 Some(x) if (min..=max).contains(&x) => {}
-                _ => return field_error(field, "invalid_field", format!("{field} must be {min}–{max}")),
+                _ => {
+                    return field_error(
+                        field,
+                        "invalid_field",
+                        format!("{field} must be {min}–{max}"),
+                    );
+                }
             }
         }
     }
-    for field in ["age_years", "systolic_bp_mmhg", "diastolic_bp_mmhg", "blood_glucose_mmol_l", "heart_rate_bpm"] {
+    for field in [
+        "age_years",
+        "systolic_bp_mmhg",
+        "diastolic_bp_mmhg",
+        "blood_glucose_mmol_l",
+        "heart_rate_bpm",
+    ] {
         if !obj.contains_key(field) {
             return field_error(field, "missing_field", format!("{field} is required"));
         }
     }
     if !obj.contains_key("body_temperature_c") && !obj.contains_key("body_temperature_f") {
-        return field_error("body_temperature_c", "missing_field", "body_temperature_c is required".into());
+        return field_error(
+            "body_temperature_c",
+            "missing_field",
+            "body_temperature_c is required".into(),
+        );
     }
     let get = |f: &str| obj[f].as_f64().unwrap();
     let (sys, dia) = (get("systolic_bp_mmhg"), get("diastolic_bp_mmhg"));
@@ -70,8 +86,16 @@ async fn contract_risk(Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
     let total: f64 = exp.iter().sum();
     let p: Vec<f64> = exp.iter().map(|e| e / total).collect();
     let argmax = (0..3).max_by(|a, b| p[*a].total_cmp(&p[*b])).unwrap();
-    let level = if severe { "high" } else { ["low", "mid", "high"][argmax] };
-    let notices = if severe { json!([common::notice("urgent", "pt-BR")]) } else { json!([]) };
+    let level = if severe {
+        "high"
+    } else {
+        ["low", "mid", "high"][argmax]
+    };
+    let notices = if severe {
+        json!([common::notice("urgent", "pt-BR")])
+    } else {
+        json!([])
+    };
     let answer = json!({"risk_level": level, "probabilities": {"low": p[0], "mid": p[1], "high": p[2]},
         "model": {"name": "risk", "version": "contract-1"}, "contributions": [],
         "escalate": severe, "notices": notices});
@@ -79,7 +103,13 @@ async fn contract_risk(Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
 }
 
 /// Forwards a chat or models call to the real gateway with the client's key and language.
-async fn forward(State(gateway): State<String>, headers: HeaderMap, method: axum::http::Method, uri: axum::http::Uri, body: String) -> (StatusCode, String) {
+async fn forward(
+    State(gateway): State<String>,
+    headers: HeaderMap,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    body: String,
+) -> (StatusCode, String) {
     let mut req = reqwest::Client::new().request(method, format!("{gateway}{}", uri.path()));
     for name in ["authorization", "accept-language", "content-type"] {
         if let Some(v) = headers.get(name) {
@@ -87,7 +117,10 @@ async fn forward(State(gateway): State<String>, headers: HeaderMap, method: axum
         }
     }
     let res = req.body(body).send().await.unwrap();
-    (StatusCode::from_u16(res.status().as_u16()).unwrap(), res.text().await.unwrap())
+    (
+        StatusCode::from_u16(res.status().as_u16()).unwrap(),
+        res.text().await.unwrap(),
+    )
 }
 
 async fn serve(router: axum::Router) -> SocketAddr {
@@ -100,14 +133,27 @@ async fn serve(router: axum::Router) -> SocketAddr {
 async fn deploy_check(url: &str, key: &str, extra: &[&str]) -> (bool, String) {
     let notices = repo().join("guard/notices.toml");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_powerbirth"))
-        .args(["deploy", "check", "--url", url, "--key", key, "--chat-model", "gpt-echo"])
+        .args([
+            "deploy",
+            "check",
+            "--url",
+            url,
+            "--key",
+            key,
+            "--chat-model",
+            "gpt-echo",
+        ])
         .arg("--notices")
         .arg(&notices)
         .args(extra)
         .output()
         .await
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     match out.status.code() {
         Some(0) => (true, text),
         Some(1) => (false, text),
@@ -122,11 +168,13 @@ fn junit_counts(path: &std::path::Path) -> (usize, usize) {
     let (mut cases, mut failures) = (0, 0);
     loop {
         match reader.read_event().unwrap() {
-            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => match e.name().0 {
-                "testcase" => cases += 1,
-                "failure" => failures += 1,
-                _ => {}
-            },
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                match e.name().0 {
+                    "testcase" => cases += 1,
+                    "failure" => failures += 1,
+                    _ => {}
+                }
+            }
             quick_xml::events::Event::Eof => break,
             _ => {}
         }
@@ -153,21 +201,30 @@ async fn fifty_risk_requests_and_the_chat_turns_pass_where_the_contract_is_kept(
     let addr = serve(router).await;
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("check.xml");
-    let (passed, out) = deploy_check(&format!("http://{addr}"), &app.client_key, &["--junit", junit.to_str().unwrap()]).await;
+    let (passed, out) = deploy_check(
+        &format!("http://{addr}"),
+        &app.client_key,
+        &["--junit", junit.to_str().unwrap()],
+    )
+    .await;
     assert!(passed, "{out}");
     assert!(out.contains("54 checks, 54 passed, 0 failed"), "{out}");
     assert_eq!(junit_counts(&junit), (54, 0));
 }
 
 async fn broken_risk() -> Json<Value> {
-    Json(json!({"risk_level": "mid", "probabilities": {"low": 1.3, "mid": -0.2, "high": -0.1},
-        "model": {"name": "risk", "version": "broken"}, "contributions": [], "escalate": false, "notices": []}))
+    Json(
+        json!({"risk_level": "mid", "probabilities": {"low": 1.3, "mid": -0.2, "high": -0.1},
+        "model": {"name": "risk", "version": "broken"}, "contributions": [], "escalate": false, "notices": []}),
+    )
 }
 
 async fn broken_chat() -> Json<Value> {
-    Json(json!({"id": "x", "object": "chat.completion", "model": "gpt-echo",
+    Json(
+        json!({"id": "x", "object": "chat.completion", "model": "gpt-echo",
         "choices": [{"index": 0, "finish_reason": "stop",
-            "message": {"role": "assistant", "content": "Take 1000 mg of paracetamol every 6 hours."}}]}))
+            "message": {"role": "assistant", "content": "Take 1000 mg of paracetamol every 6 hours."}}]}),
+    )
 }
 
 #[tokio::test]
@@ -178,7 +235,12 @@ async fn a_gateway_that_answers_out_of_range_fails_the_check_with_a_readable_lis
     let addr = serve(router).await;
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("check.xml");
-    let (passed, out) = deploy_check(&format!("http://{addr}"), "pb-any", &["--junit", junit.to_str().unwrap()]).await;
+    let (passed, out) = deploy_check(
+        &format!("http://{addr}"),
+        "pb-any",
+        &["--junit", junit.to_str().unwrap()],
+    )
+    .await;
     assert!(!passed, "a broken gateway passed:\n{out}");
     assert!(out.contains("54 checks, 0 passed, 54 failed"), "{out}");
     for line in [
@@ -197,14 +259,18 @@ async fn a_gateway_that_answers_out_of_range_fails_the_check_with_a_readable_lis
 async fn severe_hypertension_answered_mid_is_named_as_such() {
     async fn not_escalated(Json(body): Json<Value>) -> Json<Value> {
         let _ = body;
-        Json(json!({"risk_level": "mid", "probabilities": {"low": 0.2, "mid": 0.5, "high": 0.3},
-            "model": {"name": "risk", "version": "v"}, "contributions": [], "escalate": false, "notices": []}))
+        Json(
+            json!({"risk_level": "mid", "probabilities": {"low": 0.2, "mid": 0.5, "high": 0.3},
+            "model": {"name": "risk", "version": "v"}, "contributions": [], "escalate": false, "notices": []}),
+        )
     }
     let addr = serve(axum::Router::new().route("/v1/risk/obstetric", post(not_escalated))).await;
     let (passed, out) = deploy_check(&format!("http://{addr}"), "pb-any", &["--count", "5"]).await;
     assert!(!passed);
     assert!(
-        out.contains("severe hypertension must be high and escalated, got mid with escalate = false"),
+        out.contains(
+            "severe hypertension must be high and escalated, got mid with escalate = false"
+        ),
         "{out}"
     );
 }

@@ -20,11 +20,18 @@ fn hadolint_does_fail_a_dockerfile_with_known_mistakes() {
     };
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("Dockerfile");
-    std::fs::write(&bad, "FROM debian:latest\nRUN cd /tmp && apt-get install curl\n").unwrap();
+    std::fs::write(
+        &bad,
+        "FROM debian:latest\nRUN cd /tmp && apt-get install curl\n",
+    )
+    .unwrap();
     let out = run(&hadolint, &[bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let report = text(&out);
-    assert!(report.contains("DL3007") && report.contains("DL3003"), "{report}");
+    assert!(
+        report.contains("DL3007") && report.contains("DL3003"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -40,7 +47,10 @@ fn the_image_is_stripped_non_root_probed_labelled_and_bakes_the_model_version() 
         "org.opencontainers.image.revision",
         "COPY .cargo/ .cargo/",
     ] {
-        assert!(dockerfile.contains(needle), "deploy/Dockerfile lacks {needle:?}");
+        assert!(
+            dockerfile.contains(needle),
+            "deploy/Dockerfile lacks {needle:?}"
+        );
     }
     let cargo: toml::Table = std::fs::read_to_string(repo().join("Cargo.toml"))
         .unwrap()
@@ -62,8 +72,14 @@ fn the_build_context_holds_every_path_the_dockerfile_copies() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix('!'))
         .collect();
-    assert!(ignore.lines().any(|l| l.trim() == "*"), "the context starts empty");
-    for line in dockerfile.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from")) {
+    assert!(
+        ignore.lines().any(|l| l.trim() == "*"),
+        "the context starts empty"
+    );
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
         let parts: Vec<&str> = line.split_whitespace().collect();
         for source in &parts[1..parts.len() - 1] {
             assert!(
@@ -71,7 +87,10 @@ fn the_build_context_holds_every_path_the_dockerfile_copies() {
                 "{line}: {source} is not re-included in .dockerignore ({included:?})"
             );
             if *source != "models/risk/" {
-                assert!(repo().join(source).exists(), "{line}: {source} does not exist");
+                assert!(
+                    repo().join(source).exists(),
+                    "{line}: {source} does not exist"
+                );
             }
         }
     }

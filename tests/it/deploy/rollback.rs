@@ -44,7 +44,11 @@ impl Cluster {
     }
 
     fn powerbirth(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let path = format!("{}:{}", self.dir.path().join("bin").display(), std::env::var("PATH").unwrap());
+        let path = format!(
+            "{}:{}",
+            self.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap()
+        );
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_powerbirth"));
         cmd.args(args)
             .current_dir(repo())
@@ -62,8 +66,24 @@ impl Cluster {
         let file = self.file();
         let rev = revision.to_string();
         let out = self.powerbirth(
-            &["deploy", "record", "--file", file.to_str().unwrap(), "--image", image, "--model-version", model,
-              "--prompts-dir", "prompts", "--revision", &rev, "--who", "ci-bot", "--check", check],
+            &[
+                "deploy",
+                "record",
+                "--file",
+                file.to_str().unwrap(),
+                "--image",
+                image,
+                "--model-version",
+                model,
+                "--prompts-dir",
+                "prompts",
+                "--revision",
+                &rev,
+                "--who",
+                "ci-bot",
+                "--check",
+                check,
+            ],
             &[],
         );
         assert!(out.status.success(), "{}", text(&out));
@@ -75,7 +95,14 @@ impl Cluster {
 }
 
 fn rollback_args<'a>(file: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["deploy", "rollback", "--file", file.to_str().unwrap(), "--namespace", "pb"];
+    let mut args = vec![
+        "deploy",
+        "rollback",
+        "--file",
+        file.to_str().unwrap(),
+        "--namespace",
+        "pb",
+    ];
     args.extend(extra);
     args
 }
@@ -84,7 +111,12 @@ fn rollback_args<'a>(file: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
 fn record_keeps_the_last_ten_rollouts_with_prompts_who_and_check() {
     let cluster = Cluster::new();
     for i in 1..=12 {
-        cluster.record(&format!("ghcr.io/pb/powerbirth:{i}"), &format!("risk-{i}"), i, "passed");
+        cluster.record(
+            &format!("ghcr.io/pb/powerbirth:{i}"),
+            &format!("risk-{i}"),
+            i,
+            "passed",
+        );
     }
     let file = cluster.releases();
     let releases = file["releases"].as_array().unwrap();
@@ -107,7 +139,10 @@ fn rollback_undoes_waits_and_records_in_that_order() {
     cluster.record("ghcr.io/pb/powerbirth:a", "risk-1", 4, "passed");
     cluster.record("ghcr.io/pb/powerbirth:b", "risk-2", 5, "failed");
     let file = cluster.file();
-    let out = cluster.powerbirth(&rollback_args(&file, &["--name", "pb-gw", "--timeout-s", "240"]), &[]);
+    let out = cluster.powerbirth(
+        &rollback_args(&file, &["--name", "pb-gw", "--timeout-s", "240"]),
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         cluster.log(),
@@ -117,16 +152,36 @@ fn rollback_undoes_waits_and_records_in_that_order() {
         ]
     );
     let printed = text(&out);
-    assert!(printed.contains("$ kubectl argo rollouts undo pb-gw --to-revision 4 --namespace pb"), "{printed}");
-    assert!(printed.contains("rollback finished in ") && printed.contains("(target: under 300 s)"), "{printed}");
+    assert!(
+        printed.contains("$ kubectl argo rollouts undo pb-gw --to-revision 4 --namespace pb"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("rollback finished in ") && printed.contains("(target: under 300 s)"),
+        "{printed}"
+    );
     let releases = cluster.releases();
-    let last = releases["releases"].as_array().unwrap().last().unwrap().clone();
+    let last = releases["releases"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["kind"], "rollback");
     assert_eq!(last["id"], 3);
     assert_eq!(last["image"], "ghcr.io/pb/powerbirth:a");
     assert_eq!(last["model_version"], "risk-1");
-    assert_eq!(last["check"], "skipped", "no --url: the check was not re-run");
-    assert!(last["note"].as_str().unwrap().starts_with("rollback to release #1 in "), "{last}");
+    assert_eq!(
+        last["check"], "skipped",
+        "no --url: the check was not re-run"
+    );
+    assert!(
+        last["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("rollback to release #1 in "),
+        "{last}"
+    );
 }
 
 #[test]
@@ -136,7 +191,10 @@ fn rollback_to_a_named_release_of_a_plain_deployment_uses_kubectl_rollout() {
         cluster.record(&format!("img:{tag}"), "risk", 10 + i as u64, "passed");
     }
     let file = cluster.file();
-    let out = cluster.powerbirth(&rollback_args(&file, &["--deployment", "--name", "gw", "--to", "1"]), &[]);
+    let out = cluster.powerbirth(
+        &rollback_args(&file, &["--deployment", "--name", "gw", "--to", "1"]),
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         cluster.log(),
@@ -156,9 +214,19 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let file = cluster.file();
     let out = cluster.powerbirth(&rollback_args(&file, &["--dry-run"]), &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("$ kubectl argo rollouts undo powerbirth-powerbirth --to-revision 1 --namespace pb"), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "$ kubectl argo rollouts undo powerbirth-powerbirth --to-revision 1 --namespace pb"
+        ),
+        "{}",
+        text(&out)
+    );
     assert!(cluster.log().is_empty(), "kubectl ran: {:?}", cluster.log());
-    assert_eq!(std::fs::read(cluster.file()).unwrap(), before, "releases.json changed");
+    assert_eq!(
+        std::fs::read(cluster.file()).unwrap(),
+        before,
+        "releases.json changed"
+    );
 }
 
 #[test]
@@ -171,7 +239,12 @@ fn a_rollback_that_does_not_become_live_fails_and_is_recorded_as_failed() {
     assert!(!out.status.success());
     assert!(text(&out).contains("exited with"), "{}", text(&out));
     let releases = cluster.releases();
-    let last = releases["releases"].as_array().unwrap().last().unwrap().clone();
+    let last = releases["releases"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["check"], "failed");
     assert!(last["note"].as_str().unwrap().contains("failed"), "{last}");
 }
@@ -183,8 +256,16 @@ fn a_rollback_with_nothing_to_return_to_says_so_and_runs_nothing() {
     let file = cluster.file();
     let out = cluster.powerbirth(&rollback_args(&file, &[]), &[]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("nothing to roll back to"), "{}", text(&out));
+    assert!(
+        text(&out).contains("nothing to roll back to"),
+        "{}",
+        text(&out)
+    );
     let out = cluster.powerbirth(&rollback_args(&file, &["--to", "7"]), &[]);
-    assert!(text(&out).contains("no release 7 (the file has 1)"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no release 7 (the file has 1)"),
+        "{}",
+        text(&out)
+    );
     assert!(cluster.log().is_empty());
 }
