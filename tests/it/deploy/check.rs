@@ -274,3 +274,24 @@ async fn severe_hypertension_answered_mid_is_named_as_such() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn the_image_health_probe_follows_readyz() {
+    let app = spawn_app().await;
+    let probe = |url: String| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_powerbirth"))
+            .args(["deploy", "probe", "--url", &url])
+            .output()
+            .await
+            .unwrap()
+    };
+    let ok = probe(app.url("/readyz")).await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let missing = probe(app.url("/no-such-route")).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("HTTP 4"));
+}

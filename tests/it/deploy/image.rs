@@ -95,3 +95,91 @@ fn the_build_context_holds_every_path_the_dockerfile_copies() {
         }
     }
 }
+
+/// The `RUN` of the Dockerfile's model stage, with its continuation lines joined.
+fn model_stage_run() -> String {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let stage = dockerfile
+        .split("FROM builder AS model")
+        .nth(1)
+        .expect("a model stage")
+        .split("\nFROM ")
+        .next()
+        .unwrap();
+    let start = stage.find("\nRUN ").expect("a RUN in the model stage") + "\nRUN ".len();
+    let mut run = String::new();
+    for line in stage[start..].lines() {
+        match line.strip_suffix('\\') {
+            Some(part) => run.push_str(part),
+            None => {
+                run.push_str(line);
+                break;
+            }
+        }
+    }
+    run
+}
+
+/// Runs the model stage's shell as Docker would (bash, pipefail), in `root` instead of `/`,
+/// with the built binary as `powerbirth` on PATH.
+fn bake(root: &std::path::Path, version: &str, approver: &str) -> std::process::Output {
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let link = bin.join("powerbirth");
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_powerbirth"), &link).unwrap();
+    }
+    let script = model_stage_run()
+        .replace("/staging/", &format!("{}/staging/", root.display()))
+        .replace("/app/", &format!("{}/app/", root.display()));
+    std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", &script])
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("MODEL_VERSION", version)
+        .env("MODEL_APPROVED_BY", approver)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_model_stage_bakes_the_named_version_as_production_with_its_approver() {
+    let root = tempfile::tempdir().unwrap();
+    crate::common::ml::version_dir(&root.path().join("staging"), "risk", "20261207-aaa", 0.9);
+    crate::common::ml::version_dir(&root.path().join("staging"), "risk", "20261201-old", 0.8);
+    let out = bake(root.path(), "20261207-aaa", "nurse.lead@powerbirth.org");
+    assert!(out.status.success(), "{}", text(&out));
+    let models = root.path().join("app/models");
+    assert!(models.join("risk/20261207-aaa/metrics.json").exists());
+    assert!(
+        !models.join("risk/20261201-old").exists(),
+        "only the named version is baked"
+    );
+    let registry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join("registry.json")).unwrap())
+            .unwrap();
+    let risk = &registry["models"]["risk"];
+    assert_eq!(risk["aliases"]["production"], "20261207-aaa");
+    assert_eq!(
+        risk["versions"][0]["tags"]["approved_by"],
+        "nurse.lead@powerbirth.org"
+    );
+}
+
+#[test]
+fn the_model_stage_refuses_an_unapproved_or_missing_version() {
+    let root = tempfile::tempdir().unwrap();
+    crate::common::ml::version_dir(&root.path().join("staging"), "risk", "v1", 0.9);
+    let out = bake(root.path(), "v1", "");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("MODEL_APPROVED_BY is required"),
+        "{}",
+        text(&out)
+    );
+    let out = bake(root.path(), "v2", "a@b.org");
+    assert!(!out.status.success(), "{}", text(&out));
+}

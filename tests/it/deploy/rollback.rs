@@ -269,3 +269,10 @@ fn a_rollback_with_nothing_to_return_to_says_so_and_runs_nothing() {
     );
     assert!(cluster.log().is_empty());
 }
+
+#[test]
+fn the_shipped_release_history_is_a_file_the_commands_read() {
+    let file = repo().join("deploy/releases.json");
+    let releases = powerbirth::deploy::Releases::load(&file).unwrap();
+    assert!(releases.releases.len() <= powerbirth::deploy::releases::KEEP);
+}
