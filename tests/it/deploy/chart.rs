@@ -350,6 +350,12 @@ fn the_pods_get_the_config_secrets_probes_image_model_and_enough_grace() {
     assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
     let env = env_of(c);
     assert_eq!(env["POWERBIRTH_MODEL_VERSION"]["value"], "20261207-risk");
+    // The release each exchange is logged under (monitoring's `[server] release`): the pod's
+    // template hash, which the analysis passes as candidate and baseline.
+    assert_eq!(
+        env["POWERBIRTH_RELEASE"]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.labels['rollouts-pod-template-hash']"
+    );
     for (var, secret) in [
         ("POWERBIRTH_DATABASE__URL", "powerbirth-staging-database"),
         ("POWERBIRTH_REDIS__URL", "powerbirth-redis"),
