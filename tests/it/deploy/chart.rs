@@ -301,6 +301,23 @@ fn the_canary_goes_10_analysis_50_pause_analysis_100_with_the_sla_gates() {
         errors.contains("powerbirth_http_requests_total") && errors.contains("status=~\"5..\""),
         "{errors}"
     );
+    let cost = by_name("cost-per-message");
+    let query = cost["provider"]["prometheus"]["query"].as_str().unwrap();
+    assert!(
+        query.contains("powerbirth_cost_per_message_change_ratio") && query.contains("model=\"*\""),
+        "{query}"
+    );
+    assert!(
+        cost["successCondition"]
+            .as_str()
+            .unwrap()
+            .ends_with("result[0] <= 0.2")
+    );
+    // No series yet (no risk traffic on the canary) gives 0, not an analysis error.
+    for gate in [p95, by_name("error-rate"), cost] {
+        let q = gate["provider"]["prometheus"]["query"].as_str().unwrap();
+        assert!(q.trim_end().ends_with("or vector(0)"), "{q}");
+    }
     for metric in ["latency_ms", "cost_usd"] {
         let job = by_name(&format!("canary-{}", metric.replace('_', "-")));
         let args: Vec<&str> =
