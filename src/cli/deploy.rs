@@ -99,7 +99,8 @@ impl CheckArgs {
 pub struct RollbackArgs {
     #[arg(long, default_value = "deploy/releases.json")]
     file: PathBuf,
-    /// The release id to return to (default: the one before the newest).
+    /// The release id to return to (default: the newest earlier rollout that passed its check
+    /// and runs another image than the live one).
     #[arg(long, value_name = "N")]
     to: Option<u64>,
     #[arg(long, short = 'n', default_value = "powerbirth")]

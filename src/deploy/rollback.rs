@@ -16,7 +16,8 @@ use super::releases::{CheckResult, Release, ReleaseKind, Releases, now_rfc3339};
 pub struct RollbackOptions {
     /// `deploy/releases.json`.
     pub file: PathBuf,
-    /// The release id to return to; default the one before the newest.
+    /// The release id to return to; default the newest earlier rollout that passed its check
+    /// and runs another image than the live one.
     pub to: Option<u64>,
     pub namespace: String,
     /// The Rollout's (or Deployment's) name.
@@ -62,16 +63,14 @@ pub fn plan(releases: &Releases, opts: &RollbackOptions) -> Result<RollbackPlan,
                 }
             )
         })?,
-        None => match releases.releases.len() {
-            0 | 1 => {
-                return Err(format!(
-                    "{}: nothing to roll back to (it records {} release(s))",
-                    opts.file.display(),
-                    releases.releases.len()
-                ));
-            }
-            n => releases.releases[n - 2].clone(),
-        },
+        None => default_target(releases).cloned().ok_or_else(|| {
+            format!(
+                "{}: nothing to roll back to (no earlier rollout that passed its check and runs \
+                 another image than the current one, among {} release(s))",
+                opts.file.display(),
+                releases.releases.len()
+            )
+        })?,
     };
     if opts.to.is_some() && release.revision.is_none() {
         return Err(format!(
@@ -117,6 +116,15 @@ pub fn plan(releases: &Releases, opts: &RollbackOptions) -> Result<RollbackPlan,
     Ok(RollbackPlan {
         target: Target { release },
         commands: vec![undo, status],
+    })
+}
+
+/// The newest earlier rollout that passed its check and runs another image than the live one
+/// (the newest entry, rollout or rollback): a bad rollout or a rollback is never a target.
+fn default_target(releases: &Releases) -> Option<&Release> {
+    let (current, earlier) = releases.releases.split_last()?;
+    earlier.iter().rev().find(|r| {
+        r.kind == ReleaseKind::Rollout && r.check == CheckResult::Passed && r.image != current.image
     })
 }
 

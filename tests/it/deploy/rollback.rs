@@ -182,6 +182,14 @@ fn rollback_undoes_waits_and_records_in_that_order() {
             .starts_with("rollback to release #1 in "),
         "{last}"
     );
+    // Back on `a`, there is nothing left to return to: `b` failed its check, #3 is a rollback.
+    let out = cluster.powerbirth(&rollback_args(&file, &["--dry-run"]), &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("nothing to roll back to"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
