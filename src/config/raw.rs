@@ -51,6 +51,8 @@ pub(super) struct RawConfig {
     eval: crate::eval::RawEvalConfig,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    risk: crate::ml::serve::RawRiskConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +184,7 @@ impl RawConfig {
             moderation,
             review,
             eval,
+            risk: self.risk.validate(&resolve, vars).map_err(err)?,
         })
     }
 }

@@ -37,3 +37,4 @@ pub mod data;
 pub mod models;
 pub mod registry;
 pub mod train;
+pub mod serve;

@@ -34,6 +34,7 @@ mod review_export;
 mod review_promote;
 mod review_sample;
 mod review_web;
+mod risk;
 mod shutdown;
 mod store;
 mod urgent;
