@@ -32,7 +32,10 @@ fn served(kind_yaml: &str, version: &str) -> ServedModel {
     let (x, y) = rows();
     let section: train::config::ModelSection = serde_norway::from_str(kind_yaml).unwrap();
     let estimator = train::fit::fit(&section, &x, &y, 3, 42).unwrap();
-    let f = |n: &str, u: &str| Feature { name: n.into(), unit: u.into() };
+    let f = |n: &str, u: &str| Feature {
+        name: n.into(),
+        unit: u.into(),
+    };
     let file = ModelFile {
         format: FORMAT.into(),
         task: "risk".into(),
@@ -63,8 +66,20 @@ fn bench(c: &mut Criterion) {
         gestational_week: Some(30.0),
     };
     let models = [
-        ("logistic_regression", served("kind: logistic_regression\nlogistic_regression: {alpha: 1.0, max_iterations: 200}\n", "lr")),
-        ("gradient_boosting", served("kind: gradient_boosting\ngradient_boosting: {budget: 1.0, max_bin: 255}\n", "gb")),
+        (
+            "logistic_regression",
+            served(
+                "kind: logistic_regression\nlogistic_regression: {alpha: 1.0, max_iterations: 200}\n",
+                "lr",
+            ),
+        ),
+        (
+            "gradient_boosting",
+            served(
+                "kind: gradient_boosting\ngradient_boosting: {budget: 1.0, max_bin: 255}\n",
+                "gb",
+            ),
+        ),
     ];
     for (name, model) in &models {
         c.bench_function(&format!("risk score {name}"), |b| {

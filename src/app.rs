@@ -252,7 +252,10 @@ async fn start_risk(
     config: &Config,
     pipeline: &Pipeline,
     store: &Store,
-) -> anyhow::Result<(Arc<crate::ml::serve::RiskService>, crate::ml::serve::RiskJobs)> {
+) -> anyhow::Result<(
+    Arc<crate::ml::serve::RiskService>,
+    crate::ml::serve::RiskJobs,
+)> {
     let risk = Arc::new(
         crate::ml::serve::RiskService::new(
             &config.risk,

@@ -18,7 +18,7 @@ use crate::auth::AuthedKey;
 use crate::error::ApiError;
 use crate::features::RiskFeatures;
 use crate::http::AppState;
-use crate::ml::serve::{AssessError, Level, Reloaded, RiskRequest};
+use crate::ml::serve::{AssessError, FieldError, Level, Reloaded, RiskRequest};
 
 #[tracing::instrument(name = "risk", skip_all, fields(key = %key.0.name))]
 pub async fn obstetric(
@@ -30,7 +30,7 @@ pub async fn obstetric(
     let started = Instant::now();
     let object = match read_object(&state, &headers, body).await {
         Ok(o) => o,
-        Err(res) => return versioned(&state, res),
+        Err(res) => return versioned(&state, *res),
     };
     let request = match RiskRequest::parse(&object) {
         Ok(r) => r,
@@ -69,7 +69,8 @@ pub async fn obstetric(
         Err(AssessError::Field(e, model)) => {
             let mut res = unprocessable(&e.param, e.code, &e.message);
             if let Some(m) = model {
-                res.headers_mut().insert("x-model-version", m.header.clone());
+                res.headers_mut()
+                    .insert("x-model-version", m.header.clone());
             }
             res
         }
@@ -93,10 +94,10 @@ pub async fn outcomes(
 ) -> Response {
     let object = match read_object(&state, &headers, body).await {
         Ok(o) => o,
-        Err(res) => return versioned(&state, res),
+        Err(res) => return versioned(&state, *res),
     };
     let res = match parse_outcome(&object) {
-        Err(res) => res,
+        Err(e) => unprocessable(&e.param, e.code, &e.message),
         Ok((id, outcome)) => {
             let at = crate::core::now_ms();
             match state.store.record_outcome(&id, outcome.as_str(), at).await {
@@ -109,7 +110,9 @@ pub async fn outcomes(
                     "invalid_request_error",
                     "prediction_not_found",
                     Some("prediction_id"),
-                    &format!("No logged prediction has the id {id:?} (predictions are stored within a second of their answer)."),
+                    &format!(
+                        "No logged prediction has the id {id:?} (predictions are stored within a second of their answer)."
+                    ),
                 ),
                 Err(e) => ApiError::from(e).into_response(),
             }
@@ -118,42 +121,45 @@ pub async fn outcomes(
     versioned(&state, res)
 }
 
-fn parse_outcome(object: &Map<String, Value>) -> Result<(String, Level), Response> {
+fn parse_outcome(object: &Map<String, Value>) -> Result<(String, Level), FieldError> {
     if let Some(k) = object
         .keys()
         .find(|k| *k != "prediction_id" && *k != "outcome")
     {
         let message = format!("Unknown field '{k}'. Known fields: prediction_id, outcome.");
-        return Err(unprocessable(k, "invalid_field", &message));
+        return Err(field_error(k, "invalid_field", &message));
     }
     let id = match object.get("prediction_id").map(|v| v.as_str()) {
         Some(Some(id)) if !id.trim().is_empty() && id.len() <= 64 => id.trim().to_string(),
         None => {
-            return Err(unprocessable(
+            return Err(field_error(
                 "prediction_id",
                 "missing_field",
                 "prediction_id is required.",
             ));
         }
         _ => {
-            return Err(unprocessable(
+            return Err(field_error(
                 "prediction_id",
                 "invalid_field",
                 "prediction_id must be the id a risk answer gave (a string).",
             ));
         }
     };
-    let outcome = match object.get("outcome").map(|v| v.as_str().and_then(Level::parse)) {
+    let outcome = match object
+        .get("outcome")
+        .map(|v| v.as_str().and_then(Level::parse))
+    {
         Some(Some(l)) => l,
         None => {
-            return Err(unprocessable(
+            return Err(field_error(
                 "outcome",
                 "missing_field",
                 "outcome is required: low, mid or high.",
             ));
         }
         Some(None) => {
-            return Err(unprocessable(
+            return Err(field_error(
                 "outcome",
                 "invalid_field",
                 "outcome must be one of low, mid, high.",
@@ -197,35 +203,46 @@ pub async fn reload(
     Ok(versioned(&state, res))
 }
 
+fn field_error(param: &str, code: &'static str, message: &str) -> FieldError {
+    FieldError {
+        param: param.to_string(),
+        code,
+        message: message.to_string(),
+    }
+}
+
 /// The body as a JSON object: over the limit 413, not JSON 400, not an object 422.
 async fn read_object(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Map<String, Value>, Response> {
+) -> Result<Map<String, Value>, Box<Response>> {
     let bytes = super::read_body(headers, body, state.config.server.max_body_bytes)
         .await
-        .map_err(IntoResponse::into_response)?;
+        .map_err(|e| Box::new(e.into_response()))?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(o)) => Ok(o),
-        Ok(_) => Err(unprocessable(
+        Ok(_) => Err(Box::new(unprocessable(
             "",
             "invalid_field",
             "The body must be a JSON object.",
+        ))),
+        Err(e) => Err(Box::new(
+            ApiError::InvalidRequest {
+                message: format!("Invalid JSON body: {e}"),
+                param: None,
+                code: None,
+            }
+            .into_response(),
         )),
-        Err(e) => Err(ApiError::InvalidRequest {
-            message: format!("Invalid JSON body: {e}"),
-            param: None,
-            code: None,
-        }
-        .into_response()),
     }
 }
 
 /// Adds `x-model-version` of the model served now, if any.
 fn versioned(state: &AppState, mut res: Response) -> Response {
     if let Some(m) = state.risk.current() {
-        res.headers_mut().insert("x-model-version", m.header.clone());
+        res.headers_mut()
+            .insert("x-model-version", m.header.clone());
     }
     res
 }

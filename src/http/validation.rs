@@ -8,7 +8,13 @@ use serde_json::json;
 
 /// A 422 naming `param`, with `code` (`invalid_field`, `missing_field`).
 pub fn unprocessable(param: &str, code: &str, message: &str) -> Response {
-    error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error", code, Some(param), message)
+    error_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request_error",
+        code,
+        Some(param),
+        message,
+    )
 }
 
 /// An error body with any status (404 `not_found` for an unknown prediction, 503 for a model

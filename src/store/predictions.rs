@@ -92,7 +92,10 @@ impl Store {
 
     /// One stored prediction by id.
     pub async fn prediction(&self, id: &str) -> Result<Option<PredictionRecord>, DbError> {
-        let sql = format!("SELECT {} FROM predictions WHERE id = $1", COLUMNS.join(", "));
+        let sql = format!(
+            "SELECT {} FROM predictions WHERE id = $1",
+            COLUMNS.join(", ")
+        );
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(self.pool())

@@ -67,8 +67,12 @@ impl RawRiskConfig {
         resolve: &dyn Fn(PathBuf) -> PathBuf,
         vars: &HashMap<String, String>,
     ) -> Result<RiskConfig, String> {
-        crate::ml::registry::check_model_name(&self.model)
-            .map_err(|_| format!("[risk] model = {:?}: a model name is 1–64 of a-z, 0-9, '-' and '_'", self.model))?;
+        crate::ml::registry::check_model_name(&self.model).map_err(|_| {
+            format!(
+                "[risk] model = {:?}: a model name is 1–64 of a-z, 0-9, '-' and '_'",
+                self.model
+            )
+        })?;
         let uri = self
             .mlflow_tracking_uri
             .or_else(|| vars.get("MLFLOW_TRACKING_URI").cloned())
@@ -115,8 +119,19 @@ mod tests {
 
     #[test]
     fn zero_switches_polling_off_and_unknown_keys_are_refused() {
-        assert_eq!(parse("reload_interval_s = 0").unwrap().reload_interval, None);
-        assert!(parse("reload_every = 3").unwrap_err().contains("reload_every"));
-        assert!(parse("mlflow_tracking_uri = \"file:///x\"").unwrap_err().contains("http"));
+        assert_eq!(
+            parse("reload_interval_s = 0").unwrap().reload_interval,
+            None
+        );
+        assert!(
+            parse("reload_every = 3")
+                .unwrap_err()
+                .contains("reload_every")
+        );
+        assert!(
+            parse("mlflow_tracking_uri = \"file:///x\"")
+                .unwrap_err()
+                .contains("http")
+        );
     }
 }

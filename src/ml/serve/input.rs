@@ -283,7 +283,10 @@ mod tests {
         let mut body = full();
         body["systolic_bp_mmhg"] = json!(300);
         let e = parse(body).unwrap_err();
-        assert_eq!((e.param.as_str(), e.code), ("systolic_bp_mmhg", "invalid_field"));
+        assert_eq!(
+            (e.param.as_str(), e.code),
+            ("systolic_bp_mmhg", "invalid_field")
+        );
         assert!(e.message.contains("60–260"), "{}", e.message);
     }
 

@@ -47,7 +47,13 @@ impl Level {
 
     /// A model class label (`low risk`, `mid risk`, `high risk`) by its first word.
     fn of_class(label: &str) -> Option<Level> {
-        Self::parse(label.split_whitespace().next()?.to_ascii_lowercase().as_str())
+        Self::parse(
+            label
+                .split_whitespace()
+                .next()?
+                .to_ascii_lowercase()
+                .as_str(),
+        )
     }
 }
 
@@ -58,9 +64,13 @@ enum Input {
     Systolic,
     Diastolic,
     /// Blood glucose; `true` when the model reads mg/dL.
-    Glucose { mg_dl: bool },
+    Glucose {
+        mg_dl: bool,
+    },
     /// Body temperature; `true` when the model reads °F.
-    Temperature { fahrenheit: bool },
+    Temperature {
+        fahrenheit: bool,
+    },
     HeartRate,
 }
 
@@ -76,7 +86,11 @@ impl Input {
             "BodyTemp" if unit_is("°F") => Input::Temperature { fahrenheit: true },
             "BodyTemp" if unit_is("°C") => Input::Temperature { fahrenheit: false },
             "HeartRate" => Input::HeartRate,
-            _ => return Err(format!("the endpoint cannot feed feature {name:?} in {unit:?}")),
+            _ => {
+                return Err(format!(
+                    "the endpoint cannot feed feature {name:?} in {unit:?}"
+                ));
+            }
         })
     }
 

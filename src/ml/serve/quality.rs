@@ -26,12 +26,13 @@ pub struct QualityFigure {
     pub f1_macro: f64,
 }
 
+/// (truth, predicted, P(high)) of one model version.
+type Group = (Vec<usize>, Vec<usize>, Vec<f64>);
+
 /// The figures per model version (sorted by model, then version). Rows whose probabilities or
 /// outcome cannot be read are left out.
 pub fn figures(rows: &[LabelledPrediction]) -> Vec<QualityFigure> {
-    // (truth, predicted, P(high)) per (model, version).
-    let mut groups: BTreeMap<(String, String), (Vec<usize>, Vec<usize>, Vec<f64>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Group> = BTreeMap::new();
     for r in rows {
         let Some(outcome) = Level::parse(&r.outcome) else {
             continue;
@@ -135,7 +136,10 @@ mod tests {
         ];
         let f = figures(&rows);
         assert_eq!((f[0].version.as_str(), f[0].auc), ("a", Some(1.0)));
-        assert_eq!((f[1].version.as_str(), f[1].auc, f[1].count), ("b", Some(0.0), 3));
+        assert_eq!(
+            (f[1].version.as_str(), f[1].auc, f[1].count),
+            ("b", Some(0.0), 3)
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use powerbirth::ml::models::{Feature, FORMAT, ModelFile, RiskModel};
+use powerbirth::ml::models::{FORMAT, Feature, ModelFile, RiskModel};
 use powerbirth::ml::registry::{Approver, PromotionRequest, Registry};
 use powerbirth::ml::train;
 
@@ -105,8 +105,5 @@ pub async fn registry_with_lr_in_production() -> tempfile::TempDir {
 
 /// `[risk]` pointing at `root`, with polling off unless `extra` says otherwise.
 pub fn risk_toml(root: &Path, extra: &str) -> String {
-    format!(
-        "\n[risk]\nmodels_dir = \"{}\"\n{extra}\n",
-        root.display()
-    )
+    format!("\n[risk]\nmodels_dir = \"{}\"\n{extra}\n", root.display())
 }

@@ -43,31 +43,59 @@ async fn predictions_outcomes_and_weekly_quality() {
     // Each answer is a row with what the model read, its probabilities and version.
     let (first, _) = &answers[0];
     let id = first["prediction_id"].as_str().unwrap();
-    let row = app.store.prediction(id).await.unwrap().expect("the prediction is logged");
-    assert_eq!((row.model_name.as_str(), row.model_version.as_str()), ("risk", fixture::LR));
+    let row = app
+        .store
+        .prediction(id)
+        .await
+        .unwrap()
+        .expect("the prediction is logged");
+    assert_eq!(
+        (row.model_name.as_str(), row.model_version.as_str()),
+        ("risk", fixture::LR)
+    );
     assert_eq!(row.risk_level, first["risk_level"].as_str().unwrap());
-    assert_eq!(serde_json::from_str::<Value>(&row.probabilities).unwrap(), first["probabilities"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&row.probabilities).unwrap(),
+        first["probabilities"]
+    );
     let features: Value = serde_json::from_str(&row.features).unwrap();
-    assert!(features["BodyTemp"].as_f64().unwrap() > 90.0, "°F as the model reads it: {features}");
+    assert!(
+        features["BodyTemp"].as_f64().unwrap() > 90.0,
+        "°F as the model reads it: {features}"
+    );
     assert_eq!(row.patient_id, None);
     assert!(row.latency_ms >= 0.0);
 
     // Outcomes: recorded; an unknown prediction is 404; a bad outcome 422.
     for (answer, label) in &answers {
         let res = app
-            .post("/v1/risk/outcomes", &json!({"prediction_id": answer["prediction_id"], "outcome": label}))
+            .post(
+                "/v1/risk/outcomes",
+                &json!({"prediction_id": answer["prediction_id"], "outcome": label}),
+            )
             .await;
         assert_eq!(res.status(), 200);
     }
-    assert_eq!(app.store.outcome(id).await.unwrap().as_deref(), Some(answers[0].1));
-    let res = app.post("/v1/risk/outcomes", &json!({"prediction_id": "nope", "outcome": "low"})).await;
+    assert_eq!(
+        app.store.outcome(id).await.unwrap().as_deref(),
+        Some(answers[0].1)
+    );
+    let res = app
+        .post(
+            "/v1/risk/outcomes",
+            &json!({"prediction_id": "nope", "outcome": "low"}),
+        )
+        .await;
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["param"], "prediction_id");
     for (bad, param) in [
         (json!({"prediction_id": id, "outcome": "severe"}), "outcome"),
         (json!({"prediction_id": id}), "outcome"),
-        (json!({"prediction_id": id, "outcome": "low", "note": 1}), "note"),
+        (
+            json!({"prediction_id": id, "outcome": "low", "note": 1}),
+            "note",
+        ),
     ] {
         let res = app.post("/v1/risk/outcomes", &bad).await;
         assert_eq!(res.status(), 422);
@@ -76,12 +104,24 @@ async fn predictions_outcomes_and_weekly_quality() {
 
     // The job's figures are the training metrics on the same predictions and outcomes.
     let levels = ["low", "mid", "high"];
-    let truth: Vec<usize> = answers.iter().map(|(_, l)| levels.iter().position(|x| x == l).unwrap()).collect();
+    let truth: Vec<usize> = answers
+        .iter()
+        .map(|(_, l)| levels.iter().position(|x| x == l).unwrap())
+        .collect();
     let proba: Vec<Vec<f64>> = answers
         .iter()
-        .map(|(a, _)| levels.iter().map(|k| a["probabilities"][k].as_f64().unwrap()).collect())
+        .map(|(a, _)| {
+            levels
+                .iter()
+                .map(|k| a["probabilities"][k].as_f64().unwrap())
+                .collect()
+        })
         .collect();
-    let auc = roc_auc(&truth.iter().map(|&t| t == 2).collect::<Vec<_>>(), &proba.iter().map(|p| p[2]).collect::<Vec<_>>()).unwrap();
+    let auc = roc_auc(
+        &truth.iter().map(|&t| t == 2).collect::<Vec<_>>(),
+        &proba.iter().map(|p| p[2]).collect::<Vec<_>>(),
+    )
+    .unwrap();
     let f1 = f1_macro(&truth, &proba.iter().map(|p| argmax(p)).collect::<Vec<_>>());
     let labels = format!("model=\"risk\",version=\"{}\",window=\"7d\"", fixture::LR);
     let (mut got_auc, mut got_f1) = (None, None);
@@ -94,11 +134,20 @@ async fn predictions_outcomes_and_weekly_quality() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!((got_auc.unwrap() - auc).abs() < 1e-12, "{got_auc:?} vs {auc}");
+    assert!(
+        (got_auc.unwrap() - auc).abs() < 1e-12,
+        "{got_auc:?} vs {auc}"
+    );
     assert!((got_f1.unwrap() - f1).abs() < 1e-12, "{got_f1:?} vs {f1}");
     let text = app.metrics_text().await;
-    assert!(text.contains("powerbirth_risk_request_duration_seconds_count{model_version=\""), "{text}");
-    assert!(text.contains("powerbirth_risk_predictions_total{risk_level=\""), "{text}");
+    assert!(
+        text.contains("powerbirth_risk_request_duration_seconds_count{model_version=\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("powerbirth_risk_predictions_total{risk_level=\""),
+        "{text}"
+    );
 }
 on_both_backends!(predictions_outcomes_and_weekly_quality);
 

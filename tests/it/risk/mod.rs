@@ -44,9 +44,15 @@ async fn a_measured_woman_gets_a_level_probabilities_contributions_and_the_model
     let (status, version, body) = assess(&app, &measurements()).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(version.as_deref(), Some(fixture::LR));
-    assert_eq!(body["model"], json!({"name": "risk", "version": fixture::LR}));
+    assert_eq!(
+        body["model"],
+        json!({"name": "risk", "version": fixture::LR})
+    );
     let p = &body["probabilities"];
-    let sum: f64 = ["low", "mid", "high"].iter().map(|k| p[k].as_f64().unwrap()).sum();
+    let sum: f64 = ["low", "mid", "high"]
+        .iter()
+        .map(|k| p[k].as_f64().unwrap())
+        .sum();
     assert!((sum - 1.0).abs() < 1e-9, "{p}");
     assert_eq!(body["risk_level"], "low", "{body}");
     assert_eq!(body["escalate"], false);
@@ -54,8 +60,14 @@ async fn a_measured_woman_gets_a_level_probabilities_contributions_and_the_model
     let contributions = body["contributions"].as_array().unwrap();
     assert_eq!(contributions.len(), 6);
     // The model reads °F: 36.8 °C is 98.24 °F.
-    let temp = contributions.iter().find(|c| c["feature"] == "BodyTemp").unwrap();
-    assert!((temp["value"].as_f64().unwrap() - 98.24).abs() < 1e-9, "{temp}");
+    let temp = contributions
+        .iter()
+        .find(|c| c["feature"] == "BodyTemp")
+        .unwrap();
+    assert!(
+        (temp["value"].as_f64().unwrap() - 98.24).abs() < 1e-9,
+        "{temp}"
+    );
     assert!(uuid::Uuid::parse_str(body["prediction_id"].as_str().unwrap()).is_ok());
 }
 
@@ -83,9 +95,15 @@ async fn every_implausible_value_is_a_422_naming_the_field_and_its_range() {
         assert_eq!(status, 422, "{field}: {answer}");
         assert_eq!(version.as_deref(), Some(fixture::LR), "{field}");
         let e = &answer["error"];
-        assert_eq!((e["param"].as_str(), e["code"].as_str()), (Some(field), Some("invalid_field")));
+        assert_eq!(
+            (e["param"].as_str(), e["code"].as_str()),
+            (Some(field), Some("invalid_field"))
+        );
         assert_eq!(e["type"], "invalid_request_error");
-        assert!(e["message"].as_str().unwrap().contains(range), "{field}: {e}");
+        assert!(
+            e["message"].as_str().unwrap().contains(range),
+            "{field}: {e}"
+        );
     }
 }
 
@@ -109,7 +127,13 @@ async fn unknown_missing_and_contradictory_fields_are_422s_by_name_never_500s() 
     ] {
         let (status, _, answer) = assess(&app, &body).await;
         assert_eq!(status, 422, "{answer}");
-        assert_eq!((answer["error"]["param"].as_str(), answer["error"]["code"].as_str()), (Some(param), Some(code)));
+        assert_eq!(
+            (
+                answer["error"]["param"].as_str(),
+                answer["error"]["code"].as_str()
+            ),
+            (Some(param), Some(code))
+        );
     }
     let (status, _, _) = assess(&app, &json!([1, 2])).await;
     assert_eq!(status, 422);
@@ -134,7 +158,10 @@ async fn fahrenheit_and_celsius_give_the_same_answer() {
     let (status, _, fahrenheit) = assess(&app, &f).await;
     assert_eq!(status, 200);
     for k in ["low", "mid", "high"] {
-        let (a, b) = (celsius["probabilities"][k].as_f64().unwrap(), fahrenheit["probabilities"][k].as_f64().unwrap());
+        let (a, b) = (
+            celsius["probabilities"][k].as_f64().unwrap(),
+            fahrenheit["probabilities"][k].as_f64().unwrap(),
+        );
         assert!((a - b).abs() < 1e-9, "{k}: {a} vs {b}");
     }
 }
@@ -142,7 +169,11 @@ async fn fahrenheit_and_celsius_give_the_same_answer() {
 #[tokio::test]
 async fn severe_hypertension_is_high_and_escalates_with_the_guards_notice_in_her_language() {
     let (app, _root) = app_with_models("").await;
-    let guard = powerbirth::guard::Guard::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/guard"))).unwrap();
+    let guard = powerbirth::guard::Guard::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/guard"
+    )))
+    .unwrap();
     let urgent = powerbirth::guard::NoticeKind::Urgent;
     let mut body = measurements();
     body["systolic_bp_mmhg"] = json!(165);
@@ -151,7 +182,11 @@ async fn severe_hypertension_is_high_and_escalates_with_the_guards_notice_in_her
         (Some("en-US,en;q=0.9"), powerbirth::guard::Lang::En),
         (Some("pt-BR,en;q=0.5"), powerbirth::guard::Lang::PtBr),
     ] {
-        let mut req = app.http.post(app.url("/v1/risk/obstetric")).bearer_auth(&app.client_key).json(&body);
+        let mut req = app
+            .http
+            .post(app.url("/v1/risk/obstetric"))
+            .bearer_auth(&app.client_key)
+            .json(&body);
         if let Some(a) = accept {
             req = req.header("accept-language", a);
         }
@@ -160,26 +195,40 @@ async fn severe_hypertension_is_high_and_escalates_with_the_guards_notice_in_her
         assert_eq!(answer["escalate"], true);
         assert_eq!(answer["override"], "severe_hypertension");
         assert_eq!(answer["notices"][0]["language"], lang.as_str());
-        assert_eq!(answer["notices"][0]["text"], guard.notice(urgent, lang), "{accept:?}");
+        assert_eq!(
+            answer["notices"][0]["text"],
+            guard.notice(urgent, lang),
+            "{accept:?}"
+        );
     }
     // Diastolic alone is enough, and the model's own probabilities are still reported.
     let mut body = measurements();
     body["systolic_bp_mmhg"] = json!(150);
     body["diastolic_bp_mmhg"] = json!(110);
     let (_, _, answer) = assess(&app, &body).await;
-    assert_eq!((answer["risk_level"].as_str(), answer["escalate"].as_bool()), (Some("high"), Some(true)));
+    assert_eq!(
+        (answer["risk_level"].as_str(), answer["escalate"].as_bool()),
+        (Some("high"), Some(true))
+    );
     assert!(answer["probabilities"]["high"].as_f64().unwrap() < 1.0);
 }
 
 #[tokio::test]
 async fn a_patient_id_with_nothing_stored_is_a_422_naming_the_missing_measurements() {
     let (app, _root) = app_with_models("").await;
-    let (status, _, answer) = assess(&app, &json!({"patient_id": "p-unknown", "age_years": 30})).await;
+    let (status, _, answer) =
+        assess(&app, &json!({"patient_id": "p-unknown", "age_years": 30})).await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error"]["code"], "missing_field");
     assert_eq!(answer["error"]["param"], "systolic_bp_mmhg");
     let message = answer["error"]["message"].as_str().unwrap();
-    for f in ["systolic_bp_mmhg", "diastolic_bp_mmhg", "blood_glucose_mmol_l", "body_temperature_c", "heart_rate_bpm"] {
+    for f in [
+        "systolic_bp_mmhg",
+        "diastolic_bp_mmhg",
+        "blood_glucose_mmol_l",
+        "body_temperature_c",
+        "heart_rate_bpm",
+    ] {
         assert!(message.contains(f), "{message}");
     }
     assert!(!message.contains("age_years"), "{message}");
@@ -203,11 +252,23 @@ async fn without_a_production_model_the_endpoint_answers_503_and_the_rest_serves
 #[tokio::test]
 async fn the_risk_routes_need_a_key_and_the_reload_an_admin_key() {
     let (app, _root) = app_with_models("").await;
-    let res = app.http.post(app.url("/v1/risk/obstetric")).json(&measurements()).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/v1/risk/obstetric"))
+        .json(&measurements())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     let res = app.post("/admin/models/reload", &json!({})).await;
     assert_eq!(res.status(), 403);
-    let res = app.http.post(app.url("/admin/models/reload")).bearer_auth(&app.admin_key).send().await.unwrap();
+    let res = app
+        .http
+        .post(app.url("/admin/models/reload"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body, json!({"status": "unchanged", "version": fixture::LR}));

@@ -23,7 +23,10 @@ async fn a_model_swap_under_load_fails_no_request() {
             while !stop.load(Ordering::Relaxed) {
                 let res = app.post("/v1/risk/obstetric", &measurements()).await;
                 let status = res.status().as_u16();
-                let header = res.headers().get("x-model-version").map(|v| v.to_str().unwrap().to_string());
+                let header = res
+                    .headers()
+                    .get("x-model-version")
+                    .map(|v| v.to_str().unwrap().to_string());
                 let body: Value = res.json().await.unwrap();
                 assert_eq!(status, 200, "{body}");
                 let version = header.unwrap();
@@ -45,7 +48,10 @@ async fn a_model_swap_under_load_fails_no_request() {
     assert_eq!(res.status(), 200);
     let reload: Value = res.json().await.unwrap();
     assert_eq!(reload["status"], "swapped");
-    assert_eq!((reload["from"].as_str(), reload["version"].as_str()), (Some(fixture::LR), Some(fixture::GB)));
+    assert_eq!(
+        (reload["from"].as_str(), reload["version"].as_str()),
+        (Some(fixture::LR), Some(fixture::GB))
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
