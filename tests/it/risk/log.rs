@@ -9,7 +9,7 @@ use powerbirth::ml::train::metrics::{argmax, f1_macro, roc_auc};
 use serde_json::{Value, json};
 
 use super::{app_with_models, fixture};
-use crate::common::on_both_backends;
+use crate::common::{TestApp, on_both_backends};
 
 /// Shipped rows as requests (temperature sent in °F, as the data has it) with their labels.
 fn labelled_requests(n: usize) -> Vec<(Value, &'static str)> {
@@ -39,9 +39,14 @@ async fn predictions_outcomes_and_weekly_quality() {
         answers.push((res.json::<Value>().await.unwrap(), label));
     }
     app.settle().await;
+    each_answer_is_a_logged_row(&app, &answers[0].0).await;
+    outcomes_are_recorded_and_bad_ones_refused(&app, &answers).await;
+    the_quality_gauges_equal_the_training_metrics(&app, &answers).await;
+}
+on_both_backends!(predictions_outcomes_and_weekly_quality);
 
-    // Each answer is a row with what the model read, its probabilities and version.
-    let (first, _) = &answers[0];
+/// Each answer is a row with what the model read, its probabilities and version.
+async fn each_answer_is_a_logged_row(app: &TestApp, first: &Value) {
     let id = first["prediction_id"].as_str().unwrap();
     let row = app
         .store
@@ -65,9 +70,12 @@ async fn predictions_outcomes_and_weekly_quality() {
     );
     assert_eq!(row.patient_id, None);
     assert!(row.latency_ms >= 0.0);
+}
 
-    // Outcomes: recorded; an unknown prediction is 404; a bad outcome 422.
-    for (answer, label) in &answers {
+/// Outcomes: recorded; an unknown prediction is 404; a bad outcome 422.
+async fn outcomes_are_recorded_and_bad_ones_refused(app: &TestApp, answers: &[(Value, &str)]) {
+    let id = answers[0].0["prediction_id"].as_str().unwrap();
+    for (answer, label) in answers {
         let res = app
             .post(
                 "/v1/risk/outcomes",
@@ -101,8 +109,10 @@ async fn predictions_outcomes_and_weekly_quality() {
         assert_eq!(res.status(), 422);
         assert_eq!(res.json::<Value>().await.unwrap()["error"]["param"], param);
     }
+}
 
-    // The job's figures are the training metrics on the same predictions and outcomes.
+/// The job's figures are the training metrics on the same predictions and outcomes.
+async fn the_quality_gauges_equal_the_training_metrics(app: &TestApp, answers: &[(Value, &str)]) {
     let levels = ["low", "mid", "high"];
     let truth: Vec<usize> = answers
         .iter()
@@ -149,7 +159,6 @@ async fn predictions_outcomes_and_weekly_quality() {
         "{text}"
     );
 }
-on_both_backends!(predictions_outcomes_and_weekly_quality);
 
 fn gauge(text: &str, series: &str) -> Option<f64> {
     text.lines()
