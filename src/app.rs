@@ -78,7 +78,8 @@ impl App {
                     .context("connecting to Redis for rate limits")?
             }
         };
-        let pipeline = build_pipeline(&config, &store, local).await?;
+        let mut pipeline = build_pipeline(&config, &store, local).await?;
+        let features = build_features(&config, &store, &mut pipeline).await?;
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
         let metrics = pipeline.metrics.clone();
         let review_schedule = ReviewScheduler::spawn(store.clone(), config.review.clone());
@@ -99,6 +100,7 @@ impl App {
             metrics,
             moderation_slots: Arc::default(),
             risk,
+            features,
             store,
             config: Arc::new(config),
         };
@@ -268,6 +270,24 @@ async fn start_risk(
     risk.reload_logged().await;
     let jobs = crate::ml::serve::RiskJobs::spawn(risk.clone(), store.clone(), &config.risk);
     Ok((risk, jobs))
+}
+
+/// The feature store, with the online copy in Redis when `[redis] url` is set; its metrics go
+/// into the pipeline's registry (still unshared here).
+async fn build_features(
+    config: &Config,
+    store: &Store,
+    pipeline: &mut Pipeline,
+) -> anyhow::Result<crate::features::FeatureStore> {
+    let metrics = Arc::get_mut(&mut pipeline.metrics)
+        .context("the metrics registry is shared before the feature store registers")?;
+    crate::features::FeatureStore::connect(
+        store.clone(),
+        config.redis.as_ref().map(|r| r.url.as_str()),
+        config.features.clone(),
+        metrics.registry_mut(),
+    )
+    .await
 }
 
 /// Loads the prompt set under `dir`. A missing directory is an empty set (a gateway without

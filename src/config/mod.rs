@@ -55,6 +55,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[risk]`: the served risk model's registry, reload poll and quality job.
     pub risk: crate::ml::serve::RiskConfig,
+    /// `[features]`: the feature store's online copy.
+    pub features: crate::features::FeaturesConfig,
 }
 
 #[derive(Debug, Clone)]

@@ -53,6 +53,8 @@ pub(super) struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     risk: crate::ml::serve::RawRiskConfig,
+    #[serde(default)]
+    features: crate::features::RawFeaturesConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +169,7 @@ impl RawConfig {
         let review = self.review.validate().map_err(err)?;
         let moderation = self.moderation.validate(vars).map_err(err)?;
         let eval = self.eval.validate().map_err(err)?.resolved(&resolve);
+        let features = self.features.validate().map_err(err)?;
         Ok(Config {
             source: source.to_path_buf(),
             server,
@@ -185,6 +188,7 @@ impl RawConfig {
             review,
             eval,
             risk: self.risk.validate(&resolve, vars).map_err(err)?,
+            features,
         })
     }
 }

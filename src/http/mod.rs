@@ -5,6 +5,7 @@
 //! Outside them all, `serve::body_deadline` receives each body within `[server] body_timeout_ms`.
 
 mod chat;
+mod features;
 mod health;
 mod limits;
 mod middleware;
@@ -41,6 +42,10 @@ pub fn router(state: AppState) -> Router {
         .route("/reviews/export", get(crate::review::export::handler))
         .route("/risk/obstetric", post(risk::obstetric))
         .route("/risk/outcomes", post(risk::outcomes))
+        .route(
+            "/features/{group}/{patient_id}",
+            get(features::get).put(features::put),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

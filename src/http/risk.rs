@@ -16,7 +16,7 @@ use super::middleware::ResponseMeta;
 use super::validation::{error_response, unprocessable};
 use crate::auth::AuthedKey;
 use crate::error::ApiError;
-use crate::features::RiskFeatures;
+use crate::features::{FeatureError, RiskFeatures};
 use crate::http::AppState;
 use crate::ml::serve::{AssessError, FieldError, Level, Reloaded, RiskRequest};
 
@@ -37,7 +37,10 @@ pub async fn obstetric(
         Err(e) => return versioned(&state, unprocessable(&e.param, e.code, &e.message)),
     };
     let stored = match &request.patient_id {
-        Some(id) => stored_features(&state, id).await,
+        Some(id) => match stored_features(&state, id).await {
+            Ok(s) => s,
+            Err(res) => return versioned(&state, *res),
+        },
         None => None,
     };
     let accept_language = headers
@@ -78,11 +81,22 @@ pub async fn obstetric(
     }
 }
 
-/// The patient's stored measurements. The feature store (`features::FeatureStore::risk`) is
-/// wired here once it is on this branch; until then no patient has stored values, so a request
-/// naming only a `patient_id` is answered 422 naming the missing measurements.
-async fn stored_features(_state: &AppState, _patient_id: &str) -> Option<RiskFeatures> {
-    None
+/// The patient's stored measurements from the feature store (Redis first, then the database);
+/// an unknown patient has none, so only the request's own values count. A bad id is a 422; a
+/// database failure is a 500 (its cause logged, never sent).
+async fn stored_features(
+    state: &AppState,
+    patient_id: &str,
+) -> Result<Option<RiskFeatures>, Box<Response>> {
+    match state.features.risk(patient_id).await {
+        Ok(stored) => Ok(stored.map(|s| s.values)),
+        Err(FeatureError::Invalid(e)) => Err(Box::new(unprocessable(
+            &e.field,
+            "invalid_field",
+            &format!("Invalid value for '{}': {}", e.field, e.message),
+        ))),
+        Err(e) => Err(Box::new(ApiError::Internal(e.into()).into_response())),
+    }
 }
 
 /// `POST /v1/risk/outcomes {"prediction_id", "outcome": "low"|"mid"|"high"}`.

@@ -5,6 +5,7 @@
 
 mod fixture;
 mod log;
+mod patient;
 mod swap;
 
 use serde_json::{Value, json};
