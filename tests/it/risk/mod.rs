@@ -5,6 +5,7 @@
 
 mod fixture;
 mod log;
+mod mlflow;
 mod patient;
 mod swap;
 
