@@ -24,6 +24,8 @@ async fn app_with_models(extra: &str) -> (TestApp, tempfile::TempDir) {
     let root = fixture::registry_with_lr_in_production().await;
     let app = spawn_app_with(Spawn {
         extra_toml: fixture::risk_toml(root.path(), extra),
+        // The swap test sends thousands of requests: the key's rate limit must not answer them.
+        client_rpm: Some(10_000_000),
         ..Spawn::default()
     })
     .await;
