@@ -33,6 +33,8 @@ pub struct App {
     addr: SocketAddr,
     alerts: AlertMonitor,
     review_schedule: ReviewScheduler,
+    /// The risk model's alias poll and quality job.
+    risk_jobs: crate::ml::serve::RiskJobs,
     /// Built here, not in `run_until`: building it hashes the review login's stand-in password
     /// (argon2, ~0.1 s of CPU), which must not delay accepting connections once serving starts.
     router: axum::Router,
@@ -76,10 +78,12 @@ impl App {
                     .context("connecting to Redis for rate limits")?
             }
         };
-        let pipeline = build_pipeline(&config, &store, local).await?;
+        let mut pipeline = build_pipeline(&config, &store, local).await?;
+        let features = build_features(&config, &store, &mut pipeline).await?;
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
         let metrics = pipeline.metrics.clone();
         let review_schedule = ReviewScheduler::spawn(store.clone(), config.review.clone());
+        let (risk, risk_jobs) = start_risk(&config, &pipeline, &store).await?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -95,6 +99,8 @@ impl App {
             pipeline,
             metrics,
             moderation_slots: Arc::default(),
+            risk,
+            features,
             store,
             config: Arc::new(config),
         };
@@ -105,6 +111,7 @@ impl App {
             addr,
             alerts,
             review_schedule,
+            risk_jobs,
             router,
         })
     }
@@ -130,6 +137,7 @@ impl App {
             addr,
             alerts,
             review_schedule,
+            risk_jobs,
             router,
         } = self;
         tracing::info!(%addr, "serving");
@@ -174,6 +182,7 @@ impl App {
         tracing::info!("stopped accepting; draining the message log");
         alerts.shutdown().await;
         review_schedule.shutdown().await;
+        risk_jobs.shutdown().await;
         // At least a moment for the drain: the spool keeps whatever is left either way.
         state
             .pipeline
@@ -236,6 +245,49 @@ pub async fn build_pipeline(
         writer,
         metrics: Arc::new(metrics),
     })
+}
+
+/// The risk service with the registry's `production` model loaded (when there is one: without
+/// it the server starts and `/v1/risk/obstetric` answers 503 until one is promoted), and its
+/// background jobs.
+async fn start_risk(
+    config: &Config,
+    pipeline: &Pipeline,
+    store: &Store,
+) -> anyhow::Result<(
+    Arc<crate::ml::serve::RiskService>,
+    crate::ml::serve::RiskJobs,
+)> {
+    let risk = Arc::new(
+        crate::ml::serve::RiskService::new(
+            &config.risk,
+            pipeline.guard.clone(),
+            pipeline.writer.clone(),
+            pipeline.metrics.risk.clone(),
+        )
+        .context("opening the model registry for [risk]")?,
+    );
+    risk.reload_logged().await;
+    let jobs = crate::ml::serve::RiskJobs::spawn(risk.clone(), store.clone(), &config.risk);
+    Ok((risk, jobs))
+}
+
+/// The feature store, with the online copy in Redis when `[redis] url` is set; its metrics go
+/// into the pipeline's registry (still unshared here).
+async fn build_features(
+    config: &Config,
+    store: &Store,
+    pipeline: &mut Pipeline,
+) -> anyhow::Result<crate::features::FeatureStore> {
+    let metrics = Arc::get_mut(&mut pipeline.metrics)
+        .context("the metrics registry is shared before the feature store registers")?;
+    crate::features::FeatureStore::connect(
+        store.clone(),
+        config.redis.as_ref().map(|r| r.url.as_str()),
+        config.features.clone(),
+        metrics.registry_mut(),
+    )
+    .await
 }
 
 /// Loads the prompt set under `dir`. A missing directory is an empty set (a gateway without

@@ -53,6 +53,10 @@ pub struct Config {
     pub eval: crate::eval::EvalConfig,
     /// `[metrics]`: who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// `[risk]`: the served risk model's registry, reload poll and quality job.
+    pub risk: crate::ml::serve::RiskConfig,
+    /// `[features]`: the feature store's online copy.
+    pub features: crate::features::FeaturesConfig,
 }
 
 #[derive(Debug, Clone)]

@@ -51,6 +51,10 @@ pub(super) struct RawConfig {
     eval: crate::eval::RawEvalConfig,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    risk: crate::ml::serve::RawRiskConfig,
+    #[serde(default)]
+    features: crate::features::RawFeaturesConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +169,7 @@ impl RawConfig {
         let review = self.review.validate().map_err(err)?;
         let moderation = self.moderation.validate(vars).map_err(err)?;
         let eval = self.eval.validate().map_err(err)?.resolved(&resolve);
+        let features = self.features.validate().map_err(err)?;
         Ok(Config {
             source: source.to_path_buf(),
             server,
@@ -182,6 +187,8 @@ impl RawConfig {
             moderation,
             review,
             eval,
+            risk: self.risk.validate(&resolve, vars).map_err(err)?,
+            features,
         })
     }
 }

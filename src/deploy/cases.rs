@@ -119,10 +119,17 @@ fn band(range: Range, edge: Edge) -> (f64, f64) {
 /// Systolic ≥ 160 or diastolic ≥ 110 (either or both), everything else ordinary.
 fn severe(rng: &mut ChaCha8Rng) -> RiskCase {
     let mut body = ordinary(rng);
+    // Diastolic stays at least 15 below systolic: the endpoint refuses the impossible reverse.
     let (sys, dia) = match rng.random_range(0..3) {
         0 => (rng.random_range(160..=260), rng.random_range(60..=100)),
-        1 => (rng.random_range(120..=150), rng.random_range(110..=160)),
-        _ => (rng.random_range(160..=260), rng.random_range(110..=160)),
+        1 => {
+            let dia = rng.random_range(110..=130);
+            (rng.random_range(dia + 15..=159), dia)
+        }
+        _ => {
+            let sys = rng.random_range(160..=260);
+            (sys, rng.random_range(110..=(sys - 20).min(160)))
+        }
     };
     body.insert("systolic_bp_mmhg".into(), sys.into());
     body.insert("diastolic_bp_mmhg".into(), dia.into());
@@ -229,7 +236,18 @@ mod tests {
                 .map(|r| r.field)
                 .collect();
             match case.expect {
-                Expect::Answer { .. } => assert!(outside.is_empty(), "{}: {outside:?}", case.label),
+                Expect::Answer { .. } => {
+                    assert!(outside.is_empty(), "{}: {outside:?}", case.label);
+                    let (sys, dia) = (
+                        &case.body["systolic_bp_mmhg"],
+                        &case.body["diastolic_bp_mmhg"],
+                    );
+                    assert!(
+                        dia.as_f64() < sys.as_f64(),
+                        "{}: diastolic above systolic",
+                        case.label
+                    );
+                }
                 Expect::Reject { field } if case.body.get(field).is_none() => {
                     assert!(outside.is_empty(), "{}", case.label)
                 }

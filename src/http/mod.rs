@@ -5,15 +5,18 @@
 //! Outside them all, `serve::body_deadline` receives each body within `[server] body_timeout_ms`.
 
 mod chat;
+mod features;
 mod health;
 mod limits;
 mod middleware;
 mod models;
 pub(crate) mod moderations;
 mod prompts;
+mod risk;
 pub mod serve;
 mod state;
 mod usage;
+pub mod validation;
 
 pub use state::AppState;
 
@@ -37,6 +40,12 @@ pub fn router(state: AppState) -> Router {
         .route("/usage", get(usage::usage))
         .route("/alerts", get(usage::alerts))
         .route("/reviews/export", get(crate::review::export::handler))
+        .route("/risk/obstetric", post(risk::obstetric))
+        .route("/risk/outcomes", post(risk::outcomes))
+        .route(
+            "/features/{group}/{patient_id}",
+            get(features::get).put(features::put),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
@@ -44,6 +53,7 @@ pub fn router(state: AppState) -> Router {
     // Admin routes: the same keys; each handler checks the admin role.
     let admin = Router::new()
         .route("/prompts/reload", post(prompts::reload))
+        .route("/models/reload", post(risk::reload))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

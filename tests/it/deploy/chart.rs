@@ -237,7 +237,7 @@ fn the_custom_resources_follow_the_published_crd_schemas() {
 }
 
 #[test]
-fn the_canary_goes_10_analysis_50_pause_analysis_100_with_the_sla_gates() {
+fn the_canary_goes_10_analysis_50_pause_analysis_100_between_stable_and_canary_services() {
     let Some(python) = tool("python") else { return };
     let docs = render(&python, Some("deploy/k8s/values-production.yaml"), &[]);
     let rollout = kind(&docs, "Rollout")[0];
@@ -268,7 +268,12 @@ fn the_canary_goes_10_analysis_50_pause_analysis_100_with_the_sla_gates() {
             "powerbirth-powerbirth-canary"
         ]
     );
+}
 
+#[test]
+fn the_analysis_gates_risk_p95_errors_and_cost_and_runs_monitor_canary() {
+    let Some(python) = tool("python") else { return };
+    let docs = render(&python, Some("deploy/k8s/values-production.yaml"), &[]);
     let template = kind(&docs, "AnalysisTemplate")[0];
     let metrics = template["spec"]["metrics"].as_array().unwrap();
     let by_name = |n: &str| {
@@ -347,7 +352,7 @@ fn env_of(container: &Value) -> HashMap<String, Value> {
 }
 
 #[test]
-fn the_pods_get_the_config_secrets_probes_image_model_and_enough_grace() {
+fn the_pods_get_their_secrets_probes_image_and_model_version() {
     let Some(python) = tool("python") else { return };
     let docs = render(
         &python,
@@ -396,7 +401,13 @@ fn the_pods_get_the_config_secrets_probes_image_model_and_enough_grace() {
         env["POWERBIRTH_FEATURES__KEY_PREFIX"]["value"],
         "pb:staging:features"
     );
+}
 
+#[test]
+fn the_config_map_is_a_configuration_the_loader_accepts_and_the_pod_outlives_its_grace() {
+    let Some(python) = tool("python") else { return };
+    let docs = render(&python, Some("deploy/k8s/values-staging.yaml"), &[]);
+    let pod = &kind(&docs, "Rollout")[0]["spec"]["template"];
     // The ConfigMap is a configuration the real loader accepts, with the pod's secrets as
     // environment (paths under /app/ pointed at this checkout), and the pod outlives its grace.
     let config_map = kind(&docs, "ConfigMap")[0];
@@ -417,6 +428,10 @@ fn the_pods_get_the_config_secrets_probes_image_model_and_enough_grace() {
         ("POWERBIRTH_METRICS_TOKEN", "t"),
         ("OPENAI_API_KEY", "k"),
         ("POWERBIRTH_RATELIMIT__DEFAULT_RPM", "120"),
+        ("POWERBIRTH_FEATURES__SCHEMA_VERSION", "1"),
+        ("POWERBIRTH_FEATURES__KEY_PREFIX", "pb:staging:features"),
+        ("POWERBIRTH_FEATURES__REDIS_TTL_S", "604800"),
+        ("POWERBIRTH_RELEASE", "6d4f9b8c7"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

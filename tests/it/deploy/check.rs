@@ -1,9 +1,9 @@
-//! `powerbirth deploy check` through the real binary. The chat turns go to the real gateway
-//! (`spawn_app`: guard, notices, the mock upstream). The risk requests go to a route that
-//! follows the `POST /v1/risk/obstetric` contract (ranges, 422 naming the field, severe
-//! hypertension high and escalated), served by a small axum server in front of the gateway
-//! until the risk endpoint is on this branch; and the whole check must fail, with a readable
-//! list, against a deliberately broken gateway that answers out of range.
+//! `powerbirth deploy check` through the real binary: against the real gateway with its real
+//! risk endpoint (a fitted model in production, `risk::fixture`), its guard, notices and mock
+//! upstream; against a small axum route that keeps the `POST /v1/risk/obstetric` contract in
+//! front of the gateway (the check's own reading of the contract, independent of the endpoint);
+//! and against a deliberately broken gateway that answers out of range, where it must fail with
+//! a readable list.
 
 use std::net::SocketAddr;
 
@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::repo;
-use crate::common::{self, spawn_app};
+use crate::common::{self, Spawn, spawn_app, spawn_app_with};
 
 /// The endpoint's ranges as the risk endpoint's contract states them (issue 16).
 const RANGES: [(&str, f64, f64); 8] = [
@@ -78,6 +78,10 @@ async fn contract_risk(Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
     }
     let get = |f: &str| obj[f].as_f64().unwrap();
     let (sys, dia) = (get("systolic_bp_mmhg"), get("diastolic_bp_mmhg"));
+    if dia >= sys {
+        let message = format!("diastolic_bp_mmhg ({dia}) must be below systolic_bp_mmhg ({sys})");
+        return field_error("diastolic_bp_mmhg", "invalid_field", message);
+    }
     let severe = sys >= 160.0 || dia >= 110.0;
     // A softmax over three scores: some patients low, some mid, some high.
     let score = (sys - 120.0) / 20.0 + (get("blood_glucose_mmol_l") - 6.0) / 3.0;
@@ -294,4 +298,25 @@ async fn the_image_health_probe_follows_readyz() {
     let missing = probe(app.url("/no-such-route")).await;
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("HTTP 4"));
+}
+
+#[tokio::test]
+async fn fifty_risk_requests_and_the_chat_turns_pass_on_the_real_gateway_and_its_risk_model() {
+    let root = crate::risk::fixture::registry_with_lr_in_production().await;
+    let app = spawn_app_with(Spawn {
+        extra_toml: crate::risk::fixture::risk_toml(root.path(), ""),
+        ..Spawn::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("check.xml");
+    let (passed, out) = deploy_check(
+        &app.url(""),
+        &app.client_key,
+        &["--junit", junit.to_str().unwrap()],
+    )
+    .await;
+    assert!(passed, "{out}");
+    assert!(out.contains("54 checks, 54 passed, 0 failed"), "{out}");
+    assert_eq!(junit_counts(&junit), (54, 0));
 }
