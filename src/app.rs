@@ -37,6 +37,8 @@ pub struct App {
     review_schedule: ReviewScheduler,
     /// The prompt canary gate and the refresh of its label overrides.
     canary_gate: CanaryGate,
+    /// The risk model's alias poll and quality job.
+    risk_jobs: crate::ml::serve::RiskJobs,
     /// Built here, not in `run_until`: building it hashes the review login's stand-in password
     /// (argon2, ~0.1 s of CPU), which must not delay accepting connections once serving starts.
     router: axum::Router,
@@ -92,6 +94,7 @@ impl App {
             config: config.canary.clone(),
             release: pipeline.release.clone(),
         });
+        let (risk, risk_jobs) = start_risk(&config, &pipeline, &store).await?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -107,6 +110,7 @@ impl App {
             pipeline,
             metrics,
             moderation_slots: Arc::default(),
+            risk,
             features,
             store,
             config: Arc::new(config),
@@ -119,6 +123,7 @@ impl App {
             alerts,
             review_schedule,
             canary_gate,
+            risk_jobs,
             router,
         })
     }
@@ -145,6 +150,7 @@ impl App {
             alerts,
             review_schedule,
             canary_gate,
+            risk_jobs,
             router,
         } = self;
         tracing::info!(%addr, "serving");
@@ -190,6 +196,7 @@ impl App {
         alerts.shutdown().await;
         review_schedule.shutdown().await;
         canary_gate.shutdown().await;
+        risk_jobs.shutdown().await;
         // At least a moment for the drain: the spool keeps whatever is left either way.
         state
             .pipeline
@@ -257,6 +264,31 @@ pub async fn build_pipeline(
         canary: Arc::new(ArcSwap::from_pointee(canary)),
         release: config.server.release.as_str().into(),
     })
+}
+
+/// The risk service with the registry's `production` model loaded (when there is one: without
+/// it the server starts and `/v1/risk/obstetric` answers 503 until one is promoted), and its
+/// background jobs.
+async fn start_risk(
+    config: &Config,
+    pipeline: &Pipeline,
+    store: &Store,
+) -> anyhow::Result<(
+    Arc<crate::ml::serve::RiskService>,
+    crate::ml::serve::RiskJobs,
+)> {
+    let risk = Arc::new(
+        crate::ml::serve::RiskService::new(
+            &config.risk,
+            pipeline.guard.clone(),
+            pipeline.writer.clone(),
+            pipeline.metrics.risk.clone(),
+        )
+        .context("opening the model registry for [risk]")?,
+    );
+    risk.reload_logged().await;
+    let jobs = crate::ml::serve::RiskJobs::spawn(risk.clone(), store.clone(), &config.risk);
+    Ok((risk, jobs))
 }
 
 /// The feature store, with the online copy in Redis when `[redis] url` is set; its metrics go

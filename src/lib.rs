@@ -10,6 +10,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod deploy;
 pub mod error;
 pub mod eval;
 pub mod features;

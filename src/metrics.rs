@@ -62,6 +62,70 @@ pub struct Metrics {
     /// 1 while a model is cooling down after repeated failures (skipped by the chain), else 0.
     pub upstream_cooldown: Family<ModelLabels, Gauge<i64, AtomicI64>>,
     pub log_spool_bytes: Gauge<i64, AtomicI64>,
+    /// The risk endpoint's series.
+    pub risk: RiskMetrics,
+}
+
+/// Labels of a risk answer's latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelVersionLabels {
+    pub model_version: String,
+}
+
+/// Labels of an answered risk level.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RiskLevelLabels {
+    pub risk_level: String,
+}
+
+/// Labels of a model-quality figure.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelQualityLabels {
+    pub model: String,
+    pub version: String,
+    pub window: String,
+}
+
+/// The risk endpoint's series: latency per model version, answers per risk level, and the
+/// weekly quality job's AUC and macro F1 per model version.
+#[derive(Clone)]
+pub struct RiskMetrics {
+    pub request_duration: HistogramFamily<ModelVersionLabels>,
+    pub predictions: Family<RiskLevelLabels, Counter>,
+    pub auc: Family<ModelQualityLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub f1: Family<ModelQualityLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+impl RiskMetrics {
+    fn register(registry: &mut Registry) -> RiskMetrics {
+        let m = RiskMetrics {
+            request_duration: Family::new_with_constructor(latency_histogram),
+            predictions: Family::default(),
+            auc: Family::default(),
+            f1: Family::default(),
+        };
+        registry.register(
+            "risk_request_duration_seconds",
+            "Risk endpoint: time from parsed request to answer (inference, overrides, log append), by model version",
+            m.request_duration.clone(),
+        );
+        registry.register(
+            "risk_predictions",
+            "Risk answers by risk level (clinical overrides included)",
+            m.predictions.clone(),
+        );
+        registry.register(
+            "model_auc",
+            "ROC AUC (high risk against the rest) of predictions with outcomes recorded in the window",
+            m.auc.clone(),
+        );
+        registry.register(
+            "model_f1",
+            "Macro F1 (arg-max class) of predictions with outcomes recorded in the window",
+            m.f1.clone(),
+        );
+        m
+    }
 }
 
 impl Default for Metrics {
@@ -130,7 +194,9 @@ impl Metrics {
             "Size of this process's message spool file (emptied when fully drained)",
             log_spool_bytes.clone(),
         );
+        let risk = RiskMetrics::register(&mut registry);
         Metrics {
+            risk,
             registry,
             upstream_cooldown,
             requests,

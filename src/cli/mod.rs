@@ -1,9 +1,11 @@
 //! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `features …`,
-//! `data check`, `train`, `models …`, `stats …`, `monitor drift` and `monitor canary`. Every subcommand takes
+//! `data check`, `train`, `models …`, `stats …`, `monitor drift`, `monitor canary`
+//! and `deploy …`. Every subcommand takes
 //! `--config FILE` and reads the same file and environment overrides as the server. `main.rs`
 //! only calls [`run`].
 
 mod canary;
+mod deploy;
 mod eval;
 mod eval_guard;
 mod eval_score;
@@ -83,6 +85,11 @@ pub enum Command {
     Data {
         #[command(subcommand)]
         action: ml::DataCommand,
+    },
+    /// After a release: the post-deploy check, the release history, the guided rollback.
+    Deploy {
+        #[command(subcommand)]
+        action: deploy::DeployCommand,
     },
     /// Train a model from a training config (YAML, given with `--config`, default
     /// training/configs/risk.yaml) and write its artifacts.
@@ -167,6 +174,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Monitor { action } if !matches!(action, monitor::MonitorCommand::Canary(_)) => {
             return monitor::run(action);
         }
+        Command::Deploy { action } => match deploy::run(action).await? {
+            0 => return Ok(()),
+            code => std::process::exit(i32::from(code)),
+        },
         other => other,
     };
     let config = match Config::load(&cli.config) {
@@ -202,7 +213,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Train { .. }
         | Command::Models(_)
         | Command::Stats { .. }
-        | Command::Monitor { .. } => {
+        | Command::Monitor { .. }
+        | Command::Deploy { .. } => {
             unreachable!("handled above")
         }
     }

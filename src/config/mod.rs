@@ -55,6 +55,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[ingest]`: the event stream, the Parquet sink, the pseudonym key's variable.
     pub ingest: crate::ingest::IngestConfig,
+    /// `[risk]`: the served risk model's registry, reload poll and quality job.
+    pub risk: crate::ml::serve::RiskConfig,
     /// `[features]`: the feature store's online copy.
     pub features: crate::features::FeaturesConfig,
     /// `[canary]`: the prompt canary gate's schedule, window and significance level.

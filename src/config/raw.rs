@@ -54,6 +54,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     ingest: crate::ingest::RawIngestConfig,
     #[serde(default)]
+    risk: crate::ml::serve::RawRiskConfig,
+    #[serde(default)]
     features: crate::features::RawFeaturesConfig,
     #[serde(default)]
     canary: crate::canary::RawCanaryConfig,
@@ -192,6 +194,7 @@ impl RawConfig {
             review,
             eval,
             ingest: self.ingest.validate().map_err(err)?.resolved(&resolve),
+            risk: self.risk.validate(&resolve, vars).map_err(err)?,
             features,
             canary: self.canary.validate().map_err(err)?,
         })

@@ -12,6 +12,7 @@ mod middleware;
 mod models;
 pub(crate) mod moderations;
 mod prompts;
+mod risk;
 pub mod serve;
 mod state;
 mod usage;
@@ -40,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/usage", get(usage::usage))
         .route("/alerts", get(usage::alerts))
         .route("/reviews/export", get(crate::review::export::handler))
+        .route("/risk/obstetric", post(risk::obstetric))
+        .route("/risk/outcomes", post(risk::outcomes))
         .route(
             "/features/{group}/{patient_id}",
             get(features::get).put(features::put),
@@ -51,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     // Admin routes: the same keys; each handler checks the admin role.
     let admin = Router::new()
         .route("/prompts/reload", post(prompts::reload))
+        .route("/models/reload", post(risk::reload))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

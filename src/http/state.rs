@@ -22,6 +22,8 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Per key, the moderation checks running at once (`/v1/moderations`).
     pub moderation_slots: Arc<crate::http::moderations::CheckSlots>,
+    /// The served risk model (`/v1/risk/*`), hot-swapped when `production` moves.
+    pub risk: Arc<crate::ml::serve::RiskService>,
     /// The feature store (database, and Redis when `[redis] url` is set).
     pub features: crate::features::FeatureStore,
 }

@@ -98,6 +98,35 @@ impl IntoResponse for MlError {
     }
 }
 
+/// A 422 naming `param` with any `code` (the risk endpoint's `missing_field` besides
+/// `invalid_field`), in the same shape as [`ValidationError`].
+pub fn unprocessable(param: &str, code: &str, message: &str) -> Response {
+    error_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request_error",
+        code,
+        Some(param),
+        message,
+    )
+}
+
+/// An error body of this shape with any status (404 `prediction_not_found`, 503
+/// `model_not_loaded`, …).
+pub fn error_response(
+    status: StatusCode,
+    kind: &str,
+    code: &str,
+    param: Option<&str>,
+    message: &str,
+) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::wire::error_body(message, kind, param, Some(code)),
+    )
+        .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,4 +37,5 @@ pub mod data;
 pub mod drift;
 pub mod models;
 pub mod registry;
+pub mod serve;
 pub mod train;

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod ledger;
 pub mod materializations;
 pub mod messages;
+pub mod predictions;
 pub mod reviews;
 pub mod spool;
 pub mod users;

@@ -5,7 +5,8 @@
 //! loses at most the records written since the last fsync.
 //!
 //! Format: records back to back, each `[len: u32 LE][crc32 of payload: u32 LE][payload]`, the
-//! payload an [`Exchange`] as JSON. A torn or corrupt tail (the process died mid-write) fails its
+//! payload a [`Spooled`] record as JSON: an [`Exchange`] exactly as before predictions existed
+//! (so older spools replay unchanged), or `{"prediction": …}` for a risk prediction. A torn or corrupt tail (the process died mid-write) fails its
 //! length or checksum and is cut off on replay. The file is emptied whenever everything in it is
 //! in the database (replay is idempotent anyway: messages are inserted `ON CONFLICT DO NOTHING`).
 //!
@@ -24,6 +25,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::Context;
 
 use super::messages::Exchange;
+use super::predictions::PredictionRecord;
+
+/// One record of the spool. Untagged: an exchange is written as it always was (older spool files
+/// replay unchanged), a prediction as `{"prediction": {…}}`, which an exchange can never match
+/// (its fields are required). Add new kinds as new variants with their own wrapping key.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Spooled {
+    Exchange(Exchange),
+    Prediction { prediction: PredictionRecord },
+}
 
 /// Bytes of a record's header: length and checksum.
 const HEADER: usize = 8;
@@ -103,7 +115,19 @@ impl Spool {
     /// Appends one exchange. Returns its end offset; it is durable once [`Spool::sync`] has passed
     /// it. An error (disk full) is returned for the caller to log: the record is not kept.
     pub fn append(&self, exchange: &Exchange) -> std::io::Result<u64> {
-        let frame = encode(exchange)?;
+        self.append_frame(encode(exchange)?)
+    }
+
+    /// Appends one prediction, like [`Spool::append`].
+    pub fn append_prediction(&self, prediction: &PredictionRecord) -> std::io::Result<u64> {
+        #[derive(serde::Serialize)]
+        struct Wrapped<'a> {
+            prediction: &'a PredictionRecord,
+        }
+        self.append_frame(encode(&Wrapped { prediction })?)
+    }
+
+    fn append_frame(&self, frame: Vec<u8>) -> std::io::Result<u64> {
         let mut inner = self.lock();
         inner.file.write_all(&frame)?;
         inner.at.written += frame.len() as u64;
@@ -128,7 +152,7 @@ impl Spool {
 
     /// Reads durable records from `drained` on: at most `max` records. Returns them with the
     /// offset after the last one. Blocking (file reads).
-    pub fn read_batch(&self, max: usize) -> std::io::Result<(Vec<Exchange>, u64, u64)> {
+    pub fn read_batch(&self, max: usize) -> std::io::Result<(Vec<Spooled>, u64, u64)> {
         let at = self.offsets();
         let mut pos = at.drained;
         let mut out = Vec::new();
@@ -190,8 +214,8 @@ impl Spool {
 }
 
 /// One record: header and JSON payload.
-fn encode(exchange: &Exchange) -> std::io::Result<Vec<u8>> {
-    let payload = serde_json::to_vec(exchange)?;
+fn encode<T: serde::Serialize>(record: &T) -> std::io::Result<Vec<u8>> {
+    let payload = serde_json::to_vec(record)?;
     let mut frame = Vec::with_capacity(HEADER + payload.len());
     frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -205,7 +229,7 @@ fn split_header(h: &[u8; HEADER]) -> (usize, u32) {
     (len, crc)
 }
 
-fn decode(payload: &[u8], crc: u32) -> Option<Exchange> {
+fn decode(payload: &[u8], crc: u32) -> Option<Spooled> {
     if crc32fast::hash(payload) != crc {
         return None;
     }
@@ -349,7 +373,7 @@ mod tests {
         let spool = Spool::open(dir.path(), DB).unwrap();
         let (records, end, n) = spool.read_batch(10).unwrap();
         assert_eq!(n, 3);
-        assert_eq!(records[2].messages[0].request_id, "r2");
+        assert!(matches!(&records[2], Spooled::Exchange(e) if e.messages[0].request_id == "r2"));
         assert_eq!(end, std::fs::metadata(&path).unwrap().len());
         spool.drained(end, n).unwrap();
         assert_eq!((spool.size_bytes(), spool.depth()), (0, 0));
@@ -368,11 +392,37 @@ mod tests {
         let third = Spool::open(dir.path(), DB).unwrap();
         assert_eq!(third.depth(), 1);
         let (records, _, _) = third.read_batch(10).unwrap();
-        assert_eq!(records[0].messages[0].request_id, "r7");
+        assert!(matches!(&records[0], Spooled::Exchange(e) if e.messages[0].request_id == "r7"));
         assert_eq!(first.depth(), 0);
         // Another database's spool in the same directory is not touched.
         let other = Spool::open(dir.path(), "postgres://db/other").unwrap();
         assert_eq!(other.depth(), 0);
+    }
+
+    #[test]
+    fn predictions_and_exchanges_share_the_spool_and_come_back_as_what_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path(), DB).unwrap();
+        let prediction = PredictionRecord {
+            id: "p1".into(),
+            created_at: 5,
+            patient_id: None,
+            features: "{}".into(),
+            probabilities: "{}".into(),
+            risk_level: "high".into(),
+            escalate: true,
+            model_name: "risk".into(),
+            model_version: "v1".into(),
+            latency_ms: 0.2,
+            release: None,
+        };
+        spool.append(&exchange(1)).unwrap();
+        spool.append_prediction(&prediction).unwrap();
+        spool.sync().unwrap();
+        let (records, _, n) = spool.read_batch(10).unwrap();
+        assert_eq!(n, 2);
+        assert!(matches!(&records[0], Spooled::Exchange(e) if e.messages[0].request_id == "r1"));
+        assert!(matches!(&records[1], Spooled::Prediction { prediction: p } if *p == prediction));
     }
 
     #[test]

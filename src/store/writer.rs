@@ -1,5 +1,5 @@
-//! The log writer: request handlers append each exchange to the durable [`Spool`] (one `write`,
-//! no waiting for the database) and move on. Two tasks do the rest: the syncer fsyncs the spool
+//! The log writer: request handlers append each exchange (and the risk endpoint each
+//! prediction) to the durable [`Spool`] (one `write`, no waiting for the database) and move on. Two tasks do the rest: the syncer fsyncs the spool
 //! every `[writer] fsync_ms` (≤ 50 ms) while records arrive, and the drainer stores synced
 //! records in the database in batches, retrying for as long as the database is away. A batch the
 //! database answers but refuses is split so one bad record cannot block the rest; only a record
@@ -19,7 +19,8 @@ use tokio::time::Instant;
 use super::Store;
 use super::config::WriterConfig;
 use super::messages::Exchange;
-use super::spool::Spool;
+use super::predictions::PredictionRecord;
+use super::spool::{Spool, Spooled};
 
 /// The syncer and the drainer, until `shutdown` takes them.
 type Tasks = (JoinHandle<()>, JoinHandle<()>);
@@ -85,6 +86,16 @@ impl LogWriter {
                 .map(|m| m.request_id.as_str())
                 .collect();
             tracing::error!(error = %e, ?request_ids, path = %self.spool.path().display(), "cannot append to the message spool; an exchange was not recorded");
+            return;
+        }
+        self.appended.notify_one();
+    }
+
+    /// Appends a risk prediction to the spool, like [`LogWriter::record_now`]. Never waits for the
+    /// database.
+    pub fn record_prediction(&self, prediction: &PredictionRecord) {
+        if let Err(e) = self.spool.append_prediction(prediction) {
+            tracing::error!(error = %e, prediction_id = %prediction.id, path = %self.spool.path().display(), "cannot append to the spool; a prediction was not recorded");
             return;
         }
         self.appended.notify_one();
@@ -198,7 +209,7 @@ async fn drain_loop(
         }
         let s = spool.clone();
         let read = tokio::task::spawn_blocking(move || s.read_batch(batch)).await;
-        let (mut records, end, n) = match read {
+        let (records, end, n) = match read {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "cannot read the message spool; retrying");
@@ -210,7 +221,9 @@ async fn drain_loop(
                 continue;
             }
         };
-        store_batch(&store, &mut records).await;
+        let (mut exchanges, mut predictions) = split(records);
+        store_batch(&store, &mut exchanges).await;
+        store_batch(&store, &mut predictions).await;
         if let Err(e) = spool.drained(end, n) {
             tracing::warn!(error = %e, "cannot empty the drained message spool");
         }
@@ -218,14 +231,60 @@ async fn drain_loop(
     }
 }
 
+/// The spool's records by kind, each kept in order.
+fn split(records: Vec<Spooled>) -> (Vec<Exchange>, Vec<PredictionRecord>) {
+    let (mut exchanges, mut predictions) = (Vec::new(), Vec::new());
+    for r in records {
+        match r {
+            Spooled::Exchange(e) => exchanges.push(e),
+            Spooled::Prediction { prediction } => predictions.push(prediction),
+        }
+    }
+    (exchanges, predictions)
+}
+
+/// A kind of spooled record the drainer stores: its batch write and how a refused one is named
+/// in the log (ids only, never content).
+trait Stored: Sized + Send + Sync {
+    fn write<'a>(
+        store: &'a Store,
+        batch: &'a [Self],
+    ) -> futures_util::future::BoxFuture<'a, Result<(), super::DbError>>;
+    fn log_refused(&self, e: &super::DbError);
+}
+
+impl Stored for Exchange {
+    fn write<'a>(
+        store: &'a Store,
+        batch: &'a [Self],
+    ) -> futures_util::future::BoxFuture<'a, Result<(), super::DbError>> {
+        Box::pin(store.write_exchanges(batch))
+    }
+    fn log_refused(&self, e: &super::DbError) {
+        log_refused(self, e);
+    }
+}
+
+impl Stored for PredictionRecord {
+    fn write<'a>(
+        store: &'a Store,
+        batch: &'a [Self],
+    ) -> futures_util::future::BoxFuture<'a, Result<(), super::DbError>> {
+        Box::pin(store.write_predictions(batch))
+    }
+    fn log_refused(&self, e: &super::DbError) {
+        tracing::error!(error = %e, prediction_id = %self.id, "the database refused a prediction; it is skipped");
+    }
+}
+
 /// Stores `batch`, however long the database is away. A batch that fails while the database
 /// answers is written record by record, and a record refused then is logged and skipped.
-async fn store_batch(store: &Store, batch: &mut Vec<Exchange>) {
+async fn store_batch<T: Stored>(store: &Store, batch: &mut Vec<T>) {
     let mut delay = Duration::from_millis(50);
     let mut failures = 0u32;
     let since = Instant::now();
     while !batch.is_empty() {
-        let Err(e) = store.write_exchanges(batch).await else {
+        let Err(e) = T::write(store, batch).await else {
             if failures > 0 {
                 tracing::info!(
                     records = batch.len(),
@@ -238,11 +297,11 @@ async fn store_batch(store: &Store, batch: &mut Vec<Exchange>) {
         };
         if store.ping().await.is_ok() {
             let mut kept = Vec::with_capacity(batch.len());
-            for exchange in batch.drain(..) {
-                match store.write_exchanges(std::slice::from_ref(&exchange)).await {
+            for record in batch.drain(..) {
+                match T::write(store, std::slice::from_ref(&record)).await {
                     Ok(()) => {}
-                    Err(e) if store.ping().await.is_ok() => log_refused(&exchange, &e),
-                    Err(_) => kept.push(exchange),
+                    Err(e) if store.ping().await.is_ok() => record.log_refused(&e),
+                    Err(_) => kept.push(record),
                 }
             }
             *batch = kept;

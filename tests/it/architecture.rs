@@ -167,6 +167,7 @@ const TIERS: &[(&str, u8)] = &[
     ("ml", 6),
     ("canary", 6),
     ("ingest", 6),
+    ("deploy", 6),
     ("config", 7),
     ("http", 8),
     ("app", 9),

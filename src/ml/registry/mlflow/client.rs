@@ -256,6 +256,41 @@ impl MlflowClient {
         Ok(())
     }
 
+    /// Downloads one file under a run's `mlflow-artifacts:/…` root through the server's proxy
+    /// (`GET /api/2.0/mlflow-artifacts/artifacts/<path>`).
+    pub async fn download_artifact(
+        &self,
+        artifact_uri: &str,
+        relative: &str,
+    ) -> Result<Vec<u8>, MlflowError> {
+        let root = artifact_uri
+            .strip_prefix("mlflow-artifacts:")
+            .ok_or_else(|| MlflowError::NotProxied(artifact_uri.into()))?;
+        let root = match root.strip_prefix("//") {
+            Some(with_host) => with_host.split_once('/').map_or("", |(_, p)| p),
+            None => root.trim_start_matches('/'),
+        };
+        let path = format!("{root}/{relative}");
+        let endpoint = format!("mlflow-artifacts/artifacts/{path}");
+        let url = format!("{}/api/2.0/{endpoint}", self.base);
+        let http = |source| MlflowError::Http {
+            endpoint: endpoint.clone(),
+            source,
+        };
+        let response = self.http.get(url).send().await.map_err(http)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(http)?;
+        if !status.is_success() {
+            return Err(MlflowError::Api {
+                endpoint,
+                status: status.as_u16(),
+                code: "UNKNOWN".into(),
+                message: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+
     /// `registered-models/get`; `None` when there is none.
     pub async fn registered_model(
         &self,

@@ -1,0 +1,185 @@
+//! The image: hadolint finds nothing in deploy/Dockerfile, and the build context keeps what the
+//! Dockerfile copies.
+
+use super::{repo, run, text, tool};
+
+#[test]
+fn the_dockerfile_is_hadolint_clean() {
+    let Some(hadolint) = tool("hadolint") else {
+        return;
+    };
+    let out = run(&hadolint, &["deploy/Dockerfile"]);
+    assert!(out.status.success(), "hadolint:\n{}", text(&out));
+}
+
+#[test]
+fn hadolint_does_fail_a_dockerfile_with_known_mistakes() {
+    // The tool must be able to say no, or a clean run above proves nothing.
+    let Some(hadolint) = tool("hadolint") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("Dockerfile");
+    std::fs::write(
+        &bad,
+        "FROM debian:latest\nRUN cd /tmp && apt-get install curl\n",
+    )
+    .unwrap();
+    let out = run(&hadolint, &[bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    assert!(
+        report.contains("DL3007") && report.contains("DL3003"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_image_is_stripped_non_root_probed_labelled_and_bakes_the_model_version() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    for needle in [
+        "cargo build --locked --profile dist",
+        "ARG MODEL_VERSION",
+        "USER 65532:65532",
+        "HEALTHCHECK",
+        "\"deploy\", \"probe\", \"--url\", \"http://127.0.0.1:8080/readyz\"",
+        "org.opencontainers.image.source",
+        "org.opencontainers.image.revision",
+        "COPY .cargo/ .cargo/",
+    ] {
+        assert!(
+            dockerfile.contains(needle),
+            "deploy/Dockerfile lacks {needle:?}"
+        );
+    }
+    let cargo: toml::Table = std::fs::read_to_string(repo().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let dist = &cargo["profile"]["dist"];
+    assert_eq!(dist["inherits"].as_str(), Some("release"));
+    assert_eq!(dist["strip"].as_bool(), Some(true));
+    // x86-64-v3, as every other build of the crate (the builder copies .cargo/config.toml).
+    let config = std::fs::read_to_string(repo().join(".cargo/config.toml")).unwrap();
+    assert!(config.contains("target-cpu=x86-64-v3"));
+}
+
+#[test]
+fn the_build_context_holds_every_path_the_dockerfile_copies() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    let included: Vec<&str> = ignore
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('!'))
+        .collect();
+    assert!(
+        ignore.lines().any(|l| l.trim() == "*"),
+        "the context starts empty"
+    );
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        for source in &parts[1..parts.len() - 1] {
+            assert!(
+                included.contains(source),
+                "{line}: {source} is not re-included in .dockerignore ({included:?})"
+            );
+            if !source.starts_with("models/") {
+                assert!(
+                    repo().join(source).exists(),
+                    "{line}: {source} does not exist"
+                );
+            }
+        }
+    }
+}
+
+/// The `RUN` of the Dockerfile's model stage, with its continuation lines joined.
+fn model_stage_run() -> String {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let stage = dockerfile
+        .split("FROM builder AS model")
+        .nth(1)
+        .expect("a model stage")
+        .split("\nFROM ")
+        .next()
+        .unwrap();
+    let start = stage.find("\nRUN ").expect("a RUN in the model stage") + "\nRUN ".len();
+    let mut run = String::new();
+    for line in stage[start..].lines() {
+        match line.strip_suffix('\\') {
+            Some(part) => run.push_str(part),
+            None => {
+                run.push_str(line);
+                break;
+            }
+        }
+    }
+    run
+}
+
+/// Runs the model stage's shell as Docker would (bash, pipefail), in `root` instead of `/`,
+/// with the built binary as `powerbirth` on PATH.
+fn bake(root: &std::path::Path, version: &str, approver: &str) -> std::process::Output {
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let link = bin.join("powerbirth");
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_powerbirth"), &link).unwrap();
+    }
+    let script = model_stage_run()
+        .replace("/staging/", &format!("{}/staging/", root.display()))
+        .replace("/app/", &format!("{}/app/", root.display()));
+    std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", &script])
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("MODEL_VERSION", version)
+        .env("MODEL_APPROVED_BY", approver)
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_model_stage_bakes_the_named_version_as_production_with_its_approver() {
+    let root = tempfile::tempdir().unwrap();
+    crate::common::ml::version_dir(&root.path().join("staging"), "risk", "20261207-aaa", 0.9);
+    crate::common::ml::version_dir(&root.path().join("staging"), "risk", "20261201-old", 0.8);
+    let out = bake(root.path(), "20261207-aaa", "nurse.lead@powerbirth.org");
+    assert!(out.status.success(), "{}", text(&out));
+    let models = root.path().join("app/models");
+    assert!(models.join("risk/20261207-aaa/metrics.json").exists());
+    assert!(
+        !models.join("risk/20261201-old").exists(),
+        "only the named version is baked"
+    );
+    let registry: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join("registry.json")).unwrap())
+            .unwrap();
+    let risk = &registry["models"]["risk"];
+    assert_eq!(risk["aliases"]["production"], "20261207-aaa");
+    assert_eq!(
+        risk["versions"][0]["tags"]["approved_by"],
+        "nurse.lead@powerbirth.org"
+    );
+}
+
+#[test]
+fn the_model_stage_refuses_an_unapproved_or_missing_version() {
+    let root = tempfile::tempdir().unwrap();
+    crate::common::ml::version_dir(&root.path().join("staging"), "risk", "v1", 0.9);
+    let out = bake(root.path(), "v1", "");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("MODEL_APPROVED_BY is required"),
+        "{}",
+        text(&out)
+    );
+    let out = bake(root.path(), "v2", "a@b.org");
+    assert!(!out.status.success(), "{}", text(&out));
+}
