@@ -284,7 +284,8 @@ async fn start_risk(
             pipeline.writer.clone(),
             pipeline.metrics.risk.clone(),
         )
-        .context("opening the model registry for [risk]")?,
+        .context("opening the model registry for [risk]")?
+        .with_release(pipeline.release.clone()),
     );
     risk.reload_logged().await;
     let jobs = crate::ml::serve::RiskJobs::spawn(risk.clone(), store.clone(), &config.risk);

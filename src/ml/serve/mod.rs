@@ -53,6 +53,8 @@ pub struct RiskService {
     guard: Guard,
     writer: LogWriter,
     metrics: RiskMetrics,
+    /// `[server] release`, written on every prediction row (the canary comparisons select on it).
+    release: Option<Arc<str>>,
 }
 
 impl RiskService {
@@ -69,7 +71,14 @@ impl RiskService {
             guard,
             writer,
             metrics,
+            release: None,
         })
+    }
+
+    /// Names the release every logged prediction belongs to.
+    pub fn with_release(mut self, release: Arc<str>) -> RiskService {
+        self.release = Some(release);
+        self
     }
 
     /// The model served now, if any.
@@ -138,7 +147,8 @@ impl RiskService {
         let lang = crate::chat::guarded::negotiate_language(accept_language)
             .unwrap_or(crate::guard::Lang::PtBr);
         let assessment = answer::assess(&model, &measurements, &self.guard, lang);
-        let record = assessment.record(request.patient_id.clone(), started.elapsed());
+        let mut record = assessment.record(request.patient_id.clone(), started.elapsed());
+        record.release = self.release.as_deref().map(str::to_string);
         self.writer.record_prediction(&record);
         self.metrics
             .request_duration

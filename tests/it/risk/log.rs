@@ -33,20 +33,25 @@ fn labelled_requests(n: usize) -> Vec<(Value, &'static str)> {
 async fn predictions_outcomes_and_weekly_quality() {
     let (app, _root) = app_with_models("quality_interval_s = 1").await;
     let mut answers = Vec::new();
+    let mut release = String::new();
     for (body, label) in labelled_requests(30) {
         let res = app.post("/v1/risk/obstetric", &body).await;
         assert_eq!(res.status(), 200);
+        release = res.headers()["x-powerbirth-release"]
+            .to_str()
+            .unwrap()
+            .to_string();
         answers.push((res.json::<Value>().await.unwrap(), label));
     }
     app.settle().await;
-    each_answer_is_a_logged_row(&app, &answers[0].0).await;
+    each_answer_is_a_logged_row(&app, &answers[0].0, &release).await;
     outcomes_are_recorded_and_bad_ones_refused(&app, &answers).await;
     the_quality_gauges_equal_the_training_metrics(&app, &answers).await;
 }
 on_both_backends!(predictions_outcomes_and_weekly_quality);
 
 /// Each answer is a row with what the model read, its probabilities and version.
-async fn each_answer_is_a_logged_row(app: &TestApp, first: &Value) {
+async fn each_answer_is_a_logged_row(app: &TestApp, first: &Value, release: &str) {
     let id = first["prediction_id"].as_str().unwrap();
     let row = app
         .store
@@ -70,6 +75,11 @@ async fn each_answer_is_a_logged_row(app: &TestApp, first: &Value) {
     );
     assert_eq!(row.patient_id, None);
     assert!(row.latency_ms >= 0.0);
+    assert_eq!(
+        row.release.as_deref(),
+        Some(release),
+        "the row names the release that answered (x-powerbirth-release)"
+    );
 }
 
 /// Outcomes: recorded; an unknown prediction is 404; a bad outcome 422.
