@@ -33,6 +33,11 @@ pub struct App {
     addr: SocketAddr,
     alerts: AlertMonitor,
     review_schedule: ReviewScheduler,
+    /// The recommender's daily refresh and recall@5 job, and its log task.
+    recommend_jobs: (
+        crate::periodic::Periodic,
+        crate::ml::recommend::log::LogTask,
+    ),
     /// Built here, not in `run_until`: building it hashes the review login's stand-in password
     /// (argon2, ~0.1 s of CPU), which must not delay accepting connections once serving starts.
     router: axum::Router,
@@ -80,6 +85,13 @@ impl App {
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
         let metrics = pipeline.metrics.clone();
         let review_schedule = ReviewScheduler::spawn(store.clone(), config.review.clone());
+        let (recommend, recommend_jobs) = crate::ml::recommend::service::start(
+            &config.recommend,
+            &store,
+            &metrics,
+            crate::ml::recommend::quality::no_features(),
+        )
+        .await?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -95,6 +107,7 @@ impl App {
             pipeline,
             metrics,
             moderation_slots: Arc::default(),
+            recommend,
             store,
             config: Arc::new(config),
         };
@@ -105,6 +118,7 @@ impl App {
             addr,
             alerts,
             review_schedule,
+            recommend_jobs,
             router,
         })
     }
@@ -130,6 +144,7 @@ impl App {
             addr,
             alerts,
             review_schedule,
+            recommend_jobs,
             router,
         } = self;
         tracing::info!(%addr, "serving");
@@ -174,6 +189,9 @@ impl App {
         tracing::info!("stopped accepting; draining the message log");
         alerts.shutdown().await;
         review_schedule.shutdown().await;
+        let (refresh, recommend_log) = recommend_jobs;
+        refresh.shutdown().await;
+        recommend_log.shutdown(Duration::from_secs(2)).await;
         // At least a moment for the drain: the spool keeps whatever is left either way.
         state
             .pipeline

@@ -1,7 +1,7 @@
 //! Prometheus metrics, owned by the app state (no global registry, so tests can run several apps
 //! in one process). Every series is prefixed `powerbirth_`.
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -62,6 +62,8 @@ pub struct Metrics {
     /// 1 while a model is cooling down after repeated failures (skipped by the chain), else 0.
     pub upstream_cooldown: Family<ModelLabels, Gauge<i64, AtomicI64>>,
     pub log_spool_bytes: Gauge<i64, AtomicI64>,
+    /// Recall@5 of the recommendations made 7 days ago (the daily quality job).
+    pub recommendation_recall_at_5: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -130,8 +132,15 @@ impl Metrics {
             "Size of this process's message spool file (emptied when fully drained)",
             log_spool_bytes.clone(),
         );
+        let recommendation_recall_at_5 = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "recommendation_recall_at_5",
+            "Recall@5 of the recommendations made 7 days ago against the reads that followed",
+            recommendation_recall_at_5.clone(),
+        );
         Metrics {
             registry,
+            recommendation_recall_at_5,
             upstream_cooldown,
             requests,
             request_duration,

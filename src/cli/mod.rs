@@ -4,6 +4,7 @@
 
 mod eval;
 mod eval_guard;
+mod eval_recommend;
 mod eval_score;
 mod ml;
 mod models;

@@ -53,6 +53,8 @@ pub struct Config {
     pub eval: crate::eval::EvalConfig,
     /// `[metrics]`: who may read `/metrics`.
     pub metrics: MetricsConfig,
+    /// `[recommend]`: the content catalogue, the embedding cache, the daily refresh.
+    pub recommend: crate::ml::recommend::RecommendConfig,
 }
 
 #[derive(Debug, Clone)]

@@ -51,6 +51,8 @@ pub(super) struct RawConfig {
     eval: crate::eval::RawEvalConfig,
     #[serde(default)]
     metrics: RawMetrics,
+    #[serde(default)]
+    recommend: crate::ml::recommend::RawRecommendConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +167,7 @@ impl RawConfig {
         let review = self.review.validate().map_err(err)?;
         let moderation = self.moderation.validate(vars).map_err(err)?;
         let eval = self.eval.validate().map_err(err)?.resolved(&resolve);
+        let recommend = self.recommend.validate(&resolve).map_err(err)?;
         Ok(Config {
             source: source.to_path_buf(),
             server,
@@ -182,6 +185,7 @@ impl RawConfig {
             moderation,
             review,
             eval,
+            recommend,
         })
     }
 }

@@ -11,6 +11,7 @@ mod middleware;
 mod models;
 pub(crate) mod moderations;
 mod prompts;
+mod recommendations;
 pub mod serve;
 mod state;
 mod usage;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/usage", get(usage::usage))
         .route("/alerts", get(usage::alerts))
         .route("/reviews/export", get(crate::review::export::handler))
+        .route("/recommendations", get(recommendations::recommendations))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

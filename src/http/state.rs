@@ -22,4 +22,6 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// Per key, the moderation checks running at once (`/v1/moderations`).
     pub moderation_slots: Arc<crate::http::moderations::CheckSlots>,
+    /// `GET /v1/recommendations`: the recommender, its log and the feature lookup.
+    pub recommend: crate::ml::recommend::service::Service,
 }

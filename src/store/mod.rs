@@ -11,6 +11,7 @@ pub mod eval_runs;
 pub mod keys;
 pub mod ledger;
 pub mod messages;
+pub mod recommendations;
 pub mod reviews;
 pub mod spool;
 pub mod users;

@@ -29,6 +29,7 @@ mod ml_data;
 mod ml_registry;
 mod ml_registry_mlflow;
 mod ml_train;
+mod recommend;
 mod review_browser;
 mod review_export;
 mod review_promote;
