@@ -81,7 +81,8 @@ impl App {
                     .context("connecting to Redis for rate limits")?
             }
         };
-        let pipeline = build_pipeline(&config, &store, local).await?;
+        let mut pipeline = build_pipeline(&config, &store, local).await?;
+        let features = build_features(&config, &store, &mut pipeline).await?;
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
         let metrics = pipeline.metrics.clone();
         let review_schedule = ReviewScheduler::spawn(store.clone(), config.review.clone());
@@ -89,7 +90,7 @@ impl App {
             &config.recommend,
             &store,
             &metrics,
-            crate::ml::recommend::quality::no_features(),
+            crate::ml::recommend::quality::feature_lookup(features.clone()),
         )
         .await?;
         let listener = TcpListener::bind(config.server.listen)
@@ -108,6 +109,7 @@ impl App {
             metrics,
             moderation_slots: Arc::default(),
             recommend,
+            features,
             store,
             config: Arc::new(config),
         };
@@ -254,6 +256,24 @@ pub async fn build_pipeline(
         writer,
         metrics: Arc::new(metrics),
     })
+}
+
+/// The feature store, with the online copy in Redis when `[redis] url` is set; its metrics go
+/// into the pipeline's registry (still unshared here).
+async fn build_features(
+    config: &Config,
+    store: &Store,
+    pipeline: &mut Pipeline,
+) -> anyhow::Result<crate::features::FeatureStore> {
+    let metrics = Arc::get_mut(&mut pipeline.metrics)
+        .context("the metrics registry is shared before the feature store registers")?;
+    crate::features::FeatureStore::connect(
+        store.clone(),
+        config.redis.as_ref().map(|r| r.url.as_str()),
+        config.features.clone(),
+        metrics.registry_mut(),
+    )
+    .await
 }
 
 /// Loads the prompt set under `dir`. A missing directory is an empty set (a gateway without

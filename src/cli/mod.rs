@@ -1,4 +1,4 @@
-//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `data check`,
+//! The command line: `serve`, `keys …`, `prompts …`, `eval …`, `review …`, `users …`, `features …`, `data check`,
 //! `train` and `models …`. Every subcommand takes `--config FILE` and reads the
 //! same file and environment overrides as the server. `main.rs` only calls [`run`].
 
@@ -6,6 +6,7 @@ mod eval;
 mod eval_guard;
 mod eval_recommend;
 mod eval_score;
+mod features;
 mod ml;
 mod models;
 mod prompts;
@@ -69,6 +70,11 @@ pub enum Command {
     },
     /// The model registry: register trained versions, promote one to production, list, history.
     Models(models::ModelsArgs),
+    /// The feature store: bulk load, rebuild the Redis online copy.
+    Features {
+        #[command(subcommand)]
+        action: features::FeaturesCommand,
+    },
     /// Check a data file against an expectation suite.
     Data {
         #[command(subcommand)]
@@ -97,7 +103,7 @@ pub enum KeysCommand {
     Create {
         #[arg(long)]
         name: String,
-        #[arg(long, default_value = "client", value_parser = ["client", "admin"])]
+        #[arg(long, default_value = "client", value_parser = ["client", "admin", "ingest"])]
         role: String,
         /// Requests per minute (default: [ratelimit] default_rpm).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -161,6 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
+        Command::Features { action } => features::run(&config, action).await,
         Command::Data { .. } | Command::Train { .. } | Command::Models(_) => {
             unreachable!("handled above")
         }

@@ -55,6 +55,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[recommend]`: the content catalogue, the embedding cache, the daily refresh.
     pub recommend: crate::ml::recommend::RecommendConfig,
+    /// `[features]`: the feature store's online copy.
+    pub features: crate::features::FeaturesConfig,
 }
 
 #[derive(Debug, Clone)]

@@ -53,6 +53,7 @@ pub(super) struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     recommend: crate::ml::recommend::RawRecommendConfig,
+    features: crate::features::RawFeaturesConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,6 +169,7 @@ impl RawConfig {
         let moderation = self.moderation.validate(vars).map_err(err)?;
         let eval = self.eval.validate().map_err(err)?.resolved(&resolve);
         let recommend = self.recommend.validate(&resolve).map_err(err)?;
+        let features = self.features.validate().map_err(err)?;
         Ok(Config {
             source: source.to_path_buf(),
             server,
@@ -186,6 +188,7 @@ impl RawConfig {
             review,
             eval,
             recommend,
+            features,
         })
     }
 }

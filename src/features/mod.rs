@@ -6,9 +6,26 @@
 //! endpoints, ingestion's materialisation, `features load`) shares; the store itself is built on
 //! them.
 
+pub mod batch;
+pub mod config;
+pub mod load;
+pub mod metrics;
+mod online;
+mod store;
+pub mod validate;
+pub mod values;
+mod versions;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use batch::{PutSummary, SyncCounts};
+pub use config::{FeaturesConfig, RawFeaturesConfig};
+pub use metrics::FeatureMetrics;
+pub use store::{FeatureError, FeatureStore, Group, connect_redis};
+pub use validate::FieldError;
+pub use values::{FeatureValues, FeatureWrite, parse_json};
 
 /// A feature group: one row per patient in its own table, one Redis hash per patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

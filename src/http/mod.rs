@@ -5,6 +5,7 @@
 //! Outside them all, `serve::body_deadline` receives each body within `[server] body_timeout_ms`.
 
 mod chat;
+mod features;
 mod health;
 mod limits;
 mod middleware;
@@ -15,6 +16,7 @@ mod recommendations;
 pub mod serve;
 mod state;
 mod usage;
+pub mod validation;
 
 pub use state::AppState;
 
@@ -39,6 +41,10 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts", get(usage::alerts))
         .route("/reviews/export", get(crate::review::export::handler))
         .route("/recommendations", get(recommendations::recommendations))
+        .route(
+            "/features/{group}/{patient_id}",
+            get(features::get).put(features::put),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

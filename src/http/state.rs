@@ -24,4 +24,6 @@ pub struct AppState {
     pub moderation_slots: Arc<crate::http::moderations::CheckSlots>,
     /// `GET /v1/recommendations`: the recommender, its log and the feature lookup.
     pub recommend: crate::ml::recommend::service::Service,
+    /// The feature store (database, and Redis when `[redis] url` is set).
+    pub features: crate::features::FeatureStore,
 }

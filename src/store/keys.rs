@@ -19,6 +19,9 @@ pub enum Role {
     Client,
     /// Also the admin routes (usage, alerts, reload, exports).
     Admin,
+    /// A machine writer of the feature store (`PUT /v1/features/…`, ingestion): feature routes
+    /// only, none of the admin routes.
+    Ingest,
 }
 
 impl Role {
@@ -26,6 +29,7 @@ impl Role {
         match self {
             Role::Client => "client",
             Role::Admin => "admin",
+            Role::Ingest => "ingest",
         }
     }
 }
@@ -36,7 +40,10 @@ impl std::str::FromStr for Role {
         match s {
             "client" => Ok(Role::Client),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?} (expected client or admin)")),
+            "ingest" => Ok(Role::Ingest),
+            other => Err(format!(
+                "unknown role {other:?} (expected client, admin or ingest)"
+            )),
         }
     }
 }

@@ -3,11 +3,12 @@
 //! is written once with `$N` placeholders, which both backends accept through sqlx's `Any` driver.
 //!
 //! Every SQL query of the gateway lives here, one repository module per resource ([`messages`],
-//! [`keys`], [`ledger`], [`eval_runs`]); domain modules call them and never name sqlx. The store
+//! [`keys`], [`ledger`], [`eval_runs`], [`features`]); domain modules call them and never name sqlx. The store
 //! imports only `core`.
 
 pub mod config;
 pub mod eval_runs;
+pub mod features;
 pub mod keys;
 pub mod ledger;
 pub mod messages;

@@ -21,6 +21,7 @@ mod eval_score;
 mod evalsets;
 mod faults;
 mod faults_edge;
+mod features;
 mod guard_bypass;
 mod keys_and_limits;
 mod local_model;

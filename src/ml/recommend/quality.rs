@@ -42,6 +42,25 @@ pub fn no_features() -> Lookup {
     Arc::new(|_| Box::pin(async { None }))
 }
 
+/// The feature store as a lookup: an unknown patient, an id the store refuses, or a store that
+/// cannot answer are all a cold start for the recommender (the last one logged), never an error
+/// to the client.
+pub fn feature_lookup(features: crate::features::FeatureStore) -> Lookup {
+    Arc::new(move |patient_id: String| {
+        let features = features.clone();
+        Box::pin(async move {
+            match features.engagement(&patient_id).await {
+                Ok(row) => row.map(|r| r.values),
+                Err(crate::features::FeatureError::Invalid(_)) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "recommendations: the feature store cannot answer; serving a cold start");
+                    None
+                }
+            }
+        })
+    })
+}
+
 /// Recall@5 of `rows` given each patient's current read list: the mean over the rows followed
 /// by at least one read, and how many such rows there were. `None` when no row was followed by
 /// a read.
