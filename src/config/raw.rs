@@ -53,6 +53,7 @@ pub(super) struct RawConfig {
     metrics: RawMetrics,
     #[serde(default)]
     recommend: crate::ml::recommend::RawRecommendConfig,
+    #[serde(default)]
     features: crate::features::RawFeaturesConfig,
 }
 

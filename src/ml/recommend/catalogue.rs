@@ -316,10 +316,10 @@ fn load_article(path: &Path, known: &dyn Fn(&str) -> bool) -> Result<Article, Ca
         ));
     }
     let [from, to] = fm.weeks;
-    if from == 0 || from > to || to > 42 {
+    if from > to || to > 42 {
         return Err(at(
             line_of("weeks"),
-            format!("weeks [{from}, {to}] must satisfy 1 ≤ from ≤ to ≤ 42"),
+            format!("weeks [{from}, {to}] must satisfy 0 ≤ from ≤ to ≤ 42"),
         ));
     }
     if fm.reading_minutes == 0 || fm.reading_minutes > 60 {
