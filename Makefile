@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONFIG ?= powerbirth.toml
 
-.PHONY: run test models browser mlflow bench build fmt lint
+.PHONY: run test models browser mlflow promtool bench build fmt lint
 
 ## Fetch the models if missing, build the release binary and serve on the shipped configuration.
 run: models
@@ -12,11 +12,11 @@ run: models
 
 ## Format check, clippy with warnings denied, every test (the local-model tests need `models`,
 ## the nurse-review browser test needs `browser`, the tracking tests a real MLflow server from
-## `mlflow`; `prompts lint` on the shipped prompts runs as a
-## test in tests/it/cli.rs). Outside CI a test whose service is missing skips itself with a reason;
-## the skipped ones are listed at the end (in CI a skip fails the test).
+## `mlflow`, the alert-rule tests promtool from `promtool`; `prompts lint` on the shipped prompts
+## runs as a test in tests/it/cli.rs). Outside CI a test whose service is missing skips itself
+## with a reason; the skipped ones are listed at the end (in CI a skip fails the test).
 SKIP_LOG := $(CURDIR)/target/skipped-tests.txt
-test: models browser mlflow
+test: models browser mlflow promtool
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	@mkdir -p $(dir $(SKIP_LOG)) && rm -f $(SKIP_LOG)
@@ -36,6 +36,11 @@ mlflow:
 ## end-to-end test drives them).
 browser:
 	./scripts/install-browser.sh
+
+## promtool from Debian's `prometheus` package, if missing (tests/it/alert_rules.rs checks and
+## unit-tests deploy/prometheus/alerts.yml with it).
+promtool:
+	./scripts/install-promtool.sh
 
 ## Benchmarks (see docs/performance.md): load through the gateway vs direct, prompt rendering.
 bench:

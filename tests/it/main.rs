@@ -6,6 +6,7 @@
 
 mod common;
 
+mod alert_rules;
 mod api_chat;
 mod api_guard;
 mod api_guard_coverage;

@@ -3,6 +3,7 @@
 
 mod backends;
 pub mod ml;
+pub mod promql;
 pub mod review_seed;
 pub mod scripted;
 mod upstream;

@@ -9,5 +9,5 @@
 mod alerts;
 mod budget;
 mod cost;
-mod support;
+pub(crate) mod support;
 mod usage;
