@@ -133,6 +133,8 @@ impl Metrics {
             log_spool_bytes.clone(),
         );
         let recommendation_recall_at_5 = Gauge::<f64, AtomicU64>::default();
+        // NaN until the first measurement: a 0 would fire the `< 0.73` alert on every start.
+        recommendation_recall_at_5.set(f64::NAN);
         registry.register(
             "recommendation_recall_at_5",
             "Recall@5 of the recommendations made 7 days ago against the reads that followed",
