@@ -18,7 +18,7 @@ use crate::features::EngagementFeatures;
 const PROFILE_READS: usize = 20;
 /// Weights with a history: similarity to the profile, topic engagement, week fit, popularity,
 /// freshness.
-const W_HISTORY: [f64; 5] = [0.40, 0.30, 0.20, 0.07, 0.03];
+const W_HISTORY: [f64; 5] = [0.25, 0.40, 0.15, 0.15, 0.05];
 /// Weights for a cold start: week fit, popularity, freshness.
 const W_COLD: [f64; 3] = [0.60, 0.30, 0.10];
 

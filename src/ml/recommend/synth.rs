@@ -4,9 +4,12 @@
 //!
 //! The model of a patient, deterministic per seed (ChaCha8):
 //! - language pt-BR (60%) or en; gestational week uniform in 6–40;
-//! - two preferred topics, drawn from the topics her language's articles cover;
+//! - two distinct preferred topics, drawn from the topics her language's articles cover;
+//! - every article has an appeal shared by all patients, Zipf(1) over a seeded shuffle of the
+//!   catalogue (a few articles are read far more than the rest, as in any real catalogue);
 //! - 4–12 reads, one per day. Each read is, with probability 0.8, an unread article in her
-//!   language that has a preferred topic and fits her week (within 2 weeks of its range); else
+//!   language that has a preferred topic and fits her week (within 2 weeks of its range), drawn
+//!   in proportion to its appeal; else
 //!   (or when none is left) any unread article in her language, the nearer its weeks to hers the
 //!   likelier.
 //!
@@ -15,6 +18,7 @@
 
 use std::io::Write;
 
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -39,6 +43,15 @@ const START_MS: i64 = 1_767_225_600_000;
 /// Generates the log of `patients` patients over `catalogue`.
 pub fn generate(catalogue: &Catalogue, seed: u64, patients: usize) -> Vec<Interaction> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Appeal: a Zipf(1) weight per article from a seeded shuffle (some articles are read far
+    // more than others, as in any real catalogue).
+    let mut order: Vec<usize> = (0..catalogue.len()).collect();
+    order.shuffle(&mut rng);
+    let mut appeal = vec![0.0; catalogue.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        appeal[i] = 1.0 / (rank as f64 + 1.0);
+    }
+    let appeal_of = |a: &Article| catalogue.position(&a.id).map_or(0.0, |i| appeal[i]);
     let mut out = Vec::new();
     for p in 0..patients {
         let lang = if rng.random_bool(0.6) {
@@ -75,7 +88,8 @@ pub fn generate(catalogue: &Catalogue, seed: u64, patients: usize) -> Vec<Intera
                 .filter(|a| fits(a) && a.topics.iter().any(|t| prefs.contains(&t.as_str())))
                 .collect();
             let pick = if !preferred.is_empty() && rng.random_bool(0.8) {
-                preferred[rng.random_range(0..preferred.len())]
+                let weights: Vec<f64> = preferred.iter().map(|a| appeal_of(a)).collect();
+                preferred[pick_weighted(&weights, &mut rng)]
             } else {
                 let rest: Vec<&&Article> = own.iter().filter(unread).collect();
                 match weighted_by_week(&rest, week, &mut rng) {
@@ -94,6 +108,19 @@ pub fn generate(catalogue: &Catalogue, seed: u64, patients: usize) -> Vec<Intera
         }
     }
     out
+}
+
+/// An index drawn with probability proportional to its weight.
+fn pick_weighted(weights: &[f64], rng: &mut ChaCha8Rng) -> usize {
+    let total: f64 = weights.iter().sum();
+    let mut x = rng.random_range(0.0..total.max(f64::MIN_POSITIVE));
+    for (i, w) in weights.iter().enumerate() {
+        x -= w;
+        if x <= 0.0 {
+            return i;
+        }
+    }
+    weights.len() - 1
 }
 
 /// An article drawn with weight 1 / (1 + weeks outside its range).
