@@ -73,6 +73,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every series, registered in one place (long because each registration is its own
+    /// statement, and splitting them would scatter the registry).
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("powerbirth");
         let requests = Family::<HttpLabels, Counter>::default();

@@ -266,7 +266,8 @@ fn load_topics(path: &Path) -> Result<Vec<Topic>, CatalogueError> {
     Ok(topics)
 }
 
-/// Reads and checks one article; `known` says whether a topic id exists.
+/// Reads and checks one article; `known` says whether a topic id exists. Long because it is
+/// the one list of front-matter checks, each naming its line, read top to bottom.
 fn load_article(path: &Path, known: &dyn Fn(&str) -> bool) -> Result<Article, CatalogueError> {
     let text = std::fs::read_to_string(path).map_err(|e| whole(path, e.to_string()))?;
     let at = |line: usize, message: String| CatalogueError {
