@@ -39,6 +39,11 @@ pub struct App {
     canary_gate: CanaryGate,
     /// The risk model's alias poll and quality job.
     risk_jobs: crate::ml::serve::RiskJobs,
+    /// The recommender's daily refresh and recall@5 job, and its log task.
+    recommend_jobs: (
+        crate::periodic::Periodic,
+        crate::ml::recommend::log::LogTask,
+    ),
     /// Built here, not in `run_until`: building it hashes the review login's stand-in password
     /// (argon2, ~0.1 s of CPU), which must not delay accepting connections once serving starts.
     router: axum::Router,
@@ -95,6 +100,13 @@ impl App {
             release: pipeline.release.clone(),
         });
         let (risk, risk_jobs) = start_risk(&config, &pipeline, &store).await?;
+        let (recommend, recommend_jobs) = crate::ml::recommend::service::start(
+            &config.recommend,
+            &store,
+            &metrics,
+            crate::ml::recommend::quality::feature_lookup(features.clone()),
+        )
+        .await?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -111,6 +123,7 @@ impl App {
             metrics,
             moderation_slots: Arc::default(),
             risk,
+            recommend,
             features,
             store,
             config: Arc::new(config),
@@ -124,6 +137,7 @@ impl App {
             review_schedule,
             canary_gate,
             risk_jobs,
+            recommend_jobs,
             router,
         })
     }
@@ -151,6 +165,7 @@ impl App {
             review_schedule,
             canary_gate,
             risk_jobs,
+            recommend_jobs,
             router,
         } = self;
         tracing::info!(%addr, "serving");
@@ -197,6 +212,9 @@ impl App {
         review_schedule.shutdown().await;
         canary_gate.shutdown().await;
         risk_jobs.shutdown().await;
+        let (refresh, recommend_log) = recommend_jobs;
+        refresh.shutdown().await;
+        recommend_log.shutdown(Duration::from_secs(2)).await;
         // At least a moment for the drain: the spool keeps whatever is left either way.
         state
             .pipeline

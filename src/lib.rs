@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod deploy;
+pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod features;

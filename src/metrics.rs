@@ -1,7 +1,7 @@
 //! Prometheus metrics, owned by the app state (no global registry, so tests can run several apps
 //! in one process). Every series is prefixed `powerbirth_`.
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -64,6 +64,8 @@ pub struct Metrics {
     pub log_spool_bytes: Gauge<i64, AtomicI64>,
     /// The risk endpoint's series.
     pub risk: RiskMetrics,
+    /// Recall@5 of the recommendations made 7 days ago (the daily quality job).
+    pub recommendation_recall_at_5: Gauge<f64, AtomicU64>,
 }
 
 /// Labels of a risk answer's latency.
@@ -135,6 +137,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every series, registered in one place (long because each registration is its own
+    /// statement, and splitting them would scatter the registry).
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("powerbirth");
         let requests = Family::<HttpLabels, Counter>::default();
@@ -195,9 +199,18 @@ impl Metrics {
             log_spool_bytes.clone(),
         );
         let risk = RiskMetrics::register(&mut registry);
+        let recommendation_recall_at_5 = Gauge::<f64, AtomicU64>::default();
+        // NaN until the first measurement: a 0 would fire the `< 0.73` alert on every start.
+        recommendation_recall_at_5.set(f64::NAN);
+        registry.register(
+            "recommendation_recall_at_5",
+            "Recall@5 of the recommendations made 7 days ago against the reads that followed",
+            recommendation_recall_at_5.clone(),
+        );
         Metrics {
             risk,
             registry,
+            recommendation_recall_at_5,
             upstream_cooldown,
             requests,
             request_duration,

@@ -43,6 +43,10 @@ pub enum EvalCommand {
     /// precision and recall per category, the false-escalation rate on benign messages, and the
     /// output guard's dose recall and false blocks; exit 1 when a target is missed.
     Guard(super::eval_guard::GuardArgs),
+    /// The recommender on an interaction log (JSON Lines, e.g. from `data synth-engagement`):
+    /// recall@5, precision@5 and NDCG@5 on each patient's held-out last read, beside the
+    /// most-popular-for-the-week and random baselines.
+    Recommend(super::eval_recommend::RecommendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +103,13 @@ pub async fn run(config: Config, command: EvalCommand) -> u8 {
             Err(e) => {
                 eprintln!("error: {e:#}");
                 1
+            }
+        },
+        EvalCommand::Recommend(args) => match super::eval_recommend::run(&config, args).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                EXIT_UNUSABLE
             }
         },
     }

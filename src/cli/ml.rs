@@ -34,6 +34,19 @@ pub enum DataCommand {
         #[arg(long, default_value = "POWERBIRTH_PSEUDONYM_KEY", value_name = "VAR")]
         key_env: String,
     },
+    /// Write a synthetic engagement log (JSON Lines) over the content catalogue, deterministic
+    /// per seed; see `ml::recommend::synth` for the patient model. A sanity check, not evidence.
+    SynthEngagement {
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 500)]
+        patients: usize,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The content catalogue (topics.yaml, articles/).
+        #[arg(long, default_value = "content", value_name = "DIR")]
+        content: PathBuf,
+    },
 }
 
 /// Runs `data check`; the exit code is 0 when no `error` expectation failed, else 1.
@@ -49,6 +62,12 @@ pub fn data(action: DataCommand) -> anyhow::Result<u8> {
             output,
             key_env,
         } => return super::ingest::anonymize(&input, &output, &key_env).map(|()| 0),
+        DataCommand::SynthEngagement {
+            seed,
+            patients,
+            out,
+            content,
+        } => return synth_engagement(seed, patients, &out, &content),
     };
     let suite = Suite::load(&suite)?;
     let table = data::read_table(&path)?;
@@ -62,6 +81,32 @@ pub fn data(action: DataCommand) -> anyhow::Result<u8> {
         println!("report written to {}", report.display());
     }
     Ok(u8::from(!result.success))
+}
+
+/// `data synth-engagement`: writes the log and says how much it wrote.
+fn synth_engagement(seed: u64, patients: usize, out: &Path, content: &Path) -> anyhow::Result<u8> {
+    use crate::ml::recommend::{Catalogue, synth};
+    let catalogue = Catalogue::load(content).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", list.join("\n"))
+    })?;
+    anyhow::ensure!(
+        !catalogue.is_empty(),
+        "no articles under {}",
+        content.display()
+    );
+    let log = synth::generate(&catalogue, seed, patients);
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
+    );
+    synth::write_jsonl(&log, &mut file).with_context(|| format!("writing {}", out.display()))?;
+    std::io::Write::flush(&mut file)?;
+    println!(
+        "{} interactions of {patients} patients written to {}",
+        log.len(),
+        out.display()
+    );
+    Ok(0)
 }
 
 /// Runs `train` and prints where the artifacts went and the cross-validated figures.

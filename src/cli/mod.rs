@@ -8,6 +8,7 @@ mod canary;
 mod deploy;
 mod eval;
 mod eval_guard;
+mod eval_recommend;
 mod eval_score;
 mod features;
 mod ingest;

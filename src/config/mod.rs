@@ -57,6 +57,8 @@ pub struct Config {
     pub ingest: crate::ingest::IngestConfig,
     /// `[risk]`: the served risk model's registry, reload poll and quality job.
     pub risk: crate::ml::serve::RiskConfig,
+    /// `[recommend]`: the content catalogue, the embedding cache, the daily refresh.
+    pub recommend: crate::ml::recommend::RecommendConfig,
     /// `[features]`: the feature store's online copy.
     pub features: crate::features::FeaturesConfig,
     /// `[canary]`: the prompt canary gate's schedule, window and significance level.

@@ -56,6 +56,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     risk: crate::ml::serve::RawRiskConfig,
     #[serde(default)]
+    recommend: crate::ml::recommend::RawRecommendConfig,
+    #[serde(default)]
     features: crate::features::RawFeaturesConfig,
     #[serde(default)]
     canary: crate::canary::RawCanaryConfig,
@@ -175,6 +177,7 @@ impl RawConfig {
         let review = self.review.validate().map_err(err)?;
         let moderation = self.moderation.validate(vars).map_err(err)?;
         let eval = self.eval.validate().map_err(err)?.resolved(&resolve);
+        let recommend = self.recommend.validate(&resolve).map_err(err)?;
         let features = self.features.validate().map_err(err)?;
         Ok(Config {
             source: source.to_path_buf(),
@@ -195,6 +198,7 @@ impl RawConfig {
             eval,
             ingest: self.ingest.validate().map_err(err)?.resolved(&resolve),
             risk: self.risk.validate(&resolve, vars).map_err(err)?,
+            recommend,
             features,
             canary: self.canary.validate().map_err(err)?,
         })

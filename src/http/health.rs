@@ -50,6 +50,14 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             })
         })
         .collect();
+    // The recommender's daily refresh: its age (null before the first run finished).
+    let now = crate::core::now_ms();
+    let recommender = &state.recommend.recommender;
+    let recommendations = json!({
+        "articles": recommender.articles(),
+        "model_version": recommender.model().version,
+        "last_refresh_age_s": recommender.refresh_age(now).map(|d| d.as_secs()),
+    });
     let ready = database == "ok";
     let status = if ready {
         StatusCode::OK
@@ -59,7 +67,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (
         status,
         Json(
-            json!({ "status": if ready { "ready" } else { "not_ready" }, "database": database, "models": models, "upstreams": upstreams }),
+            json!({ "status": if ready { "ready" } else { "not_ready" }, "database": database, "models": models, "upstreams": upstreams, "recommendations": recommendations }),
         ),
     )
 }

@@ -13,6 +13,7 @@ mod models;
 pub(crate) mod moderations;
 mod prompts;
 mod risk;
+mod recommendations;
 pub mod serve;
 mod state;
 mod usage;
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reviews/export", get(crate::review::export::handler))
         .route("/risk/obstetric", post(risk::obstetric))
         .route("/risk/outcomes", post(risk::outcomes))
+        .route("/recommendations", get(recommendations::recommendations))
         .route(
             "/features/{group}/{patient_id}",
             get(features::get).put(features::put),

@@ -24,6 +24,8 @@ pub struct AppState {
     pub moderation_slots: Arc<crate::http::moderations::CheckSlots>,
     /// The served risk model (`/v1/risk/*`), hot-swapped when `production` moves.
     pub risk: Arc<crate::ml::serve::RiskService>,
+    /// `GET /v1/recommendations`: the recommender, its log and the feature lookup.
+    pub recommend: crate::ml::recommend::service::Service,
     /// The feature store (database, and Redis when `[redis] url` is set).
     pub features: crate::features::FeatureStore,
 }

@@ -7,6 +7,8 @@
 //!   scikit-learn's, plots, artifacts (`powerbirth train`).
 //! - [`models`]: the portable model file (`model.json`): load and `predict_proba` without
 //!   retraining.
+//! - [`recommend`]: the content recommender (`GET /v1/recommendations`), its daily refresh and
+//!   recall@5 job, `eval recommend` and the synthetic engagement generator.
 //! - [`registry`]: MLflow (when `MLFLOW_TRACKING_URI` is set) or `models/registry.json`; the
 //!   promotion gate (beats production and approved by a person) and its history.
 //!
@@ -36,6 +38,7 @@
 pub mod data;
 pub mod drift;
 pub mod models;
+pub mod recommend;
 pub mod registry;
 pub mod serve;
 pub mod train;

@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod materializations;
 pub mod messages;
 pub mod predictions;
+pub mod recommendations;
 pub mod reviews;
 pub mod spool;
 pub mod users;

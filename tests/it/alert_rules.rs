@@ -33,10 +33,6 @@ const PENDING_METRICS: &[(&str, &str)] = &[
         "issue 18: weekly ROC AUC per model version",
     ),
     (
-        "powerbirth_recommendation_recall_at_5",
-        "issue 18: daily recommendation recall@5",
-    ),
-    (
         "powerbirth_drift_dataset_drift",
         "issue 18: daily drift report, dataset drift flag",
     ),

@@ -154,6 +154,7 @@ const TIERS: &[(&str, u8)] = &[
     ("metrics", 1),
     ("periodic", 1),
     ("stats", 1),
+    ("embed", 1),
     ("prompts", 2),
     ("providers", 2),
     ("error", 3),

@@ -35,6 +35,7 @@ mod ml_registry_mlflow;
 mod ml_train;
 mod monitor_drift;
 mod online_eval;
+mod recommend;
 mod review_browser;
 mod review_export;
 mod review_promote;
