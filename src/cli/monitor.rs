@@ -50,7 +50,14 @@ pub enum Format {
 
 /// Runs a monitor command.
 pub fn run(command: MonitorCommand) -> anyhow::Result<()> {
-    let MonitorCommand::Drift { reference, current, method, format, out } = command else {
+    let MonitorCommand::Drift {
+        reference,
+        current,
+        method,
+        format,
+        out,
+    } = command
+    else {
         anyhow::bail!("`monitor canary` reads the configuration: `cli::run` runs it");
     };
     let method = match method {
