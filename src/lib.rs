@@ -9,6 +9,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod encoder;
 pub mod error;
 pub mod eval;
 pub mod features;

@@ -6,6 +6,7 @@ mod eval;
 mod eval_guard;
 mod eval_score;
 mod features;
+mod finetune;
 mod ml;
 mod models;
 mod prompts;
@@ -94,6 +95,12 @@ pub enum Command {
         #[arg(long, default_value = "models", value_name = "DIR")]
         models_dir: PathBuf,
     },
+    /// The triage classifier: prepare its dataset, train it (`--config`, default
+    /// training/configs/triage.yaml).
+    Finetune {
+        #[command(subcommand)]
+        action: finetune::FinetuneCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +151,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Models(args) => return models::run(args).await,
+        Command::Finetune { action } => {
+            let config = if cli.config == std::path::Path::new("powerbirth.toml") {
+                PathBuf::from(finetune::DEFAULT_CONFIG)
+            } else {
+                cli.config
+            };
+            return finetune::run_command(&config, action).await;
+        }
         other => other,
     };
     let config = match Config::load(&cli.config) {
@@ -167,7 +182,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Review { action } => review::run(&config, action).await,
         Command::Users { action } => users::run(&config, action).await,
         Command::Features { action } => features::run(&config, action).await,
-        Command::Data { .. } | Command::Train { .. } | Command::Models(_) => {
+        Command::Data { .. }
+        | Command::Train { .. }
+        | Command::Models(_)
+        | Command::Finetune { .. } => {
             unreachable!("handled above")
         }
     }

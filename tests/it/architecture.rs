@@ -153,6 +153,7 @@ const TIERS: &[(&str, u8)] = &[
     ("guard", 1),
     ("metrics", 1),
     ("periodic", 1),
+    ("encoder", 1),
     ("prompts", 2),
     ("providers", 2),
     ("error", 3),

