@@ -160,7 +160,11 @@ fn compare_triage(
         Some(std::sync::Arc::new(model.clone())),
     )
     .map_err(|e| anyhow::anyhow!("the guard data has a problem: {e}"))?;
-    println!("triage model {} ({})", model.file.version, model_dir.display());
+    println!(
+        "triage model {} ({})",
+        model.file.version,
+        model_dir.display()
+    );
     for (name, dir) in parts {
         let c = crate::ml::triage::compare::compare(name, plain, &both, &model, dir)
             .map_err(|e| anyhow::anyhow!("{}", e.0))?;

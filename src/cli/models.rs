@@ -82,11 +82,9 @@ fn base(models_dir: &std::path::Path, action: BaseCommand) -> anyhow::Result<()>
     match sync(&name, &dir, &card, update)? {
         Sync::Written => println!("{}: manifest written", dir.display()),
         Sync::Verified => println!("{}: every file matches the manifest", dir.display()),
-        Sync::Updated(files) => println!(
-            "{}: manifest updated ({})",
-            dir.display(),
-            files.join(", ")
-        ),
+        Sync::Updated(files) => {
+            println!("{}: manifest updated ({})", dir.display(), files.join(", "))
+        }
     }
     Ok(())
 }

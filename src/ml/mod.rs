@@ -36,5 +36,5 @@
 pub mod data;
 pub mod models;
 pub mod registry;
-pub mod triage;
 pub mod train;
+pub mod triage;

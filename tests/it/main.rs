@@ -38,4 +38,5 @@ mod review_sample;
 mod review_web;
 mod shutdown;
 mod store;
+mod triage;
 mod urgent;

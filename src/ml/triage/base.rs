@@ -53,8 +53,8 @@ pub enum Sync {
 /// `dir` and the card `card_path`. Differing files without `update` are an error naming them.
 pub fn sync(name: &str, dir: &Path, card_path: &Path, update: bool) -> Result<Sync, TriageError> {
     let text = std::fs::read_to_string(card_path).map_err(|e| TriageError::io(card_path, e))?;
-    let card: BaseCard = serde_norway::from_str(&text)
-        .map_err(|e| TriageError::data(card_path, e.to_string()))?;
+    let card: BaseCard =
+        serde_norway::from_str(&text).map_err(|e| TriageError::data(card_path, e.to_string()))?;
     let (files, size_bytes) = hash_files(dir)?;
     let now = Manifest {
         name: name.to_string(),
@@ -73,7 +73,12 @@ pub fn sync(name: &str, dir: &Path, card_path: &Path, update: bool) -> Result<Sy
                 .iter()
                 .filter(|(f, h)| old.files.get(*f) != Some(h))
                 .map(|(f, _)| f.clone())
-                .chain(old.files.keys().filter(|f| !now.files.contains_key(*f)).cloned())
+                .chain(
+                    old.files
+                        .keys()
+                        .filter(|f| !now.files.contains_key(*f))
+                        .cloned(),
+                )
                 .collect();
             if changed.is_empty() && old == now {
                 return Ok(Sync::Verified);
@@ -91,7 +96,8 @@ pub fn sync(name: &str, dir: &Path, card_path: &Path, update: bool) -> Result<Sy
             Sync::Updated(changed)
         }
     };
-    let yaml = serde_norway::to_string(&now).map_err(|e| TriageError::data(&path, e.to_string()))?;
+    let yaml =
+        serde_norway::to_string(&now).map_err(|e| TriageError::data(&path, e.to_string()))?;
     std::fs::write(&path, yaml).map_err(|e| TriageError::io(&path, e))?;
     Ok(outcome)
 }
@@ -110,7 +116,9 @@ fn hash_files(dir: &Path) -> Result<(BTreeMap<String, String>, u64), TriageError
     for p in paths {
         let bytes = std::fs::read(&p).map_err(|e| TriageError::io(&p, e))?;
         size += bytes.len() as u64;
-        let name = p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into());
+        let name = p
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into());
         files.insert(name, sha256_hex(&bytes));
     }
     if files.is_empty() {

@@ -69,7 +69,9 @@ pub fn compare(
     };
     let (rf_r, rf_p) = score(RED_FLAG, Category::RedFlag);
     let (sh_r, sh_p) = score(SELF_HARM, Category::SelfHarm);
-    let benign: Vec<usize> = (0..cases.len()).filter(|&i| cases[i].labels.is_empty()).collect();
+    let benign: Vec<usize> = (0..cases.len())
+        .filter(|&i| cases[i].labels.is_empty())
+        .collect();
     let escalated = benign.iter().filter(|&&i| !fired[i].is_empty()).count();
     let classifier = ReaderScores {
         reader: "classifier",
@@ -77,11 +79,19 @@ pub fn compare(
         red_flag_precision: rf_p,
         self_harm_recall: sh_r,
         self_harm_precision: sh_p,
-        false_escalation: if benign.is_empty() { 0.0 } else { escalated as f64 / benign.len() as f64 },
+        false_escalation: if benign.is_empty() {
+            0.0
+        } else {
+            escalated as f64 / benign.len() as f64
+        },
     };
     Ok(Comparison {
         part: part.to_string(),
-        rows: [from_guard("lexicons", plain)?, classifier, from_guard("both", both)?],
+        rows: [
+            from_guard("lexicons", plain)?,
+            classifier,
+            from_guard("both", both)?,
+        ],
     })
 }
 

@@ -73,8 +73,8 @@ pub fn train(
     let dev = Device::Cpu;
     let w = Var::from_tensor(&Tensor::zeros((classes, dim), DType::F32, &dev).map_err(err)?)
         .map_err(err)?;
-    let b = Var::from_tensor(&Tensor::zeros(classes, DType::F32, &dev).map_err(err)?)
-        .map_err(err)?;
+    let b =
+        Var::from_tensor(&Tensor::zeros(classes, DType::F32, &dev).map_err(err)?).map_err(err)?;
     let mut opt = AdamW::new(
         vec![w.clone(), b.clone()],
         ParamsAdamW {
@@ -138,13 +138,18 @@ fn batch_loss(
     dim: usize,
 ) -> Result<Tensor, candle_core::Error> {
     let dev = Device::Cpu;
-    let flat: Vec<f32> = batch.iter().flat_map(|&i| rows.x[i].iter().copied()).collect();
+    let flat: Vec<f32> = batch
+        .iter()
+        .flat_map(|&i| rows.x[i].iter().copied())
+        .collect();
     let x = Tensor::from_vec(flat, (batch.len(), dim), &dev)?; // [batch, dim]
     let y: Vec<u32> = batch.iter().map(|&i| rows.y[i] as u32).collect();
     let y = Tensor::from_vec(y, (batch.len(), 1), &dev)?; // [batch, 1]
     let wt: Vec<f32> = batch.iter().map(|&i| rows.weight[i]).collect();
     let wt = Tensor::from_vec(wt, batch.len(), &dev)?; // [batch]
-    let logits = x.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?; // [batch, classes]
+    let logits = x
+        .matmul(&w.as_tensor().t()?)?
+        .broadcast_add(b.as_tensor())?; // [batch, classes]
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
     let picked = logp.gather(&y, 1)?.squeeze(1)?; // [batch]
     let total = (picked * &wt)?.sum_all()?;

@@ -63,7 +63,10 @@ impl TriageModel {
         if file.format != FORMAT || file.classes != CLASSES {
             return Err(TriageError::data(
                 &path,
-                format!("format {:?} with classes {:?} is not {FORMAT}", file.format, file.classes),
+                format!(
+                    "format {:?} with classes {:?} is not {FORMAT}",
+                    file.format, file.classes
+                ),
             ));
         }
         if file.encoder_sha256 != encoder_sha {
@@ -90,7 +93,10 @@ impl TriageModel {
             dim: file.dim,
         };
         if head.weights.len() != head.classes * head.dim || head.bias.len() != head.classes {
-            return Err(TriageError::data(&weights, "tensor shapes do not match triage.json"));
+            return Err(TriageError::data(
+                &weights,
+                "tensor shapes do not match triage.json",
+            ));
         }
         Ok(TriageModel {
             file,

@@ -180,7 +180,11 @@ fn read_sources(
     for (kind, path) in files {
         let bytes = std::fs::read(&path).map_err(|e| TriageError::io(&path, e))?;
         hashes.insert(path.display().to_string(), sha256_hex(&bytes));
-        out.extend(jsonl_examples(&path, &String::from_utf8_lossy(&bytes), kind)?);
+        out.extend(jsonl_examples(
+            &path,
+            &String::from_utf8_lossy(&bytes),
+            kind,
+        )?);
     }
     for path in &config.sources.promoted {
         let bytes = std::fs::read(path).map_err(|e| TriageError::io(path, e))?;
@@ -204,7 +208,9 @@ struct RawCase {
 
 /// The guard's JSONL format (`evalsets/guard/README.md`); errors name `file:line`.
 fn jsonl_examples(path: &Path, text: &str, kind: &str) -> Result<Vec<Example>, TriageError> {
-    let file = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into());
+    let file = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into());
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -261,11 +267,17 @@ struct PromotedMessage {
 fn promoted_examples(path: &Path, text: &str) -> Result<Vec<Example>, TriageError> {
     let file: PromotedFile =
         toml::from_str(text).map_err(|e| TriageError::data(path, e.to_string()))?;
-    let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into());
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into());
     Ok(file
         .cases
         .into_iter()
-        .filter(|c| c.source.as_deref().is_some_and(|s| s.starts_with("review:")))
+        .filter(|c| {
+            c.source
+                .as_deref()
+                .is_some_and(|s| s.starts_with("review:"))
+        })
         .filter(|c| {
             c.assert
                 .iter()
@@ -273,7 +285,11 @@ fn promoted_examples(path: &Path, text: &str) -> Result<Vec<Example>, TriageErro
         })
         .filter_map(|c| {
             let last = c.messages.iter().rev().find(|m| m.role == "user")?;
-            let lang = c.language.as_deref().and_then(Lang::from_tag).unwrap_or(Lang::PtBr);
+            let lang = c
+                .language
+                .as_deref()
+                .and_then(Lang::from_tag)
+                .unwrap_or(Lang::PtBr);
             Some(Example {
                 id: c.id.clone(),
                 lang: lang.as_str().into(),
@@ -368,8 +384,7 @@ fn split(rows: Vec<Example>, config: &TriageConfig) -> [Vec<Example>; 3] {
 
 /// `YYYYMMDDTHHMMSSZ` now (UTC).
 fn timestamp() -> String {
-    crate::ml::train::artifacts::utc_now()
-        .replace(['-', ':'], "")
+    crate::ml::train::artifacts::utc_now().replace(['-', ':'], "")
 }
 
 /// Reads one split file back.

@@ -139,14 +139,19 @@ fn package(
     let card = model_card(file, &metrics, data_dir);
     let files = vec![
         ("head.safetensors", weights.clone()),
-        ("triage.json", pretty(&serde_json::to_value(file).expect("serialises"))),
+        (
+            "triage.json",
+            pretty(&serde_json::to_value(file).expect("serialises")),
+        ),
         ("tokenizer.json", tokenizer),
         ("modelcard.yaml", card.into_bytes()),
         ("metrics.json", pretty(&metrics)),
         ("dataset_report.json", report_text.as_bytes().to_vec()),
     ];
     let dir = config.models.join(&version);
-    let tarball = config.models.join(format!("{}-{version}.tar.gz", config.task));
+    let tarball = config
+        .models
+        .join(format!("{}-{version}.tar.gz", config.task));
     write_all(&dir, &tarball, &version, files).map_err(|e| TriageError::io(&dir, e))?;
     Ok(RunOutcome {
         version,
@@ -195,7 +200,10 @@ fn newest(processed: &Path) -> Result<PathBuf, TriageError> {
         .collect();
     dirs.sort();
     dirs.pop().ok_or_else(|| {
-        TriageError::data(processed, "no prepared dataset: run `finetune prepare` first")
+        TriageError::data(
+            processed,
+            "no prepared dataset: run `finetune prepare` first",
+        )
     })
 }
 
@@ -208,22 +216,24 @@ fn embed_splits(dir: &Path, embedder: &Embedder) -> Result<Data, TriageError> {
     for (i, name) in ["train", "validation", "test"].iter().enumerate() {
         let path = dir.join(format!("{name}.jsonl"));
         let rows = read_split(&path)?;
-        let y = rows
-            .iter()
-            .map(|r| {
-                CLASSES
-                    .iter()
-                    .position(|c| *c == r.label)
-                    .ok_or_else(|| TriageError::data(&path, format!("unknown label {:?}", r.label)))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let y =
+            rows.iter()
+                .map(|r| {
+                    CLASSES.iter().position(|c| *c == r.label).ok_or_else(|| {
+                        TriageError::data(&path, format!("unknown label {:?}", r.label))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
         let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
         data.x[i] = embedder.embed(&texts)?;
         data.y[i] = y;
         data.rows[i] = rows;
     }
     if data.y[0].is_empty() || data.y[1].is_empty() {
-        return Err(TriageError::data(dir, "train and validation must not be empty"));
+        return Err(TriageError::data(
+            dir,
+            "train and validation must not be empty",
+        ));
     }
     Ok(data)
 }
@@ -235,7 +245,13 @@ fn row_weights(y: &[usize], balance: Balance) -> Vec<f32> {
     y.iter().for_each(|&c| counts[c] += 1);
     let class_w: Vec<f32> = counts
         .iter()
-        .map(|&n| if n == 0 { 0.0 } else { y.len() as f32 / (k as f32 * n as f32) })
+        .map(|&n| {
+            if n == 0 {
+                0.0
+            } else {
+                y.len() as f32 / (k as f32 * n as f32)
+            }
+        })
         .collect();
     match balance {
         Balance::ClassWeights => y.iter().map(|&c| class_w[c]).collect(),
@@ -277,7 +293,12 @@ pub fn choose_thresholds(p: &[Vec<f64>], y: &[usize], target: f64) -> BTreeMap<S
     ESCALATING
         .iter()
         .map(|&c| {
-            let mut pos: Vec<f64> = p.iter().zip(y).filter(|(_, t)| **t == c).map(|(p, _)| p[c]).collect();
+            let mut pos: Vec<f64> = p
+                .iter()
+                .zip(y)
+                .filter(|(_, t)| **t == c)
+                .map(|(p, _)| p[c])
+                .collect();
             pos.sort_by(|a, b| b.total_cmp(a));
             let need = ((target * pos.len() as f64).ceil() as usize).max(1);
             let t = pos.get(need - 1).copied().unwrap_or(0.5);
@@ -332,10 +353,25 @@ fn scores(
             let tp = matrix[c][c] as f64;
             let support: usize = matrix[c].iter().sum();
             let predicted_c: usize = matrix.iter().map(|r| r[c]).sum();
-            let precision = if predicted_c == 0 { 0.0 } else { tp / predicted_c as f64 };
-            let recall = if support == 0 { 0.0 } else { tp / support as f64 };
-            let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-            (*name, json!({"precision": precision, "recall": recall, "f1": f1, "support": support}))
+            let precision = if predicted_c == 0 {
+                0.0
+            } else {
+                tp / predicted_c as f64
+            };
+            let recall = if support == 0 {
+                0.0
+            } else {
+                tp / support as f64
+            };
+            let f1 = if precision + recall == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
+            (
+                *name,
+                json!({"precision": precision, "recall": recall, "f1": f1, "support": support}),
+            )
         })
         .collect();
     let mut by_language = serde_json::Map::new();
@@ -344,7 +380,8 @@ fn scores(
         let yt: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
         let yp: Vec<usize> = idx.iter().map(|&i| predicted[i]).collect();
         let pl: Vec<Vec<f64>> = idx.iter().map(|&i| p[i].clone()).collect();
-        let accuracy = yt.iter().zip(&yp).filter(|(a, b)| a == b).count() as f64 / yt.len().max(1) as f64;
+        let accuracy =
+            yt.iter().zip(&yp).filter(|(a, b)| a == b).count() as f64 / yt.len().max(1) as f64;
         by_language.insert(
             lang.into(),
             json!({"rows": idx.len(), "f1_macro": f1_macro(&yt, &yp), "accuracy": accuracy,
