@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("triage 8 concurrent turns in one batch", |b| {
         b.iter(|| {
             let xs = embedder.embed(black_box(&turns)).expect("embed");
-            black_box(xs.iter().map(|x| head.proba(x)).count())
+            black_box(xs.iter().map(|x| head.proba(x)).collect::<Vec<_>>())
         })
     });
 }

@@ -6,7 +6,7 @@
 //!
 //! - [`base`]: base models under `models/base/<name>/` and their `modelcard.yaml` manifest
 //!   (`powerbirth models base sync`).
-//! - [`config`]: `training/configs/triage.yaml`.
+//! - [`config`]: the YAML config, `training/configs/triage.yaml`.
 //! - [`prepare`]: the dataset (`powerbirth finetune prepare`): the guard's development set,
 //!   promoted nurse reviews and extra JSONL, redacted, deduplicated, split, with its report. The
 //!   guard's held-out parts are refused: they are the classifier's test sets.

@@ -40,7 +40,8 @@ struct Data {
 }
 
 /// Trains on the prepared dataset `data_dir` (default: the newest under the config's
-/// `processed` folder) with the encoder in the config's `base_model`.
+/// `processed` folder) with the encoder in the config's `base_model`. Long because it reads as
+/// the run's steps in order (data, train, thresholds, scores, metrics), each a call.
 pub fn run(
     config_path: &Path,
     data_dir: Option<&Path>,
