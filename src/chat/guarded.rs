@@ -63,6 +63,17 @@ pub(crate) fn report(v: &InputVerdict) -> Value {
     if let Some(m) = &v.moderation {
         r["moderation"] = moderation_report(m);
     }
+    // Which second reader added a category, if one did (the triage classifier, issue #19).
+    let mut readers: Vec<&str> = v
+        .matched
+        .iter()
+        .filter_map(|m| m.strip_prefix("second_opinion:"))
+        .filter_map(|m| m.split(':').next())
+        .collect();
+    readers.dedup();
+    if !readers.is_empty() {
+        r["second_opinion"] = json!(readers);
+    }
     r
 }
 

@@ -60,6 +60,11 @@ pub struct GuardArgs {
     /// Also list every message the guard got wrong (id, expected, got).
     #[arg(long)]
     pub misses: bool,
+    /// A trained triage version (`models/triage/<version>`) to compare: lexicons alone, the
+    /// classifier alone and both. Default: `[guard] triage_model`, if set. The targets stay
+    /// the lexicons' (the gates of `src/guard/tests/evalsets.rs`).
+    #[arg(long, value_name = "DIR")]
+    pub triage: Option<PathBuf>,
 }
 
 pub fn run(config: &Config, args: GuardArgs) -> anyhow::Result<()> {
@@ -117,8 +122,53 @@ pub fn run(config: &Config, args: GuardArgs) -> anyhow::Result<()> {
         print!("{report}");
         failures.extend(output_failures(&report));
     }
+    if let Some(dir) = args.triage.as_ref().or(config.guard.triage_model.as_ref()) {
+        compare_triage(config, &guard, dir, &parts_of(&args.evalset))?;
+    }
     if !failures.is_empty() {
         bail!("guard targets not met: {}", failures.join("; "));
+    }
+    Ok(())
+}
+
+/// The input parts `run` scores, by name.
+fn parts_of(dir: &Path) -> Vec<(String, PathBuf)> {
+    if has_jsonl(dir) {
+        vec![("messages".into(), dir.to_path_buf())]
+    } else {
+        ["dev", "heldout", "heldout2"]
+            .iter()
+            .map(|p| ((*p).to_string(), dir.join(p)))
+            .filter(|(_, d)| d.is_dir())
+            .collect()
+    }
+}
+
+/// Prints lexicons alone / classifier alone / both for each part (issue #19).
+fn compare_triage(
+    config: &Config,
+    plain: &Guard,
+    model_dir: &Path,
+    parts: &[(String, PathBuf)],
+) -> anyhow::Result<()> {
+    let encoder = &config.guard.triage_encoder;
+    let embedder = crate::embed::Embedder::load(encoder)?;
+    let sha = crate::ml::triage::model::encoder_sha256(encoder)?;
+    let model = crate::ml::triage::TriageModel::load(model_dir, embedder, &sha)?;
+    let both = Guard::load_with_second_opinion(
+        &config.guard.dir,
+        Some(std::sync::Arc::new(model.clone())),
+    )
+    .map_err(|e| anyhow::anyhow!("the guard data has a problem: {e}"))?;
+    println!(
+        "triage model {} ({})",
+        model.file.version,
+        model_dir.display()
+    );
+    for (name, dir) in parts {
+        let c = crate::ml::triage::compare::compare(name, plain, &both, &model, dir)
+            .map_err(|e| anyhow::anyhow!("{}", e.0))?;
+        print!("{c}");
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod eval_recommend;
 mod eval_score;
 mod features;
 mod ingest;
+mod finetune;
 mod ml;
 mod models;
 mod monitor;
@@ -120,6 +121,12 @@ pub enum Command {
     },
     /// Consume app events from the Redis Stream into anonymised Parquet (`[ingest]`).
     Ingest(ingest::IngestArgs),
+    /// The triage classifier: prepare its dataset, train it (`--config`, default
+    /// training/configs/triage.yaml).
+    Finetune {
+        #[command(subcommand)]
+        action: finetune::FinetuneCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +186,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             0 => return Ok(()),
             code => std::process::exit(i32::from(code)),
         },
+        Command::Finetune { action } => {
+            let config = if cli.config == std::path::Path::new("powerbirth.toml") {
+                PathBuf::from(finetune::DEFAULT_CONFIG)
+            } else {
+                cli.config
+            };
+            return finetune::run_command(&config, action).await;
+        }
         other => other,
     };
     let config = match Config::load(&cli.config) {
@@ -215,7 +230,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Models(_)
         | Command::Stats { .. }
         | Command::Monitor { .. }
-        | Command::Deploy { .. } => {
+        | Command::Deploy { .. }
+        | Command::Finetune { .. } => {
             unreachable!("handled above")
         }
     }

@@ -46,16 +46,57 @@ enum ModelsCommand {
     List { model: String },
     /// Every promotion: when, which version, from which, who approved, why.
     History { model: String },
+    /// Base models under `<models-dir>/base/<name>/`: `sync` verifies their files against
+    /// `modelcard.yaml` (writing it the first time, or with `--update` after a new version).
+    Base {
+        #[command(subcommand)]
+        action: BaseCommand,
+    },
     /// Make sure the risk model has a production version: when none exists, train the shipped
     /// config (`training/configs/risk.yaml`), register it and promote it with the approval
     /// `bootstrap`. `make run` runs it before `serve`; a no-op once production exists.
     Bootstrap,
 }
 
+#[derive(Debug, Subcommand)]
+enum BaseCommand {
+    /// Verify (or write) `<models-dir>/base/<name>/modelcard.yaml`.
+    Sync {
+        /// The base model's folder name (`all-minilm-l6-v2`).
+        name: String,
+        /// The descriptive card (source, licence, languages, limitations).
+        #[arg(long, value_name = "FILE")]
+        card: Option<PathBuf>,
+        /// Accept changed files (a new version installed on purpose) and record them.
+        #[arg(long)]
+        update: bool,
+    },
+}
+
+/// `models base sync`.
+fn base(models_dir: &std::path::Path, action: BaseCommand) -> anyhow::Result<()> {
+    use crate::ml::triage::base::{Sync, sync};
+    let BaseCommand::Sync { name, card, update } = action;
+    let card = card.unwrap_or_else(|| PathBuf::from(format!("training/base/{name}.yaml")));
+    let dir = models_dir.join("base").join(&name);
+    match sync(&name, &dir, &card, update)? {
+        Sync::Written => println!("{}: manifest written", dir.display()),
+        Sync::Verified => println!("{}: every file matches the manifest", dir.display()),
+        Sync::Updated(files) => {
+            println!("{}: manifest updated ({})", dir.display(), files.join(", "))
+        }
+    }
+    Ok(())
+}
+
 /// Runs a `models` command; a refused promotion is an error (exit 1) that says why.
 pub async fn run(args: ModelsArgs) -> anyhow::Result<()> {
+    if let ModelsCommand::Base { action } = args.action {
+        return base(&args.models_dir, action);
+    }
     let registry = Registry::from_env(&args.models_dir)?;
     match args.action {
+        ModelsCommand::Base { .. } => unreachable!("handled above"),
         ModelsCommand::Bootstrap => bootstrap(&args.models_dir, &registry).await?,
         ModelsCommand::Register { model, dir } => registered(&registry, &model, &dir).await?,
         ModelsCommand::Promote {

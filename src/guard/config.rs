@@ -14,6 +14,11 @@ pub struct GuardConfig {
     /// Forward a client's `"store": true` (the provider keeps the exchange). Off by default: the
     /// exchange may hold a pregnant woman's health data.
     pub allow_store: bool,
+    /// The triage classifier installed as the second opinion (a trained version folder,
+    /// `models/triage/<version>`), if any; `app` loads it (issue #19).
+    pub triage_model: Option<PathBuf>,
+    /// The encoder that version was trained on (`models/base/all-minilm-l6-v2`).
+    pub triage_encoder: PathBuf,
 }
 
 /// `[guard]` exactly as written; every key is optional.
@@ -22,6 +27,8 @@ pub struct GuardConfig {
 pub struct RawGuardConfig {
     dir: PathBuf,
     allow_store: bool,
+    triage_model: Option<PathBuf>,
+    triage_encoder: PathBuf,
 }
 
 impl Default for RawGuardConfig {
@@ -29,6 +36,8 @@ impl Default for RawGuardConfig {
         RawGuardConfig {
             dir: PathBuf::from("guard"),
             allow_store: false,
+            triage_model: None,
+            triage_encoder: PathBuf::from("models/base/all-minilm-l6-v2"),
         }
     }
 }
@@ -40,6 +49,11 @@ impl RawGuardConfig {
         GuardConfig {
             dir: resolve(self.dir),
             allow_store: self.allow_store,
+            triage_model: self
+                .triage_model
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(resolve),
+            triage_encoder: resolve(self.triage_encoder),
         }
     }
 }

@@ -42,3 +42,4 @@ pub mod recommend;
 pub mod registry;
 pub mod serve;
 pub mod train;
+pub mod triage;

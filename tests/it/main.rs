@@ -45,4 +45,5 @@ mod risk;
 mod shutdown;
 mod stats;
 mod store;
+mod triage;
 mod urgent;

@@ -1,0 +1,196 @@
+//! The triage fine-tuning configuration (`training/configs/triage.yaml`): the base encoder, the
+//! data sources, deduplication, split, balance, the head's hyper-parameters and where the
+//! versions go. Unknown keys are errors with the file's line; relative paths are read from the
+//! config file's folder, so a config prepares and trains the same from any working directory.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A triage config as written (paths resolved by [`TriageConfig::load`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageConfig {
+    /// The registry's model name and the tarball's prefix (`triage`).
+    pub task: String,
+    /// The base encoder folder (`models/base/<name>`, with `modelcard.yaml`).
+    pub base_model: PathBuf,
+    /// The guard's data folder: its PII redaction cleans every message before it is kept.
+    pub guard_dir: PathBuf,
+    pub sources: Sources,
+    #[serde(default)]
+    pub dedup: Dedup,
+    #[serde(default)]
+    pub split: Split,
+    #[serde(default)]
+    pub balance: Balance,
+    pub seed: u64,
+    pub head: HeadParams,
+    /// Prepared datasets go to `<processed>/<timestamp>/`.
+    pub processed: PathBuf,
+    /// Trained versions go to `<models>/<version>/` and `<models>/<task>-<version>.tar.gz`.
+    pub models: PathBuf,
+}
+
+/// Where the labelled messages come from. Only the guard's development part may be named: the
+/// held-out parts are the classifier's test sets ([`super::prepare`] refuses them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sources {
+    /// Folders of the guard's labelled `*.jsonl` (`evalsets/guard/dev`).
+    pub guard_sets: Vec<PathBuf>,
+    /// Eval set files (TOML) that nurse reviews were promoted into; a case with the `escalated`
+    /// assertion becomes a `red_flag` example (its last user message).
+    #[serde(default)]
+    pub promoted: Vec<PathBuf>,
+    /// More JSONL files in the guard's format (`{"id","lang","text","labels"}`).
+    #[serde(default)]
+    pub extra: Vec<PathBuf>,
+}
+
+/// Exact duplicates (same normalised text) always go; near duplicates are pairs whose
+/// embeddings' cosine is at least `near_cosine` (the later one goes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dedup {
+    pub near_cosine: f64,
+}
+
+impl Default for Dedup {
+    fn default() -> Self {
+        Dedup { near_cosine: 0.97 }
+    }
+}
+
+/// Fractions of each class that go to validation and test (the rest trains).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Split {
+    pub validation: f64,
+    pub test: f64,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Split {
+            validation: 0.2,
+            test: 0.2,
+        }
+    }
+}
+
+/// How the classes are balanced in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    /// The loss weighs each class by `n / (k · n_class)` (scikit-learn's `balanced`).
+    #[default]
+    ClassWeights,
+    /// Training rows of the smaller classes are repeated (seeded) up to the largest class.
+    Resample,
+}
+
+/// The classification head and its training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadParams {
+    /// Encoder layers left trainable from the top; 0 = the head only (the encoder is frozen, so
+    /// every message is embedded once).
+    pub freeze: usize,
+    pub max_epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Epochs without a better validation macro-F1 before training stops.
+    pub patience: usize,
+    /// The recall each escalating class (red flag, self-harm) must keep on validation; the
+    /// per-class threshold is the highest that reaches it.
+    pub target_recall: f64,
+}
+
+/// A config that cannot be used, naming the file (and line, for YAML errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Yaml {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl TriageConfig {
+    /// Reads, checks and resolves `path`; returns the config and its bytes (hashed into the data
+    /// and model versions).
+    pub fn load(path: &Path) -> Result<(TriageConfig, Vec<u8>), ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        let mut c: TriageConfig = serde_norway::from_str(&text).map_err(|e| ConfigError::Yaml {
+            path: path.to_path_buf(),
+            line: e.location().map_or(0, |l| l.line()),
+            message: e.to_string(),
+        })?;
+        c.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let at = |p: &mut PathBuf| *p = base.join(&*p);
+        at(&mut c.base_model);
+        at(&mut c.guard_dir);
+        at(&mut c.processed);
+        at(&mut c.models);
+        let s = &mut c.sources;
+        s.guard_sets.iter_mut().for_each(at);
+        s.promoted.iter_mut().for_each(at);
+        s.extra.iter_mut().for_each(at);
+        Ok((c, bytes))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let h = &self.head;
+        let fraction = |x: f64| x.is_finite() && (0.0..1.0).contains(&x);
+        if !fraction(self.split.validation) || !fraction(self.split.test) {
+            return Err("split.validation and split.test are fractions in [0, 1)".into());
+        }
+        if self.split.validation + self.split.test >= 0.9 {
+            return Err("split.validation + split.test must leave at least 10 % to train".into());
+        }
+        if !(self.dedup.near_cosine > 0.0 && self.dedup.near_cosine <= 1.0) {
+            return Err("dedup.near_cosine must be in (0, 1]".into());
+        }
+        if h.freeze > 0 {
+            return Err(format!(
+                "head.freeze = {}: only 0 (head only, frozen encoder) is implemented; training \
+                 encoder layers on 2 CPU cores is not",
+                h.freeze
+            ));
+        }
+        if h.max_epochs == 0 || h.batch_size == 0 {
+            return Err("head.max_epochs and head.batch_size must be positive".into());
+        }
+        if !(h.learning_rate > 0.0 && h.learning_rate.is_finite()) {
+            return Err("head.learning_rate must be positive".into());
+        }
+        if !(h.weight_decay >= 0.0 && h.weight_decay.is_finite()) {
+            return Err("head.weight_decay must be ≥ 0".into());
+        }
+        if !(h.target_recall > 0.0 && h.target_recall <= 1.0) {
+            return Err("head.target_recall must be in (0, 1]".into());
+        }
+        if self.sources.guard_sets.is_empty() && self.sources.extra.is_empty() {
+            return Err("sources: name at least one guard set or extra file".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,431 @@
+//! `powerbirth finetune run`: a prepared dataset through the frozen encoder, the head trained
+//! ([`super::head`]), the escalation thresholds chosen on validation, scored on the test split,
+//! written to `<models>/<version>/` (`head.safetensors`, `triage.json`, `tokenizer.json`,
+//! `modelcard.yaml`, `metrics.json`, `dataset_report.json`) and packaged as
+//! `<models>/triage-<version>.tar.gz`. The version is the first 12 hex digits of
+//! SHA-256(config bytes ‖ data hash ‖ base model hash ‖ [`FORMAT`]): the same inputs give the same
+//! version and the same weights.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::config::Balance;
+use super::head::{self, Head, Rows};
+use super::model::{TriageFile, encoder_sha256};
+use super::prepare::{DatasetReport, Example, read_split};
+use super::{CLASSES, ESCALATING, FORMAT, TriageConfig, TriageError, sha256_hex};
+use crate::embed::Embedder;
+use crate::ml::train::artifacts::{git_sha, utc_now, write_all};
+use crate::ml::train::metrics::{argmax, confusion, f1_macro, roc_auc};
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub version: String,
+    pub dir: PathBuf,
+    pub tarball: PathBuf,
+    /// SHA-256 of `head.safetensors` (what "the same weights" means).
+    pub weights_sha256: String,
+    pub metrics: serde_json::Value,
+}
+
+/// The embedded splits.
+struct Data {
+    x: [Vec<Vec<f32>>; 3],
+    y: [Vec<usize>; 3],
+    rows: [Vec<Example>; 3],
+}
+
+/// Trains on the prepared dataset `data_dir` (default: the newest under the config's
+/// `processed` folder) with the encoder in the config's `base_model`. Long because it reads as
+/// the run's steps in order (data, train, thresholds, scores, metrics), each a call.
+pub fn run(
+    config_path: &Path,
+    data_dir: Option<&Path>,
+    embedder: &Embedder,
+) -> Result<RunOutcome, TriageError> {
+    let started = Instant::now();
+    let cpu_start = cpu_seconds();
+    let (config, config_bytes) = TriageConfig::load(config_path)?;
+    let data_dir = match data_dir {
+        Some(d) => d.to_path_buf(),
+        None => newest(&config.processed)?,
+    };
+    let report_path = data_dir.join("dataset_report.json");
+    let report_text =
+        std::fs::read_to_string(&report_path).map_err(|e| TriageError::io(&report_path, e))?;
+    let report: DatasetReport = serde_json::from_str(&report_text)
+        .map_err(|e| TriageError::data(&report_path, e.to_string()))?;
+    let encoder_sha = encoder_sha256(&config.base_model)?;
+    let data = embed_splits(&data_dir, embedder)?;
+
+    let weights = row_weights(&data.y[0], config.balance);
+    let (x, y, weight) = resample(&data, &weights, config.balance, config.seed);
+    let trained = head::train(
+        &Rows {
+            x: &x,
+            y: &y,
+            weight: &weight,
+        },
+        (&data.x[1], &data.y[1]),
+        CLASSES.len(),
+        &config.head,
+        config.seed,
+    )?;
+    let h = &trained.head;
+    let proba = |i: usize| -> Vec<Vec<f64>> { data.x[i].iter().map(|x| h.proba(x)).collect() };
+    let (val_p, test_p) = (proba(1), proba(2));
+    let thresholds = choose_thresholds(&val_p, &data.y[1], config.head.target_recall);
+
+    let mut id = Vec::new();
+    id.extend_from_slice(&config_bytes);
+    id.extend_from_slice(report.data_sha256.as_bytes());
+    id.extend_from_slice(encoder_sha.as_bytes());
+    id.extend_from_slice(FORMAT.as_bytes());
+    let version = sha256_hex(&id)[..12].to_string();
+    let base_name = config
+        .base_model
+        .file_name()
+        .map_or_else(|| "base".into(), |n| n.to_string_lossy().to_string());
+    let file = TriageFile {
+        format: FORMAT.into(),
+        version: version.clone(),
+        classes: CLASSES.iter().map(|c| c.to_string()).collect(),
+        thresholds: thresholds.clone(),
+        base_model: base_name,
+        encoder_sha256: encoder_sha,
+        dim: h.dim,
+    };
+    let validation = json!({
+        "f1_macro": trained.best_validation_f1,
+        "red_flag_roc_auc": auc_of(&val_p, &data.y[1], super::RED_FLAG),
+        "escalation": escalation(&val_p, &data.y[1], &thresholds),
+    });
+    let test = scores(&test_p, &data.y[2], &data.rows[2], &thresholds);
+    let cv = json!({
+        "f1_macro": {"mean": trained.best_validation_f1},
+        "roc_auc_high": {"mean": auc_of(&val_p, &data.y[1], super::RED_FLAG).unwrap_or(0.0)},
+    });
+    let metrics = json!({
+        "task": config.task, "version": version, "git_sha": git_sha(),
+        "data_sha256": report.data_sha256, "config_sha256": sha256_hex(&config_bytes),
+        "seed": config.seed, "config": config, "classes": CLASSES,
+        "thresholds": thresholds, "epochs": trained.epochs, "best_epoch": trained.best_epoch,
+        "rows": {"train": data.y[0].len(), "validation": data.y[1].len(), "test": data.y[2].len()},
+        "cv": cv, "validation": validation, "test": test,
+        "cpu_seconds": cpu_seconds() - cpu_start,
+        "wall_seconds": started.elapsed().as_secs_f64(),
+        "created_at": utc_now(),
+    });
+    package(&config, &data_dir, &file, h, metrics, &report_text)
+}
+
+/// Writes the version folder and its tarball.
+fn package(
+    config: &TriageConfig,
+    data_dir: &Path,
+    file: &TriageFile,
+    head: &Head,
+    metrics: serde_json::Value,
+    report_text: &str,
+) -> Result<RunOutcome, TriageError> {
+    let version = file.version.clone();
+    let weights = safetensors_bytes(head)?;
+    let tokenizer_path = config.base_model.join("tokenizer.json");
+    let tokenizer =
+        std::fs::read(&tokenizer_path).map_err(|e| TriageError::io(&tokenizer_path, e))?;
+    let card = model_card(file, &metrics, data_dir);
+    let files = vec![
+        ("head.safetensors", weights.clone()),
+        (
+            "triage.json",
+            pretty(&serde_json::to_value(file).expect("serialises")),
+        ),
+        ("tokenizer.json", tokenizer),
+        ("modelcard.yaml", card.into_bytes()),
+        ("metrics.json", pretty(&metrics)),
+        ("dataset_report.json", report_text.as_bytes().to_vec()),
+    ];
+    let dir = config.models.join(&version);
+    let tarball = config
+        .models
+        .join(format!("{}-{version}.tar.gz", config.task));
+    write_all(&dir, &tarball, &version, files).map_err(|e| TriageError::io(&dir, e))?;
+    Ok(RunOutcome {
+        version,
+        dir,
+        tarball,
+        weights_sha256: sha256_hex(&weights),
+        metrics,
+    })
+}
+
+fn pretty(v: &serde_json::Value) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).expect("JSON serialises");
+    s.push('\n');
+    s.into_bytes()
+}
+
+/// `weight` `[classes, dim]` and `bias` `[classes]` as safetensors bytes.
+fn safetensors_bytes(head: &Head) -> Result<Vec<u8>, TriageError> {
+    use candle_core::{Device, Tensor};
+    let err = |e: candle_core::Error| TriageError::Train(e.to_string());
+    let w = Tensor::from_vec(head.weights.clone(), (head.classes, head.dim), &Device::Cpu)
+        .map_err(err)?;
+    let b = Tensor::from_vec(head.bias.clone(), head.classes, &Device::Cpu).map_err(err)?;
+    // candle writes safetensors to a path only: a private temporary file, read back and removed.
+    let tmp = std::env::temp_dir().join(format!(
+        "powerbirth-triage-head-{}-{:?}.safetensors",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    candle_core::safetensors::save(
+        &std::collections::HashMap::from([("weight".to_string(), w), ("bias".to_string(), b)]),
+        &tmp,
+    )
+    .map_err(err)?;
+    let bytes = std::fs::read(&tmp).map_err(|e| TriageError::io(&tmp, e));
+    let _ = std::fs::remove_file(&tmp);
+    bytes
+}
+
+/// The newest prepared dataset (by folder name, a UTC timestamp).
+fn newest(processed: &Path) -> Result<PathBuf, TriageError> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(processed)
+        .map_err(|e| TriageError::io(processed, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("dataset_report.json").is_file())
+        .collect();
+    dirs.sort();
+    dirs.pop().ok_or_else(|| {
+        TriageError::data(
+            processed,
+            "no prepared dataset: run `finetune prepare` first",
+        )
+    })
+}
+
+fn embed_splits(dir: &Path, embedder: &Embedder) -> Result<Data, TriageError> {
+    let mut data = Data {
+        x: Default::default(),
+        y: Default::default(),
+        rows: Default::default(),
+    };
+    for (i, name) in ["train", "validation", "test"].iter().enumerate() {
+        let path = dir.join(format!("{name}.jsonl"));
+        let rows = read_split(&path)?;
+        let y =
+            rows.iter()
+                .map(|r| {
+                    CLASSES.iter().position(|c| *c == r.label).ok_or_else(|| {
+                        TriageError::data(&path, format!("unknown label {:?}", r.label))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+        let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+        data.x[i] = embedder.embed(&texts)?;
+        data.y[i] = y;
+        data.rows[i] = rows;
+    }
+    if data.y[0].is_empty() || data.y[1].is_empty() {
+        return Err(TriageError::data(
+            dir,
+            "train and validation must not be empty",
+        ));
+    }
+    Ok(data)
+}
+
+/// Per-class loss weights `n / (k · n_class)` (scikit-learn's `balanced`), or 1 when resampling.
+fn row_weights(y: &[usize], balance: Balance) -> Vec<f32> {
+    let k = CLASSES.len();
+    let mut counts = vec![0usize; k];
+    y.iter().for_each(|&c| counts[c] += 1);
+    let class_w: Vec<f32> = counts
+        .iter()
+        .map(|&n| {
+            if n == 0 {
+                0.0
+            } else {
+                y.len() as f32 / (k as f32 * n as f32)
+            }
+        })
+        .collect();
+    match balance {
+        Balance::ClassWeights => y.iter().map(|&c| class_w[c]).collect(),
+        Balance::Resample => vec![1.0; y.len()],
+    }
+}
+
+/// With `resample`, each smaller class's rows repeated (seeded draw) up to the largest class.
+fn resample(
+    data: &Data,
+    weights: &[f32],
+    balance: Balance,
+    seed: u64,
+) -> (Vec<Vec<f32>>, Vec<usize>, Vec<f32>) {
+    let (x, y) = (&data.x[0], &data.y[0]);
+    let (mut ox, mut oy, mut ow) = (x.clone(), y.clone(), weights.to_vec());
+    if balance == Balance::Resample {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+        let by: Vec<Vec<usize>> = (0..CLASSES.len())
+            .map(|c| (0..y.len()).filter(|&i| y[i] == c).collect())
+            .collect();
+        let largest = by.iter().map(Vec::len).max().unwrap_or(0);
+        for rows in by.iter().filter(|r| !r.is_empty()) {
+            for _ in rows.len()..largest {
+                let i = rows[rng.random_range(0..rows.len())];
+                ox.push(x[i].clone());
+                oy.push(y[i]);
+                ow.push(1.0);
+            }
+        }
+    }
+    (ox, oy, ow)
+}
+
+/// For each escalating class, the highest threshold keeping `target` recall on validation: the
+/// probability of the ⌈target · n⌉-th most confident true example (0.5 when validation has none).
+pub fn choose_thresholds(p: &[Vec<f64>], y: &[usize], target: f64) -> BTreeMap<String, f64> {
+    ESCALATING
+        .iter()
+        .map(|&c| {
+            let mut pos: Vec<f64> = p
+                .iter()
+                .zip(y)
+                .filter(|(_, t)| **t == c)
+                .map(|(p, _)| p[c])
+                .collect();
+            pos.sort_by(|a, b| b.total_cmp(a));
+            let need = ((target * pos.len() as f64).ceil() as usize).max(1);
+            let t = pos.get(need - 1).copied().unwrap_or(0.5);
+            (CLASSES[c].to_string(), t)
+        })
+        .collect()
+}
+
+fn auc_of(p: &[Vec<f64>], y: &[usize], c: usize) -> Option<f64> {
+    let truth: Vec<bool> = y.iter().map(|t| *t == c).collect();
+    let score: Vec<f64> = p.iter().map(|p| p[c]).collect();
+    roc_auc(&truth, &score)
+}
+
+/// Recall, precision and counts of each escalating class at its threshold.
+fn escalation(p: &[Vec<f64>], y: &[usize], t: &BTreeMap<String, f64>) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for &c in &ESCALATING {
+        let th = t.get(CLASSES[c]).copied().unwrap_or(0.5);
+        let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
+        for (p, &truth) in p.iter().zip(y) {
+            match (p[c] >= th, truth == c) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fneg += 1,
+                _ => {}
+            }
+        }
+        let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+        out.insert(
+            CLASSES[c].into(),
+            json!({"threshold": th, "recall": ratio(tp, tp + fneg), "precision": ratio(tp, tp + fp),
+                   "true_positives": tp, "false_positives": fp, "false_negatives": fneg}),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+/// Test-split figures: per class (argmax), the confusion matrix, per language, escalation.
+fn scores(
+    p: &[Vec<f64>],
+    y: &[usize],
+    rows: &[Example],
+    t: &BTreeMap<String, f64>,
+) -> serde_json::Value {
+    let predicted: Vec<usize> = p.iter().map(|p| argmax(p)).collect();
+    let matrix = confusion(y, &predicted, CLASSES.len());
+    let per_class: BTreeMap<&str, serde_json::Value> = CLASSES
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let tp = matrix[c][c] as f64;
+            let support: usize = matrix[c].iter().sum();
+            let predicted_c: usize = matrix.iter().map(|r| r[c]).sum();
+            let precision = if predicted_c == 0 {
+                0.0
+            } else {
+                tp / predicted_c as f64
+            };
+            let recall = if support == 0 {
+                0.0
+            } else {
+                tp / support as f64
+            };
+            let f1 = if precision + recall == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
+            (
+                *name,
+                json!({"precision": precision, "recall": recall, "f1": f1, "support": support}),
+            )
+        })
+        .collect();
+    let mut by_language = serde_json::Map::new();
+    for lang in ["pt-BR", "en"] {
+        let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].lang == lang).collect();
+        let yt: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
+        let yp: Vec<usize> = idx.iter().map(|&i| predicted[i]).collect();
+        let pl: Vec<Vec<f64>> = idx.iter().map(|&i| p[i].clone()).collect();
+        let accuracy =
+            yt.iter().zip(&yp).filter(|(a, b)| a == b).count() as f64 / yt.len().max(1) as f64;
+        by_language.insert(
+            lang.into(),
+            json!({"rows": idx.len(), "f1_macro": f1_macro(&yt, &yp), "accuracy": accuracy,
+                   "escalation": escalation(&pl, &yt, t)}),
+        );
+    }
+    json!({
+        "f1_macro": f1_macro(y, &predicted),
+        "per_class": per_class,
+        "confusion": matrix,
+        "by_language": by_language,
+        "escalation": escalation(p, y, t),
+    })
+}
+
+/// `modelcard.yaml` of a version.
+fn model_card(file: &TriageFile, metrics: &serde_json::Value, data_dir: &Path) -> String {
+    format!(
+        "name: triage\nversion: {}\nbase_model: {}\nencoder_sha256: {}\nclasses: [{}]\n\
+         thresholds: {}\ndata: {}\ndata_sha256: {}\nintended_use: >-\n  Second opinion of the \
+         input guard: may add a red_flag or self_harm escalation the lexicons missed; never \
+         removes one.\nlimitations: >-\n  Trained on a few hundred messages written by engineers \
+         (evalsets/guard/dev), not clinicians. English-only base encoder (all-MiniLM-L6-v2) read \
+         on pt-BR text. See docs/model-performance.md for held-out figures.\n",
+        file.version,
+        file.base_model,
+        file.encoder_sha256,
+        file.classes.join(", "),
+        serde_json::to_string(&file.thresholds).unwrap_or_default(),
+        data_dir.display(),
+        metrics["data_sha256"].as_str().unwrap_or(""),
+    )
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`, 100 ticks a
+/// second); 0 elsewhere.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
