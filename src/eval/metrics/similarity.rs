@@ -1,6 +1,6 @@
 //! Semantic similarity: the cosine of two sentence embeddings from all-MiniLM-L6-v2. The encoder
-//! itself lives in [`crate::embed`] (shared with the content recommender and the triage classifier); this module keeps the
-//! eval metric's name and its reference tests.
+//! itself lives in [`crate::embed`] (shared with the content recommender and the triage
+//! classifier); this module keeps the eval metric's name and its reference tests.
 
 pub use crate::embed::{DEFAULT_MODEL_DIR, EmbedError, Embedder, cosine};
 
@@ -8,8 +8,6 @@ pub use crate::embed::{DEFAULT_MODEL_DIR, EmbedError, Embedder, cosine};
 mod tests {
     use std::path::Path;
     use std::sync::OnceLock;
-
-    use std::path::Path;
 
     use super::super::reference::{cases, expected, segments};
     use super::*;
