@@ -151,13 +151,14 @@ pub enum KeysCommand {
     Revoke { name: String },
 }
 
-/// Runs the parsed command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // The ML and registry commands do not read the server configuration (the registry reads
-    // MLFLOW_TRACKING_URI or models/); `train` takes `--config` as its training config.
-    let command = match cli.command {
+/// The ML, registry, statistics and deploy commands, which do not read the server
+/// configuration (the registry reads MLFLOW_TRACKING_URI or models/; `train` and `finetune`
+/// take `--config` as their training config). Gives the command back when it is not one of them.
+async fn run_without_server_config(cli: Cli) -> anyhow::Result<Option<Cli>> {
+    let default_config = cli.config == std::path::Path::new("powerbirth.toml");
+    match cli.command {
         Command::Data { action } => match ml::data(action)? {
-            0 => return Ok(()),
+            0 => Ok(None),
             code => std::process::exit(i32::from(code)),
         },
         Command::Train {
@@ -165,7 +166,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             register,
             models_dir,
         } => {
-            let config = if cli.config == std::path::Path::new("powerbirth.toml") {
+            let config = if default_config {
                 PathBuf::from("training/configs/risk.yaml")
             } else {
                 cli.config
@@ -174,28 +175,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if register || std::env::var_os("MLFLOW_TRACKING_URI").is_some() {
                 models::register(&models_dir, &task, &dir).await?;
             }
-            return Ok(());
+            Ok(None)
         }
-        Command::Models(args) => return models::run(args).await,
-        Command::Stats { action } => return stats::run(action),
+        Command::Models(args) => models::run(args).await.map(|()| None),
+        Command::Stats { action } => stats::run(action).map(|()| None),
         // `monitor canary` reads the database: it goes on with the configuration.
         Command::Monitor { action } if !matches!(action, monitor::MonitorCommand::Canary(_)) => {
-            return monitor::run(action);
+            monitor::run(action).map(|()| None)
         }
         Command::Deploy { action } => match deploy::run(action).await? {
-            0 => return Ok(()),
+            0 => Ok(None),
             code => std::process::exit(i32::from(code)),
         },
         Command::Finetune { action } => {
-            let config = if cli.config == std::path::Path::new("powerbirth.toml") {
+            let config = if default_config {
                 PathBuf::from(finetune::DEFAULT_CONFIG)
             } else {
                 cli.config
             };
-            return finetune::run_command(&config, action).await;
+            finetune::run_command(&config, action).await.map(|()| None)
         }
-        other => other,
+        command => Ok(Some(Cli { command, ..cli })),
+    }
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Some(cli) = run_without_server_config(cli).await? else {
+        return Ok(());
     };
+    let command = cli.command;
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         // `eval` exit codes carry meaning for CI: a configuration it cannot use is 2, not 1.
