@@ -108,23 +108,9 @@ pub struct HeadParams {
     pub target_recall: f64,
 }
 
-/// A config that cannot be used, naming the file (and line, for YAML errors).
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {message}")]
-    Yaml {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-}
+/// A config that cannot be used, naming the file (and line, for YAML errors): the training
+/// config's error, one type for both YAML configs.
+pub use crate::ml::train::config::ConfigError;
 
 impl TriageConfig {
     /// Reads, checks and resolves `path`; returns the config and its bytes (hashed into the data
