@@ -134,3 +134,58 @@ async fn ingested_days_become_features_incrementally_and_a_failing_day_stops_wit
         "the failing day wrote nothing"
     );
 }
+
+/// The end of the pipeline: what ingestion materialised is what `/v1/risk/obstetric` reads for
+/// that pseudonym. Ana's stored systolic pressure and heart rate (from two ingested days) fill
+/// what the request leaves out; the answer equals one where every value is sent.
+#[tokio::test]
+async fn materialised_features_are_served_by_the_risk_endpoint_by_pseudonym() {
+    let Some(h) = Harness::new("") else { return };
+    seed(&h);
+    assert!(h.ingest("c1", &["--once"]).status.success());
+    let out = materialize(&h, &["--from", "2026-12-06", "--to", "2026-12-07"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let root = crate::risk::fixture::registry_with_lr_in_production().await;
+    let app = crate::common::spawn_app_with(crate::common::Spawn {
+        extra_toml: crate::risk::fixture::risk_toml(root.path(), ""),
+        db_url: Some(format!(
+            "sqlite://{}",
+            h.dir.path().join("db.sqlite").display()
+        )),
+        ..crate::common::Spawn::default()
+    })
+    .await;
+    let ana = Anonymizer::new(Secret::new(KEY.into())).pseudonym("ana");
+    let rest = json!({"age_years": 31, "diastolic_bp_mmhg": 85, "blood_glucose_mmol_l": 6.5,
+                      "body_temperature_c": 36.8});
+    let mut by_id = rest.clone();
+    by_id["patient_id"] = json!(ana);
+    let mut sent = rest.clone();
+    sent["systolic_bp_mmhg"] = json!(145);
+    sent["heart_rate_bpm"] = json!(80);
+
+    let stored = app.post("/v1/risk/obstetric", &by_id).await;
+    assert_eq!(stored.status(), 200);
+    let stored: serde_json::Value = stored.json().await.unwrap();
+    let full: serde_json::Value = app
+        .post("/v1/risk/obstetric", &sent)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["probabilities"], full["probabilities"], "{stored}");
+    assert_eq!(stored["risk_level"], full["risk_level"]);
+
+    // The raw id is not a key of the store: her measurements are missing, named.
+    let mut raw = rest.clone();
+    raw["patient_id"] = json!("ana");
+    let missing = app.post("/v1/risk/obstetric", &raw).await;
+    assert_eq!(missing.status(), 422);
+    let body = missing.text().await.unwrap();
+    assert!(body.contains("systolic_bp_mmhg"), "{body}");
+}
