@@ -167,6 +167,7 @@ pub async fn materialize(
         },
     };
     let last = day(to)?;
+    let topics = catalogue_topics(&config.recommend.content_dir);
     if first > last {
         println!(
             "nothing to materialise: already up to {}",
@@ -180,7 +181,7 @@ pub async fn materialize(
     for d in first..=last {
         let date = date_of_day(d);
         check_partition(raw, &date, &suite)?;
-        let (risk, engagement) = materialize_day(raw, &date, store).await?;
+        let (risk, engagement) = materialize_day(raw, &date, store, &topics).await?;
         materializations::set_last_date(db, MATERIALIZE_JOB, &date, crate::core::now_ms()).await?;
         println!("{date}: {risk} risk rows, {engagement} engagement rows");
     }
@@ -225,6 +226,7 @@ async fn materialize_day(
     raw: &std::path::Path,
     date: &str,
     store: &crate::features::FeatureStore,
+    topics: &crate::ingest::materialize::Topics,
 ) -> anyhow::Result<(usize, usize)> {
     use crate::core::calendar::{date_of_day, day_of, parse_instant};
     use crate::ingest::materialize::{self as m, MeasurementRow};
@@ -243,7 +245,7 @@ async fn materialize_day(
     for d in end - 29..=end {
         views.extend(m::read_views(raw, &date_of_day(d))?);
     }
-    let engagement = m::engagement(&views, date);
+    let engagement = m::engagement(&views, date, topics);
     for (patient, mut values) in engagement.clone() {
         if let Some(stored) = store.engagement(&patient).await? {
             values.language = stored.values.language;
@@ -254,4 +256,23 @@ async fn materialize_day(
         store.put_engagement(&patient, values).await?;
     }
     Ok((by_patient.len(), engagement.len()))
+}
+
+/// Each article's topics from the content catalogue (`[recommend] content_dir`), so content views
+/// count under the same topics the recommender ranks by. A catalogue that does not load is
+/// reported and views then count under their id's first path segment.
+fn catalogue_topics(dir: &std::path::Path) -> crate::ingest::materialize::Topics {
+    match crate::ml::recommend::catalogue::Catalogue::load(dir) {
+        Ok(c) => c
+            .articles()
+            .iter()
+            .map(|a| (a.id.clone(), a.topics.clone()))
+            .collect(),
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("warning: content catalogue: {e}");
+            }
+            crate::ingest::materialize::Topics::new()
+        }
+    }
 }

@@ -175,26 +175,41 @@ pub fn topic(content_id: &str) -> String {
         .collect()
 }
 
-/// Engagement per patient from the views of the 30 days ending with `day` (`YYYY-MM-DD`).
-pub fn engagement(views: &[ViewRow], day: &str) -> BTreeMap<String, EngagementFeatures> {
+/// The content catalogue's topics of each article id (`content/articles/*.md`), as `cli` reads
+/// them: a view counts once for each topic of its article.
+pub type Topics = std::collections::HashMap<String, Vec<String>>;
+
+/// Engagement per patient from the views of the 30 days ending with `day` (`YYYY-MM-DD`). An
+/// article's topics come from `topics` (the catalogue); an id the catalogue does not know counts
+/// under [`topic`] of the id.
+pub fn engagement(
+    views: &[ViewRow],
+    day: &str,
+    topics: &Topics,
+) -> BTreeMap<String, EngagementFeatures> {
     let end = parse_instant(day).unwrap_or(0) + DAY_MS;
     let mut sorted: Vec<&ViewRow> = views.iter().filter(|v| v.occurred_at_ms < end).collect();
     sorted.sort_by_key(|v| std::cmp::Reverse(v.occurred_at_ms));
     let mut out: BTreeMap<String, EngagementFeatures> = BTreeMap::new();
     for v in sorted {
         let e = out.entry(v.patient_id.clone()).or_default();
-        let t = topic(&v.content_id);
+        let of_article = topics
+            .get(&v.content_id)
+            .cloned()
+            .unwrap_or_else(|| vec![topic(&v.content_id)]);
         let age = end - v.occurred_at_ms;
-        if age <= 30 * DAY_MS {
-            *e.views_30d.entry(t.clone()).or_default() += 1;
-            if v.completed {
-                *e.completions_30d.entry(t.clone()).or_default() += 1;
+        for t in of_article {
+            if age <= 30 * DAY_MS {
+                *e.views_30d.entry(t.clone()).or_default() += 1;
+                if v.completed {
+                    *e.completions_30d.entry(t.clone()).or_default() += 1;
+                }
             }
-        }
-        if age <= 7 * DAY_MS {
-            *e.views_7d.entry(t.clone()).or_default() += 1;
-            if v.completed {
-                *e.completions_7d.entry(t).or_default() += 1;
+            if age <= 7 * DAY_MS {
+                *e.views_7d.entry(t.clone()).or_default() += 1;
+                if v.completed {
+                    *e.completions_7d.entry(t).or_default() += 1;
+                }
             }
         }
         if e.read_content_ids.len() < 200 && !e.read_content_ids.contains(&v.content_id) {
@@ -258,7 +273,7 @@ mod tests {
             v(40, "sono/velho", true),
             v(-1, "futuro/x", true),
         ];
-        let e = &engagement(&views, day)["p"];
+        let e = &engagement(&views, day, &Topics::new())["p"];
         assert_eq!(e.views_7d.get("nutricao"), Some(&2));
         assert_eq!(e.completions_7d.get("nutricao"), Some(&1));
         assert_eq!(e.views_7d.get("sono"), None);
@@ -273,5 +288,24 @@ mod tests {
             ]
         );
         assert_eq!(e.last_active_ms, Some(noon));
+    }
+
+    #[test]
+    fn a_catalogue_article_counts_under_each_of_its_topics() {
+        let noon = parse_instant("2026-12-07T12:00:00Z").unwrap();
+        let views = [ViewRow {
+            patient_id: "p".into(),
+            occurred_at_ms: noon,
+            content_id: "pt-pressao-alta-pre-eclampsia".into(),
+            completed: true,
+        }];
+        let topics = Topics::from([(
+            "pt-pressao-alta-pre-eclampsia".to_string(),
+            vec!["blood-pressure".to_string(), "danger-signs".to_string()],
+        )]);
+        let e = &engagement(&views, "2026-12-07", &topics)["p"];
+        assert_eq!(e.views_7d.get("blood-pressure"), Some(&1));
+        assert_eq!(e.completions_30d.get("danger-signs"), Some(&1));
+        assert_eq!(e.views_7d.len(), 2, "{:?}", e.views_7d);
     }
 }
