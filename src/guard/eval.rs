@@ -238,35 +238,39 @@ pub fn load_cases(dir: &Path) -> Result<Vec<EvalCase>, EvalError> {
     let mut cases = Vec::new();
     let mut ids = std::collections::HashMap::new();
     for (at, line) in jsonl_lines(dir)? {
-        let raw: RawCase =
-            serde_json::from_str(&line).map_err(|e| EvalError(format!("{at}: {e}")))?;
-        let lang = Lang::from_tag(&raw.lang)
-            .ok_or_else(|| EvalError(format!("{at}: lang {:?} is not pt-BR or en", raw.lang)))?;
-        let labels = raw
-            .labels
-            .iter()
-            .map(|l| {
-                Category::parse(l).ok_or_else(|| EvalError(format!("{at}: unknown label {l:?}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(prev) = ids.insert(raw.id.clone(), at.clone()) {
+        let case = parse_case(&line, at)?;
+        if let Some(prev) = ids.insert(case.id.clone(), case.at.clone()) {
             return Err(EvalError(format!(
-                "{at}: id {:?} is also used at {prev}",
-                raw.id
+                "{}: id {:?} is also used at {prev}",
+                case.at, case.id
             )));
         }
-        cases.push(EvalCase {
-            id: raw.id,
-            lang,
-            text: raw.text,
-            labels,
-            at,
-        });
+        cases.push(case);
     }
     if cases.is_empty() {
         return Err(EvalError(format!("{}: no *.jsonl cases", dir.display())));
     }
     Ok(cases)
+}
+
+/// One line of a guard case file (`evalsets/guard/README.md`); `at` is its `file:line`, which
+/// every error names. The triage classifier's dataset reads the same format through it.
+pub fn parse_case(line: &str, at: String) -> Result<EvalCase, EvalError> {
+    let raw: RawCase = serde_json::from_str(line).map_err(|e| EvalError(format!("{at}: {e}")))?;
+    let lang = Lang::from_tag(&raw.lang)
+        .ok_or_else(|| EvalError(format!("{at}: lang {:?} is not pt-BR or en", raw.lang)))?;
+    let labels = raw
+        .labels
+        .iter()
+        .map(|l| Category::parse(l).ok_or_else(|| EvalError(format!("{at}: unknown label {l:?}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(EvalCase {
+        id: raw.id,
+        lang,
+        text: raw.text,
+        labels,
+        at,
+    })
 }
 
 /// Runs the eval set in `dir` through `guard`.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{CLASSES, TriageConfig, TriageError, class_of, sha256_hex};
 use crate::embed::Embedder;
-use crate::guard::{Category, Guard, Lang};
+use crate::guard::{Guard, Lang};
 
 /// One prepared message (a line of the split files).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,19 +194,8 @@ fn read_sources(
     Ok((out, hashes))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCase {
-    id: String,
-    lang: String,
-    text: String,
-    labels: Vec<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    note: Option<String>,
-}
-
-/// The guard's JSONL format (`evalsets/guard/README.md`); errors name `file:line`.
+/// The guard's JSONL format (`evalsets/guard/README.md`), read by the guard's own parser;
+/// errors name `file:line`.
 fn jsonl_examples(path: &Path, text: &str, kind: &str) -> Result<Vec<Example>, TriageError> {
     let file = path
         .file_name()
@@ -216,20 +205,13 @@ fn jsonl_examples(path: &Path, text: &str, kind: &str) -> Result<Vec<Example>, T
         if line.trim().is_empty() {
             continue;
         }
-        let at = |m: String| TriageError::data(path, format!("line {}: {m}", i + 1));
-        let raw: RawCase = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
-        let lang = Lang::from_tag(&raw.lang)
-            .ok_or_else(|| at(format!("lang {:?} is not pt-BR or en", raw.lang)))?;
-        let labels = raw
-            .labels
-            .iter()
-            .map(|l| Category::parse(l).ok_or_else(|| at(format!("unknown label {l:?}"))))
-            .collect::<Result<Vec<_>, _>>()?;
+        let case = crate::guard::eval::parse_case(line, format!("line {}", i + 1))
+            .map_err(|e| TriageError::data(path, e.0))?;
         out.push(Example {
-            id: raw.id,
-            lang: lang.as_str().into(),
-            text: raw.text,
-            label: CLASSES[class_of(&labels)].into(),
+            id: case.id,
+            lang: case.lang.as_str().into(),
+            text: case.text,
+            label: CLASSES[class_of(&case.labels)].into(),
             source: format!("{kind}:{file}"),
         });
     }
