@@ -152,7 +152,7 @@ fn setup(dir: &Path, guard_sets: &str, duplicates: &[&str]) -> PathBuf {
 
 #[test]
 fn prepare_refuses_the_guards_held_out_parts() {
-    for part in ["heldout", "heldout2", "output"] {
+    for part in ["heldout", "heldout2", "heldout3", "output"] {
         let tmp = tempfile::tempdir().unwrap();
         let held = repo().join("evalsets/guard").join(part);
         let config = setup(tmp.path(), &format!("[{}]", held.display()), &[]);
@@ -168,6 +168,9 @@ fn prepare_refuses_the_guards_held_out_parts() {
     let err = prepare::refuse_held_out(&repo().join("evalsets/guard/heldout2/red_flag.jsonl"))
         .expect_err("extra file");
     assert!(err.to_string().contains("heldout2"), "{err}");
+    let err = prepare::refuse_held_out(&repo().join("evalsets/guard/heldout3/benign.jsonl"))
+        .expect_err("extra file");
+    assert!(err.to_string().contains("heldout3"), "{err}");
     prepare::refuse_held_out(&repo().join("evalsets/guard/dev")).expect("dev is allowed");
 }
 
