@@ -14,6 +14,7 @@
 pub mod auc;
 pub mod distance;
 pub mod evidently;
+pub mod kolmogorov;
 pub mod ks;
 pub mod mann_whitney;
 pub mod proportions;
