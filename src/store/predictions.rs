@@ -176,6 +176,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The logged features (JSON objects, as written) of model `model_name` version
+    /// `model_version` predicted in `[start, end)` (epoch ms), oldest first: the drift job's
+    /// current data.
+    pub async fn prediction_features(
+        &self,
+        model_name: &str,
+        model_version: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query(
+            "SELECT features FROM predictions WHERE model_name = $1 AND model_version = $2 \
+             AND created_at >= $3 AND created_at < $4 ORDER BY created_at, id",
+        )
+        .bind(model_name)
+        .bind(model_version)
+        .bind(start)
+        .bind(end)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| r.try_get("features")).collect()
+    }
+}
+
 /// `rows` tuples of `cols` placeholders: anonymous `?` on SQLite (sqlx looks numbered ones up by
 /// name, O(n²) per statement, see `messages`), `$n` on PostgreSQL.
 fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
