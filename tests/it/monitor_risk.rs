@@ -243,6 +243,30 @@ fn the_reports_are_saved_and_the_gauges_set(dir: &Path, prometheus: &Prometheus)
     }
 }
 
+/// With `[drift] max_rows = 100`, the week's 1,610 predictions are read every 17th in time
+/// order: 95 of them, the report saying how many the window held.
+async fn a_busy_window_is_read_evenly_up_to_max_rows(
+    store: &Store,
+    risk: &RiskConfig,
+    tmp: &Path,
+    now: i64,
+) {
+    let config = DriftConfig {
+        max_rows: 100,
+        ..drift_config(tmp)
+    };
+    let job = DriftJob::new(&config, risk, store.clone(), DriftMetrics::default()).unwrap();
+    let week = [config.windows[1].clone()];
+    let outcomes = job
+        .run(&week, now, Some(&tmp.join("sampled")))
+        .await
+        .unwrap();
+    let Outcome::Saved { report, .. } = &outcomes[0] else {
+        panic!("no report: {outcomes:?}");
+    };
+    assert_eq!((report.current_rows, report.logged_rows), (95, 1610));
+}
+
 async fn the_daily_drift_job_compares_the_training_reference_with_a_day_and_a_week_of_predictions()
 {
     let tmp = tempfile::tempdir().unwrap();
@@ -306,6 +330,7 @@ async fn the_daily_drift_job_compares_the_training_reference_with_a_day_and_a_we
     the_reports_are_saved_and_the_gauges_set(&reports.join(&date).join("risk-24h"), &prometheus);
 
     the_command_line_runs_the_same_job(tmp.path(), &url, &root);
+    a_busy_window_is_read_evenly_up_to_max_rows(&store, &risk, tmp.path(), now).await;
     store.close().await;
 }
 on_both_backends!(

@@ -55,6 +55,8 @@ pub struct DriftConfig {
     pub windows: Vec<Window>,
     /// Fewer logged predictions than this in a window: no report for it.
     pub min_rows: usize,
+    /// More than this: every k-th prediction in time order, at most this many.
+    pub max_rows: usize,
     pub method: MethodChoice,
 }
 
@@ -75,6 +77,7 @@ pub struct RawDriftConfig {
     dir: PathBuf,
     windows: Vec<String>,
     min_rows: usize,
+    max_rows: usize,
     method: String,
 }
 
@@ -86,6 +89,7 @@ impl Default for RawDriftConfig {
             dir: "monitoring/drift".into(),
             windows: vec!["24h".into(), "7d".into()],
             min_rows: 30,
+            max_rows: 100_000,
             method: "auto".into(),
         }
     }
@@ -116,6 +120,7 @@ impl RawDriftConfig {
             dir: resolve(self.dir),
             windows,
             min_rows: self.min_rows.max(1),
+            max_rows: self.max_rows.max(self.min_rows).max(1),
             method,
         })
     }

@@ -31,7 +31,10 @@ pub struct JobReport {
     pub window_start: i64,
     pub window_end: i64,
     pub reference_rows: usize,
+    /// Predictions compared (at most `[drift] max_rows`, spread evenly over the window).
     pub current_rows: usize,
+    /// Predictions the window holds.
+    pub logged_rows: usize,
     #[serde(flatten)]
     pub report: DriftReport,
 }
@@ -73,6 +76,15 @@ pub enum JobError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// The production version's training reference, read once per run.
+struct Reference {
+    model: String,
+    version: String,
+    table: Table,
+    /// Its integer columns.
+    integer: HashSet<String>,
 }
 
 /// The job for the risk model `[risk]` serves.
@@ -134,55 +146,77 @@ impl DriftJob {
             },
             Path::to_path_buf,
         );
+        let reference = Reference {
+            model,
+            version: version.version,
+            table: reference,
+            integer,
+        };
         let mut outcomes = Vec::new();
         for w in windows {
-            let start = now_ms - w.length.as_millis() as i64;
-            let logged = self
-                .store
-                .prediction_features(&model, &version.version, start, now_ms)
-                .await?;
-            if logged.len() < self.config.min_rows {
-                outcomes.push(Outcome::TooFew {
-                    window: w.label.clone(),
-                    rows: logged.len(),
-                    needed: self.config.min_rows,
-                });
-                continue;
-            }
-            let current = current_table(&reference, &logged);
-            let meta = JobReport {
-                model: model.clone(),
-                version: version.version.clone(),
-                window: w.label.clone(),
-                window_start: start,
-                window_end: now_ms,
-                reference_rows: reference.rows,
-                current_rows: current.rows,
-                report: DriftReport {
-                    columns: Vec::new(),
-                    share_drifted: 0.0,
-                    dataset_drift: false,
-                },
-            };
-            let dir = base.join(format!("{model}-{}", w.label));
-            let (reference, integer, method) =
-                (reference.clone(), integer.clone(), self.config.method);
-            let saved = tokio::task::spawn_blocking(move || {
-                compare_and_save(&reference, &current, &integer, method, meta, &dir)
-                    .map(|r| (r, dir))
-            })
-            .await
-            .map_err(|e| JobError::Write {
-                path: base.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
-            self.metrics.record(&model, &w.label, &saved.0.report);
-            outcomes.push(Outcome::Saved {
-                report: saved.0,
-                dir: saved.1,
-            });
+            outcomes.push(self.window(&reference, w, now_ms, &base).await?);
         }
         Ok(outcomes)
+    }
+
+    /// One window's report, saved in `base/<model>-<window>/`, and its gauges.
+    async fn window(
+        &self,
+        reference: &Reference,
+        w: &Window,
+        now_ms: i64,
+        base: &Path,
+    ) -> Result<Outcome, JobError> {
+        let start = now_ms - w.length.as_millis() as i64;
+        let (logged, logged_rows) = self
+            .store
+            .prediction_features(
+                &reference.model,
+                &reference.version,
+                (start, now_ms),
+                self.config.max_rows,
+            )
+            .await?;
+        if logged.len() < self.config.min_rows {
+            return Ok(Outcome::TooFew {
+                window: w.label.clone(),
+                rows: logged.len(),
+                needed: self.config.min_rows,
+            });
+        }
+        let current = current_table(&reference.table, &logged);
+        let meta = JobReport {
+            model: reference.model.clone(),
+            version: reference.version.clone(),
+            window: w.label.clone(),
+            window_start: start,
+            window_end: now_ms,
+            reference_rows: reference.table.rows,
+            current_rows: current.rows,
+            logged_rows,
+            report: DriftReport {
+                columns: Vec::new(),
+                share_drifted: 0.0,
+                dataset_drift: false,
+            },
+        };
+        let dir = base.join(format!("{}-{}", reference.model, w.label));
+        let (table, integer, method) = (
+            reference.table.clone(),
+            reference.integer.clone(),
+            self.config.method,
+        );
+        let (report, dir) = tokio::task::spawn_blocking(move || {
+            compare_and_save(&table, &current, &integer, method, meta, &dir).map(|r| (r, dir))
+        })
+        .await
+        .map_err(|e| JobError::Write {
+            path: base.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        self.metrics
+            .record(&reference.model, &w.label, &report.report);
+        Ok(Outcome::Saved { report, dir })
     }
 
     /// [`DriftJob::run`] over the configured windows now, logging what it did (the periodic
