@@ -3,7 +3,8 @@
 
 Writes tests/fixtures/stats/*.json: samples (random normals with shifts, rounded so they tie,
 small samples on the exact paths, large samples, edge cases) and what the reference libraries
-return on them. The Rust tests in tests/it/stats.rs read them and assert equality to 1e-9
+return on them; ks_large.json (scripts/stats_reference_ks.py) covers ks_2samp up to 20,000
+values, on every path of scipy's kstwo.sf. The Rust tests in tests/it/stats.rs read them and assert equality to 1e-9
 (1e-6 for Evidently's drift scores); Rust never calls Python at run time.
 
 Run by hand when the fixtures change; the script makes its own pinned venv and re-runs itself
@@ -56,6 +57,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from stats_reference_drift import drift_fixtures, evidently_tests  # noqa: E402
+from stats_reference_ks import ks_large_cases  # noqa: E402
 
 
 def f(x):
@@ -165,6 +167,9 @@ def main():
     write("evidently_tests", {"versions": versions, "cases": evidently_tests(rng)})
     for name, payload in drift_fixtures(ROOT, rng, OUT).items():
         write(name, {"versions": versions, **payload})
+    # Its own generator, so the fixtures above stay byte-identical.
+    write("ks_large", {"versions": versions,
+                       "cases": ks_large_cases(np.random.default_rng(20261208))})
 
 
 if __name__ == "__main__":

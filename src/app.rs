@@ -44,6 +44,8 @@ pub struct App {
         crate::periodic::Periodic,
         crate::ml::recommend::log::LogTask,
     ),
+    /// The daily drift job over the logged predictions.
+    drift_job: crate::periodic::Periodic,
     /// Built here, not in `run_until`: building it hashes the review login's stand-in password
     /// (argon2, ~0.1 s of CPU), which must not delay accepting connections once serving starts.
     router: axum::Router,
@@ -89,6 +91,7 @@ impl App {
         };
         let mut pipeline = build_pipeline(&config, &store, local).await?;
         let features = build_features(&config, &store, &mut pipeline).await?;
+        let drift_job = start_drift(&config, &store, &mut pipeline)?;
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
         let metrics = pipeline.metrics.clone();
         let review_schedule = ReviewScheduler::spawn(store.clone(), config.review.clone());
@@ -138,6 +141,7 @@ impl App {
             canary_gate,
             risk_jobs,
             recommend_jobs,
+            drift_job,
             router,
         })
     }
@@ -166,6 +170,7 @@ impl App {
             canary_gate,
             risk_jobs,
             recommend_jobs,
+            drift_job,
             router,
         } = self;
         tracing::info!(%addr, "serving");
@@ -212,6 +217,7 @@ impl App {
         review_schedule.shutdown().await;
         canary_gate.shutdown().await;
         risk_jobs.shutdown().await;
+        drift_job.shutdown().await;
         let (refresh, recommend_log) = recommend_jobs;
         refresh.shutdown().await;
         recommend_log.shutdown(Duration::from_secs(2)).await;
@@ -326,6 +332,22 @@ async fn build_features(
         metrics.registry_mut(),
     )
     .await
+}
+
+/// The drift gauges, registered in the pipeline's registry (still unshared here), and the daily
+/// drift job that sets them (`[drift]`).
+fn start_drift(
+    config: &Config,
+    store: &Store,
+    pipeline: &mut Pipeline,
+) -> anyhow::Result<crate::periodic::Periodic> {
+    let metrics = Arc::get_mut(&mut pipeline.metrics)
+        .context("the metrics registry is shared before the drift gauges register")?;
+    let gauges = crate::ml::drift::metrics::DriftMetrics::register(metrics.registry_mut());
+    let job =
+        crate::ml::drift::job::DriftJob::new(&config.drift, &config.risk, store.clone(), gauges)
+            .context("opening the model registry for the drift job")?;
+    Ok(job.spawn())
 }
 
 /// Loads the prompt set under `dir`. A missing directory is an empty set (a gateway without

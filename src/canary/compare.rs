@@ -55,6 +55,11 @@ impl Selector {
         })
     }
 
+    /// Whether it names a prompt version (which the prediction log does not have).
+    pub fn names_prompt(&self) -> bool {
+        self.filter.prompt.is_some()
+    }
+
     /// The answers of one prompt version.
     pub fn prompt(r: &PromptRef) -> Selector {
         Selector {
@@ -91,7 +96,8 @@ pub fn parse_window(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n * secs))
 }
 
-/// Whether a higher value is worse (latency, cost, tokens, escalations) or better (ratings).
+/// Whether a higher value is worse (latency, cost, tokens, escalations, high-risk share) or
+/// better (ratings).
 pub fn higher_is_worse(metric: Metric) -> bool {
     metric != Metric::Rating
 }
@@ -193,7 +199,7 @@ pub fn judge(req: &Request<'_>, cand: &[f64], base: &[f64]) -> Comparison {
         );
         return out;
     }
-    let tested = if req.metric == Metric::GuardEscalated {
+    let tested = if req.metric.is_rate() {
         let count = |x: &[f64]| x.iter().filter(|v| **v > 0.0).count() as u64;
         let (n_c, n_b) = (cand.len() as u64, base.len() as u64);
         effect::rate_shift(count(cand), n_c, count(base), n_b)
@@ -319,5 +325,22 @@ mod tests {
         let out = judge(&req(Metric::GuardEscalated, &c, &b), &cand, &base);
         assert_eq!(out.verdict, Verdict::Worse);
         assert!(matches!(out.effect, Some(Effect::TwoProportionZ(_))));
+    }
+
+    #[test]
+    fn a_larger_high_risk_share_is_worse_by_the_two_proportion_test() {
+        let (c, b) = (
+            Selector::parse("release=b").unwrap(),
+            Selector::parse("release=a").unwrap(),
+        );
+        let mut cand = vec![0.0; 300];
+        cand[..90].fill(1.0);
+        let mut base = vec![0.0; 300];
+        base[..45].fill(1.0);
+        let r = req(Metric::RiskHighShare, &c, &b);
+        let out = judge(&r, &cand, &base);
+        assert_eq!(out.verdict, Verdict::Worse);
+        assert!(matches!(out.effect, Some(Effect::TwoProportionZ(_))));
+        assert_eq!(judge(&r, &base, &cand).verdict, Verdict::Better);
     }
 }

@@ -21,7 +21,9 @@ pub struct CanaryArgs {
     /// The baseline, written like the candidate.
     #[arg(long, value_parser = Selector::parse)]
     baseline: Selector,
-    /// latency_ms, cost_usd, completion_tokens, guard_escalated or rating.
+    /// latency_ms, cost_usd, completion_tokens, guard_escalated, rating or risk_high_share
+    /// (the share of logged risk predictions answered `high`; selectors `release=` and
+    /// `model=`, the risk model's name or version).
     #[arg(long, value_parser = parse_metric)]
     metric: Metric,
     /// The last WINDOW of the log: `30m`, `24h`, `7d`.
@@ -64,6 +66,11 @@ async fn run_inner(config: &Config, action: CanaryArgs) -> anyhow::Result<u8> {
     } = action;
     if !(alpha > 0.0 && alpha < 1.0) {
         anyhow::bail!("--alpha must be between 0 and 1 (found {alpha})");
+    }
+    if metric == Metric::RiskHighShare && (candidate.names_prompt() || baseline.names_prompt()) {
+        anyhow::bail!(
+            "risk_high_share reads the prediction log, which has no prompt: select with release= and model="
+        );
     }
     let store = Store::connect(&config.database.url, 2).await?;
     let end = now_ms();

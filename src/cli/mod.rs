@@ -180,7 +180,7 @@ async fn run_without_server_config(cli: Cli) -> anyhow::Result<Option<Cli>> {
         Command::Models(args) => models::run(args).await.map(|()| None),
         Command::Stats { action } => stats::run(action).map(|()| None),
         // `monitor canary` reads the database: it goes on with the configuration.
-        Command::Monitor { action } if !matches!(action, monitor::MonitorCommand::Canary(_)) => {
+        Command::Monitor { action } if !action.needs_config() => {
             monitor::run(action).map(|()| None)
         }
         Command::Deploy { action } => match deploy::run(action).await? {
@@ -234,11 +234,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             // 1: the candidate is significantly worse; 2: it could not run (printed).
             code => std::process::exit(i32::from(code)),
         },
+        Command::Monitor {
+            action: action @ monitor::MonitorCommand::Drift { .. },
+        } => monitor::run_job(&config, action).await,
         Command::Data { .. }
         | Command::Train { .. }
         | Command::Models(_)
         | Command::Stats { .. }
-        | Command::Monitor { .. }
         | Command::Deploy { .. }
         | Command::Finetune { .. } => {
             unreachable!("handled above")

@@ -2,6 +2,10 @@
 //! [--format json|html] [--out DIR]`: the drift report on two CSV or Parquet files. Without
 //! `--out` the report goes to standard output; with it, to `DIR/drift.json` or
 //! `DIR/drift.html`.
+//!
+//! `powerbirth monitor drift --model risk [--window 24h] [--out DIR]`: the daily drift job once
+//! (the production version's training reference against its logged predictions of the window),
+//! reading the configuration; reports saved as the server's job saves them.
 
 use std::path::{Path, PathBuf};
 
@@ -16,17 +20,26 @@ pub enum MonitorCommand {
     /// Data drift of CURRENT against REFERENCE, column by column (Evidently's defaults).
     Drift {
         /// Reference data (.csv or .parquet), e.g. the training data.
-        #[arg(long)]
-        reference: PathBuf,
+        #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+        reference: Option<PathBuf>,
         /// Current data (.csv or .parquet).
+        #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+        current: Option<PathBuf>,
+        /// Instead of two files: the registered model (`[risk] model`) whose production
+        /// version's training reference is compared with its logged predictions.
         #[arg(long)]
-        current: PathBuf,
+        model: Option<String>,
+        /// With `--model`: the windows of logged predictions (`24h`, `7d`; repeat for several;
+        /// default `[drift] windows`).
+        #[arg(long, requires = "model")]
+        window: Vec<String>,
         /// `auto`: Evidently's default test per column; `psi`: PSI everywhere.
         #[arg(long, value_enum, default_value = "auto")]
         method: Method,
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
-        /// Write `drift.json` / `drift.html` into this directory instead of printing.
+        /// Write `drift.json` / `drift.html` into this directory instead of printing (with
+        /// `--model`: instead of `[drift] dir/<date>`).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
@@ -48,17 +61,28 @@ pub enum Format {
     Html,
 }
 
-/// Runs a monitor command.
+impl MonitorCommand {
+    /// Whether it reads the server configuration (`monitor canary`, `monitor drift --model`).
+    pub fn needs_config(&self) -> bool {
+        match self {
+            MonitorCommand::Drift { model, .. } => model.is_some(),
+            MonitorCommand::Canary(_) => true,
+        }
+    }
+}
+
+/// Runs a monitor command on files.
 pub fn run(command: MonitorCommand) -> anyhow::Result<()> {
     let MonitorCommand::Drift {
-        reference,
-        current,
+        reference: Some(reference),
+        current: Some(current),
         method,
         format,
         out,
+        ..
     } = command
     else {
-        anyhow::bail!("`monitor canary` reads the configuration: `cli::run` runs it");
+        anyhow::bail!("this monitor command reads the configuration: `cli::run` runs it");
     };
     let method = match method {
         Method::Auto => MethodChoice::Auto,
@@ -100,4 +124,64 @@ pub fn drift_files(
         &current.display().to_string(),
     );
     Ok((report, page))
+}
+
+/// `monitor drift --model M`: the drift job once, printing each window's report JSON (and where
+/// it was saved) or why there is none.
+pub async fn run_job(
+    config: &crate::config::Config,
+    command: MonitorCommand,
+) -> anyhow::Result<()> {
+    let MonitorCommand::Drift {
+        model: Some(model),
+        window,
+        method,
+        out,
+        ..
+    } = command
+    else {
+        anyhow::bail!("not `monitor drift --model`");
+    };
+    if model != config.risk.model {
+        anyhow::bail!(
+            "--model {model:?}: the drift job watches the served risk model, [risk] model = {:?}",
+            config.risk.model
+        );
+    }
+    let mut drift = config.drift.clone();
+    drift.method = match method {
+        Method::Auto => MethodChoice::Auto,
+        Method::Psi => MethodChoice::Psi,
+    };
+    let windows = match window.is_empty() {
+        true => drift.windows.clone(),
+        false => window
+            .iter()
+            .map(|w| drift::config::Window::parse(w).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    };
+    let store = crate::store::Store::connect(&config.database.url, 2)
+        .await
+        .context("opening the database")?;
+    let job = drift::job::DriftJob::new(&drift, &config.risk, store.clone(), Default::default())?;
+    let outcomes = job
+        .run(&windows, crate::core::now_ms(), out.as_deref())
+        .await;
+    store.close().await;
+    for outcome in outcomes? {
+        match outcome {
+            drift::job::Outcome::Saved { report, dir } => {
+                println!("{}", serde_json::to_string(&report)?);
+                eprintln!("saved {}", dir.display());
+            }
+            drift::job::Outcome::TooFew {
+                window,
+                rows,
+                needed,
+            } => eprintln!(
+                "{window}: {rows} logged predictions, {needed} needed for a report; none saved"
+            ),
+        }
+    }
+    Ok(())
 }

@@ -63,6 +63,8 @@ pub struct Config {
     pub features: crate::features::FeaturesConfig,
     /// `[canary]`: the prompt canary gate's schedule, window and significance level.
     pub canary: crate::canary::CanaryConfig,
+    /// `[drift]`: the daily drift job's schedule, windows and report folder.
+    pub drift: crate::ml::drift::config::DriftConfig,
 }
 
 #[derive(Debug, Clone)]

@@ -61,6 +61,8 @@ pub(super) struct RawConfig {
     features: crate::features::RawFeaturesConfig,
     #[serde(default)]
     canary: crate::canary::RawCanaryConfig,
+    #[serde(default)]
+    drift: crate::ml::drift::config::RawDriftConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +203,7 @@ impl RawConfig {
             recommend,
             features,
             canary: self.canary.validate().map_err(err)?,
+            drift: self.drift.validate(&resolve).map_err(err)?,
         })
     }
 }

@@ -16,7 +16,8 @@
 //!
 //! [`train::run`]`(config, out) -> Result<`[`train::TrainOutcome`]`, `[`train::TrainError`]`>`
 //! trains `config` and writes `out/<version>/` holding `model.json`, `metrics.json`,
-//! `modelcard.yaml`, `dataset_report.json`, `roc.svg`, `calibration.svg`, `confusion.svg`, and
+//! `modelcard.yaml`, `dataset_report.json`, `reference.csv` (the features' training reference
+//! for the drift job), `roc.svg`, `calibration.svg`, `confusion.svg`, and
 //! `out/<task>-<version>.tar.gz` with the same files under `<version>/`. The outcome carries
 //! `version`, `dir`, `tarball`, `cv_roc_auc_high` (the promotion gate's figure) and the parsed
 //! `metrics`.

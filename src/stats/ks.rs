@@ -5,10 +5,9 @@
 //!
 //! Exact: `_compute_prob_outside_square` for equal sizes, else Viehmann's 1 − p recursion of
 //! Hodges' inside method (`_compute_outer_prob_inside_method`), both in scipy's order of
-//! operations. Asymptotic: scipy's `_kolmogn` for n > 140 — 0 when n·d² ≥ 370, twice the
-//! exact one-sided Smirnov tail when n·d² ≥ 2.2, else Pelz–Good. Where scipy would use
-//! Durbin's matrix or Pomeranz (n ≤ 140, i.e. one sample tiny and the other over 10,000; or
-//! n·d^1.5 ≤ 1.4) this uses Pelz–Good too: at n = 5 it was 4e-3 off scipy (docs/monitoring.md).
+//! operations. Asymptotic: `kstwo.sf`, i.e. scipy's `_kolmogn` with every one of its paths
+//! (Ruben–Gambino, Durbin's matrix, Pomeranz, Pelz–Good, the exact Smirnov tail), in
+//! [`super::kolmogorov`].
 
 use serde::Serialize;
 
@@ -49,7 +48,7 @@ pub fn ks_2samp(x: &[f64], y: &[f64]) -> Option<KolmogorovSmirnov> {
     let en = (m * n / (m + n)).round_ties_even();
     Some(KolmogorovSmirnov {
         statistic: d,
-        p_value: kolmogorov_sf(en, d).clamp(0.0, 1.0),
+        p_value: super::kolmogorov::sf(en as usize, d).clamp(0.0, 1.0),
         method: "asymptotic",
     })
 }
@@ -164,113 +163,6 @@ fn outer_inside(m: usize, n: usize, g: usize, h: usize) -> f64 {
         }
     }
     a[(maxj - minj - 1) as usize]
-}
-
-/// P(D_n ≥ x) for the one-sample Kolmogorov statistic (`kstwo.sf(x, n)`), scipy's `_kolmogn`
-/// survival branches for large n (see the module note for where it departs).
-fn kolmogorov_sf(n: f64, x: f64) -> f64 {
-    if x >= 1.0 {
-        return 0.0;
-    }
-    if x <= 0.0 {
-        return 1.0;
-    }
-    let t = n * x;
-    if t <= 1.0 {
-        if t <= 0.5 {
-            return 1.0;
-        }
-        let log_p = super::ln_factorial(n) - n * n.ln() + n * (2.0 * t - 1.0).ln();
-        return 1.0 - log_p.exp();
-    }
-    if t >= n - 1.0 {
-        return 2.0 * (1.0 - x).powf(n);
-    }
-    let nx2 = t * x;
-    if x >= 0.5 || nx2 >= 2.2 {
-        if nx2 >= 370.0 && x < 0.5 {
-            return 0.0;
-        }
-        return 2.0 * smirnov_sf(n, x);
-    }
-    1.0 - pelz_good_cdf(n, x)
-}
-
-/// The exact one-sided Smirnov tail P(D+_n ≥ x) = x·Σ_{j=0}^{⌊n(1−x)⌋} C(n,j)
-/// (x + j/n)^(j−1) (1 − x − j/n)^(n−j), summed in logs (every term is positive).
-fn smirnov_sf(n: f64, x: f64) -> f64 {
-    let nn = n as u64;
-    let last = (n * (1.0 - x)).floor() as u64;
-    let mut sum = 0.0;
-    for j in 0..=last.min(nn) {
-        let jf = j as f64;
-        let rest = 1.0 - x - jf / n;
-        if rest <= 0.0 {
-            continue;
-        }
-        let log_term =
-            super::ln_binomial(n, jf) + (jf - 1.0) * (x + jf / n).ln() + (n - jf) * rest.ln();
-        sum += log_term.exp();
-    }
-    x * sum
-}
-
-/// scipy's `_kolmogn_PelzGood(n, x, cdf=True)`.
-fn pelz_good_cdf(n: f64, x: f64) -> f64 {
-    use std::f64::consts::PI;
-    let (pi2, pi4, pi6) = (PI * PI, PI.powi(4), PI.powi(6));
-    let z = n.sqrt() * x;
-    let (z2, z3, z4, z6) = (z * z, z.powi(3), z.powi(4), z.powi(6));
-    let qlog = -pi2 / 8.0 / z2;
-    if qlog < -708.0 {
-        return 0.0;
-    }
-    let q = qlog.exp();
-    let (k1a, k1b) = (-z2, pi2 / 4.0);
-    let k2a = 6.0 * z6 + 2.0 * z4;
-    let k2b = (2.0 * z4 - 5.0 * z2) * pi2 / 4.0;
-    let k2c = pi4 * (1.0 - 2.0 * z2) / 16.0;
-    let k3d = pi6 * (5.0 - 30.0 * z2) / 64.0;
-    let k3c = pi4 * (-60.0 * z2 + 212.0 * z4) / 16.0;
-    let k3b = pi2 * (135.0 * z4 - 96.0 * z6) / 4.0;
-    let k3a = -30.0 * z6 - 90.0 * z.powi(8);
-    let mut k = [0.0f64; 4];
-    let maxk = (16.0 * z / PI).ceil() as i64;
-    for kk in (1..=maxk).rev() {
-        let m = (2 * kk - 1) as f64;
-        let (m2, m4, m6) = (m * m, m.powi(4), m.powi(6));
-        let qpower = q.powf(8.0 * kk as f64);
-        let coeffs = [
-            1.0,
-            k1a + k1b * m2,
-            k2a + k2b * m2 + k2c * m4,
-            k3a + k3b * m2 + k3c * m4 + k3d * m6,
-        ];
-        for (v, c) in k.iter_mut().zip(coeffs) {
-            *v = *v * qpower + c;
-        }
-    }
-    let sqrt2pi = (2.0 * PI).sqrt();
-    let div = [z, 6.0 * z4, 72.0 * z.powi(7), 6480.0 * z.powi(10)];
-    for (v, d) in k.iter_mut().zip(div) {
-        *v = *v * q * sqrt2pi / d;
-    }
-    let q2 = (-pi2 / 2.0 / z2).exp();
-    let sqrt3z = 3f64.sqrt() * z;
-    let (mut k2extra, mut k3extra) = (0.0, 0.0);
-    for kk in (1..=maxk).rev() {
-        let ks2 = (kk * kk) as f64;
-        let qp = q2.powf(ks2);
-        let kspi = PI * kk as f64;
-        k2extra += ks2 * qp;
-        k3extra += (sqrt3z + kspi) * (sqrt3z - kspi) * ks2 * qp;
-    }
-    k[2] += k2extra * pi2 * sqrt2pi / (-36.0 * z3);
-    k[3] += k3extra * pi2 * sqrt2pi / (216.0 * z6);
-    k.iter()
-        .enumerate()
-        .map(|(i, v)| v / n.powf(i as f64 / 2.0))
-        .sum()
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //!
 //! - [`mann_whitney`]: `scipy.stats.mannwhitneyu` defaults; [`hodges_lehmann`] shift and CI.
 //! - [`two_proportions_z`]: Evidently's `z_stat_test` (two-proportion z-test, pooled variance).
-//! - [`ks_2samp`]: `scipy.stats.ks_2samp` defaults (exact up to 10,000 values per sample).
+//! - [`ks_2samp`]: `scipy.stats.ks_2samp` defaults (exact up to 10,000 values per sample, then
+//!   `kstwo.sf` with every path of scipy's [`kolmogorov`] distribution).
 //! - [`distance`]: `wasserstein_distance`, `jensenshannon`, `chisquare`.
 //! - [`evidently`]: Evidently 0.7's drift tests (psi, chisquare, z, jensenshannon, normed
 //!   wasserstein, ks) with their binning and default thresholds.
@@ -14,6 +15,7 @@
 pub mod auc;
 pub mod distance;
 pub mod evidently;
+pub mod kolmogorov;
 pub mod ks;
 pub mod mann_whitney;
 pub mod proportions;

@@ -21,15 +21,19 @@ pub enum Metric {
     /// A nurse's review of a conversation the side served: the mean of clinical accuracy and
     /// tone (1–5).
     Rating,
+    /// 1 when a logged risk prediction answered `high`, else 0; every prediction
+    /// (`predictions`, selected by `release` and `model`, the model's name or version).
+    RiskHighShare,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 6] = [
         Metric::LatencyMs,
         Metric::CostUsd,
         Metric::CompletionTokens,
         Metric::GuardEscalated,
         Metric::Rating,
+        Metric::RiskHighShare,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,7 +43,13 @@ impl Metric {
             Metric::CompletionTokens => "completion_tokens",
             Metric::GuardEscalated => "guard_escalated",
             Metric::Rating => "rating",
+            Metric::RiskHighShare => "risk_high_share",
         }
+    }
+
+    /// Whether one value per case is 0 or 1 (compared as a rate, with the two-proportion z-test).
+    pub fn is_rate(self) -> bool {
+        matches!(self, Metric::GuardEscalated | Metric::RiskHighShare)
     }
 }
 
@@ -51,7 +61,7 @@ impl std::str::FromStr for Metric {
             .find(|m| m.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown metric `{s}` (latency_ms, cost_usd, completion_tokens, guard_escalated, rating)"
+                    "unknown metric `{s}` (latency_ms, cost_usd, completion_tokens, guard_escalated, rating, risk_high_share)"
                 )
             })
     }
@@ -68,8 +78,9 @@ pub struct SampleFilter {
     pub model: Option<String>,
 }
 
-/// The filter's SQL conditions on `m` and their values, numbered from `first`.
-fn conditions(filter: &SampleFilter, first: usize) -> (String, Vec<String>) {
+/// The filter's SQL conditions on `m` and their values, numbered from `first`. On the prediction
+/// log (`predictions m`), `model` matches the model's name or its version and there is no prompt.
+fn conditions(filter: &SampleFilter, first: usize, predictions: bool) -> (String, Vec<String>) {
     let mut sql = String::new();
     let mut binds = Vec::new();
     if let Some(release) = &filter.release {
@@ -87,7 +98,11 @@ fn conditions(filter: &SampleFilter, first: usize) -> (String, Vec<String>) {
     }
     if let Some(model) = &filter.model {
         binds.push(model.clone());
-        sql.push_str(&format!(" AND m.model = ${}", first + binds.len() - 1));
+        let n = first + binds.len() - 1;
+        sql.push_str(&match predictions {
+            true => format!(" AND (m.model_name = ${n} OR m.model_version = ${n})"),
+            false => format!(" AND m.model = ${n}"),
+        });
     }
     (sql, binds)
 }
@@ -98,7 +113,7 @@ fn sample_sql(
     filter: &SampleFilter,
     backend: super::Backend,
 ) -> (String, Vec<String>) {
-    let (cond, binds) = conditions(filter, 3);
+    let (cond, binds) = conditions(filter, 3, metric == Metric::RiskHighShare);
     let answers = format!(
         "FROM messages m WHERE m.role = 'assistant' AND m.key_id <> 'eval' \
          AND m.created_at >= $1 AND m.created_at < $2{cond}"
@@ -120,6 +135,10 @@ fn sample_sql(
         Metric::GuardEscalated => format!(
             "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM messages u WHERE u.request_id = m.request_id \
              AND u.urgent = 1) THEN 1 ELSE 0 END AS BIGINT) AS v {answers}"
+        ),
+        Metric::RiskHighShare => format!(
+            "SELECT CAST(CASE WHEN m.risk_level = 'high' THEN 1 ELSE 0 END AS BIGINT) AS v \
+             FROM predictions m WHERE m.created_at >= $1 AND m.created_at < $2{cond}"
         ),
         Metric::Rating => format!(
             "SELECT CAST(r.clinical_accuracy + r.tone AS BIGINT) AS v FROM reviews r \
@@ -339,7 +358,7 @@ mod tests {
             prompt: Some("assistant-general@3".into()),
             model: Some("gpt-4o-mini".into()),
         };
-        let (sql, binds) = conditions(&filter, 3);
+        let (sql, binds) = conditions(&filter, 3, false);
         assert_eq!(
             sql,
             " AND m.release = $3 AND (m.prompt_ref = $4 OR m.prompt_ref LIKE $5) AND m.model = $6"

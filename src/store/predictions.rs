@@ -176,6 +176,51 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The logged features (JSON objects, as written) of model `model_name` version
+    /// `model_version` predicted in `[start, end)` (epoch ms), oldest first: the drift job's
+    /// current data. With more than `max_rows` of them, every k-th in time order
+    /// (k = ⌈count / max_rows⌉), so a busy week is read evenly and in bounded memory. Returns
+    /// the rows and how many the window holds.
+    pub async fn prediction_features(
+        &self,
+        model_name: &str,
+        model_version: &str,
+        (start, end): (i64, i64),
+        max_rows: usize,
+    ) -> Result<(Vec<String>, usize), DbError> {
+        const WINDOW: &str = "FROM predictions WHERE model_name = $1 AND model_version = $2 \
+             AND created_at >= $3 AND created_at < $4";
+        let count: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n {WINDOW}"))
+            .bind(model_name)
+            .bind(model_version)
+            .bind(start)
+            .bind(end)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
+        let count = usize::try_from(count).unwrap_or(0);
+        let step = count.div_ceil(max_rows.max(1)).max(1) as i64;
+        let rows = sqlx::query(&format!(
+            "SELECT features FROM (SELECT features, created_at, id, \
+             ROW_NUMBER() OVER (ORDER BY created_at, id) AS rn {WINDOW}) t \
+             WHERE (rn - 1) % $5 = 0 ORDER BY created_at, id"
+        ))
+        .bind(model_name)
+        .bind(model_version)
+        .bind(start)
+        .bind(end)
+        .bind(step)
+        .fetch_all(self.pool())
+        .await?;
+        let features = rows
+            .iter()
+            .map(|r| r.try_get("features"))
+            .collect::<Result<_, _>>()?;
+        Ok((features, count))
+    }
+}
+
 /// `rows` tuples of `cols` placeholders: anonymous `?` on SQLite (sqlx looks numbered ones up by
 /// name, O(n²) per statement, see `messages`), `$n` on PostgreSQL.
 fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {

@@ -14,7 +14,7 @@ use powerbirth::core::now_ms;
 use powerbirth::metering::{AlertsConfig, CostAlerts};
 
 use crate::common::promql::{exported_names, series_names};
-use crate::common::{TestApp, chat, skip, spawn_app};
+use crate::common::{Spawn, TestApp, chat, skip, spawn_app_with};
 use crate::metering::support::{Bill, write_ledger};
 
 /// Series the rules or the dashboard read that the gateway does not export yet, each with the
@@ -31,14 +31,6 @@ const PENDING_METRICS: &[(&str, &str)] = &[
     (
         "powerbirth_model_auc",
         "issue 18: weekly ROC AUC per model version",
-    ),
-    (
-        "powerbirth_drift_dataset_drift",
-        "issue 18: daily drift report, dataset drift flag",
-    ),
-    (
-        "powerbirth_drift_share_drifted",
-        "issue 18: daily drift report, share of drifted columns",
     ),
 ];
 
@@ -286,14 +278,54 @@ async fn exported_after_traffic(app: &TestApp) -> BTreeSet<String> {
     exported_names(&app.metrics_text().await)
 }
 
+/// The app serving a risk model whose training reference the daily drift job compares with
+/// predictions already logged (so its start-up run reports drift), and the folder it reports in.
+async fn app_with_a_drift_report() -> (TestApp, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, url, _) = crate::monitor_risk::fresh_store(tmp.path()).await;
+    crate::monitor_risk::seed_drift(&store, now_ms()).await;
+    store.close().await;
+    let models = tmp.path().join("models");
+    crate::monitor_risk::registry_with_reference(&models).await;
+    let extra = format!(
+        "\n[risk]\nmodels_dir = \"{}\"\n\n[drift]\ndir = \"{}\"\n",
+        models.display(),
+        tmp.path().join("drift").display()
+    );
+    let app = spawn_app_with(Spawn {
+        db_url: Some(url),
+        extra_toml: extra,
+        ..Spawn::default()
+    })
+    .await;
+    // The job runs at start-up, in the background: wait for its gauges.
+    for _ in 0..200 {
+        if app
+            .metrics_text()
+            .await
+            .contains("powerbirth_drift_dataset_drift{")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (app, tmp)
+}
+
 #[tokio::test]
 async fn every_series_the_alerts_and_the_dashboard_read_is_exported_or_pending() {
-    let mut app = spawn_app().await;
+    let (mut app, _dir) = app_with_a_drift_report().await;
     let exported = exported_after_traffic(&app).await;
+    let text = app.metrics_text().await;
     app.shutdown().await;
     assert!(
         exported.contains("powerbirth_cost_per_message_change_ratio"),
         "the cost monitor set no gauge: {exported:?}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == r#"powerbirth_drift_dataset_drift{model="risk",window="24h"} 1"#),
+        "the drift job reported no dataset drift on a day of shifted predictions:\n{text}"
     );
 
     let pending: BTreeMap<&str, &str> = PENDING_METRICS.iter().copied().collect();

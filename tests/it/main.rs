@@ -34,6 +34,7 @@ mod ml_registry;
 mod ml_registry_mlflow;
 mod ml_train;
 mod monitor_drift;
+mod monitor_risk;
 mod online_eval;
 mod recommend;
 mod review_browser;

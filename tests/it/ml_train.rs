@@ -14,13 +14,14 @@ use crate::ml_data::{DATA, repo};
 const CONFIG: &str = "training/configs/risk.yaml";
 /// The figure documented in docs/model-performance.md (grouped 5-fold CV, seed 42).
 const DOCUMENTED_AUC_HIGH: &str = "0.9541";
-const ARTIFACTS: [&str; 7] = [
+const ARTIFACTS: [&str; 8] = [
     "calibration.svg",
     "confusion.svg",
     "dataset_report.json",
     "metrics.json",
     "model.json",
     "modelcard.yaml",
+    "reference.csv",
     "roc.svg",
 ];
 
@@ -82,6 +83,13 @@ fn training_the_shipped_config_writes_every_artifact_and_reaches_the_documented_
             .unwrap()
             .starts_with("<svg")
     );
+    // The drift monitor's reference: the features only, every training row (785 ≤ 5,000),
+    // integer columns as integers.
+    let reference = std::fs::read_to_string(outcome.dir.join("reference.csv")).unwrap();
+    let lines: Vec<&str> = reference.lines().collect();
+    assert_eq!(lines[0], "Age,SystolicBP,DiastolicBP,BS,BodyTemp,HeartRate");
+    assert_eq!(lines.len(), 1 + 785);
+    assert_eq!(lines[1], "25,130,80,15.0,98.0,86");
 }
 
 #[test]

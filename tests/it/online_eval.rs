@@ -205,7 +205,7 @@ async fn the_canary_gate_fails_a_slower_costlier_candidate_and_passes_the_revers
             "--baseline",
             "release=b",
         ])
-        .args(["--metric", "risk_high_share"])
+        .args(["--metric", "accuracy"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -90,6 +90,52 @@ fn ks_2samp_equals_scipy_on_every_fixture() {
     }
 }
 
+/// A sample stored as its distinct values and their counts, expanded (values in order).
+fn expanded(v: &Value) -> Vec<f64> {
+    let counts = v["counts"].as_array().unwrap();
+    nums(&v["values"])
+        .into_iter()
+        .zip(counts)
+        .flat_map(|(x, c)| std::iter::repeat_n(x, c.as_u64().unwrap() as usize))
+        .collect()
+}
+
+#[test]
+fn ks_2samp_equals_scipy_up_to_twenty_thousand_values_on_every_kstwo_path() {
+    let cases = fixture("ks_large");
+    let paths: std::collections::BTreeSet<&str> =
+        cases.iter().map(|c| c["path"].as_str().unwrap()).collect();
+    for path in [
+        "exact",
+        "durbin",
+        "pomeranz",
+        "pelz_good",
+        "smirnov",
+        "zero",
+        "ruben_gambino_low",
+        "ruben_gambino_high",
+    ] {
+        assert!(paths.contains(path), "no fixture takes the {path} path");
+    }
+    for c in &cases {
+        let name = c["name"].as_str().unwrap();
+        let (x, y) = (expanded(&c["x"]), expanded(&c["y"]));
+        assert_eq!(
+            (x.len() as u64, y.len() as u64),
+            (c["n1"].as_u64().unwrap(), c["n2"].as_u64().unwrap())
+        );
+        let r = stats::ks_2samp(&x, &y).unwrap();
+        let method = if c["path"] == "exact" {
+            "exact"
+        } else {
+            "asymptotic"
+        };
+        assert_eq!(r.method, method, "{name}");
+        assert_close(name, "D", r.statistic, num(&c["statistic"]), 1e-9);
+        assert_close(name, "p", r.p_value, num(&c["p_value"]), 1e-9);
+    }
+}
+
 #[test]
 fn wasserstein_equals_scipy_on_every_fixture() {
     for c in &fixture("wasserstein") {

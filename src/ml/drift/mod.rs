@@ -16,8 +16,13 @@
 //!
 //! Nulls and ±inf are dropped per column first, as Evidently does. Columns come out numerical
 //! first, then categorical, each in the current file's order (Evidently's order).
+//!
+//! [`job`] is the daily drift job over the logged predictions (`[drift]`, [`config`]); its
+//! reports set the gauges of [`metrics`].
 
+pub mod config;
 pub mod html;
+pub mod job;
 pub mod load;
 pub mod metrics;
 

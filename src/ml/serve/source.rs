@@ -86,6 +86,30 @@ impl ModelSource {
         parsed.map_err(|message| SourceError::Model { path, message })
     }
 
+    /// The bytes of `name` among `version`'s artifacts (a local version directory's file, or an
+    /// MLflow run's artifact): the drift job reads `reference.csv` this way.
+    pub async fn artifact(
+        &self,
+        version: &ModelVersion,
+        name: &str,
+    ) -> Result<Vec<u8>, SourceError> {
+        match &self.registry {
+            Registry::Local(_) => {
+                let path = self.version_dir(&version.source).join(name);
+                let read = path.clone();
+                tokio::task::spawn_blocking(move || std::fs::read(&read))
+                    .await
+                    .map_err(|e| model_error(&path, e.to_string()))?
+                    .map_err(|e| model_error(&path, e.to_string()))
+            }
+            Registry::Mlflow(r) => Ok(r
+                .client()
+                .download_artifact(&version.source, name)
+                .await
+                .map_err(RegistryError::from)?),
+        }
+    }
+
     /// A local version directory: as registered when it exists from here, else relative to the
     /// registry's parent folder (the repository root for `models/`).
     fn version_dir(&self, source: &str) -> PathBuf {

@@ -1,5 +1,6 @@
 //! What a training run leaves behind, in `<out>/<version>/`: `model.json`, `metrics.json`,
-//! `modelcard.yaml`, `dataset_report.json`, `roc.svg`, `calibration.svg`, `confusion.svg`, and
+//! `modelcard.yaml`, `dataset_report.json`, `reference.csv` (the features' training reference for
+//! the drift monitor, at most 5,000 rows), `roc.svg`, `calibration.svg`, `confusion.svg`, and
 //! the same files packed as `<out>/<task>-<version>.tar.gz`. Every byte depends only on the
 //! config, the data and the seed, except `metrics.json`'s `created_at` and `timings`; the
 //! tarball has fixed modification times, owners and order (so it differs between runs only
@@ -118,4 +119,63 @@ pub fn git_sha() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Most rows the training reference keeps (`reference.csv`).
+pub const REFERENCE_MAX_ROWS: usize = 5_000;
+
+/// `reference.csv`: the training rows' features (in the model's units; no target, no id, no
+/// other column), the reference the daily drift job compares served inputs with. Bounded to
+/// [`REFERENCE_MAX_ROWS`] rows: above that, rows `⌊k·rows/5000⌋` for k = 0..5000, so the file
+/// depends only on the data. Columns that are integers in the training file are written as
+/// integers (so the drift monitor types them as Evidently would the training data); the others
+/// with a decimal point (`98.0`).
+pub fn reference_csv(names: &[&str], integer: &[bool], rows: &[Vec<f64>]) -> Vec<u8> {
+    let mut out = names.join(",");
+    out.push('\n');
+    let keep = rows.len().min(REFERENCE_MAX_ROWS);
+    for k in 0..keep {
+        let row = &rows[k * rows.len() / keep];
+        let cells: Vec<String> = row
+            .iter()
+            .zip(integer)
+            .map(|(v, int)| {
+                if *int && v.fract() == 0.0 && v.abs() < 1e15 {
+                    format!("{}", *v as i64)
+                } else {
+                    format!("{v:?}")
+                }
+            })
+            .collect();
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_keeps_at_most_five_thousand_rows_spread_over_the_data() {
+        let rows: Vec<Vec<f64>> = (0..12_000).map(|i| vec![i as f64, 0.5]).collect();
+        let text = String::from_utf8(reference_csv(&["a", "b"], &[true, false], &rows)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1 + REFERENCE_MAX_ROWS);
+        assert_eq!(lines[0], "a,b");
+        assert_eq!(lines[1], "0,0.5");
+        assert_eq!(lines[2], "2,0.5");
+        assert_eq!(*lines.last().unwrap(), "11997,0.5");
+    }
+
+    #[test]
+    fn a_small_reference_is_every_row_with_float_columns_kept_as_floats() {
+        let rows = vec![vec![25.0, 98.0], vec![35.0, 98.6]];
+        let text = reference_csv(&["Age", "BodyTemp"], &[true, false], &rows);
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "Age,BodyTemp\n25,98.0\n35,98.6\n"
+        );
+    }
 }

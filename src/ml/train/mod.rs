@@ -134,7 +134,28 @@ pub fn run(config_path: &Path, out: &Path) -> Result<TrainOutcome, TrainError> {
         },
         created_at: artifacts::utc_now(),
     };
-    write(&config, out, &version, estimator, metrics, &report, &cv)
+    let evidence = Evidence {
+        report: &report,
+        cv: &cv,
+        reference: reference(&config, &table, &x)?,
+    };
+    write(&config, out, &version, estimator, metrics, evidence)
+}
+
+/// What the artifacts show besides the model and its metrics.
+struct Evidence<'a> {
+    report: &'a CheckReport,
+    cv: &'a evaluate::CvOutcome,
+    /// `reference.csv` (see [`artifacts::reference_csv`]).
+    reference: Vec<u8>,
+}
+
+/// The training reference of the features, typed as in the training file.
+fn reference(config: &TrainConfig, table: &Table, x: &[Vec<f64>]) -> Result<Vec<u8>, TrainError> {
+    let integer_columns = crate::ml::drift::load::integer_columns(&config.data.path, table)?;
+    let names: Vec<&str> = config.features.iter().map(|f| f.name.as_str()).collect();
+    let integer: Vec<bool> = names.iter().map(|n| integer_columns.contains(*n)).collect();
+    Ok(artifacts::reference_csv(&names, &integer, x))
 }
 
 fn write(
@@ -143,9 +164,13 @@ fn write(
     version: &str,
     estimator: Estimator,
     metrics: MetricsFile,
-    report: &CheckReport,
-    cv: &evaluate::CvOutcome,
+    evidence: Evidence<'_>,
 ) -> Result<TrainOutcome, TrainError> {
+    let Evidence {
+        report,
+        cv,
+        reference,
+    } = evidence;
     let model = evaluate::model_file(config, estimator);
     let card = evaluate::model_card(config, &metrics, report).map_err(|message| {
         TrainError::ModelCard {
@@ -159,6 +184,7 @@ fn write(
         ("metrics.json", canonical_json(&metrics)),
         ("modelcard.yaml", card.into_bytes()),
         ("dataset_report.json", canonical_json(report)),
+        ("reference.csv", reference),
         (
             "roc.svg",
             plots::roc_svg(&cv.roc_points, cv.oof_auc, positive).into_bytes(),
