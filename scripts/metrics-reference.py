@@ -31,7 +31,9 @@ Embeddings: installing torch for sentence-transformers is gigabytes, so the mode
 short numpy forward pass of BERT over the same `model.safetensors`, in float64, with the same
 `tokenizer.json`, followed by what the model's sentence-transformers modules do (modules.json):
 mean pooling over the attention mask, then L2 normalisation; max_seq_length 256
-(sentence_bert_config.json).
+(sentence_bert_config.json). scripts/similarity-reference.py runs this pass beside
+sentence-transformers itself on 40 texts and records the gap (2.4e-7 at most on a cosine) in
+tests/fixtures/metrics/sentence_transformers.json.
 """
 
 import json

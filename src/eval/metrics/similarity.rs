@@ -42,6 +42,55 @@ mod tests {
         }
     }
 
+    /// `tests/fixtures/metrics/sentence_transformers.json`, written by
+    /// `scripts/similarity-reference.py` with sentence-transformers itself.
+    #[derive(serde::Deserialize)]
+    struct SentenceTransformers {
+        texts: Vec<super::super::reference::Embedding>,
+        cosines: Vec<Vec<f64>>,
+    }
+
+    /// Both sides compute in float32 (candle here, PyTorch there); the measured gap is 3.3e-7
+    /// (docs/metrics.md), so 1e-5 leaves room for other kernels without hiding a wrong model.
+    #[test]
+    fn embeddings_and_cosines_equal_sentence_transformers() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/metrics/sentence_transformers.json");
+        let fixture: SentenceTransformers =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture"))
+                .expect("sentence_transformers.json");
+        let texts: Vec<&str> = fixture.texts.iter().map(|t| t.text.as_str()).collect();
+        // One call, as the script's one `encode`: batches of 32 padded to their longest text,
+        // and a text past 256 tokens truncated.
+        let vectors = embedder().embed(&texts).expect("embed");
+        assert_eq!(vectors.len(), fixture.texts.len());
+        let (mut max_element, mut max_cosine) = (0.0_f64, 0.0_f64);
+        for (case, vector) in fixture.texts.iter().zip(&vectors) {
+            assert_eq!(vector.len(), case.vector.len());
+            for (i, (got, want)) in vector.iter().zip(&case.vector).enumerate() {
+                max_element = max_element.max((f64::from(*got) - want).abs());
+                assert!(
+                    (f64::from(*got) - want).abs() < TOLERANCE,
+                    "{:?}[{i}]: got {got}, sentence-transformers {want}",
+                    case.text
+                );
+            }
+        }
+        for (i, row) in fixture.cosines.iter().enumerate() {
+            for (j, want) in row.iter().enumerate() {
+                let got = cosine(&vectors[i], &vectors[j]);
+                max_cosine = max_cosine.max((got - want).abs());
+                assert!(
+                    (got - want).abs() < TOLERANCE,
+                    "cosine({:?}, {:?}): got {got}, sentence-transformers {want}",
+                    texts[i],
+                    texts[j]
+                );
+            }
+        }
+        eprintln!("largest gap: {max_element:.1e} on an element, {max_cosine:.1e} on a cosine");
+    }
+
     #[test]
     fn padded_batches_give_the_same_similarities_as_the_reference() {
         let (hyps, refs) = (segments("hyps.txt"), segments("refs.txt"));

