@@ -23,6 +23,7 @@ pub struct CvOutcome {
 }
 
 /// Fits on k − 1 folds and scores the held-out one, k times (one `progress` step each).
+/// Long because it reads as one fold loop: split, fit, score, collect the out-of-fold predictions.
 pub fn cross_validate(
     config: &TrainConfig,
     x: &[Vec<f64>],
