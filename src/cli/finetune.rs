@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
+use crate::core::Progress;
 use crate::embed::Embedder;
 use crate::ml::triage::{TriageConfig, prepare, run};
 
@@ -37,7 +38,20 @@ pub enum FinetuneCommand {
 /// Runs a `finetune` command with the training config `config`.
 pub async fn run_command(config: &Path, action: FinetuneCommand) -> anyhow::Result<()> {
     let (parsed, _) = TriageConfig::load(config)?;
-    let embedder = Embedder::load(&parsed.base_model)?;
+    // Phases and elapsed time on stderr while the encoder loads, embeds and trains.
+    let progress = match action {
+        FinetuneCommand::Run { .. } => Progress::start("finetune", "", None),
+        FinetuneCommand::Prepare { .. } => Progress::hidden(),
+    };
+    progress.set_phase(format!("loading {}", parsed.base_model.display()));
+    let embedder = Embedder::load(&parsed.base_model);
+    let embedder = match embedder {
+        Ok(e) => e,
+        Err(e) => {
+            progress.finish();
+            return Err(e.into());
+        }
+    };
     match action {
         FinetuneCommand::Prepare { name } => {
             let p = prepare::prepare(config, name.as_deref(), &embedder)?;
@@ -59,7 +73,10 @@ pub async fn run_command(config: &Path, action: FinetuneCommand) -> anyhow::Resu
             register,
             models_dir,
         } => {
-            let out = run::run(config, data.as_deref(), &embedder)?;
+            progress.set_phase("embedding the splits and training the head");
+            let out = run::run(config, data.as_deref(), &embedder);
+            progress.finish();
+            let out = out?;
             let m = &out.metrics;
             println!(
                 "trained {} version {} in {:.1} CPU s: validation macro-F1 {:.3}, test macro-F1 \

@@ -54,6 +54,12 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut last_write: Option<Instant> = None;
     let metrics_file = args.metrics_file.clone();
+    // Draining has an end a person waits for; the long-running consumer logs instead.
+    let progress = if args.once {
+        crate::core::Progress::start("ingest", "events", None)
+    } else {
+        crate::core::Progress::hidden()
+    };
     let summary = ingest::run(
         &mut source,
         &anonymizer,
@@ -61,7 +67,9 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
         &metrics,
         options,
         crate::app::shutdown_signal(),
-        |_| {
+        |total| {
+            progress.set_phase(format!("{} batches, {} files", total.batches, total.files));
+            progress.set_done(total.rows as u64);
             if let Some(path) = &metrics_file
                 && last_write.is_none_or(|t| t.elapsed().as_secs() >= 1)
             {
@@ -72,7 +80,9 @@ pub async fn run(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
             }
         },
     )
-    .await?;
+    .await;
+    progress.finish();
+    let summary = summary?;
     if let Some(path) = &args.metrics_file {
         write_metrics(path, &metrics.render())?;
     }

@@ -112,7 +112,10 @@ fn synth_engagement(seed: u64, patients: usize, out: &Path, content: &Path) -> a
 /// Runs `train` and prints where the artifacts went and the cross-validated figures.
 /// Trains and prints the CV figures; returns the task and the version directory written.
 pub fn train(config: &Path, out: &Path) -> anyhow::Result<(String, std::path::PathBuf)> {
-    let outcome = train::run(config, out)?;
+    let progress = crate::core::Progress::start("train", "steps", None);
+    let outcome = train::run_with(config, out, &progress);
+    progress.finish();
+    let outcome = outcome?;
     let cv = &outcome.metrics.cv;
     println!(
         "trained {} version {}",

@@ -17,7 +17,7 @@ pub struct EvalConfig {
     /// The `[[models]]` name that grades `judge` assertions; a set with a judge assertion is a
     /// load error without one.
     pub judge_model: Option<String>,
-    /// Cases in flight at once.
+    /// Cases in flight at once (`eval run --concurrency` overrides it).
     pub concurrency: usize,
     /// Generation cap of a case whose set sets none.
     pub max_tokens: u32,
@@ -70,7 +70,7 @@ impl Default for RawEvalConfig {
         RawEvalConfig {
             model: "local-smollm2".into(),
             judge_model: None,
-            concurrency: 2,
+            concurrency: 4,
             max_tokens: 128,
             sets_dir: "evalsets".into(),
             rubrics_dir: "evalsets/rubrics".into(),
@@ -128,7 +128,7 @@ mod tests {
     fn the_defaults_name_the_shipped_local_model() {
         let c = EvalConfig::default();
         assert_eq!(c.model, "local-smollm2");
-        assert_eq!(c.concurrency, 2);
+        assert_eq!(c.concurrency, 4);
         assert_eq!(c.judge_model, None);
         assert_eq!(c.rubrics_dir, PathBuf::from("evalsets/rubrics"));
         assert_eq!(c.out_dir, PathBuf::from("eval-out"));

@@ -2,14 +2,15 @@
 //! through the gateway's own [`Pipeline`] (prompt rendering, input guard, budget, providers with
 //! fallback, output guard, metering, the log) as an eval turn ([`crate::chat::Origin::Eval`]:
 //! an internal key, never flagged urgent), at temperature 0.
-//! Cases run concurrently up to a limit, with a progress bar on a terminal; then each case's
-//! assertions are checked. A case whose model call fails is `errored`, never `passed`.
+//! Cases run concurrently up to a limit (each case's assertions checked as it finishes), with
+//! progress on stderr ([`Progress`]: a bar on a terminal, plain lines otherwise) and a line for
+//! each case that fails or errors, printed as it finishes. The results are put back in the sets'
+//! order, so the run does not depend on the concurrency. A case whose model call fails is
+//! `errored`, never `passed`.
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 
 use futures_util::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::assertions::{Check, Observed, Scorers};
 use super::results::{
@@ -19,6 +20,7 @@ use super::set::{Case, EvalSet};
 use crate::chat::{Answer, Answered, Pipeline, RequestContext};
 use crate::core::UsdCost;
 use crate::core::now_ms;
+use crate::core::progress::{Outcome, Progress};
 use crate::error::ApiError;
 use crate::guard::Decision;
 use crate::providers::local::ChatTurn;
@@ -33,8 +35,8 @@ pub struct RunOptions {
     pub concurrency: usize,
     /// Generation cap of cases whose set gives none.
     pub max_tokens: u32,
-    /// Show a progress bar (only drawn when stderr is a terminal).
-    pub progress: bool,
+    /// Where progress and failing cases are reported ([`Progress::hidden`] for none).
+    pub progress: Progress,
 }
 
 /// Runs cases through a pipeline and scores them.
@@ -57,23 +59,20 @@ impl Runner {
             .enumerate()
             .flat_map(|(s, set)| (0..set.cases.len()).map(move |c| (s, c)))
             .collect();
-        let bar = progress_bar(jobs.len() as u64, opts.progress);
+        let progress = &opts.progress;
+        progress.set_total(jobs.len() as u64);
         let mut done: Vec<(usize, usize, CaseResult, Option<PromptRefHash>)> =
             futures_util::stream::iter(jobs)
-                .map(|(s, c)| {
-                    let bar = &bar;
-                    async move {
-                        let (result, prompt) =
-                            self.run_case(&sets[s], &sets[s].cases[c], opts).await;
-                        bar.set_message(format!("{}: {}", sets[s].file(), result.id));
-                        bar.inc(1);
-                        (s, c, result, prompt)
-                    }
+                .map(|(s, c)| async move {
+                    let (result, prompt) = self.run_case(&sets[s], &sets[s].cases[c], opts).await;
+                    report_case(progress, &sets[s].file(), &result);
+                    (s, c, result, prompt)
                 })
                 .buffer_unordered(opts.concurrency.max(1))
                 .collect()
                 .await;
-        bar.finish_and_clear();
+        progress.finish();
+        // Finishing order depends on the concurrency; the results do not.
         done.sort_by_key(|(s, c, _, _)| (*s, *c));
         let mut prompt_refs = BTreeSet::new();
         let mut results: Vec<SetResult> = sets
@@ -237,17 +236,60 @@ fn decision_of(decision: &Decision) -> GuardDecision {
     }
 }
 
-fn progress_bar(len: u64, wanted: bool) -> ProgressBar {
-    if !wanted || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+/// Counts a finished case, and prints it when it failed or errored:
+/// `eval: FAILED evalsets/x.toml case-id: contains: the answer does not contain "…" (+1 more)`.
+fn report_case(progress: &Progress, file: &str, case: &CaseResult) {
+    let outcome = match case.status {
+        CaseStatus::Passed => Outcome::Passed,
+        CaseStatus::Failed => Outcome::Failed,
+        CaseStatus::Errored => Outcome::Errored,
+    };
+    if outcome != Outcome::Passed {
+        progress.println(&failure_line(file, case));
     }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
-    ) {
-        bar.set_style(style);
+    progress.record(outcome);
+}
+
+/// One line for a failed or errored case: its first failing (else errored) assertion and why,
+/// or the model call's error.
+pub fn failure_line(file: &str, case: &CaseResult) -> String {
+    let failing: Vec<&AssertionResult> = match case.status {
+        CaseStatus::Failed => case
+            .assertions
+            .iter()
+            .filter(|a| !a.passed && !a.errored && !a.skipped)
+            .collect(),
+        _ => case.assertions.iter().filter(|a| a.errored).collect(),
+    };
+    let why = match (failing.first(), &case.error) {
+        (Some(a), _) => {
+            let what = match &a.rubric {
+                Some(r) => format!("{} {r}", a.kind),
+                None => a.kind.clone(),
+            };
+            let more = match failing.len() {
+                1 => String::new(),
+                n => format!(" (+{} more)", n - 1),
+            };
+            format!("{what}: {}{more}", short(&a.detail))
+        }
+        (None, Some(e)) => short(e),
+        (None, None) => "no reason recorded".into(),
+    };
+    format!(
+        "eval: {} {file} {}: {why}",
+        case.status.as_str().to_uppercase(),
+        case.id
+    )
+}
+
+/// The first line of `text`, at most 160 characters.
+fn short(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    match line.char_indices().nth(160) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
     }
-    bar
 }
 
 /// Which optional models a run needs, so each is loaded only when a set uses it.
@@ -299,5 +341,42 @@ mod tests {
             status_of(&[a(false, false), a(false, true)]),
             CaseStatus::Failed
         );
+    }
+
+    #[test]
+    fn a_failing_case_reads_as_one_line_naming_the_first_failed_assertion() {
+        let mut failed = a(false, false);
+        failed.kind = "contains".into();
+        failed.detail = "the answer does not contain \"maternidade\"".into();
+        let mut judge = a(false, false);
+        judge.kind = "judge".into();
+        judge.rubric = Some("friendly_tone".into());
+        let case = CaseResult {
+            id: "c1".into(),
+            required: false,
+            status: CaseStatus::Failed,
+            answer: String::new(),
+            error: None,
+            guard_decision: None,
+            latency_ms: 0,
+            completion_tokens: 0,
+            cost_usd: UsdCost::ZERO,
+            assertions: vec![a(true, false), failed, judge],
+        };
+        assert_eq!(
+            failure_line("sets/x.toml", &case),
+            "eval: FAILED sets/x.toml c1: contains: the answer does not contain \"maternidade\" (+1 more)"
+        );
+        let errored = CaseResult {
+            status: CaseStatus::Errored,
+            assertions: vec![],
+            error: Some(format!("upstream said no\n{}", "x".repeat(300))),
+            ..case
+        };
+        assert_eq!(
+            failure_line("sets/x.toml", &errored),
+            "eval: ERRORED sets/x.toml c1: upstream said no"
+        );
+        assert_eq!(short(&"é".repeat(200)).chars().count(), 161);
     }
 }

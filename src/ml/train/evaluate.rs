@@ -5,6 +5,7 @@ use super::artifacts::{CvMetrics, MetricsFile};
 use super::config::TrainConfig;
 use super::metrics::{self as m, CalibrationBin, Summary};
 use super::{TrainError, cv, fit};
+use crate::core::Progress;
 use crate::ml::data::CheckReport;
 use crate::ml::models::{FORMAT, Feature, ModelFile, RiskModel};
 
@@ -21,11 +22,13 @@ pub struct CvOutcome {
     pub oof_ece: f64,
 }
 
-/// Fits on k − 1 folds and scores the held-out one, k times.
+/// Fits on k − 1 folds and scores the held-out one, k times (one `progress` step each).
+/// Long because it reads as one fold loop: split, fit, score, collect the out-of-fold predictions.
 pub fn cross_validate(
     config: &TrainConfig,
     x: &[Vec<f64>],
     y: &[usize],
+    progress: &Progress,
 ) -> Result<CvOutcome, TrainError> {
     let k = config.cv.folds;
     let n_classes = config.target.classes.len();
@@ -46,6 +49,7 @@ pub fn cross_validate(
     let mut per_fold: [Vec<f64>; 6] = Default::default();
     let mut fold_rows = Vec::with_capacity(k);
     for f in 0..k {
+        progress.set_phase(format!("cross-validation fold {}/{k}", f + 1));
         let (train, test): (Vec<usize>, Vec<usize>) = (0..x.len()).partition(|&i| folds[i] != f);
         let pick = |idx: &[usize]| -> Vec<Vec<f64>> { idx.iter().map(|&i| x[i].clone()).collect() };
         let train_y: Vec<usize> = train.iter().map(|&i| y[i]).collect();
@@ -77,6 +81,7 @@ pub fn cross_validate(
             oof[i] = p;
         }
         fold_rows.push(test.len());
+        progress.inc(1);
     }
     let [auc, macro_auc, f1_macro, f1_high, brier, ece] = per_fold;
     let is_pos: Vec<bool> = y.iter().map(|&c| c == positive).collect();

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 pub use artifacts::{CvMetrics, MetricsFile, Timings};
 pub use config::{ConfigError, TrainConfig};
 
+use crate::core::Progress;
 use crate::ml::data::{self, CheckReport, Suite, Table, Values};
 use crate::ml::models::{Estimator, FORMAT, RiskModel, canonical_json};
 
@@ -69,10 +70,23 @@ pub enum TrainError {
     },
 }
 
-/// Trains the model `config` describes and writes its artifacts under `out`.
+/// Trains the model `config` describes and writes its artifacts under `out`, showing nothing.
 pub fn run(config_path: &Path, out: &Path) -> Result<TrainOutcome, TrainError> {
+    run_with(config_path, out, &Progress::hidden())
+}
+
+/// [`run`], reporting its steps to `progress`: the data check, each cross-validation fold, the
+/// final fit (k + 2 steps; the artifacts are written after the last). Long because it reads as
+/// the run's steps in order.
+pub fn run_with(
+    config_path: &Path,
+    out: &Path,
+    progress: &Progress,
+) -> Result<TrainOutcome, TrainError> {
     let started = Instant::now();
     let (config, config_bytes) = TrainConfig::load(config_path)?;
+    progress.set_total(config.cv.folds as u64 + 2);
+    progress.set_phase("data check");
     let as_written = TrainConfig::parse(&String::from_utf8_lossy(&config_bytes), config_path)?;
 
     let suite = Suite::load(&config.data.suite)?;
@@ -95,11 +109,13 @@ pub fn run(config_path: &Path, out: &Path) -> Result<TrainOutcome, TrainError> {
         });
     }
     let data_check_seconds = started.elapsed().as_secs_f64();
+    progress.inc(1);
 
     let (x, y) = matrix(&config, &table)?;
     let cv_started = Instant::now();
-    let cv = evaluate::cross_validate(&config, &x, &y)?;
+    let cv = evaluate::cross_validate(&config, &x, &y, progress)?;
     let cv_seconds = cv_started.elapsed().as_secs_f64();
+    progress.set_phase("final fit on every row");
     let fit_started = Instant::now();
     let estimator = fit::fit(
         &config.model,
@@ -109,6 +125,8 @@ pub fn run(config_path: &Path, out: &Path) -> Result<TrainOutcome, TrainError> {
         config.cv.seed,
     )?;
     let final_fit_seconds = fit_started.elapsed().as_secs_f64();
+    progress.inc(1);
+    progress.set_phase("writing artifacts");
 
     let version = version_of(&config_bytes, &data_bytes);
     let metrics = MetricsFile {

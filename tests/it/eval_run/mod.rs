@@ -5,6 +5,7 @@
 
 mod assertions;
 mod models;
+mod progress;
 
 use crate::common;
 

