@@ -107,8 +107,7 @@ impl App {
             crate::ml::recommend::quality::feature_lookup(features.clone()),
         )
         .await?;
-        let listener = TcpListener::bind(config.server.listen)
-            .await
+        let listener = crate::http::serve::bind(config.server.listen)
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
         let state = AppState {

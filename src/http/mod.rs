@@ -2,7 +2,8 @@
 //!
 //! Layer order, outermost first: metrics (sees every routed request, errors included) → auth and
 //! per-key rate limit (only on `/v1/*`; the open routes are listed here and nowhere else).
-//! Outside them all, `serve::body_deadline` receives each body within `[server] body_timeout_ms`.
+//! Outside them all, `serve::body_deadline` receives each body within `[server] body_timeout_ms`,
+//! and outside that a nurse login that no password-hashing slot could take is refused at once.
 
 mod chat;
 mod features;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         state.pipeline.prompts.clone(),
     )
     .trusting_proxies(state.config.server.trusted_proxies.clone());
+    let login_gate = review.clone();
     let release = release_header(&state.config.server.release);
     let body_limits = serve::BodyLimits {
         timeout: state.config.server.body_timeout,
@@ -92,6 +94,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             body_limits,
             serve::body_deadline,
+        ))
+        // A login flood is refused before its bodies are read (`review::web::refuse_when_busy`).
+        .layer(axum::middleware::from_fn_with_state(
+            login_gate,
+            crate::review::web::refuse_when_busy,
         ))
         // Outermost: every response names the release that served it, errors and 408s too.
         .layer(axum::middleware::map_response_with_state(
