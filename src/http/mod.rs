@@ -53,6 +53,10 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::model_version,
         ));
     // Admin routes: the same keys; each handler checks the admin role.
     let admin = Router::new()
