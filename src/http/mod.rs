@@ -71,13 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));
-    // The review pages get only what they use of the app's state.
-    let review = crate::review::web::ReviewState::new(
-        state.store.clone(),
-        state.config.review.clone(),
-        state.pipeline.prompts.clone(),
-    )
-    .trusting_proxies(state.config.server.trusted_proxies.clone());
+    let review = review_state(&state);
     let login_gate = review.clone();
     let release = release_header(&state.config.server.release);
     let body_limits = serve::BodyLimits {
@@ -109,6 +103,16 @@ pub fn router(state: AppState) -> Router {
             release,
             stamp_release,
         ))
+}
+
+/// What the review pages get of the app's state: only what they use.
+fn review_state(state: &AppState) -> crate::review::web::ReviewState {
+    crate::review::web::ReviewState::new(
+        state.store.clone(),
+        state.config.review.clone(),
+        state.pipeline.prompts.clone(),
+    )
+    .trusting_proxies(state.config.server.trusted_proxies.clone())
 }
 
 /// The response header naming the release that served a request.
