@@ -6,7 +6,8 @@
 # shared services are never touched. Prints requests, errors, exchanges filed and lost exchanges
 # (must be 0: every exchange the gateway filed is in the database at the end); exits 1 otherwise.
 #
-#   SOAK_SECONDS=60 scripts/soak.sh      (SOAK_CONCURRENCY, SOAK_*_PORT, SOAK_PROFILE=dev also read)
+#   SOAK_SECONDS=60 scripts/soak.sh      (SOAK_CONCURRENCY, SOAK_*_PORT, SOAK_PROFILE=dev, SOAK_BUILD=0
+#                                         also read)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,11 @@ TARGET=${CARGO_TARGET_DIR:-target}
 PROFILE=${SOAK_PROFILE:-release}
 DIR=$([ "$PROFILE" = dev ] && echo debug || echo release)
 
-cargo build --profile "$PROFILE" --locked --bin powerbirth --example soak >&2
+# SOAK_BUILD=0 runs the binaries already built there (`cargo build --profile "$PROFILE" --bin
+# powerbirth --example soak`), e.g. a release build made earlier at lower priority.
+if [ "${SOAK_BUILD:-1}" != 0 ]; then
+  cargo build --profile "$PROFILE" --locked --bin powerbirth --example soak >&2
+fi
 BIN=$TARGET/$DIR/powerbirth
 SOAK=$TARGET/$DIR/examples/soak
 

@@ -110,8 +110,7 @@ impl App {
             crate::ml::recommend::quality::feature_lookup(features.clone()),
         )
         .await?;
-        let listener = TcpListener::bind(config.server.listen)
-            .await
+        let listener = crate::http::serve::bind(config.server.listen)
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
         let addr = listener.local_addr()?;
         let state = AppState {
@@ -213,14 +212,18 @@ impl App {
                 .map_or(grace, |t| grace.saturating_sub(t.elapsed())),
         };
         tracing::info!("stopped accepting; draining the message log");
-        alerts.shutdown().await;
-        review_schedule.shutdown().await;
-        canary_gate.shutdown().await;
-        risk_jobs.shutdown().await;
-        drift_job.shutdown().await;
-        let (refresh, recommend_log) = recommend_jobs;
-        refresh.shutdown().await;
-        recommend_log.shutdown(Duration::from_secs(2)).await;
+        let stopping = std::time::Instant::now();
+        stop_jobs(
+            alerts,
+            review_schedule,
+            canary_gate,
+            risk_jobs,
+            drift_job,
+            recommend_jobs,
+            (left / 2).max(Duration::from_secs(1)),
+        )
+        .await;
+        let left = left.saturating_sub(stopping.elapsed());
         // At least a moment for the drain: the spool keeps whatever is left either way.
         state
             .pipeline
@@ -230,6 +233,34 @@ impl App {
         state.store.close().await;
         tracing::info!("shut down cleanly");
         Ok(())
+    }
+}
+
+/// Stops the background jobs within `within`: a check stuck in a slow query is aborted, so the
+/// message log's drain keeps the rest of the grace period.
+async fn stop_jobs(
+    alerts: AlertMonitor,
+    review_schedule: ReviewScheduler,
+    canary_gate: CanaryGate,
+    risk_jobs: crate::ml::serve::RiskJobs,
+    drift_job: crate::periodic::Periodic,
+    (refresh, recommend_log): (
+        crate::periodic::Periodic,
+        crate::ml::recommend::log::LogTask,
+    ),
+    within: Duration,
+) {
+    let jobs = async {
+        alerts.shutdown().await;
+        review_schedule.shutdown().await;
+        canary_gate.shutdown().await;
+        risk_jobs.shutdown().await;
+        drift_job.shutdown().await;
+        refresh.shutdown().await;
+        recommend_log.shutdown(Duration::from_secs(2)).await;
+    };
+    if tokio::time::timeout(within, jobs).await.is_err() {
+        tracing::warn!("background jobs still running at shutdown; aborted");
     }
 }
 

@@ -348,3 +348,27 @@ fn per_user_limits_shared_through_redis_need_a_hash_key() {
     .to_string();
     assert!(err.contains("per_user_daily_usd"), "{err}");
 }
+
+#[test]
+fn limit_field_names_one_of_openais_two_answer_length_fields() {
+    let vars = env(&[("TEST_UPSTREAM_KEY", "k")]);
+    let openai = |config: &Config| match &config.models[1].provider {
+        ProviderSettings::OpenAi(s) => s.limit_field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(openai(&load(BASE, &vars).unwrap()), "max_tokens");
+    let reasoning = BASE.replace(
+        "timeout_ms = 1500",
+        "limit_field = \"max_completion_tokens\"",
+    );
+    assert_eq!(
+        openai(&load(&reasoning, &vars).unwrap()),
+        "max_completion_tokens"
+    );
+    let typo = BASE.replace("timeout_ms = 1500", "limit_field = \"max_output\"");
+    let err = load(&typo, &vars).unwrap_err().to_string();
+    assert!(
+        err.contains("gpt-4o-mini") && err.contains("limit_field = \"max_output\""),
+        "{err}"
+    );
+}

@@ -107,3 +107,30 @@ pub async fn authenticate(
     req.extensions_mut().insert(AuthedKey(key));
     Ok(next.run(req).await)
 }
+
+/// `x-model-version` on every answer of the model routes, the refusals before their handlers
+/// (401, 429) included, so a client can always tell which model it was talking to. The handlers
+/// set it on their own answers (the version that answered); this adds the one served now where
+/// none is set. Paths are relative to `/v1`, where this layer sits.
+pub async fn model_version(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let risk = matches!(req.uri().path(), "/risk/obstetric" | "/risk/outcomes");
+    let recommend = req.uri().path() == "/recommendations";
+    let mut res = next.run(req).await;
+    if res.headers().contains_key(MODEL_VERSION) {
+        return res;
+    }
+    let version = if risk {
+        state.risk.current().map(|m| m.header.clone())
+    } else if recommend {
+        axum::http::HeaderValue::from_str(&state.recommend.recommender.model().version).ok()
+    } else {
+        None
+    };
+    if let Some(v) = version {
+        res.headers_mut().insert(MODEL_VERSION, v);
+    }
+    res
+}
+
+/// The header naming the model version behind an answer.
+pub const MODEL_VERSION: &str = "x-model-version";

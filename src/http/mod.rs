@@ -2,7 +2,8 @@
 //!
 //! Layer order, outermost first: metrics (sees every routed request, errors included) → auth and
 //! per-key rate limit (only on `/v1/*`; the open routes are listed here and nowhere else).
-//! Outside them all, `serve::body_deadline` receives each body within `[server] body_timeout_ms`.
+//! Outside them all, `serve::body_deadline` receives each body within `[server] body_timeout_ms`,
+//! and outside that a nurse login that no password-hashing slot could take is refused at once.
 
 mod chat;
 mod features;
@@ -52,6 +53,10 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::model_version,
         ));
     // Admin routes: the same keys; each handler checks the admin role.
     let admin = Router::new()
@@ -66,13 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics));
-    // The review pages get only what they use of the app's state.
-    let review = crate::review::web::ReviewState::new(
-        state.store.clone(),
-        state.config.review.clone(),
-        state.pipeline.prompts.clone(),
-    )
-    .trusting_proxies(state.config.server.trusted_proxies.clone());
+    let review = review_state(&state);
+    let login_gate = review.clone();
     let release = release_header(&state.config.server.release);
     let body_limits = serve::BodyLimits {
         timeout: state.config.server.body_timeout,
@@ -93,11 +93,26 @@ pub fn router(state: AppState) -> Router {
             body_limits,
             serve::body_deadline,
         ))
+        // A login flood is refused before its bodies are read (`review::web::refuse_when_busy`).
+        .layer(axum::middleware::from_fn_with_state(
+            login_gate,
+            crate::review::web::refuse_when_busy,
+        ))
         // Outermost: every response names the release that served it, errors and 408s too.
         .layer(axum::middleware::map_response_with_state(
             release,
             stamp_release,
         ))
+}
+
+/// What the review pages get of the app's state: only what they use.
+fn review_state(state: &AppState) -> crate::review::web::ReviewState {
+    crate::review::web::ReviewState::new(
+        state.store.clone(),
+        state.config.review.clone(),
+        state.pipeline.prompts.clone(),
+    )
+    .trusting_proxies(state.config.server.trusted_proxies.clone())
 }
 
 /// The response header naming the release that served a request.

@@ -20,6 +20,25 @@ use tower::ServiceExt;
 
 use crate::error::ApiError;
 
+/// Connections the kernel may hold for us before we accept them (it caps this at
+/// `net.core.somaxconn`, 4096 on current Linux). Tokio's `TcpListener::bind` asks for 128, as the
+/// standard library does: a burst of 400 connections then overflowed the queue and the kernel
+/// dropped the rest, whose clients retried after 1 s and then 3 s (`TcpExtListenOverflows`).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a [`LISTEN_BACKLOG`]-deep accept queue.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As tokio's `bind`: a restarted server can listen again at once on the same address.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// the open connections to finish their requests (idle ones are closed at once). Each request
 /// carries its peer as `ConnectInfo<SocketAddr>`.

@@ -25,6 +25,7 @@ pub struct OpenAiProvider {
     timeout: Duration,
     max_retries: u32,
     max_output_tokens: u32,
+    limit_field: &'static str,
 }
 
 impl OpenAiProvider {
@@ -37,6 +38,7 @@ impl OpenAiProvider {
             timeout: s.timeout,
             max_retries: s.max_retries,
             max_output_tokens: s.max_output_tokens,
+            limit_field: s.limit_field,
         }
     }
 
@@ -45,17 +47,22 @@ impl OpenAiProvider {
     }
 
     /// The body sent upstream: the client's request with the upstream model name; on streams,
-    /// usage is always asked for, so tokens are known even when the client did not ask. A
-    /// request without `max_tokens`/`max_completion_tokens` gets the model's
-    /// `max_output_tokens` as `max_tokens`: the cap its budget reservation assumed.
+    /// usage is always asked for, so tokens are known even when the client did not ask. The
+    /// answer length goes in the one field this model takes (`limit_field`), whichever of
+    /// `max_tokens` and `max_completion_tokens` the client used (the latter wins, as in
+    /// OpenAI's API); a request with neither gets the model's `max_output_tokens`: the cap its
+    /// budget reservation assumed.
     fn body(&self, name: &str, req: &ChatRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
         let mut v = serde_json::to_value(req).map_err(|e| ProviderError::Protocol {
             model: name.into(),
             message: e.to_string(),
         })?;
         v["model"] = Value::String(self.upstream_model.clone());
-        if req.max_output_tokens().is_none() {
-            v["max_tokens"] = Value::from(self.max_output_tokens);
+        if let Some(fields) = v.as_object_mut() {
+            fields.remove("max_tokens");
+            fields.remove("max_completion_tokens");
+            let limit = req.max_output_tokens().unwrap_or(self.max_output_tokens);
+            fields.insert(self.limit_field.into(), Value::from(limit));
         }
         if stream {
             v["stream"] = Value::Bool(true);

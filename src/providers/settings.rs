@@ -58,10 +58,16 @@ pub struct OpenAiSettings {
     pub timeout: Duration,
     pub max_retries: u32,
     pub tokenizer: Option<PathBuf>,
-    /// The answer length sent upstream as `max_tokens` when the client sets none, and the one
-    /// its budget reservation assumes: so an answer never costs more than was reserved.
+    /// The answer length sent upstream when the client sets none, and the one its budget
+    /// reservation assumes: so an answer never costs more than was reserved.
     pub max_output_tokens: u32,
+    /// The field the answer length goes upstream in (`limit_field`): `max_tokens`, or
+    /// `max_completion_tokens` for OpenAI's reasoning models, which refuse `max_tokens`.
+    pub limit_field: &'static str,
 }
+
+/// The fields `limit_field` may name: OpenAI's two spellings of the answer-length limit.
+pub const LIMIT_FIELDS: [&str; 2] = ["max_tokens", "max_completion_tokens"];
 
 /// `max_output_tokens` of an OpenAI-compatible model when its entry gives none.
 pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 4096;
@@ -156,6 +162,7 @@ pub struct RawOpenAiSettings {
     max_retries: u32,
     tokenizer: Option<PathBuf>,
     max_output_tokens: u32,
+    limit_field: String,
 }
 
 impl Default for RawOpenAiSettings {
@@ -168,6 +175,7 @@ impl Default for RawOpenAiSettings {
             max_retries: 2,
             tokenizer: None,
             max_output_tokens: DEFAULT_MAX_OUTPUT_TOKENS,
+            limit_field: LIMIT_FIELDS[0].into(),
         }
     }
 }
@@ -418,6 +426,12 @@ impl RawOpenAiSettings {
         if self.max_output_tokens == 0 {
             return Err(format!("{at}: max_output_tokens must be positive"));
         }
+        let Some(limit_field) = LIMIT_FIELDS.into_iter().find(|f| *f == self.limit_field) else {
+            return Err(format!(
+                "{at}: limit_field = {:?} must be \"max_tokens\" or \"max_completion_tokens\"",
+                self.limit_field
+            ));
+        };
         Ok(OpenAiSettings {
             api_base: api_base.trim_end_matches('/').to_string(),
             api_key,
@@ -426,6 +440,7 @@ impl RawOpenAiSettings {
             max_retries: self.max_retries,
             tokenizer: self.tokenizer.map(resolve),
             max_output_tokens: self.max_output_tokens,
+            limit_field,
         })
     }
 }

@@ -154,6 +154,54 @@ async fn an_open_ended_answer_is_capped_upstream_so_twenty_requests_stay_within_
     );
 }
 
+/// A model configured as OpenAI's reasoning models need: the answer length in
+/// `max_completion_tokens` (they refuse `max_tokens`).
+const REASONING_MODEL: &str = "[[models]]\nname = \"gpt-reasoning\"\nprovider = \"openai\"\napi_base = \"{api_base}\"\nupstream_model = \"verbose\"\nlimit_field = \"max_completion_tokens\"\nmax_output_tokens = 300\n[models.price]\ninput = \"0.15\"\noutput = \"0.60\"\n";
+
+#[tokio::test]
+async fn the_answer_length_goes_upstream_in_the_one_field_the_model_takes() {
+    let app = spawn_app_with(Spawn {
+        extra_toml: REASONING_MODEL.into(),
+        ..Spawn::default()
+    })
+    .await;
+    // (model, the client's limit field and value, the field expected upstream and its value)
+    let cases = [
+        ("gpt-reasoning", None, "max_completion_tokens", 300),
+        (
+            "gpt-reasoning",
+            Some(("max_tokens", 12)),
+            "max_completion_tokens",
+            12,
+        ),
+        (
+            "gpt-verbose",
+            Some(("max_completion_tokens", 15)),
+            "max_tokens",
+            15,
+        ),
+        ("gpt-verbose", Some(("max_tokens", 9)), "max_tokens", 9),
+    ];
+    for (model, limit, field, expected) in cases {
+        let mut body = chat(model, "conte uma história longa");
+        if let Some((name, n)) = limit {
+            body[name] = json!(n);
+        }
+        let res = app.post("/v1/chat/completions", &body).await;
+        assert_eq!(res.status(), 200, "{model} {limit:?}");
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["usage"]["completion_tokens"], expected, "{answer}");
+        let sent = app.upstream.requests().last().unwrap().body.clone();
+        assert_eq!(sent[field], expected, "{model} {limit:?}: {sent}");
+        let other = if field == "max_tokens" {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        assert!(sent.get(other).is_none(), "{model} {limit:?}: {sent}");
+    }
+}
+
 /// A TCP proxy in front of a server, that the test stops (every connection cut) and restarts.
 struct Proxy {
     addr: SocketAddr,

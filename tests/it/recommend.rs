@@ -88,6 +88,18 @@ async fn k_and_patient_id_are_validated_with_422_naming_the_field() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401, "the same keys as chat");
+    let answered = app
+        .http
+        .get(app.url("/v1/recommendations?patient_id=p1"))
+        .bearer_auth(&app.client_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["x-model-version"],
+        answered.headers()["x-model-version"],
+        "a refusal names the model served too"
+    );
 }
 
 #[tokio::test]

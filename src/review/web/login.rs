@@ -90,7 +90,7 @@ pub async fn submit(
     }
     let Some(permit) = state.hashing.try_enter() else {
         state.throttle.cancel(&email, visitor.ip);
-        tracing::warn!("review login refused: every password-hashing slot is busy");
+        state.hashing.refused();
         return Ok(busy(visitor));
     };
     let Some(reviewer) = check_credentials(&state, permit, &email, form.password).await? else {
@@ -127,6 +127,29 @@ fn throttled(state: &ReviewState, visitor: Visitor, email: &str, wait: Duration)
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     res
+}
+
+/// The outermost check on `POST /review/login`: while every hashing slot is taken, an attempt is
+/// answered 429 before its body is received, routed or parsed, since it would be refused anyway.
+/// Under a flood this is nearly every request, so it skips everything it can (the body, the
+/// router, the request metrics, the form, the throttle).
+pub async fn refuse_when_busy(
+    State(state): State<ReviewState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() != axum::http::Method::POST
+        || req.uri().path() != "/review/login"
+        || !state.hashing.is_full()
+    {
+        return next.run(req).await;
+    }
+    let (mut parts, _) = req.into_parts();
+    let Ok(visitor) =
+        <Visitor as axum::extract::FromRequestParts<_>>::from_request_parts(&mut parts, &state)
+            .await;
+    state.hashing.refused();
+    busy(visitor)
 }
 
 /// 429 with `Retry-After: 1` when every hashing slot is taken. A plain page, not the rendered

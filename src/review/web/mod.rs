@@ -35,6 +35,7 @@ use crate::review::ReviewConfig;
 use crate::review::accounts::Accounts;
 use crate::store::Store;
 pub use error::PageError;
+pub use login::refuse_when_busy;
 use pages::Pages;
 use throttle::{HashGate, LoginThrottle};
 

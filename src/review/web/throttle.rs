@@ -1,7 +1,7 @@
 //! The growing delay after failed logins, per account and per client address, in memory.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -135,6 +135,8 @@ impl LoginThrottle {
 #[derive(Debug)]
 pub struct HashGate {
     permits: Arc<Semaphore>,
+    /// When the last "slots busy" warning was logged, and the refusals counted since.
+    refusals: Mutex<(Option<Instant>, u64)>,
 }
 
 impl Default for HashGate {
@@ -148,12 +150,47 @@ impl HashGate {
     pub fn new(concurrent: usize) -> Self {
         HashGate {
             permits: Arc::new(Semaphore::new(concurrent.max(1))),
+            refusals: Mutex::new((None, 0)),
         }
     }
 
     /// A permit to hash now, or `None` when every slot is taken.
     pub fn try_enter(&self) -> Option<OwnedSemaphorePermit> {
         self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// Whether every slot is taken right now (a login arriving now would be refused).
+    pub fn is_full(&self) -> bool {
+        self.permits.available_permits() == 0
+    }
+
+    /// Counts a login refused for want of a slot, with one warning a second at most: under a
+    /// flood these are most requests, and a log line each would cost more than the refusal.
+    pub fn refused(&self) {
+        if let Some(refused) = self.count_refusal(Instant::now()) {
+            tracing::warn!(
+                refused,
+                "review logins refused: every password-hashing slot is busy"
+            );
+        }
+    }
+
+    /// The refusals to report at `now` (this one included), if a second has passed since the
+    /// last report (or none was made).
+    fn count_refusal(&self, now: Instant) -> Option<u64> {
+        let mut r = self
+            .refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        r.1 += 1;
+        if r.0
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
+        {
+            return None;
+        }
+        let refused = r.1;
+        *r = (Some(now), 0);
+        Some(refused)
     }
 }
 
@@ -210,7 +247,26 @@ mod tests {
         let b = gate.try_enter();
         assert!(a.is_some() && b.is_some());
         assert!(gate.try_enter().is_none());
+        assert!(gate.is_full());
         drop(a);
+        assert!(!gate.is_full());
         assert!(gate.try_enter().is_some());
+    }
+
+    #[test]
+    fn busy_slots_are_reported_once_a_second_with_the_count() {
+        let gate = HashGate::new(1);
+        let t0 = Instant::now();
+        assert_eq!(
+            gate.count_refusal(t0),
+            Some(1),
+            "the first is reported at once"
+        );
+        let quiet: Vec<_> = (1..=300)
+            .map(|ms| gate.count_refusal(t0 + Duration::from_millis(ms)))
+            .collect();
+        assert!(quiet.iter().all(Option::is_none));
+        assert_eq!(gate.count_refusal(t0 + Duration::from_secs(1)), Some(301));
+        assert_eq!(gate.count_refusal(t0 + Duration::from_millis(1500)), None);
     }
 }

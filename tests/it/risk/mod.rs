@@ -264,6 +264,11 @@ async fn the_risk_routes_need_a_key_and_the_reload_an_admin_key() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.headers()["x-model-version"],
+        fixture::LR,
+        "a refusal names the model served too"
+    );
     let res = app.post("/admin/models/reload", &json!({})).await;
     assert_eq!(res.status(), 403);
     let res = app
