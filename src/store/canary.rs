@@ -379,6 +379,6 @@ mod tests {
         for m in Metric::ALL {
             assert_eq!(m.as_str().parse::<Metric>().unwrap(), m);
         }
-        assert!("risk_high_share".parse::<Metric>().is_err());
+        assert!("risk_low_share".parse::<Metric>().is_err());
     }
 }

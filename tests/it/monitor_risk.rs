@@ -53,6 +53,8 @@ pub async fn fresh_store(dir: &Path) -> (Store, String, Option<PgDatabase>) {
 /// of the shipped data, written as `powerbirth train` writes it.
 pub async fn registry_with_reference(root: &Path) {
     let dir = crate::common::ml::version_dir(root, "risk", VERSION, 0.9);
+    // A real fitted model, so the app that serves this registry answers risk requests too.
+    std::fs::write(dir.join("model.json"), &crate::risk::fixture::models().0).unwrap();
     let (x, _) = shipped_rows();
     let integer = [true, true, true, false, false, true];
     std::fs::write(

@@ -12,7 +12,7 @@ use super::{app_with_models, fixture};
 use crate::common::{TestApp, on_both_backends};
 
 /// Shipped rows as requests (temperature sent in °F, as the data has it) with their labels.
-fn labelled_requests(n: usize) -> Vec<(Value, &'static str)> {
+pub(crate) fn labelled_requests(n: usize) -> Vec<(Value, &'static str)> {
     let (x, y) = fixture::shipped_rows();
     let labels = ["low", "mid", "high"];
     // Every 13th row: a spread of the three classes.

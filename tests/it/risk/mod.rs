@@ -4,7 +4,7 @@
 //! The prediction log and outcomes are in `log`, the model swap under load in `swap`.
 
 pub(crate) mod fixture;
-mod log;
+pub(crate) mod log;
 mod mlflow;
 mod patient;
 mod swap;
