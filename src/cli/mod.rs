@@ -4,6 +4,7 @@
 //! `--config FILE` and reads the same file and environment overrides as the server. `main.rs`
 //! only calls [`run`].
 
+pub mod bootstrap;
 mod canary;
 mod deploy;
 mod eval;
@@ -26,10 +27,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::app::{App, bootstrap_admin_key, show_bootstrap_key, shutdown_signal};
+use crate::app::{App, shutdown_signal};
 use crate::config::Config;
 use crate::store::Store;
 use crate::store::keys::Role;
+use bootstrap::{bootstrap_admin_key, show_bootstrap_key};
 
 /// PowerBirth LLMOps gateway.
 #[derive(Debug, Parser)]

@@ -176,7 +176,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Every held-out text, input messages and model answers, with its id.
 fn held_out_texts() -> Vec<(String, String)> {
-    let mut texts: Vec<(String, String)> = ["heldout", "heldout2"]
+    let mut texts: Vec<(String, String)> = ["heldout", "heldout2", "heldout3"]
         .into_iter()
         .flat_map(|part| eval::load_cases(&evalset(part)).unwrap())
         .map(|c| (c.id, c.text))

@@ -8,9 +8,10 @@ use super::env;
 use crate::common::{self, MockUpstream, Spawn, on_both_backends, spawn_app_with, test_config};
 
 async fn replicas_starting_together_on_an_empty_database_create_one_admin_key(store: &Store) {
-    let starts =
-        futures_util::future::join_all((0..8).map(|_| powerbirth::app::bootstrap_admin_key(store)))
-            .await;
+    let starts = futures_util::future::join_all(
+        (0..8).map(|_| powerbirth::cli::bootstrap::bootstrap_admin_key(store)),
+    )
+    .await;
     let created = starts
         .into_iter()
         .map(|r| r.expect("no start fails"))
