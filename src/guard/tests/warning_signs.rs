@@ -205,21 +205,24 @@ fn after_birth_a_hot_red_breast_a_swollen_calf_an_infected_wound_or_foul_dischar
     ]);
 }
 
+/// Deep sadness alone is not an emergency: the answer points her to the UBS, and the prompt eval
+/// `evalsets/postpartum-checkin` (`pt-low-mood-three-weeks`) asserts the turn is not escalated.
+/// With a thought of harm it is self-harm, crisis notice first.
 #[test]
-fn deep_sadness_after_birth() {
-    assert_exactly(
-        &[
-            "desde que o bebe nasceu eu choro o dia inteiro e não sinto nada por ele",
-            "to numa tristeza profunda, não tenho vontade de nada",
-            "since the birth i cry all day and feel nothing for my baby",
-        ],
-        RED_FLAG,
-    );
+fn deep_sadness_alone_is_not_urgent_but_with_a_thought_of_harm_it_is_a_crisis() {
     assert_benign(&[
+        "desde que o bebe nasceu eu choro o dia inteiro e não sinto nada por ele",
         "to chorando à toa com 3 dias de pós parto, é o baby blues?",
-        "quais os sinais de depressão pós parto?",
+        "since the birth i cry all day and feel nothing for my baby",
         "what are the signs of postpartum depression?",
     ]);
+    assert_exactly(
+        &[
+            "choro o dia inteiro e tenho pensamentos de machucar minha filha",
+            "i cry all day and i have thoughts of hurting my baby",
+        ],
+        &["self_harm"],
+    );
 }
 
 #[test]
