@@ -16,7 +16,7 @@ use super::rules::Rules;
 use super::signal::Signals;
 
 /// Signals that are symptoms: they count towards the rules only when not suppressed.
-const SYMPTOMS: [Signal; 19] = [
+const SYMPTOMS: [Signal; 21] = [
     Signal::Headache,
     Signal::Visual,
     Signal::Swelling,
@@ -36,6 +36,8 @@ const SYMPTOMS: [Signal; 19] = [
     Signal::Wound,
     Signal::Discharge,
     Signal::OneLeg,
+    Signal::Breast,
+    Signal::Worst,
 ];
 
 /// Why a term starting at a token does not count (bit flags).
@@ -143,13 +145,13 @@ impl<'g> Analysis<'g> {
 
     /// Turns every context cue into marks on the tokens it affects.
     fn mark_cues(&mut self, rules: &Rules, blockers: &[bool]) {
-        let mut self_reference = vec![false; self.norm.tokens.len()];
+        let n = self.norm.tokens.len();
+        let mut self_reference = vec![false; n];
         for h in self.signal_hits(Signal::SelfReference) {
             self_reference[h.first] = true;
         }
-        // Sentence parts that speak of a pregnancy: a third party there is a pregnant woman.
-        let mut pregnant = vec![false; self.sentence.last().map_or(0, |s| *s as usize + 1)];
         self.ages = numbers::gestational_ages(&self.norm, &self.marks);
+        let mut pregnancy = vec![false; n];
         let pregnancy_at = self.signal_hits(Signal::Pregnancy).map(|h| h.first).chain(
             self.ages
                 .iter()
@@ -157,8 +159,9 @@ impl<'g> Analysis<'g> {
                 .map(|(_, t)| *t),
         );
         for t in pregnancy_at {
-            pregnant[self.sentence[t] as usize] = true;
+            pregnancy[t] = true;
         }
+        let pregnant = PregnantReach::new(&pregnancy, &self_reference, &self.sentence);
         for i in 0..self.hits.len() {
             let h = self.hits[i];
             let e = self.lex.entry(h.entry);
@@ -178,7 +181,7 @@ impl<'g> Analysis<'g> {
                         a.number_flags[t] |= NOT_CURRENT;
                     });
                 }
-                Signal::ThirdParty if !pregnant[self.sentence[h.first] as usize] => {
+                Signal::ThirdParty if !pregnant.around(h.first, h.end, &self.sentence) => {
                     // Someone else's symptoms, until the sentence comes back to her or the baby.
                     let g = gap(rules.cue_max_gap);
                     let mut back_to_her = false;
@@ -319,6 +322,52 @@ impl<'g> Analysis<'g> {
     /// Symptoms that count starting at token `t` (bit set).
     pub fn live_at(&self, t: usize) -> Signals {
         self.live_at.get(t).copied().unwrap_or(0)
+    }
+}
+
+/// Which tokens a pregnancy cue ("grávida", "30 semanas") reaches: one in the same sentence part
+/// with no self-reference between. "Minha irmã está grávida e sangrando" speaks of a pregnant
+/// third party; in "meu filho de 3 anos está com febre e eu estou grávida" (or "my son has a
+/// fever, should I keep away from him while pregnant?") the pregnancy is hers, and the fever
+/// stays his. Two linear passes, so a third-party cue asks in O(1).
+struct PregnantReach {
+    /// Per token: a pregnancy cue at or before it / at or after it reaches it.
+    from_left: Vec<bool>,
+    from_right: Vec<bool>,
+}
+
+impl PregnantReach {
+    fn new(pregnancy: &[bool], self_reference: &[bool], sentence: &[u32]) -> PregnantReach {
+        let n = pregnancy.len();
+        let (mut from_left, mut from_right) = (vec![false; n], vec![false; n]);
+        let mut reach = false;
+        for t in 0..n {
+            if t > 0 && sentence[t] != sentence[t - 1] {
+                reach = false;
+            }
+            reach = pregnancy[t] || (reach && !self_reference[t]);
+            from_left[t] = reach;
+        }
+        reach = false;
+        for t in (0..n).rev() {
+            if t + 1 < n && sentence[t] != sentence[t + 1] {
+                reach = false;
+            }
+            reach = pregnancy[t] || (reach && !self_reference[t]);
+            from_right[t] = reach;
+        }
+        PregnantReach {
+            from_left,
+            from_right,
+        }
+    }
+
+    /// Is the third party named by tokens `[first, end)` a pregnant woman? The cue's own words
+    /// ("minha irmã") are self-references and do not count.
+    fn around(&self, first: usize, end: usize, sentence: &[u32]) -> bool {
+        let same = |t: usize| sentence.get(t) == Some(&sentence[first]);
+        (first > 0 && same(first - 1) && self.from_left[first - 1])
+            || (same(end) && self.from_right[end])
     }
 }
 

@@ -113,6 +113,11 @@ signals! {
     Discharge => "discharge",
     /// "panturrilha", "uma perna", "left leg": with swelling or inflammation, a possible clot.
     OneLeg => "one_leg",
+    /// "a pior que já tive", "worst ever": with a headache, a red flag (a strong headache alone
+    /// is not, it is common).
+    Worst => "worst",
+    /// "mama", "seio", "breast": red, hot or hard, a breast infection after birth (mastitis).
+    Breast => "breast",
     /// "ferro", "magnésio", "iron": a medicine only in a message about taking it.
     Supplement => "supplement",
 }
