@@ -505,11 +505,7 @@ pub fn triage_reader(
     let Some(dir) = &config.guard.triage_model else {
         return Ok(None);
     };
-    let encoder_dir = &config.guard.triage_encoder;
-    let embedder = crate::embed::Embedder::load(encoder_dir)
-        .context("[guard] triage_encoder: not starting")?;
-    let sha = crate::ml::triage::model::encoder_sha256(encoder_dir)?;
-    let model = crate::ml::triage::TriageModel::load(dir, embedder, &sha)
+    let model = crate::ml::triage::TriageModel::load(dir, &config.guard.triage_encoder)
         .context("[guard] triage_model: not starting")?;
     tracing::info!(version = %model.file.version, "triage classifier installed as the guard's second opinion");
     Ok(Some(Arc::new(model)))

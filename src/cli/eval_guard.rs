@@ -165,10 +165,7 @@ fn compare_triage(
     model_dir: &Path,
     parts: &[(String, PathBuf)],
 ) -> anyhow::Result<()> {
-    let encoder = &config.guard.triage_encoder;
-    let embedder = crate::embed::Embedder::load(encoder)?;
-    let sha = crate::ml::triage::model::encoder_sha256(encoder)?;
-    let model = crate::ml::triage::TriageModel::load(model_dir, embedder, &sha)?;
+    let model = crate::ml::triage::TriageModel::load(model_dir, &config.guard.triage_encoder)?;
     let both = Guard::load_with_second_opinion(
         &config.guard.dir,
         Some(std::sync::Arc::new(model.clone())),

@@ -1,8 +1,8 @@
 //! The message-triage classifier (issue #19): a pregnant woman's message read as `red_flag`,
-//! `self_harm`, `medication_dosing` or `benign` by a classification head on a frozen sentence
-//! encoder ([`crate::embed`], all-MiniLM-L6-v2). It is the guard's second opinion: installed by
-//! `app.rs` through [`crate::guard::SecondOpinion`], it may add a red-flag or self-harm escalation
-//! the lexicons missed, never remove one.
+//! `self_harm`, `medication_dosing` or `benign` by a classification head on a sentence encoder
+//! ([`crate::embed`], all-MiniLM-L6-v2; frozen, or with its last layers fine-tuned). It is the
+//! guard's second opinion: installed by `app.rs` through [`crate::guard::SecondOpinion`], it may
+//! add a red-flag or self-harm escalation the lexicons missed, never remove one.
 //!
 //! - [`base`]: base models under `models/base/<name>/` and their `modelcard.yaml` manifest
 //!   (`powerbirth models base sync`).
@@ -11,6 +11,7 @@
 //!   promoted nurse reviews and extra JSONL, redacted, deduplicated, split, with its report. The
 //!   guard's held-out parts are refused: they are the classifier's test sets.
 //! - [`head`]: the linear head trained with AdamW, early stopping on validation macro-F1.
+//! - [`layers`]: with `head.freeze = N > 0`, the encoder's last N layers trained with the head.
 //! - [`run`]: `powerbirth finetune run`: embed, train, choose thresholds, score, package.
 //! - [`model`]: a trained version loaded for the request path ([`TriageModel`]).
 
@@ -18,6 +19,7 @@ pub mod base;
 pub mod compare;
 pub mod config;
 pub mod head;
+pub mod layers;
 pub mod model;
 pub mod prepare;
 pub mod run;
