@@ -508,5 +508,8 @@ pub fn triage_reader(
     let model = crate::ml::triage::TriageModel::load(dir, &config.guard.triage_encoder)
         .context("[guard] triage_model: not starting")?;
     tracing::info!(version = %model.file.version, "triage classifier installed as the guard's second opinion");
-    Ok(Some(Arc::new(model)))
+    // Concurrent turns share one forward pass (`ml::triage::batch`); must run inside Tokio.
+    Ok(Some(Arc::new(
+        crate::ml::triage::batch::BatchedTriage::spawn(model),
+    )))
 }

@@ -391,3 +391,71 @@ fn a_freeze_beyond_the_encoders_layers_is_refused_naming_the_field_and_line() {
     let config = setup_with(tmp.path(), "[]", &[], 6);
     TriageConfig::load(&config).expect("6 of 6 layers");
 }
+
+/// One trained version (head on the frozen encoder) shared by the tests that only serve it.
+fn trained_version() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // Kept for the whole test run (the folder outlives every test that reads it).
+        let tmp = tempfile::tempdir().unwrap().keep();
+        let config = setup(&tmp, "[]", &[]);
+        let p = prepare::prepare(&config, Some("d"), &embedder()).expect("prepare");
+        run::run(&config, Some(&p.dir), &embedder())
+            .expect("run")
+            .dir
+    })
+    .clone()
+}
+
+/// The guard's reading of one chat turn: decision, categories, which second reader fired.
+async fn reading(app: &common::TestApp, text: &str) -> serde_json::Value {
+    let res = app
+        .post("/v1/chat/completions", &common::chat("gpt-echo", text))
+        .await;
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    let g = &answer["powerbirth"]["guard"];
+    json!({"decision": g["decision"], "categories": g["categories"],
+           "second_opinion": g["second_opinion"]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_turns_are_escalated_and_passed_as_one_by_one() {
+    let dir = trained_version();
+    let app = spawn_app_with(Spawn {
+        extra_toml: format!(
+            "[guard]\ntriage_model = \"{}\"\ntriage_encoder = \"{}\"\n",
+            dir.display(),
+            encoder_dir().display()
+        ),
+        ..Spawn::default()
+    })
+    .await;
+    let turns = [
+        MISSED,
+        "me ajuda, sinto que algo está muito errado",
+        "to sangrando muito",
+        "qual fruta é boa na gravidez",
+        "can I go for a light walk",
+        "hello, I am 20 weeks along",
+        "please help, something is terribly wrong",
+        "quando começo o curso de gestantes",
+    ];
+    let mut alone = Vec::new();
+    for t in turns {
+        alone.push(reading(&app, t).await);
+    }
+    let together = futures_util::future::join_all(turns.iter().map(|t| reading(&app, t))).await;
+    assert_eq!(together, alone);
+    assert_eq!(
+        alone[0]["second_opinion"],
+        json!(["triage"]),
+        "{}",
+        alone[0]
+    );
+    // A turn the guard lets through carries no guard report.
+    assert!(
+        alone.iter().any(|r| r["decision"].is_null()),
+        "some turns pass: {alone:?}"
+    );
+}

@@ -14,8 +14,11 @@
 //! - [`layers`]: with `head.freeze = N > 0`, the encoder's last N layers trained with the head.
 //! - [`run`]: `powerbirth finetune run`: embed, train, choose thresholds, score, package.
 //! - [`model`]: a trained version loaded for the request path ([`TriageModel`]).
+//! - [`batch`]: concurrent turns scored in one forward pass ([`batch::BatchedTriage`]), the
+//!   guard's second opinion on the request path.
 
 pub mod base;
+pub mod batch;
 pub mod compare;
 pub mod config;
 pub mod head;

@@ -143,6 +143,16 @@ impl TriageModel {
         })
     }
 
+    /// A version from its parts (a trained head on an encoder), without files: for tests and
+    /// benchmarks that need a model but not a training run.
+    pub fn from_parts(file: TriageFile, head: Head, embedder: Embedder) -> TriageModel {
+        TriageModel {
+            file,
+            head,
+            embedder,
+        }
+    }
+
     /// Class probabilities of each text, in [`CLASSES`] order.
     pub fn proba(&self, texts: &[&str]) -> Result<Vec<Vec<f64>>, TriageError> {
         Ok(self
@@ -165,14 +175,10 @@ impl TriageModel {
             })
             .collect()
     }
-}
 
-impl SecondOpinion for TriageModel {
-    fn escalations(&self, text: &str, _lang: Lang) -> Vec<Category> {
-        let Ok(p) = self.proba(&[text]) else {
-            return Vec::new(); // a reader that cannot answer says nothing: the lexicons stand
-        };
-        self.escalating(&p[0])
+    /// The guard's categories for class probabilities `p`: those whose threshold `p` reaches.
+    pub fn categories(&self, p: &[f64]) -> Vec<Category> {
+        self.escalating(p)
             .into_iter()
             .map(|c| {
                 if c == super::RED_FLAG {
@@ -182,6 +188,16 @@ impl SecondOpinion for TriageModel {
                 }
             })
             .collect()
+    }
+}
+
+impl SecondOpinion for TriageModel {
+    fn escalations(&self, text: &str, _lang: Lang) -> Vec<Category> {
+        match self.proba(&[text]) {
+            Ok(p) => self.categories(&p[0]),
+            // A reader that cannot answer says nothing: the lexicons stand.
+            Err(_) => Vec::new(),
+        }
     }
 
     fn name(&self) -> &str {
