@@ -459,3 +459,67 @@ async fn concurrent_turns_are_escalated_and_passed_as_one_by_one() {
         "some turns pass: {alone:?}"
     );
 }
+
+#[tokio::test]
+async fn a_registry_selector_installs_the_production_version() {
+    use powerbirth::ml::registry::{Approver, PromotionRequest, Registry};
+    let dir = trained_version();
+    let registry_dir = tempfile::tempdir().unwrap();
+    let registry = Registry::open(registry_dir.path(), None).unwrap();
+    let v = registry.register("triage", &dir).await.unwrap();
+    registry
+        .promote(
+            "triage",
+            &PromotionRequest {
+                version: v.version.clone(),
+                approver: Approver::parse("nurse@example.org").unwrap(),
+                reason: None,
+            },
+        )
+        .await
+        .unwrap();
+    let app = spawn_app_with(Spawn {
+        extra_toml: format!(
+            "[guard]\ntriage_model = \"triage@production\"\ntriage_encoder = \"{}\"\n\n\
+             [risk]\nmodels_dir = \"{}\"\nmlflow_tracking_uri = \"\"\n",
+            encoder_dir().display(),
+            registry_dir.path().display()
+        ),
+        ..Spawn::default()
+    })
+    .await;
+    let r = reading(&app, MISSED).await;
+    assert_eq!(r["decision"], "escalate", "{r}");
+    assert_eq!(r["second_opinion"], json!(["triage"]), "{r}");
+}
+
+#[tokio::test]
+async fn a_registry_selector_with_nothing_in_production_stops_the_start_up() {
+    let registry_dir = tempfile::tempdir().unwrap();
+    let upstream = common::MockUpstream::start().await;
+    let extra = format!(
+        "[guard]\ntriage_model = \"triage@production\"\ntriage_encoder = \"{}\"\n\n\
+         [risk]\nmodels_dir = \"{}\"\nmlflow_tracking_uri = \"\"\n",
+        encoder_dir().display(),
+        registry_dir.path().display()
+    );
+    let db = registry_dir.path().join("gateway.db");
+    let text = common::test_config(&upstream, &format!("sqlite://{}", db.display()), &extra);
+    let path = registry_dir.path().join("powerbirth.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = powerbirth::config::Config::load_with_env(&path, &Default::default()).unwrap();
+    let err = powerbirth::app::App::build_with(config, &Default::default())
+        .await
+        .err()
+        .expect("start-up refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("[guard] triage_model = \"triage@production\""),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("no version of \"triage\" is \"production\""),
+        "{msg}"
+    );
+    assert!(msg.contains("powerbirth models promote triage"), "{msg}");
+}

@@ -14,6 +14,7 @@
 //! - [`layers`]: with `head.freeze = N > 0`, the encoder's last N layers trained with the head.
 //! - [`run`]: `powerbirth finetune run`: embed, train, choose thresholds, score, package.
 //! - [`model`]: a trained version loaded for the request path ([`TriageModel`]).
+//! - [`select`]: `[guard] triage_model` as a folder or a registry selector (`triage@production`).
 //! - [`batch`]: concurrent turns scored in one forward pass ([`batch::BatchedTriage`]), the
 //!   guard's second opinion on the request path.
 
@@ -26,6 +27,7 @@ pub mod layers;
 pub mod model;
 pub mod prepare;
 pub mod run;
+pub mod select;
 
 pub use config::TriageConfig;
 pub use model::TriageModel;
@@ -54,6 +56,11 @@ pub enum TriageError {
     Encoder(#[from] crate::embed::EmbedError),
     #[error("training failed: {0}")]
     Train(String),
+    #[error(transparent)]
+    Registry(#[from] crate::ml::registry::RegistryError),
+    /// A registry selector that names no usable version.
+    #[error("{0}")]
+    Selector(String),
     #[error("{path}: {source}")]
     Io {
         path: String,
