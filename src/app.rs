@@ -278,9 +278,12 @@ pub async fn build_pipeline(
             problems.join("\n")
         )
     })?;
-    let guard = Guard::load_with_second_opinion(&config.guard.dir, triage_reader(config).await?)
-        .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?
-        .with_allow_store(config.guard.allow_store);
+    let guard = Guard::load_with_second_opinion(
+        &config.guard.dir,
+        crate::ml::triage::select::second_opinion(&config.guard, &config.risk).await?,
+    )
+    .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?
+    .with_allow_store(config.guard.allow_store);
     let http = upstream_client()?;
     let providers = Providers::build(&config.models, http.clone(), local).await?;
     let mut metrics = Metrics::new();
@@ -494,31 +497,4 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal received");
-}
-
-/// The guard's second opinion: the triage classifier named by `[guard] triage_model` (a folder,
-/// or a registry selector such as `triage@production`), loaded on the encoder it was trained on
-/// (issue #19, `ml::triage`), or none. The guard (tier 1) only knows the `SecondOpinion` trait;
-/// the model lives in `ml`, so it is installed here.
-pub async fn triage_reader(
-    config: &Config,
-) -> anyhow::Result<Option<Arc<dyn crate::guard::second_opinion::SecondOpinion>>> {
-    let Some(reference) = &config.guard.triage_model else {
-        return Ok(None);
-    };
-    let dir = crate::ml::triage::select::resolve(reference, &config.risk)
-        .await
-        .with_context(|| {
-            format!(
-                "[guard] triage_model = {:?}: not starting",
-                reference.to_string()
-            )
-        })?;
-    let model = crate::ml::triage::TriageModel::load(&dir, &config.guard.triage_encoder)
-        .context("[guard] triage_model: not starting")?;
-    tracing::info!(version = %model.file.version, "triage classifier installed as the guard's second opinion");
-    // Concurrent turns share one forward pass (`ml::triage::batch`); must run inside Tokio.
-    Ok(Some(Arc::new(
-        crate::ml::triage::batch::BatchedTriage::spawn(model),
-    )))
 }

@@ -121,39 +121,9 @@ impl Embedder {
             ..PaddingParams::default()
         }));
 
-        let weights = read("model.safetensors")?;
-        let vb = if replaced.is_empty() {
-            VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-        } else {
-            let mut tensors = candle_core::safetensors::load_buffer(&weights, &Device::Cpu)
-                .map_err(|e| invalid("model.safetensors", e.to_string()))?;
-            for (name, t) in replaced {
-                match tensors.get(&name) {
-                    Some(old) if old.shape() == t.shape() => {}
-                    Some(old) => {
-                        return Err(invalid(
-                            "model.safetensors",
-                            format!(
-                                "replacement {name} is {:?}, the model's is {:?}",
-                                t.shape(),
-                                old.shape()
-                            ),
-                        ));
-                    }
-                    None => {
-                        return Err(invalid(
-                            "model.safetensors",
-                            format!("no tensor {name} to replace"),
-                        ));
-                    }
-                }
-                tensors.insert(name, t);
-            }
-            Ok(VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu))
-        };
-        let model = vb
-            .and_then(|vb| BertModel::load(vb, &config))
-            .map_err(|e| invalid("model.safetensors", e.to_string()))?;
+        let model = weights(read("model.safetensors")?, replaced)
+            .and_then(|vb| BertModel::load(vb, &config).map_err(|e| e.to_string()))
+            .map_err(|reason| invalid("model.safetensors", reason))?;
         Ok(Embedder {
             inner: Arc::new(Inner {
                 model,
@@ -243,6 +213,35 @@ pub fn pool(tokens: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         .sqrt()?
         .clamp(1e-12_f32, f32::MAX)?;
     mean.broadcast_div(&norms)
+}
+
+/// The weights of `model.safetensors` (`bytes`) with the `replaced` tensors swapped in; each
+/// must exist in the file with the same shape.
+fn weights(
+    bytes: Vec<u8>,
+    replaced: HashMap<String, Tensor>,
+) -> Result<VarBuilder<'static>, String> {
+    if replaced.is_empty() {
+        return VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
+            .map_err(|e| e.to_string());
+    }
+    let mut tensors =
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?;
+    for (name, t) in replaced {
+        match tensors.get(&name) {
+            Some(old) if old.shape() == t.shape() => {}
+            Some(old) => {
+                return Err(format!(
+                    "replacement {name} is {:?}, the model's is {:?}",
+                    t.shape(),
+                    old.shape()
+                ));
+            }
+            None => return Err(format!("no tensor {name} to replace")),
+        }
+        tensors.insert(name, t);
+    }
+    Ok(VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu))
 }
 
 impl std::fmt::Debug for Embedder {

@@ -314,7 +314,9 @@ pub struct TextRows<'a> {
 
 /// Trains the last `params.freeze` layers of the encoder in `encoder_dir` with `head` (trained
 /// alone first), keeping the epoch with the best validation macro-F1 (the first on ties);
-/// stops after `params.encoder_patience` epochs without a better one.
+/// stops after `params.encoder_patience` epochs without a better one. Long because it reads as
+/// the training's steps in order (cache the lower layers, make the variables and the two
+/// optimisers, run the epochs, keep the best), each a call or a few lines.
 pub fn train(
     embedder: &Embedder,
     encoder_dir: &Path,

@@ -13,6 +13,7 @@
 //! - [`head`]: the linear head trained with AdamW, early stopping on validation macro-F1.
 //! - [`layers`]: with `head.freeze = N > 0`, the encoder's last N layers trained with the head.
 //! - [`run`]: `powerbirth finetune run`: embed, train, choose thresholds, score, package.
+//! - [`score`]: thresholds chosen on validation, and the figures `metrics.json` carries.
 //! - [`model`]: a trained version loaded for the request path ([`TriageModel`]).
 //! - [`select`]: `[guard] triage_model` as a folder or a registry selector (`triage@production`).
 //! - [`batch`]: concurrent turns scored in one forward pass ([`batch::BatchedTriage`]), the
@@ -27,6 +28,7 @@ pub mod layers;
 pub mod model;
 pub mod prepare;
 pub mod run;
+pub mod score;
 pub mod select;
 
 pub use config::TriageConfig;

@@ -5,12 +5,41 @@
 //! temporary folder. A selector that names no version is a start-up error saying how to make one.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
 
 use super::TriageError;
+use super::batch::BatchedTriage;
 use super::model::{LAYERS_FILE, TriageFile};
-use crate::guard::config::TriageModelRef;
+use crate::guard::config::{GuardConfig, TriageModelRef};
+use crate::guard::second_opinion::SecondOpinion;
 use crate::ml::registry::{ModelVersion, Registry};
 use crate::ml::serve::RiskConfig;
+
+/// The guard's second opinion at start-up: the triage classifier `[guard] triage_model` names,
+/// loaded on the encoder it was trained on and behind the batcher, or none. The guard (tier 1)
+/// only knows the `SecondOpinion` trait; the model lives here, and `app` plugs it in. Must run
+/// inside Tokio (the batcher is a task). An error says the start-up stops, and why.
+pub async fn second_opinion(
+    guard: &GuardConfig,
+    risk: &RiskConfig,
+) -> anyhow::Result<Option<Arc<dyn SecondOpinion>>> {
+    let Some(reference) = &guard.triage_model else {
+        return Ok(None);
+    };
+    let not_starting = || {
+        format!(
+            "[guard] triage_model = {:?}: not starting",
+            reference.to_string()
+        )
+    };
+    let dir = resolve(reference, risk).await.with_context(not_starting)?;
+    let model = super::TriageModel::load(&dir, &guard.triage_encoder).with_context(not_starting)?;
+    tracing::info!(version = %model.file.version, from = %dir.display(),
+        "triage classifier installed as the guard's second opinion");
+    Ok(Some(Arc::new(BatchedTriage::spawn(model))))
+}
 
 /// The version folder `reference` names.
 pub async fn resolve(
