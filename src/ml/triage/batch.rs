@@ -45,7 +45,9 @@ pub struct BatchedTriage {
 /// Counters of the batcher: forward passes run and turns scored.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Forward passes run (one per batch, failed ones included).
     pub batches: AtomicU64,
+    /// Turns sent through those passes.
     pub turns: AtomicU64,
 }
 
