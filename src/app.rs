@@ -277,9 +277,12 @@ pub async fn build_pipeline(
             problems.join("\n")
         )
     })?;
-    let guard = Guard::load_with_second_opinion(&config.guard.dir, triage_reader(config)?)
-        .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?
-        .with_allow_store(config.guard.allow_store);
+    let guard = Guard::load_with_second_opinion(
+        &config.guard.dir,
+        crate::ml::triage::select::second_opinion(&config.guard, &config.risk).await?,
+    )
+    .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?
+    .with_allow_store(config.guard.allow_store);
     let http = upstream_client()?;
     let providers = Providers::build(&config.models, http.clone(), local).await?;
     let mut metrics = Metrics::new();
@@ -439,23 +442,4 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown signal received");
-}
-
-/// The guard's second opinion: the triage classifier named by `[guard] triage_model`, loaded on
-/// the encoder it was trained on (issue #19, `ml::triage`), or none. The guard (tier 1) only
-/// knows the `SecondOpinion` trait; the model lives in `ml`, so it is installed here.
-pub fn triage_reader(
-    config: &Config,
-) -> anyhow::Result<Option<Arc<dyn crate::guard::second_opinion::SecondOpinion>>> {
-    let Some(dir) = &config.guard.triage_model else {
-        return Ok(None);
-    };
-    let encoder_dir = &config.guard.triage_encoder;
-    let embedder = crate::embed::Embedder::load(encoder_dir)
-        .context("[guard] triage_encoder: not starting")?;
-    let sha = crate::ml::triage::model::encoder_sha256(encoder_dir)?;
-    let model = crate::ml::triage::TriageModel::load(dir, embedder, &sha)
-        .context("[guard] triage_model: not starting")?;
-    tracing::info!(version = %model.file.version, "triage classifier installed as the guard's second opinion");
-    Ok(Some(Arc::new(model)))
 }

@@ -10,6 +10,7 @@
 //! sentence): from async code call it inside `tokio::task::spawn_blocking`, moving a clone of the
 //! embedder into the closure, never directly on the runtime.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ pub struct Embedder {
 struct Inner {
     model: BertModel,
     tokenizer: Tokenizer,
+    config: Config,
 }
 
 /// The part of sentence-transformers' `sentence_bert_config.json` that matters here.
@@ -65,6 +67,16 @@ impl Embedder {
     ///
     /// Slow (hundreds of milliseconds): call it once, then clone the embedder.
     pub fn load(dir: &Path) -> Result<Embedder, EmbedError> {
+        Embedder::load_with(dir, HashMap::new())
+    }
+
+    /// [`Embedder::load`] with some tensors of `model.safetensors` replaced (a triage version's
+    /// fine-tuned encoder layers, named as in that file). Each replaced tensor must exist in the
+    /// file with the same shape.
+    pub fn load_with(
+        dir: &Path,
+        replaced: HashMap<String, Tensor>,
+    ) -> Result<Embedder, EmbedError> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|e| EmbedError::Load {
@@ -109,12 +121,15 @@ impl Embedder {
             ..PaddingParams::default()
         }));
 
-        let weights = read("model.safetensors")?;
-        let model = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .and_then(|vb| BertModel::load(vb, &config))
-            .map_err(|e| invalid("model.safetensors", e.to_string()))?;
+        let model = weights(read("model.safetensors")?, replaced)
+            .and_then(|vb| BertModel::load(vb, &config).map_err(|e| e.to_string()))
+            .map_err(|reason| invalid("model.safetensors", reason))?;
         Ok(Embedder {
-            inner: Arc::new(Inner { model, tokenizer }),
+            inner: Arc::new(Inner {
+                model,
+                tokenizer,
+                config,
+            }),
         })
     }
 
@@ -135,7 +150,14 @@ impl Embedder {
         }
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    /// The model's `config.json` (layers, hidden size, heads).
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Token ids and attention mask of `texts`, both `[texts, longest]` (u32), padded to the
+    /// longest as [`Embedder::embed`] pads them.
+    pub fn encode(&self, texts: &[&str]) -> Result<(Tensor, Tensor), EmbedError> {
         let run = |e: candle_core::Error| EmbedError::Run(e.to_string());
         let encodings = self
             .inner
@@ -151,26 +173,75 @@ impl Embedder {
         };
         let ids = rows(tokenizers::Encoding::get_ids).map_err(run)?;
         let mask = rows(tokenizers::Encoding::get_attention_mask).map_err(run)?;
-        let type_ids = ids.zeros_like().map_err(run)?;
-
-        let pooled = (|| {
-            let tokens = self.inner.model.forward(&ids, &type_ids, Some(&mask))?;
-            // Mean pooling (sentence-transformers' Pooling, pooling_mode_mean_tokens): padded
-            // positions weigh 0; the count is clamped at 1e-9 as sentence-transformers does.
-            let mask = mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
-            let summed = tokens.broadcast_mul(&mask)?.sum(1)?;
-            let counts = mask.sum(1)?.clamp(1e-9_f32, f32::MAX)?;
-            let mean = summed.broadcast_div(&counts)?;
-            // Normalize: x / max(‖x‖₂, 1e-12), as torch.nn.functional.normalize.
-            let norms = mean
-                .sqr()?
-                .sum_keepdim(1)?
-                .sqrt()?
-                .clamp(1e-12_f32, f32::MAX)?;
-            mean.broadcast_div(&norms)?.to_vec2::<f32>()
-        })();
-        pooled.map_err(run)
+        Ok((ids, mask))
     }
+
+    /// The BERT model's token vectors `[texts, longest, hidden]` for ids and mask from
+    /// [`Embedder::encode`] (before pooling).
+    pub fn tokens(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor, EmbedError> {
+        let run = |e: candle_core::Error| EmbedError::Run(e.to_string());
+        let type_ids = ids.zeros_like().map_err(run)?;
+        self.inner
+            .model
+            .forward(ids, &type_ids, Some(mask))
+            .map_err(run)
+    }
+
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let run = |e: candle_core::Error| EmbedError::Run(e.to_string());
+        let (ids, mask) = self.encode(texts)?;
+        let tokens = self.tokens(&ids, &mask)?;
+        pool(&tokens, &mask)
+            .and_then(|p| p.to_vec2::<f32>())
+            .map_err(run)
+    }
+}
+
+/// Sentence embeddings `[texts, hidden]` from token vectors `[texts, longest, hidden]` and their
+/// attention mask `[texts, longest]`: mean pooling (sentence-transformers' Pooling,
+/// `pooling_mode_mean_tokens`; padded positions weigh 0, the count clamped at 1e-9 as it does),
+/// then L2 normalisation (`x / max(‖x‖₂, 1e-12)`, as `torch.nn.functional.normalize`). Made of
+/// differentiable operations: fine-tuning backpropagates through it.
+pub fn pool(tokens: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(D::Minus1)?;
+    let summed = tokens.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.clamp(1e-9_f32, f32::MAX)?;
+    let mean = summed.broadcast_div(&counts)?;
+    let norms = mean
+        .sqr()?
+        .sum_keepdim(1)?
+        .sqrt()?
+        .clamp(1e-12_f32, f32::MAX)?;
+    mean.broadcast_div(&norms)
+}
+
+/// The weights of `model.safetensors` (`bytes`) with the `replaced` tensors swapped in; each
+/// must exist in the file with the same shape.
+fn weights(
+    bytes: Vec<u8>,
+    replaced: HashMap<String, Tensor>,
+) -> Result<VarBuilder<'static>, String> {
+    if replaced.is_empty() {
+        return VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
+            .map_err(|e| e.to_string());
+    }
+    let mut tensors =
+        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| e.to_string())?;
+    for (name, t) in replaced {
+        match tensors.get(&name) {
+            Some(old) if old.shape() == t.shape() => {}
+            Some(old) => {
+                return Err(format!(
+                    "replacement {name} is {:?}, the model's is {:?}",
+                    t.shape(),
+                    old.shape()
+                ));
+            }
+            None => return Err(format!("no tensor {name} to replace")),
+        }
+        tensors.insert(name, t);
+    }
+    Ok(VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu))
 }
 
 impl std::fmt::Debug for Embedder {

@@ -25,7 +25,7 @@ pub(crate) async fn check_input(
     text: &str,
     hint: Option<Lang>,
 ) -> (InputVerdict, Option<ModerationOutcome>) {
-    let verdict = guard.check_input(text, hint.map(Lang::as_str));
+    let verdict = guard.check_input_async(text, hint.map(Lang::as_str)).await;
     if !moderator.is_enabled() {
         return (verdict, None);
     }

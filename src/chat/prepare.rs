@@ -124,7 +124,9 @@ impl Pipeline {
             guarded::check_input(&self.guard, &self.moderator, &joined, hint).await
         } else {
             (
-                self.guard.check_input(&joined, hint.map(Lang::as_str)),
+                self.guard
+                    .check_input_async(&joined, hint.map(Lang::as_str))
+                    .await,
                 None,
             )
         };

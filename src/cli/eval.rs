@@ -104,7 +104,10 @@ pub async fn run(config: Config, command: EvalCommand) -> u8 {
                 EXIT_UNUSABLE
             }
         },
-        EvalCommand::Guard(args) => match super::eval_guard::run(&config, args) {
+        EvalCommand::Guard(args) => match super::eval_guard::triage_dir(&config, &args)
+            .await
+            .and_then(|triage| super::eval_guard::run(&config, args, triage))
+        {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("error: {e:#}");

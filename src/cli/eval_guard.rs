@@ -78,7 +78,21 @@ pub struct GuardArgs {
     pub triage: Option<PathBuf>,
 }
 
-pub fn run(config: &Config, args: GuardArgs) -> anyhow::Result<()> {
+/// The triage version to compare: `--triage`, else `[guard] triage_model` (a registry selector
+/// resolved as the server resolves it), else none.
+pub async fn triage_dir(config: &Config, args: &GuardArgs) -> anyhow::Result<Option<PathBuf>> {
+    match (&args.triage, &config.guard.triage_model) {
+        (Some(dir), _) => Ok(Some(dir.clone())),
+        (None, Some(reference)) => Ok(Some(
+            crate::ml::triage::select::resolve(reference, &config.risk)
+                .await
+                .with_context(|| format!("[guard] triage_model = {reference}"))?,
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+pub fn run(config: &Config, args: GuardArgs, triage: Option<PathBuf>) -> anyhow::Result<()> {
     let guard = Guard::load(&config.guard.dir)
         .map_err(|e| anyhow::anyhow!("the guard data has a problem: {e}"))?;
     let mut failures = Vec::new();
@@ -136,7 +150,7 @@ pub fn run(config: &Config, args: GuardArgs) -> anyhow::Result<()> {
         print!("{report}");
         failures.extend(output_failures(&report));
     }
-    if let Some(dir) = args.triage.as_ref().or(config.guard.triage_model.as_ref()) {
+    if let Some(dir) = &triage {
         compare_triage(config, &guard, dir, &parts_of(&args.evalset))?;
     }
     if !failures.is_empty() {
@@ -165,10 +179,7 @@ fn compare_triage(
     model_dir: &Path,
     parts: &[(String, PathBuf)],
 ) -> anyhow::Result<()> {
-    let encoder = &config.guard.triage_encoder;
-    let embedder = crate::embed::Embedder::load(encoder)?;
-    let sha = crate::ml::triage::model::encoder_sha256(encoder)?;
-    let model = crate::ml::triage::TriageModel::load(model_dir, embedder, &sha)?;
+    let model = crate::ml::triage::TriageModel::load(model_dir, &config.guard.triage_encoder)?;
     let both = Guard::load_with_second_opinion(
         &config.guard.dir,
         Some(std::sync::Arc::new(model.clone())),

@@ -260,7 +260,8 @@ struct Inner {
     lexicon: Lexicon,
     rules: Rules,
     notices: Notices,
-    /// Applied after the lexicons, escalate-only (`second_opinion.rs`); none today.
+    /// Applied after the lexicons, escalate-only (`second_opinion.rs`): the triage classifier
+    /// when `[guard] triage_model` is set.
     second_opinion: Option<Arc<dyn second_opinion::SecondOpinion>>,
 }
 
@@ -325,6 +326,27 @@ impl Guard {
         match &i.second_opinion {
             Some(reader) => second_opinion::apply(verdict, reader.as_ref(), text, &i.notices),
             None => verdict,
+        }
+    }
+
+    /// [`Guard::check_input`] on the request path: the second opinion, if any, is awaited
+    /// ([`second_opinion::SecondOpinion::escalations_async`]), so a model reader runs off the
+    /// async runtime and concurrent turns can share its forward pass. Same verdict.
+    pub async fn check_input_async(&self, text: &str, lang_hint: Option<&str>) -> InputVerdict {
+        let i = &self.inner;
+        let verdict = classify::classify(
+            &i.lexicon,
+            &i.rules,
+            &i.notices,
+            text,
+            lang_hint.and_then(Lang::from_tag),
+        );
+        match &i.second_opinion {
+            Some(reader) if second_opinion::wanted(&verdict) => {
+                let found = reader.escalations_async(text, verdict.language).await;
+                second_opinion::add(verdict, reader.name(), found, &i.notices)
+            }
+            _ => verdict,
         }
     }
 

@@ -4,10 +4,15 @@
 //! self-harm) that they missed. It can never remove one, never unblock a dosing request, never
 //! touch PII redaction: whatever it answers, the verdict is at least as cautious as the lexicons'.
 //!
-//! No reader is installed today ([`Guard::load`](super::Guard::load) has none); a deployment adds
-//! one with [`Guard::load_with_second_opinion`](super::Guard::load_with_second_opinion).
+//! [`Guard::load`](super::Guard::load) installs none; the server adds the triage classifier
+//! (`[guard] triage_model`) with
+//! [`Guard::load_with_second_opinion`](super::Guard::load_with_second_opinion). On the request
+//! path the reader is asked through [`SecondOpinion::escalations_async`], so a model can batch
+//! concurrent turns into one forward pass off the async runtime.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 use super::classify::decide;
 use super::notices::Notices;
@@ -22,6 +27,16 @@ pub trait SecondOpinion: Send + Sync + fmt::Debug {
     /// [`Category::SelfHarm`] are honoured; anything else is ignored.
     fn escalations(&self, text: &str, lang: Lang) -> Vec<Category>;
 
+    /// As [`SecondOpinion::escalations`], awaited on the request path. The default answers
+    /// inline; a model overrides it to run off the async runtime (and to batch concurrent turns).
+    fn escalations_async<'a>(
+        &'a self,
+        text: &'a str,
+        lang: Lang,
+    ) -> Pin<Box<dyn Future<Output = Vec<Category>> + Send + 'a>> {
+        Box::pin(std::future::ready(self.escalations(text, lang)))
+    }
+
     /// A short name for logs and `matched` (`second_opinion:<name>:red_flag`).
     fn name(&self) -> &str;
 }
@@ -29,22 +44,42 @@ pub trait SecondOpinion: Send + Sync + fmt::Debug {
 /// Applies `reader` to a verdict of the lexicons: adds the escalating categories it finds and
 /// the notices they call for. Never removes a category, an action or a notice.
 pub(crate) fn apply(
-    mut verdict: InputVerdict,
+    verdict: InputVerdict,
     reader: &dyn SecondOpinion,
     text: &str,
     notices: &Notices,
 ) -> InputVerdict {
-    let escalating = [Category::RedFlag, Category::SelfHarm];
-    if escalating.iter().all(|c| verdict.has(*c)) {
-        return verdict; // nothing left to add: save the reader's time
+    if !wanted(&verdict) {
+        return verdict;
     }
+    let found = reader.escalations(text, verdict.language);
+    add(verdict, reader.name(), found, notices)
+}
+
+/// Whether the reader can still add anything to `verdict` (when the lexicons already escalate
+/// both categories, its time is saved).
+pub(crate) fn wanted(verdict: &InputVerdict) -> bool {
+    !ESCALATING.iter().all(|c| verdict.has(*c))
+}
+
+const ESCALATING: [Category; 2] = [Category::RedFlag, Category::SelfHarm];
+
+/// Adds to `verdict` the escalating categories of `found` (the reader `name`'s answer) and the
+/// notices they call for. Never removes a category, an action or a notice.
+pub(crate) fn add(
+    mut verdict: InputVerdict,
+    name: &str,
+    found: Vec<Category>,
+    notices: &Notices,
+) -> InputVerdict {
+    let escalating = ESCALATING;
     let mut added = false;
-    for c in reader.escalations(text, verdict.language) {
+    for c in found {
         if escalating.contains(&c) && !verdict.has(c) {
             verdict.categories.push(c);
             verdict
                 .matched
-                .push(format!("second_opinion:{}:{}", reader.name(), c.as_str()));
+                .push(format!("second_opinion:{name}:{}", c.as_str()));
             added = true;
         }
     }

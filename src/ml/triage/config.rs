@@ -95,7 +95,8 @@ pub enum Balance {
 #[serde(deny_unknown_fields)]
 pub struct HeadParams {
     /// Encoder layers left trainable from the top; 0 = the head only (the encoder is frozen, so
-    /// every message is embedded once).
+    /// every message is embedded once). With N > 0 the head trains alone first, then the last N
+    /// layers and the head train together ([`super::layers`]).
     pub freeze: usize,
     pub max_epochs: usize,
     pub batch_size: usize,
@@ -106,6 +107,29 @@ pub struct HeadParams {
     /// The recall each escalating class (red flag, self-harm) must keep on validation; the
     /// per-class threshold is the highest that reaches it.
     pub target_recall: f64,
+    /// With `freeze` > 0: AdamW's learning rate for the trained encoder layers (the head keeps
+    /// `learning_rate`).
+    #[serde(default = "default_encoder_learning_rate")]
+    pub encoder_learning_rate: f64,
+    /// With `freeze` > 0: the most epochs of the joint training (layers and head).
+    #[serde(default = "default_encoder_epochs")]
+    pub encoder_epochs: usize,
+    /// With `freeze` > 0: epochs of the joint training without a better validation macro-F1
+    /// before it stops.
+    #[serde(default = "default_encoder_patience")]
+    pub encoder_patience: usize,
+}
+
+fn default_encoder_learning_rate() -> f64 {
+    5e-5
+}
+
+fn default_encoder_epochs() -> usize {
+    8
+}
+
+fn default_encoder_patience() -> usize {
+    3
 }
 
 /// A config that cannot be used, naming the file (and line, for YAML errors): the training
@@ -133,6 +157,7 @@ impl TriageConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         let at = |p: &mut PathBuf| *p = base.join(&*p);
         at(&mut c.base_model);
+        c.check_freeze(path, &text)?;
         at(&mut c.guard_dir);
         at(&mut c.processed);
         at(&mut c.models);
@@ -155,18 +180,16 @@ impl TriageConfig {
         if !(self.dedup.near_cosine > 0.0 && self.dedup.near_cosine <= 1.0) {
             return Err("dedup.near_cosine must be in (0, 1]".into());
         }
-        if h.freeze > 0 {
-            return Err(format!(
-                "head.freeze = {}: only 0 (head only, frozen encoder) is implemented; training \
-                 encoder layers on 2 CPU cores is not",
-                h.freeze
-            ));
-        }
-        if h.max_epochs == 0 || h.batch_size == 0 {
-            return Err("head.max_epochs and head.batch_size must be positive".into());
+        if h.max_epochs == 0 || h.batch_size == 0 || h.encoder_epochs == 0 {
+            return Err(
+                "head.max_epochs, head.encoder_epochs and head.batch_size must be positive".into(),
+            );
         }
         if !(h.learning_rate > 0.0 && h.learning_rate.is_finite()) {
             return Err("head.learning_rate must be positive".into());
+        }
+        if !(h.encoder_learning_rate > 0.0 && h.encoder_learning_rate.is_finite()) {
+            return Err("head.encoder_learning_rate must be positive".into());
         }
         if !(h.weight_decay >= 0.0 && h.weight_decay.is_finite()) {
             return Err("head.weight_decay must be ≥ 0".into());
@@ -179,4 +202,43 @@ impl TriageConfig {
         }
         Ok(())
     }
+
+    /// `head.freeze` against the base encoder's layer count (its `config.json`; read only when
+    /// N > 0, so a head-only config loads before `make models`). The error names the config
+    /// file and the line of `freeze:`.
+    fn check_freeze(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let n = self.head.freeze;
+        if n == 0 {
+            return Ok(());
+        }
+        let at_line = |message: String| ConfigError::Yaml {
+            path: path.to_path_buf(),
+            line: line_of(text, "freeze"),
+            message,
+        };
+        let layers = super::layers::layer_count(&self.base_model).map_err(|e| {
+            at_line(format!(
+                "head.freeze = {n} needs the base encoder's layer count: {e}"
+            ))
+        })?;
+        if n > layers {
+            return Err(at_line(format!(
+                "head.freeze = {n}, but the base encoder {} has {layers} layers: freeze names how \
+                 many of its last layers train with the head (0 = the head only, at most {layers})",
+                self.base_model.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based line of the first `key:` in a YAML text (0 when absent).
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or(0, |i| i + 1)
 }

@@ -1,8 +1,8 @@
 //! The message-triage classifier (issue #19): a pregnant woman's message read as `red_flag`,
-//! `self_harm`, `medication_dosing` or `benign` by a classification head on a frozen sentence
-//! encoder ([`crate::embed`], all-MiniLM-L6-v2). It is the guard's second opinion: installed by
-//! `app.rs` through [`crate::guard::SecondOpinion`], it may add a red-flag or self-harm escalation
-//! the lexicons missed, never remove one.
+//! `self_harm`, `medication_dosing` or `benign` by a classification head on a sentence encoder
+//! ([`crate::embed`], all-MiniLM-L6-v2; frozen, or with its last layers fine-tuned). It is the
+//! guard's second opinion: installed by `app.rs` through [`crate::guard::SecondOpinion`], it may
+//! add a red-flag or self-harm escalation the lexicons missed, never remove one.
 //!
 //! - [`base`]: base models under `models/base/<name>/` and their `modelcard.yaml` manifest
 //!   (`powerbirth models base sync`).
@@ -11,16 +11,25 @@
 //!   promoted nurse reviews and extra JSONL, redacted, deduplicated, split, with its report. The
 //!   guard's held-out parts are refused: they are the classifier's test sets.
 //! - [`head`]: the linear head trained with AdamW, early stopping on validation macro-F1.
+//! - [`layers`]: with `head.freeze = N > 0`, the encoder's last N layers trained with the head.
 //! - [`run`]: `powerbirth finetune run`: embed, train, choose thresholds, score, package.
+//! - [`score`]: thresholds chosen on validation, and the figures `metrics.json` carries.
 //! - [`model`]: a trained version loaded for the request path ([`TriageModel`]).
+//! - [`select`]: `[guard] triage_model` as a folder or a registry selector (`triage@production`).
+//! - [`batch`]: concurrent turns scored in one forward pass ([`batch::BatchedTriage`]), the
+//!   guard's second opinion on the request path.
 
 pub mod base;
+pub mod batch;
 pub mod compare;
 pub mod config;
 pub mod head;
+pub mod layers;
 pub mod model;
 pub mod prepare;
 pub mod run;
+pub mod score;
+pub mod select;
 
 pub use config::TriageConfig;
 pub use model::TriageModel;
@@ -49,6 +58,11 @@ pub enum TriageError {
     Encoder(#[from] crate::embed::EmbedError),
     #[error("training failed: {0}")]
     Train(String),
+    #[error(transparent)]
+    Registry(#[from] crate::ml::registry::RegistryError),
+    /// A registry selector that names no usable version.
+    #[error("{0}")]
+    Selector(String),
     #[error("{path}: {source}")]
     Io {
         path: String,

@@ -29,7 +29,18 @@ pub struct TriageFile {
     /// SHA-256 of the encoder's `model.safetensors`: the head is meaningless on another encoder.
     pub encoder_sha256: String,
     pub dim: usize,
+    /// How many of the encoder's last layers were fine-tuned (`head.freeze`); their tensors are
+    /// in [`LAYERS_FILE`]. Absent (0) for a head on the frozen encoder.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub trained_layers: usize,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The fine-tuned encoder layers of a version, named as in the base `model.safetensors`.
+pub const LAYERS_FILE: &str = "encoder_layers.safetensors";
 
 /// A trained triage version with its encoder.
 #[derive(Clone)]
@@ -48,14 +59,12 @@ impl std::fmt::Debug for TriageModel {
 }
 
 impl TriageModel {
-    /// Reads `version_dir` (`triage.json`, `head.safetensors`) and checks that `embedder` was
-    /// loaded from the encoder it was trained on (`encoder_sha256`, computed by the caller with
-    /// [`encoder_sha256`]).
-    pub fn load(
-        version_dir: &Path,
-        embedder: Embedder,
-        encoder_sha: &str,
-    ) -> Result<TriageModel, TriageError> {
+    /// Reads `version_dir` (`triage.json`, `head.safetensors`, and [`LAYERS_FILE`] when layers
+    /// were fine-tuned) and loads the encoder of `encoder_dir`, which must be the one it was
+    /// trained on (`encoder_sha256`), with the fine-tuned layers swapped in. Slow (the encoder
+    /// is read): once at start-up.
+    pub fn load(version_dir: &Path, encoder_dir: &Path) -> Result<TriageModel, TriageError> {
+        let encoder_sha = encoder_sha256(encoder_dir)?;
         let path = version_dir.join("triage.json");
         let text = std::fs::read_to_string(&path).map_err(|e| TriageError::io(&path, e))?;
         let file: TriageFile =
@@ -98,11 +107,50 @@ impl TriageModel {
                 "tensor shapes do not match triage.json",
             ));
         }
+        let embedder = if file.trained_layers == 0 {
+            Embedder::load(encoder_dir)?
+        } else {
+            let path = version_dir.join(LAYERS_FILE);
+            let layers = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
+                .map_err(|e| TriageError::data(&path, e.to_string()))?;
+            let total = super::layers::layer_count(encoder_dir)?;
+            let first = total.saturating_sub(file.trained_layers);
+            let expected: Vec<String> = (first..total)
+                .flat_map(|l| {
+                    super::layers::LAYER_TENSORS
+                        .iter()
+                        .map(move |n| super::layers::tensor_name(l, n))
+                })
+                .collect();
+            if file.trained_layers > total
+                || layers.len() != expected.len()
+                || expected.iter().any(|n| !layers.contains_key(n))
+            {
+                return Err(TriageError::data(
+                    &path,
+                    format!(
+                        "expected the tensors of the last {} of {total} encoder layers",
+                        file.trained_layers
+                    ),
+                ));
+            }
+            Embedder::load_with(encoder_dir, layers)?
+        };
         Ok(TriageModel {
             file,
             head,
             embedder,
         })
+    }
+
+    /// A version from its parts (a trained head on an encoder), without files: for tests and
+    /// benchmarks that need a model but not a training run.
+    pub fn from_parts(file: TriageFile, head: Head, embedder: Embedder) -> TriageModel {
+        TriageModel {
+            file,
+            head,
+            embedder,
+        }
     }
 
     /// Class probabilities of each text, in [`CLASSES`] order.
@@ -127,14 +175,10 @@ impl TriageModel {
             })
             .collect()
     }
-}
 
-impl SecondOpinion for TriageModel {
-    fn escalations(&self, text: &str, _lang: Lang) -> Vec<Category> {
-        let Ok(p) = self.proba(&[text]) else {
-            return Vec::new(); // a reader that cannot answer says nothing: the lexicons stand
-        };
-        self.escalating(&p[0])
+    /// The guard's categories for class probabilities `p`: those whose threshold `p` reaches.
+    pub fn categories(&self, p: &[f64]) -> Vec<Category> {
+        self.escalating(p)
             .into_iter()
             .map(|c| {
                 if c == super::RED_FLAG {
@@ -144,6 +188,16 @@ impl SecondOpinion for TriageModel {
                 }
             })
             .collect()
+    }
+}
+
+impl SecondOpinion for TriageModel {
+    fn escalations(&self, text: &str, _lang: Lang) -> Vec<Category> {
+        match self.proba(&[text]) {
+            Ok(p) => self.categories(&p[0]),
+            // A reader that cannot answer says nothing: the lexicons stand.
+            Err(_) => Vec::new(),
+        }
     }
 
     fn name(&self) -> &str {

@@ -1,25 +1,29 @@
 //! `powerbirth finetune run`: a prepared dataset through the frozen encoder, the head trained
-//! ([`super::head`]), the escalation thresholds chosen on validation, scored on the test split,
+//! ([`super::head`]), then with `head.freeze = N > 0` the encoder's last N layers trained with it
+//! ([`super::layers`]), the escalation thresholds chosen on validation, scored on the test split,
 //! written to `<models>/<version>/` (`head.safetensors`, `triage.json`, `tokenizer.json`,
-//! `modelcard.yaml`, `metrics.json`, `dataset_report.json`) and packaged as
+//! `modelcard.yaml`, `metrics.json`, `dataset_report.json`, and the trained layers'
+//! `encoder_layers.safetensors`) and packaged as
 //! `<models>/triage-<version>.tar.gz`. The version is the first 12 hex digits of
 //! SHA-256(config bytes ‖ data hash ‖ base model hash ‖ [`FORMAT`]): the same inputs give the same
 //! version and the same weights.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use candle_core::{Device, Tensor};
 use serde_json::json;
 
 use super::config::Balance;
 use super::head::{self, Head, Rows};
-use super::model::{TriageFile, encoder_sha256};
+use super::layers;
+use super::model::{LAYERS_FILE, TriageFile, encoder_sha256};
 use super::prepare::{DatasetReport, Example, read_split};
-use super::{CLASSES, ESCALATING, FORMAT, TriageConfig, TriageError, sha256_hex};
+use super::score::{auc_of, choose_thresholds, escalation, scores};
+use super::{CLASSES, FORMAT, TriageConfig, TriageError, sha256_hex};
 use crate::embed::Embedder;
 use crate::ml::train::artifacts::{git_sha, utc_now, write_all};
-use crate::ml::train::metrics::{argmax, confusion, f1_macro, roc_auc};
 
 /// What a run produced.
 #[derive(Debug)]
@@ -27,7 +31,8 @@ pub struct RunOutcome {
     pub version: String,
     pub dir: PathBuf,
     pub tarball: PathBuf,
-    /// SHA-256 of `head.safetensors` (what "the same weights" means).
+    /// SHA-256 of `head.safetensors` followed by `encoder_layers.safetensors` when layers were
+    /// trained (what "the same weights" means).
     pub weights_sha256: String,
     pub metrics: serde_json::Value,
 }
@@ -63,7 +68,9 @@ pub fn run(
     let data = embed_splits(&data_dir, embedder)?;
 
     let weights = row_weights(&data.y[0], config.balance);
-    let (x, y, weight) = resample(&data, &weights, config.balance, config.seed);
+    let (rows, weight) = resample(&data.y[0], &weights, config.balance, config.seed);
+    let x: Vec<Vec<f32>> = rows.iter().map(|&i| data.x[0][i].clone()).collect();
+    let y: Vec<usize> = rows.iter().map(|&i| data.y[0][i]).collect();
     let trained = head::train(
         &Rows {
             x: &x,
@@ -75,10 +82,23 @@ pub fn run(
         &config.head,
         config.seed,
     )?;
-    let h = &trained.head;
-    let proba = |i: usize| -> Vec<Vec<f64>> { data.x[i].iter().map(|x| h.proba(x)).collect() };
+    let tuned = tune_layers(
+        &config,
+        embedder,
+        &data,
+        (&rows, &y, &weight),
+        &trained.head,
+    )?;
+    let (h, scored) = match &tuned {
+        Some((t, x)) => (&t.head, x),
+        None => (&trained.head, &data.x),
+    };
+    let proba = |i: usize| -> Vec<Vec<f64>> { scored[i].iter().map(|x| h.proba(x)).collect() };
     let (val_p, test_p) = (proba(1), proba(2));
     let thresholds = choose_thresholds(&val_p, &data.y[1], config.head.target_recall);
+    let best_validation_f1 = tuned
+        .as_ref()
+        .map_or(trained.best_validation_f1, |(t, _)| t.best_validation_f1);
 
     let mut id = Vec::new();
     id.extend_from_slice(&config_bytes);
@@ -98,15 +118,16 @@ pub fn run(
         base_model: base_name,
         encoder_sha256: encoder_sha,
         dim: h.dim,
+        trained_layers: config.head.freeze,
     };
     let validation = json!({
-        "f1_macro": trained.best_validation_f1,
+        "f1_macro": best_validation_f1,
         "red_flag_roc_auc": auc_of(&val_p, &data.y[1], super::RED_FLAG),
         "escalation": escalation(&val_p, &data.y[1], &thresholds),
     });
     let test = scores(&test_p, &data.y[2], &data.rows[2], &thresholds);
     let cv = json!({
-        "f1_macro": {"mean": trained.best_validation_f1},
+        "f1_macro": {"mean": best_validation_f1},
         "roc_auc_high": {"mean": auc_of(&val_p, &data.y[1], super::RED_FLAG).unwrap_or(0.0)},
     });
     let metrics = json!({
@@ -116,11 +137,63 @@ pub fn run(
         "thresholds": thresholds, "epochs": trained.epochs, "best_epoch": trained.best_epoch,
         "rows": {"train": data.y[0].len(), "validation": data.y[1].len(), "test": data.y[2].len()},
         "cv": cv, "validation": validation, "test": test,
+        "encoder_layers": tuned.as_ref().map(|(t, _)| json!({
+            "trained": config.head.freeze, "epochs": t.epochs, "best_epoch": t.best_epoch,
+            "head_only_validation_f1_macro": trained.best_validation_f1,
+        })),
         "cpu_seconds": cpu_seconds() - cpu_start,
         "wall_seconds": started.elapsed().as_secs_f64(),
         "created_at": utc_now(),
     });
-    package(&config, &data_dir, &file, h, metrics, &report_text)
+    let layers = tuned.as_ref().map(|(t, _)| &t.tensors);
+    package(
+        &config,
+        &data_dir,
+        &file,
+        (h, layers),
+        metrics,
+        &report_text,
+    )
+}
+
+/// With `head.freeze = N > 0`: the last N encoder layers trained with the head (starting from
+/// the head trained alone), and the validation and test splits re-embedded by the encoder with
+/// those layers swapped in, exactly as the request path will read them. `None` for N = 0.
+#[allow(clippy::type_complexity)]
+fn tune_layers(
+    config: &TriageConfig,
+    embedder: &Embedder,
+    data: &Data,
+    (rows, y, weight): (&[usize], &[usize], &[f32]),
+    head: &Head,
+) -> Result<Option<(layers::TrainedLayers, [Vec<Vec<f32>>; 3])>, TriageError> {
+    if config.head.freeze == 0 {
+        return Ok(None);
+    }
+    let text = |split: usize, i: usize| data.rows[split][i].text.as_str();
+    let train_texts: Vec<&str> = rows.iter().map(|&i| text(0, i)).collect();
+    let val_texts: Vec<&str> = (0..data.rows[1].len()).map(|i| text(1, i)).collect();
+    let test_texts: Vec<&str> = (0..data.rows[2].len()).map(|i| text(2, i)).collect();
+    let t = layers::train(
+        embedder,
+        &config.base_model,
+        &layers::TextRows {
+            texts: &train_texts,
+            y,
+            weight,
+        },
+        (&val_texts, &data.y[1]),
+        head,
+        &config.head,
+        config.seed,
+    )?;
+    let tuned = Embedder::load_with(&config.base_model, t.tensors.clone())?;
+    let x = [
+        Vec::new(),
+        tuned.embed(&val_texts)?,
+        tuned.embed(&test_texts)?,
+    ];
+    Ok(Some((t, x)))
 }
 
 /// Writes the version folder and its tarball.
@@ -128,17 +201,25 @@ fn package(
     config: &TriageConfig,
     data_dir: &Path,
     file: &TriageFile,
-    head: &Head,
+    (head, layers): (&Head, Option<&HashMap<String, Tensor>>),
     metrics: serde_json::Value,
     report_text: &str,
 ) -> Result<RunOutcome, TriageError> {
     let version = file.version.clone();
-    let weights = safetensors_bytes(head)?;
+    let err = |e: candle_core::Error| TriageError::Train(e.to_string());
+    let w = Tensor::from_vec(head.weights.clone(), (head.classes, head.dim), &Device::Cpu)
+        .map_err(err)?;
+    let b = Tensor::from_vec(head.bias.clone(), head.classes, &Device::Cpu).map_err(err)?;
+    let weights = safetensors_bytes(&HashMap::from([
+        ("weight".to_string(), w),
+        ("bias".to_string(), b),
+    ]))?;
+    let mut weights_id = weights.clone();
     let tokenizer_path = config.base_model.join("tokenizer.json");
     let tokenizer =
         std::fs::read(&tokenizer_path).map_err(|e| TriageError::io(&tokenizer_path, e))?;
     let card = model_card(file, &metrics, data_dir);
-    let files = vec![
+    let mut files = vec![
         ("head.safetensors", weights.clone()),
         (
             "triage.json",
@@ -149,6 +230,11 @@ fn package(
         ("metrics.json", pretty(&metrics)),
         ("dataset_report.json", report_text.as_bytes().to_vec()),
     ];
+    if let Some(layers) = layers {
+        let bytes = safetensors_bytes(layers)?;
+        weights_id.extend_from_slice(&bytes);
+        files.push((LAYERS_FILE, bytes));
+    }
     let dir = config.models.join(&version);
     let tarball = config
         .models
@@ -158,7 +244,7 @@ fn package(
         version,
         dir,
         tarball,
-        weights_sha256: sha256_hex(&weights),
+        weights_sha256: sha256_hex(&weights_id),
         metrics,
     })
 }
@@ -169,24 +255,17 @@ fn pretty(v: &serde_json::Value) -> Vec<u8> {
     s.into_bytes()
 }
 
-/// `weight` `[classes, dim]` and `bias` `[classes]` as safetensors bytes.
-fn safetensors_bytes(head: &Head) -> Result<Vec<u8>, TriageError> {
-    use candle_core::{Device, Tensor};
+/// Named tensors as safetensors bytes (the head: `weight` `[classes, dim]`, `bias`
+/// `[classes]`; fine-tuned layers: their names in the base model).
+fn safetensors_bytes(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>, TriageError> {
     let err = |e: candle_core::Error| TriageError::Train(e.to_string());
-    let w = Tensor::from_vec(head.weights.clone(), (head.classes, head.dim), &Device::Cpu)
-        .map_err(err)?;
-    let b = Tensor::from_vec(head.bias.clone(), head.classes, &Device::Cpu).map_err(err)?;
     // candle writes safetensors to a path only: a private temporary file, read back and removed.
     let tmp = std::env::temp_dir().join(format!(
         "powerbirth-triage-head-{}-{:?}.safetensors",
         std::process::id(),
         std::thread::current().id()
     ));
-    candle_core::safetensors::save(
-        &std::collections::HashMap::from([("weight".to_string(), w), ("bias".to_string(), b)]),
-        &tmp,
-    )
-    .map_err(err)?;
+    candle_core::safetensors::save(tensors, &tmp).map_err(err)?;
     let bytes = std::fs::read(&tmp).map_err(|e| TriageError::io(&tmp, e));
     let _ = std::fs::remove_file(&tmp);
     bytes
@@ -260,15 +339,10 @@ fn row_weights(y: &[usize], balance: Balance) -> Vec<f32> {
     }
 }
 
-/// With `resample`, each smaller class's rows repeated (seeded draw) up to the largest class.
-fn resample(
-    data: &Data,
-    weights: &[f32],
-    balance: Balance,
-    seed: u64,
-) -> (Vec<Vec<f32>>, Vec<usize>, Vec<f32>) {
-    let (x, y) = (&data.x[0], &data.y[0]);
-    let (mut ox, mut oy, mut ow) = (x.clone(), y.clone(), weights.to_vec());
+/// The training rows (indices into the train split) and their loss weights: every row once,
+/// and with `resample` each smaller class's rows repeated (seeded draw) up to the largest class.
+fn resample(y: &[usize], weights: &[f32], balance: Balance, seed: u64) -> (Vec<usize>, Vec<f32>) {
+    let (mut rows, mut ow): (Vec<usize>, Vec<f32>) = ((0..y.len()).collect(), weights.to_vec());
     if balance == Balance::Resample {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
@@ -276,126 +350,15 @@ fn resample(
             .map(|c| (0..y.len()).filter(|&i| y[i] == c).collect())
             .collect();
         let largest = by.iter().map(Vec::len).max().unwrap_or(0);
-        for rows in by.iter().filter(|r| !r.is_empty()) {
-            for _ in rows.len()..largest {
-                let i = rows[rng.random_range(0..rows.len())];
-                ox.push(x[i].clone());
-                oy.push(y[i]);
+        for of_class in by.iter().filter(|r| !r.is_empty()) {
+            for _ in of_class.len()..largest {
+                let i = of_class[rng.random_range(0..of_class.len())];
+                rows.push(i);
                 ow.push(1.0);
             }
         }
     }
-    (ox, oy, ow)
-}
-
-/// For each escalating class, the highest threshold keeping `target` recall on validation: the
-/// probability of the ⌈target · n⌉-th most confident true example (0.5 when validation has none).
-pub fn choose_thresholds(p: &[Vec<f64>], y: &[usize], target: f64) -> BTreeMap<String, f64> {
-    ESCALATING
-        .iter()
-        .map(|&c| {
-            let mut pos: Vec<f64> = p
-                .iter()
-                .zip(y)
-                .filter(|(_, t)| **t == c)
-                .map(|(p, _)| p[c])
-                .collect();
-            pos.sort_by(|a, b| b.total_cmp(a));
-            let need = ((target * pos.len() as f64).ceil() as usize).max(1);
-            let t = pos.get(need - 1).copied().unwrap_or(0.5);
-            (CLASSES[c].to_string(), t)
-        })
-        .collect()
-}
-
-fn auc_of(p: &[Vec<f64>], y: &[usize], c: usize) -> Option<f64> {
-    let truth: Vec<bool> = y.iter().map(|t| *t == c).collect();
-    let score: Vec<f64> = p.iter().map(|p| p[c]).collect();
-    roc_auc(&truth, &score)
-}
-
-/// Recall, precision and counts of each escalating class at its threshold.
-fn escalation(p: &[Vec<f64>], y: &[usize], t: &BTreeMap<String, f64>) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for &c in &ESCALATING {
-        let th = t.get(CLASSES[c]).copied().unwrap_or(0.5);
-        let (mut tp, mut fp, mut fneg) = (0usize, 0usize, 0usize);
-        for (p, &truth) in p.iter().zip(y) {
-            match (p[c] >= th, truth == c) {
-                (true, true) => tp += 1,
-                (true, false) => fp += 1,
-                (false, true) => fneg += 1,
-                _ => {}
-            }
-        }
-        let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
-        out.insert(
-            CLASSES[c].into(),
-            json!({"threshold": th, "recall": ratio(tp, tp + fneg), "precision": ratio(tp, tp + fp),
-                   "true_positives": tp, "false_positives": fp, "false_negatives": fneg}),
-        );
-    }
-    serde_json::Value::Object(out)
-}
-
-/// Test-split figures: per class (argmax), the confusion matrix, per language, escalation.
-fn scores(
-    p: &[Vec<f64>],
-    y: &[usize],
-    rows: &[Example],
-    t: &BTreeMap<String, f64>,
-) -> serde_json::Value {
-    let predicted: Vec<usize> = p.iter().map(|p| argmax(p)).collect();
-    let matrix = confusion(y, &predicted, CLASSES.len());
-    let per_class: BTreeMap<&str, serde_json::Value> = CLASSES
-        .iter()
-        .enumerate()
-        .map(|(c, name)| {
-            let tp = matrix[c][c] as f64;
-            let support: usize = matrix[c].iter().sum();
-            let predicted_c: usize = matrix.iter().map(|r| r[c]).sum();
-            let precision = if predicted_c == 0 {
-                0.0
-            } else {
-                tp / predicted_c as f64
-            };
-            let recall = if support == 0 {
-                0.0
-            } else {
-                tp / support as f64
-            };
-            let f1 = if precision + recall == 0.0 {
-                0.0
-            } else {
-                2.0 * precision * recall / (precision + recall)
-            };
-            (
-                *name,
-                json!({"precision": precision, "recall": recall, "f1": f1, "support": support}),
-            )
-        })
-        .collect();
-    let mut by_language = serde_json::Map::new();
-    for lang in ["pt-BR", "en"] {
-        let idx: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].lang == lang).collect();
-        let yt: Vec<usize> = idx.iter().map(|&i| y[i]).collect();
-        let yp: Vec<usize> = idx.iter().map(|&i| predicted[i]).collect();
-        let pl: Vec<Vec<f64>> = idx.iter().map(|&i| p[i].clone()).collect();
-        let accuracy =
-            yt.iter().zip(&yp).filter(|(a, b)| a == b).count() as f64 / yt.len().max(1) as f64;
-        by_language.insert(
-            lang.into(),
-            json!({"rows": idx.len(), "f1_macro": f1_macro(&yt, &yp), "accuracy": accuracy,
-                   "escalation": escalation(&pl, &yt, t)}),
-        );
-    }
-    json!({
-        "f1_macro": f1_macro(y, &predicted),
-        "per_class": per_class,
-        "confusion": matrix,
-        "by_language": by_language,
-        "escalation": escalation(p, y, t),
-    })
+    (rows, ow)
 }
 
 /// `modelcard.yaml` of a version.

@@ -9,10 +9,12 @@ use std::sync::OnceLock;
 
 use powerbirth::embed::Embedder;
 use powerbirth::guard::{Decision, Guard};
-use powerbirth::ml::triage::{TriageError, prepare, run};
+use powerbirth::ml::triage::{TriageConfig, TriageError, TriageModel, prepare, run};
 use serde_json::json;
 
 use crate::common::{self, Spawn, spawn_app_with};
+
+mod serve;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -117,6 +119,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
 
 /// Writes the messages (plus the duplicates named) and a config into `dir`; returns its path.
 fn setup(dir: &Path, guard_sets: &str, duplicates: &[&str]) -> PathBuf {
+    setup_with(dir, guard_sets, duplicates, 0)
+}
+
+/// [`setup`] with `head.freeze` set (the encoder's last layers trained with the head).
+fn setup_with(dir: &Path, guard_sets: &str, duplicates: &[&str], freeze: usize) -> PathBuf {
     let mut lines: Vec<String> = MESSAGES
         .iter()
         .enumerate()
@@ -139,9 +146,10 @@ fn setup(dir: &Path, guard_sets: &str, duplicates: &[&str]) -> PathBuf {
     let config = format!(
         "task: triage\nbase_model: {}\nguard_dir: {}\nsources:\n  guard_sets: {guard_sets}\n  \
          extra: [extra.jsonl]\ndedup:\n  near_cosine: 0.97\nsplit:\n  validation: 0.25\n  \
-         test: 0.2\nbalance: class_weights\nseed: 7\nhead:\n  freeze: 0\n  max_epochs: 60\n  \
+         test: 0.2\nbalance: class_weights\nseed: 7\nhead:\n  freeze: {freeze}\n  max_epochs: 60\n  \
          batch_size: 16\n  learning_rate: 0.05\n  weight_decay: 0.0001\n  patience: 20\n  \
-         target_recall: 0.99\nprocessed: processed\nmodels: models\n",
+         target_recall: 0.99\n  encoder_epochs: 3\n  encoder_patience: 3\n  \
+         encoder_learning_rate: 0.0002\nprocessed: processed\nmodels: models\n",
         encoder_dir().display(),
         repo().join("guard").display()
     );
@@ -301,4 +309,87 @@ async fn the_installed_classifier_escalates_what_the_lexicons_missed_and_keeps_t
             .unwrap()
             .contains(&json!("red_flag"))
     );
+}
+
+/// metrics.json without what a clock measures.
+fn numbers(metrics: &serde_json::Value) -> serde_json::Value {
+    let mut m = metrics.clone();
+    for key in ["cpu_seconds", "wall_seconds", "created_at"] {
+        m.as_object_mut().unwrap().remove(key);
+    }
+    m
+}
+
+#[test]
+fn freeze_one_trains_the_last_encoder_layer_with_the_head_deterministically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup_with(tmp.path(), "[]", &[], 1);
+    let p = prepare::prepare(&config, Some("d"), &embedder()).expect("prepare");
+    let a = run::run(&config, Some(&p.dir), &embedder()).expect("run a");
+    std::fs::remove_dir_all(tmp.path().join("models")).unwrap();
+    let b = run::run(&config, Some(&p.dir), &embedder()).expect("run b");
+    assert_eq!(
+        a.weights_sha256, b.weights_sha256,
+        "same seed, same weights"
+    );
+    assert_eq!(
+        numbers(&a.metrics),
+        numbers(&b.metrics),
+        "same metrics.json"
+    );
+    assert_eq!(b.metrics["encoder_layers"]["trained"], 1);
+
+    // Only the last layer (of 6) is in the version, and it moved from the pre-trained weights.
+    let trained = candle_core::safetensors::load(
+        b.dir.join("encoder_layers.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let base = candle_core::safetensors::load(
+        encoder_dir().join("model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(trained.len(), 16, "{:?}", trained.keys());
+    assert!(
+        trained.keys().all(|k| k.starts_with("encoder.layer.5.")),
+        "no lower layer is trained: {:?}",
+        trained.keys()
+    );
+    let moved = trained
+        .iter()
+        .filter(|(name, t)| {
+            let diff = (*t - &base[*name]).unwrap().abs().unwrap();
+            diff.max_all().unwrap().to_scalar::<f32>().unwrap() > 0.0
+        })
+        .count();
+    assert!(
+        moved >= 12,
+        "the last layer's weights changed: {moved} of 16"
+    );
+
+    // The request path loads it: the base encoder with the last layer swapped in.
+    let model = TriageModel::load(&b.dir, &encoder_dir()).expect("loads");
+    assert_eq!(model.file.trained_layers, 1);
+    let p = model.proba(&[MISSED]).unwrap();
+    assert!((p[0].iter().sum::<f64>() - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn a_freeze_beyond_the_encoders_layers_is_refused_naming_the_field_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = setup_with(tmp.path(), "[]", &[], 7);
+    let err = TriageConfig::load(&config).expect_err("7 of 6 layers");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let line = text.lines().position(|l| l.contains("freeze:")).unwrap() + 1;
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("{}:{line}: ", config.display())),
+        "{msg}"
+    );
+    assert!(msg.contains("head.freeze = 7"), "{msg}");
+    assert!(msg.contains("has 6 layers"), "{msg}");
+    // 6 of 6 is allowed (every layer trains).
+    let config = setup_with(tmp.path(), "[]", &[], 6);
+    TriageConfig::load(&config).expect("6 of 6 layers");
 }
