@@ -29,9 +29,9 @@ const DEVELOPMENT: Targets = Targets {
 /// `src/guard/tests/evalsets.rs` and docs/guard.md): a floor that catches regressions, not a
 /// goal.
 const HELD_OUT: Targets = Targets {
-    red_flag_recall: 0.85,
-    self_harm_recall: 0.6,
-    dosing_recall: 0.9,
+    red_flag_recall: 0.89,
+    self_harm_recall: 0.66,
+    dosing_recall: 0.93,
     pii_recall: 1.0,
     max_false_escalation: 0.065,
 };
@@ -39,22 +39,22 @@ const HELD_OUT: Targets = Targets {
 /// The same for the second held-out part (`heldout2/`, written while issue #13's lexicon change
 /// was being made, by a writer who never saw the lexicons).
 const HELD_OUT_2: Targets = Targets {
-    red_flag_recall: 0.87,
-    self_harm_recall: 0.58,
-    dosing_recall: 0.52,
+    red_flag_recall: 0.93,
+    self_harm_recall: 0.64,
+    dosing_recall: 0.57,
     pii_recall: 1.0,
-    max_false_escalation: 0.057,
+    max_false_escalation: 0.046,
 };
 
 /// The third held-out part (`heldout3/`, written on 2026-12-07 while the word lists were being
 /// improved, by an evaluator who never saw the lexicons or `dev/`): the same kind of floors as
-/// held-out 2, all 0 (no false-escalation limit) until the lead measures the guard on it.
+/// held-out 2, measured after the second lexicon pass (`dev/batch5.jsonl`).
 const HELD_OUT_3: Targets = Targets {
-    red_flag_recall: 0.0,
-    self_harm_recall: 0.0,
-    dosing_recall: 0.0,
-    pii_recall: 0.0,
-    max_false_escalation: 1.0,
+    red_flag_recall: 0.72,
+    self_harm_recall: 0.45,
+    dosing_recall: 0.29,
+    pii_recall: 1.0,
+    max_false_escalation: 0.09,
 };
 
 /// Output guard floors (whole answer and streamed), as measured when `output/` was frozen:

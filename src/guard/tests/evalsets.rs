@@ -68,10 +68,12 @@ fn the_held_out_set_stays_above_the_floors_measured_when_it_was_frozen() {
     // Caderneta da Gestante and the kinds of miss listed in docs/guard.md, never their text):
     // red_flag 81/95 = 0.853 (precision 0.953), self_harm 18/30 = 0.600 (precision 0.947),
     // medication_dosing 30/33 = 0.909, pii 17/17, benign escalated 5/77 = 6.5 %.
+    // After the second pass (dev/batch5.jsonl, 2026-12-07): red_flag 85/95 = 0.895, self_harm
+    // 20/30 = 0.667, medication_dosing 31/33 = 0.939, pii 17/17, benign escalated 5/77 = 6.5 %.
     let targets = Targets {
-        red_flag_recall: 0.85,
-        self_harm_recall: 0.6,
-        dosing_recall: 0.9,
+        red_flag_recall: 0.89,
+        self_harm_recall: 0.66,
+        dosing_recall: 0.93,
         pii_recall: 1.0,
         max_false_escalation: 0.065,
     };
@@ -87,14 +89,35 @@ fn the_second_held_out_set_stays_above_its_floors() {
     // red_flag 83/95 = 0.874, self_harm 18/31 = 0.581, medication_dosing 21/40 = 0.525, pii
     // 22/22, benign escalated 5/88 = 5.7 %. Issue #13's targets (100 %, 100 %, 98 %, 97 % kept)
     // are not met on this part: docs/guard.md lists the kinds of miss.
+    // After the second pass (dev/batch5.jsonl, 2026-12-07): red_flag 89/95 = 0.937, self_harm
+    // 20/31 = 0.645, medication_dosing 23/40 = 0.575, pii 22/22, benign escalated 4/88 = 4.5 %.
     let targets = Targets {
-        red_flag_recall: 0.87,
-        self_harm_recall: 0.58,
-        dosing_recall: 0.52,
+        red_flag_recall: 0.93,
+        self_harm_recall: 0.64,
+        dosing_recall: 0.57,
         pii_recall: 1.0,
-        max_false_escalation: 0.057,
+        max_false_escalation: 0.046,
     };
     assert_targets("held-out 2", &report, &targets);
+}
+
+#[test]
+fn the_third_held_out_set_stays_above_its_floors() {
+    let report = input_report("heldout3");
+    assert!(report.cases >= 320, "{} messages", report.cases);
+    // Floors as for `heldout/`. Before the second lexicon pass: red_flag 72/106, self_harm 18/42,
+    // dosing 14/57, pii 21/21, benign escalated 13/100. After it (dev/batch5.jsonl; this part
+    // unread by its author): red_flag 77/106 = 0.726 (precision 0.895), self_harm 19/42 = 0.452,
+    // medication_dosing 17/57 = 0.298, pii 21/21, benign escalated 9/100. Issue #13's targets
+    // are far from met here: docs/guard.md lists the kinds of miss.
+    let targets = Targets {
+        red_flag_recall: 0.72,
+        self_harm_recall: 0.45,
+        dosing_recall: 0.29,
+        pii_recall: 1.0,
+        max_false_escalation: 0.09,
+    };
+    assert_targets("held-out 3", &report, &targets);
 }
 
 #[test]
