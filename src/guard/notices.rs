@@ -19,7 +19,7 @@ pub struct Notices {
     /// `[kind][lang]`
     texts: [[String; 2]; NoticeKind::COUNT],
     /// `[lang][pii kind]`
-    placeholders: [[String; 4]; 2],
+    placeholders: [[String; 5]; 2],
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +41,7 @@ struct RawPlaceholders {
     cns: String,
     phone: String,
     email: String,
+    address: String,
 }
 
 impl Notices {
@@ -71,7 +72,7 @@ impl Notices {
             }
         }
         check_langs(raw.placeholders.keys(), "placeholders").map_err(err)?;
-        let mut placeholders: [[String; 4]; 2] = Default::default();
+        let mut placeholders: [[String; 5]; 2] = Default::default();
         for lang in Lang::ALL {
             let p = raw
                 .placeholders
@@ -82,6 +83,7 @@ impl Notices {
                 (PiiKind::Cns, &p.cns),
                 (PiiKind::Phone, &p.phone),
                 (PiiKind::Email, &p.email),
+                (PiiKind::Address, &p.address),
             ] {
                 if text.trim().is_empty() || text.chars().any(|c| c.is_ascii_digit() || c == '@') {
                     return Err(err(format!(

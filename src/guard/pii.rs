@@ -1,7 +1,7 @@
 //! Personal data in free text: CPF (check digits validated), CNS / cartão SUS (validated by the
 //! Ministry of Health algorithm, definitive 1/2 and provisional 7/8/9 numbers), Brazilian phone
 //! numbers (valid DDD, mobile 9 + 8 digits or landline 2–5 + 7 digits, with or without +55) and
-//! e-mail addresses; and their redaction with placeholders. Hand-written byte scanners, no regex:
+//! e-mail addresses, street addresses and CEPs (`address`); and their redaction with placeholders. Hand-written byte scanners, no regex:
 //! linear in the input, and a number that fails its check digits is left alone.
 
 /// What a redacted span was.
@@ -11,16 +11,19 @@ pub enum PiiKind {
     Cns,
     Phone,
     Email,
+    /// A street with its house number, or a CEP (postal code).
+    Address,
 }
 
 impl PiiKind {
-    /// `cpf`, `cns`, `phone`, `email` (for `matched` and logs).
+    /// `cpf`, `cns`, `phone`, `email`, `address` (for `matched` and logs).
     pub fn as_str(self) -> &'static str {
         match self {
             PiiKind::Cpf => "cpf",
             PiiKind::Cns => "cns",
             PiiKind::Phone => "phone",
             PiiKind::Email => "email",
+            PiiKind::Address => "address",
         }
     }
 }
@@ -114,6 +117,16 @@ fn find_ascii(b: &[u8]) -> Vec<PiiSpan> {
         }
         classify_chunk(b, &groups, &mut spans);
     }
+    // Streets last, and only where no number found above overlaps them (a CEP or phone inside
+    // `Rua X, 12, CEP …` stays its own span).
+    for street in address::find_streets(b) {
+        if !spans
+            .iter()
+            .any(|s| s.start < street.end && street.start < s.end)
+        {
+            spans.push(street);
+        }
+    }
     spans.sort_by_key(|s| s.start);
     spans
 }
@@ -175,6 +188,9 @@ fn classify(b: &[u8], groups: &[(usize, usize)]) -> Option<PiiKind> {
         15 if cns_valid(d) => Some(PiiKind::Cns),
         // A mobile number without its DDD, only when written `91234-5678`.
         9 if lens == [5, 4] && d[0] == 9 && b[groups[0].1] == b'-' => Some(PiiKind::Phone),
+        // A CEP: `80210-140`, or eight digits after the word `cep`.
+        8 if lens == [5, 3] && b[groups[0].1] == b'-' => Some(PiiKind::Address),
+        8 if lens == [8] && address::cep_word_before(b, first) => Some(PiiKind::Address),
         _ => None,
     }
 }
@@ -316,5 +332,6 @@ pub fn redact<'p>(
     out
 }
 
+mod address;
 #[cfg(test)]
 mod tests;

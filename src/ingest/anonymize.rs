@@ -104,6 +104,7 @@ fn placeholder(kind: PiiKind) -> &'static str {
         PiiKind::Cns => "[CNS]",
         PiiKind::Phone => "[PHONE]",
         PiiKind::Email => "[EMAIL]",
+        PiiKind::Address => "[ADDRESS]",
     }
 }
 

@@ -13,6 +13,7 @@ fn redacted(text: &str) -> String {
         PiiKind::Cns => "[CNS]",
         PiiKind::Phone => "[TELEFONE]",
         PiiKind::Email => "[EMAIL]",
+        PiiKind::Address => "[ENDEREÇO]",
     })
 }
 
@@ -140,5 +141,39 @@ fn other_separators_long_separator_runs_full_width_digits_and_invisible_characte
             out.ends_with("[CPF]") || out.ends_with("[TELEFONE]"),
             "{text:?} → {out:?}"
         );
+    }
+}
+
+#[test]
+fn a_street_with_its_number_and_a_cep_are_addresses() {
+    assert_eq!(
+        redacted("moro na Rua das Acacias, 245, apto 32, Curitiba PR, CEP 80210-140"),
+        "moro na [ENDEREÇO], apto 32, Curitiba PR, CEP [ENDEREÇO]"
+    );
+    assert_eq!(
+        redacted("meu endereco eh Av. Sete de Setembro 1020 casa 2, Barra"),
+        "meu endereco eh [ENDEREÇO] casa 2, Barra"
+    );
+    assert_eq!(
+        redacted("I live at Rua Harmonia 88, Vila Madalena, 05435-000"),
+        "I live at [ENDEREÇO], Vila Madalena, [ENDEREÇO]"
+    );
+    assert_eq!(redacted("travessa são joão, nº 12"), "[ENDEREÇO]");
+    assert_eq!(redacted("travessa são joão 12"), "[ENDEREÇO]");
+    assert_eq!(redacted("cep: 80210140"), "cep: [ENDEREÇO]");
+}
+
+#[test]
+fn the_street_as_a_place_and_quantities_are_not_addresses() {
+    for text in [
+        "andei na rua por 2 horas e a barriga endureceu",
+        "fiquei na rua ontem 3 horas",
+        "a rua estava escura 2 dias seguidos",
+        "rua 25 de março lotada",
+        "tomei 80210140 gotas",
+        "foram 12345 passos hoje",
+        "my avenue of thought 12",
+    ] {
+        assert_eq!(redacted(text), text, "{text}");
     }
 }

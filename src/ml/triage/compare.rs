@@ -1,7 +1,7 @@
 //! Lexicons alone, the classifier alone, and both (the guard with the classifier as its second
 //! opinion) on one folder of the guard's labelled messages: red-flag and self-harm recall and
 //! precision, and the false-escalation rate on benign messages. `powerbirth eval guard` prints
-//! it for `dev/`, `heldout/`, `heldout2/` and `heldout3/` when a triage model is configured.
+//! it for `dev/` and each `heldout*/` part when a triage model is configured.
 
 use std::fmt;
 use std::path::Path;
