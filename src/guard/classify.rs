@@ -65,7 +65,13 @@ fn dose_shape(a: &Analysis, medicine: bool, taking: bool) -> Option<&'static str
     }
     // "posso tomar 2 à noite?", "loratadina 2x por dia?": a bare number right after the request,
     // or a number of times, in a message that names a medicine.
-    let times = |i: usize| num(i) && matches!(n.tokens.get(i + 1).map(|_| n.tok(i + 1)), Some("x" | "vezes" | "times"));
+    let times = |i: usize| {
+        num(i)
+            && matches!(
+                n.tokens.get(i + 1).map(|_| n.tok(i + 1)),
+                Some("x" | "vezes" | "times")
+            )
+    };
     let bare = a.signal_hits(Signal::DoseRequest).any(|h| num(h.end));
     (medicine && (bare || (0..n.tokens.len()).any(times))).then_some("dosing:request_with_number")
 }
