@@ -4,6 +4,7 @@
 
 use super::context::Analysis;
 use super::lexicon::{Kind, Lexicon, Signal};
+use super::normalize::TokKind;
 use super::numbers;
 use super::rules::Rules;
 use super::{Action, Category, Decision, InputVerdict, Lang, NoticeKind, notices::Notices, pii};
@@ -31,7 +32,48 @@ pub(crate) fn dosing_request(a: &Analysis) -> Option<&'static str> {
     {
         return Some("dosing:request_with_amount");
     }
-    None
+    dose_shape(a, medicine, taking)
+}
+
+/// "or" between two amounts, in both languages.
+const OR_WORDS: [&str; 2] = ["ou", "or"];
+/// Words that ask for one more dose ("posso tomar outro?", "can I take another?").
+const ANOTHER: [&str; 6] = ["outro", "outra", "another", "dobrado", "dobrada", "double"];
+
+/// Dose questions recognised by their shape, so that a medicine missing from the list still
+/// counts: two amounts joined by "ou"/"or" ("4 ou 8 mg", "tomo 1 ou 2", "500 or 1000?",
+/// "20 mg ou 40") next to a medicine, a dose unit, a schedule or a taking verb; or a request for
+/// another / a doubled dose with a medicine or a number in the message ("posso tomar outro
+/// depois de 3 horas?"). One linear pass over the tokens.
+fn dose_shape(a: &Analysis, medicine: bool, taking: bool) -> Option<&'static str> {
+    let n = &a.norm;
+    let num = |i: usize| n.tokens.get(i).is_some_and(|t| t.kind == TokKind::Number);
+    let is_or = |i: usize| i < n.tokens.len() && OR_WORDS.contains(&n.tok(i));
+    let dosey = medicine || taking || a.has(Signal::DoseUnit) || a.has(Signal::DoseSchedule);
+    let mut any_number = false;
+    let mut another = false;
+    for i in 0..n.tokens.len() {
+        any_number |= num(i);
+        another |= ANOTHER.contains(&n.tok(i));
+        let amount_before = num(i) || (i > 0 && num(i - 1) && a.marks.ends_at(i, Signal::DoseUnit));
+        if dosey && amount_before && is_or(i + 1) && num(i + 2) {
+            return Some("dosing:comparative_amount");
+        }
+    }
+    if taking && another && (medicine || any_number) {
+        return Some("dosing:another_dose");
+    }
+    // "posso tomar 2 à noite?", "loratadina 2x por dia?": a bare number right after the request,
+    // or a number of times, in a message that names a medicine.
+    let times = |i: usize| {
+        num(i)
+            && matches!(
+                n.tokens.get(i + 1).map(|_| n.tok(i + 1)),
+                Some("x" | "vezes" | "times")
+            )
+    };
+    let bare = a.signal_hits(Signal::DoseRequest).any(|h| num(h.end));
+    (medicine && (bare || (0..n.tokens.len()).any(times))).then_some("dosing:request_with_number")
 }
 
 /// A number word other than an article right before a dose unit or a medicine ("meio

@@ -8,6 +8,7 @@ use super::*;
 
 mod coverage;
 mod evalsets;
+mod third_pass;
 mod warning_signs;
 
 /// The shipped guard, loaded once for all tests.
