@@ -30,8 +30,8 @@ const DEVELOPMENT: Targets = Targets {
 /// goal.
 const HELD_OUT: Targets = Targets {
     red_flag_recall: 0.89,
-    self_harm_recall: 0.66,
-    dosing_recall: 0.93,
+    self_harm_recall: 0.79,
+    dosing_recall: 0.96,
     pii_recall: 1.0,
     max_false_escalation: 0.065,
 };
@@ -39,20 +39,20 @@ const HELD_OUT: Targets = Targets {
 /// The same for the second held-out part (`heldout2/`, written while issue #13's lexicon change
 /// was being made, by a writer who never saw the lexicons).
 const HELD_OUT_2: Targets = Targets {
-    red_flag_recall: 0.93,
-    self_harm_recall: 0.64,
-    dosing_recall: 0.57,
+    red_flag_recall: 0.94,
+    self_harm_recall: 0.7,
+    dosing_recall: 0.84,
     pii_recall: 1.0,
     max_false_escalation: 0.046,
 };
 
 /// The third held-out part (`heldout3/`, written on 2026-12-07 while the word lists were being
 /// improved, by an evaluator who never saw the lexicons or `dev/`): the same kind of floors as
-/// held-out 2, measured after the second lexicon pass (`dev/batch5.jsonl`).
+/// held-out 2, measured after the third lexicon pass (`dev/batch6.jsonl`).
 const HELD_OUT_3: Targets = Targets {
-    red_flag_recall: 0.72,
-    self_harm_recall: 0.45,
-    dosing_recall: 0.29,
+    red_flag_recall: 0.79,
+    self_harm_recall: 0.76,
+    dosing_recall: 0.66,
     pii_recall: 1.0,
     max_false_escalation: 0.09,
 };
@@ -60,9 +60,9 @@ const HELD_OUT_3: Targets = Targets {
 /// The fourth held-out part (`heldout4/`, written on 2026-12-07 after the second lexicon pass, by
 /// an evaluator who never saw the lexicons, `dev/` or the other parts): floors as for held-out 2.
 const HELD_OUT_4: Targets = Targets {
-    red_flag_recall: 0.85,
-    self_harm_recall: 0.43,
-    dosing_recall: 0.48,
+    red_flag_recall: 0.87,
+    self_harm_recall: 0.49,
+    dosing_recall: 0.8,
     pii_recall: 1.0,
     max_false_escalation: 0.029,
 };

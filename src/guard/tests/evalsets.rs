@@ -72,10 +72,12 @@ fn the_held_out_set_stays_above_the_floors_measured_when_it_was_frozen() {
     // medication_dosing 30/33 = 0.909, pii 17/17, benign escalated 5/77 = 6.5 %.
     // After the second pass (dev/batch5.jsonl, 2026-12-07): red_flag 85/95 = 0.895, self_harm
     // 20/30 = 0.667, medication_dosing 31/33 = 0.939, pii 17/17, benign escalated 5/77 = 6.5 %.
+    // After the third pass (dev/batch6.jsonl): red_flag 85/95, self_harm 24/30 = 0.800,
+    // medication_dosing 32/33 = 0.970, pii 17/17, benign escalated 5/77.
     let targets = Targets {
         red_flag_recall: 0.89,
-        self_harm_recall: 0.66,
-        dosing_recall: 0.93,
+        self_harm_recall: 0.79,
+        dosing_recall: 0.96,
         pii_recall: 1.0,
         max_false_escalation: 0.065,
     };
@@ -93,10 +95,12 @@ fn the_second_held_out_set_stays_above_its_floors() {
     // are not met on this part: docs/guard.md lists the kinds of miss.
     // After the second pass (dev/batch5.jsonl, 2026-12-07): red_flag 89/95 = 0.937, self_harm
     // 20/31 = 0.645, medication_dosing 23/40 = 0.575, pii 22/22, benign escalated 4/88 = 4.5 %.
+    // After the third pass: red_flag 90/95 = 0.947, self_harm 22/31 = 0.710, medication_dosing
+    // 34/40 = 0.850, pii 22/22, benign escalated 4/88.
     let targets = Targets {
-        red_flag_recall: 0.93,
-        self_harm_recall: 0.64,
-        dosing_recall: 0.57,
+        red_flag_recall: 0.94,
+        self_harm_recall: 0.7,
+        dosing_recall: 0.84,
         pii_recall: 1.0,
         max_false_escalation: 0.046,
     };
@@ -112,10 +116,13 @@ fn the_third_held_out_set_stays_above_its_floors() {
     // unread by its author): red_flag 77/106 = 0.726 (precision 0.895), self_harm 19/42 = 0.452,
     // medication_dosing 17/57 = 0.298, pii 21/21, benign escalated 9/100. Issue #13's targets
     // are far from met here: docs/guard.md lists the kinds of miss.
+    // After the third pass (whose author was told the kinds of miss found here, never the
+    // text): red_flag 84/106 = 0.792, self_harm 32/42 = 0.762, medication_dosing 38/57 = 0.667,
+    // pii 21/21, benign escalated 9/100.
     let targets = Targets {
-        red_flag_recall: 0.72,
-        self_harm_recall: 0.45,
-        dosing_recall: 0.29,
+        red_flag_recall: 0.79,
+        self_harm_recall: 0.76,
+        dosing_recall: 0.66,
         pii_recall: 1.0,
         max_false_escalation: 0.09,
     };
@@ -130,10 +137,13 @@ fn the_fourth_held_out_set_stays_above_its_floors() {
     // saw the lexicons, `dev/` or the other parts; measured before the third pass: red_flag
     // 61/71 = 0.859, self_harm 13/30 = 0.433, medication_dosing 20/41 = 0.488, pii 12/15 before
     // street addresses and CEPs were recognised and 15/15 after, benign escalated 2/70.
+    // After the third pass (this part unread by its author, nothing of it described to them):
+    // red_flag 62/71 = 0.873, self_harm 15/30 = 0.500, medication_dosing 33/41 = 0.805, pii
+    // 15/15, benign escalated 2/70 = 2.9 %.
     let targets = Targets {
-        red_flag_recall: 0.85,
-        self_harm_recall: 0.43,
-        dosing_recall: 0.48,
+        red_flag_recall: 0.87,
+        self_harm_recall: 0.49,
+        dosing_recall: 0.8,
         pii_recall: 1.0,
         max_false_escalation: 0.029,
     };
