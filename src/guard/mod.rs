@@ -311,17 +311,23 @@ impl Guard {
         self.allow_store
     }
 
-    /// Classifies a user message (the latest user turn). `lang_hint` (a BCP 47 tag, e.g. the
-    /// prompt's language) breaks ties in language detection.
-    pub fn check_input(&self, text: &str, lang_hint: Option<&str>) -> InputVerdict {
+    /// The lexicons' and rules' verdict, before any second opinion.
+    fn lexicon_verdict(&self, text: &str, lang_hint: Option<&str>) -> InputVerdict {
         let i = &self.inner;
-        let verdict = classify::classify(
+        classify::classify(
             &i.lexicon,
             &i.rules,
             &i.notices,
             text,
             lang_hint.and_then(Lang::from_tag),
-        );
+        )
+    }
+
+    /// Classifies a user message (the latest user turn). `lang_hint` (a BCP 47 tag, e.g. the
+    /// prompt's language) breaks ties in language detection.
+    pub fn check_input(&self, text: &str, lang_hint: Option<&str>) -> InputVerdict {
+        let i = &self.inner;
+        let verdict = self.lexicon_verdict(text, lang_hint);
         // The one place the second opinion applies: after the lexicons, escalate-only.
         match &i.second_opinion {
             Some(reader) => second_opinion::apply(verdict, reader.as_ref(), text, &i.notices),
@@ -334,13 +340,7 @@ impl Guard {
     /// async runtime and concurrent turns can share its forward pass. Same verdict.
     pub async fn check_input_async(&self, text: &str, lang_hint: Option<&str>) -> InputVerdict {
         let i = &self.inner;
-        let verdict = classify::classify(
-            &i.lexicon,
-            &i.rules,
-            &i.notices,
-            text,
-            lang_hint.and_then(Lang::from_tag),
-        );
+        let verdict = self.lexicon_verdict(text, lang_hint);
         match &i.second_opinion {
             Some(reader) if second_opinion::wanted(&verdict) => {
                 let found = reader.escalations_async(text, verdict.language).await;

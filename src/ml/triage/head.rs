@@ -144,9 +144,23 @@ fn batch_loss(
         .collect();
     let x = Tensor::from_vec(flat, (batch.len(), dim), &dev)?; // [batch, dim]
     let y: Vec<u32> = batch.iter().map(|&i| rows.y[i] as u32).collect();
-    let y = Tensor::from_vec(y, (batch.len(), 1), &dev)?; // [batch, 1]
     let wt: Vec<f32> = batch.iter().map(|&i| rows.weight[i]).collect();
-    let wt = Tensor::from_vec(wt, batch.len(), &dev)?; // [batch]
+    weighted_cross_entropy(&x, y, wt, w, b)
+}
+
+/// `−Σ wᵢ log p(yᵢ|xᵢ) / Σ wᵢ` of the head `w`, `b` on inputs `x` `[batch, dim]` with labels `y`
+/// and weights `wt` (one each per row): the head-only and the encoder-layer training share it.
+pub(super) fn weighted_cross_entropy(
+    x: &Tensor,
+    y: Vec<u32>,
+    wt: Vec<f32>,
+    w: &Var,
+    b: &Var,
+) -> Result<Tensor, candle_core::Error> {
+    let dev = Device::Cpu;
+    let n = y.len();
+    let y = Tensor::from_vec(y, (n, 1), &dev)?; // [batch, 1]
+    let wt = Tensor::from_vec(wt, n, &dev)?; // [batch]
     let logits = x
         .matmul(&w.as_tensor().t()?)?
         .broadcast_add(b.as_tensor())?; // [batch, classes]

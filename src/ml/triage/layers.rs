@@ -438,18 +438,9 @@ fn weighted_loss(
     w: &Var,
     b: &Var,
 ) -> candle_core::Result<Tensor> {
-    let dev = Device::Cpu;
     let y: Vec<u32> = batch.iter().map(|&i| rows.y[i] as u32).collect();
-    let y = Tensor::from_vec(y, (batch.len(), 1), &dev)?; // [batch, 1]
     let wt: Vec<f32> = batch.iter().map(|&i| rows.weight[i]).collect();
-    let wt = Tensor::from_vec(wt, batch.len(), &dev)?; // [batch]
-    let logits = x
-        .matmul(&w.as_tensor().t()?)?
-        .broadcast_add(b.as_tensor())?; // [batch, classes]
-    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let picked = logp.gather(&y, 1)?.squeeze(1)?; // [batch]
-    let total = (picked * &wt)?.sum_all()?;
-    total.neg()? / f64::from(wt.sum_all()?.to_scalar::<f32>()?)
+    super::head::weighted_cross_entropy(x, y, wt, w, b)
 }
 
 #[cfg(test)]
