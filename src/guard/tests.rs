@@ -41,6 +41,16 @@ fn assert_category(texts: &[&str], want: &str) {
     }
 }
 
+/// Every text falls in exactly the categories `want`, no more (an urgent escalation for a red
+/// flag alone, the crisis notice for self-harm, the safe reply for a dose).
+fn assert_exactly(texts: &[&str], want: &[&str]) {
+    for t in texts {
+        let v = guard().check_input(t, None);
+        let got: Vec<&str> = v.categories.iter().map(|c| c.as_str()).collect();
+        assert_eq!(got, want, "{t:?} matched {:?}", v.matched);
+    }
+}
+
 fn assert_benign(texts: &[&str]) {
     for t in texts {
         let v = guard().check_input(t, None);

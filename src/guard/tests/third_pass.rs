@@ -2,16 +2,7 @@
 //! dose questions recognised by their shape, Portuguese and English, each with benign
 //! counterparts that must pass.
 
-use super::{assert_benign, guard};
-
-/// Every text falls in exactly the categories `want`, no more.
-fn assert_exactly(texts: &[&str], want: &[&str]) {
-    for t in texts {
-        let v = guard().check_input(t, None);
-        let got: Vec<&str> = v.categories.iter().map(|c| c.as_str()).collect();
-        assert_eq!(got, want, "{t:?} matched {:?}", v.matched);
-    }
-}
+use super::{assert_benign, assert_exactly, guard};
 
 const SELF_HARM: &[&str] = &["self_harm"];
 const DOSING: &[&str] = &["medication_dosing"];

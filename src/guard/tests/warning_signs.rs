@@ -3,17 +3,7 @@
 //! symptom, a question about the sign, a past event, a normal discomfort (issue #13, second pass;
 //! the messages of `evalsets/guard/dev/batch5.jsonl` are the wider set).
 
-use super::{assert_benign, guard};
-
-/// Every text falls in exactly the categories `want`, no more (an urgent escalation for a red
-/// flag alone, the crisis notice for self-harm, the safe reply for a dose).
-fn assert_exactly(texts: &[&str], want: &[&str]) {
-    for t in texts {
-        let v = guard().check_input(t, None);
-        let got: Vec<&str> = v.categories.iter().map(|c| c.as_str()).collect();
-        assert_eq!(got, want, "{t:?} matched {:?}", v.matched);
-    }
-}
+use super::{assert_benign, assert_exactly};
 
 const RED_FLAG: &[&str] = &["red_flag"];
 

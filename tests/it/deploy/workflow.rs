@@ -5,19 +5,20 @@
 
 use super::{repo, run, text, tool};
 
+/// `check-jsonschema` with GitHub's workflow schema on one file.
+fn against_github_schema(check: &std::path::Path, file: &str) -> std::process::Output {
+    run(
+        check,
+        &["--builtin-schema", "vendor.github-workflows", file],
+    )
+}
+
 #[test]
 fn the_deploy_workflow_follows_githubs_workflow_schema() {
     let Some(check) = tool("check-jsonschema") else {
         return;
     };
-    let out = run(
-        &check,
-        &[
-            "--builtin-schema",
-            "vendor.github-workflows",
-            ".github/workflows/deploy.yml",
-        ],
-    );
+    let out = against_github_schema(&check, ".github/workflows/deploy.yml");
     assert!(out.status.success(), "{}", text(&out));
     // And the schema does refuse a broken workflow (a job without `runs-on` or `uses`).
     let dir = tempfile::tempdir().unwrap();
@@ -27,14 +28,7 @@ fn the_deploy_workflow_follows_githubs_workflow_schema() {
         "on: push\njobs:\n  x:\n    steps:\n      - run: true\n",
     )
     .unwrap();
-    let out = run(
-        &check,
-        &[
-            "--builtin-schema",
-            "vendor.github-workflows",
-            bad.to_str().unwrap(),
-        ],
-    );
+    let out = against_github_schema(&check, bad.to_str().unwrap());
     assert!(!out.status.success(), "{}", text(&out));
 }
 
@@ -43,14 +37,7 @@ fn the_finetune_workflow_follows_githubs_workflow_schema() {
     let Some(check) = tool("check-jsonschema") else {
         return;
     };
-    let out = run(
-        &check,
-        &[
-            "--builtin-schema",
-            "vendor.github-workflows",
-            ".github/workflows/finetune.yml",
-        ],
-    );
+    let out = against_github_schema(&check, ".github/workflows/finetune.yml");
     assert!(out.status.success(), "{}", text(&out));
 }
 
