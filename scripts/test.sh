@@ -25,7 +25,7 @@ tests=$!
 
 # The first "Running" line means every target is built and the build lock is released.
 until grep -q "Running" "$test_log" 2>/dev/null || [ -s "$out/test.rc" ]; do sleep 1; done
-"$CARGO" clippy --locked --all-targets -- -D warnings >"$out/clippy.log" 2>&1
+"$CARGO" clippy --locked --workspace --all-targets -- -D warnings >"$out/clippy.log" 2>&1
 clippy_rc=$?
 
 wait "$tests"

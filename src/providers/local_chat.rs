@@ -33,6 +33,7 @@ impl LocalModels {
         }
         let opts = LocalOptions {
             workers: s.workers,
+            batch: s.batch,
             queue: s.queue,
             default_max_tokens: s.max_tokens,
             context_tokens: s.context_tokens,

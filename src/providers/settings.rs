@@ -44,6 +44,8 @@ pub enum ProviderSettings {
 pub struct LocalSettings {
     pub path: PathBuf,
     pub workers: usize,
+    /// Sequences one worker decodes together (`batch`, default 4).
+    pub batch: usize,
     pub queue: usize,
     pub max_tokens: u32,
     pub context_tokens: usize,
@@ -134,6 +136,7 @@ pub enum RawProviderSettings {
 pub struct RawLocalSettings {
     path: Option<PathBuf>,
     workers: usize,
+    batch: usize,
     queue: usize,
     max_tokens: u32,
     context_tokens: usize,
@@ -144,6 +147,7 @@ impl Default for RawLocalSettings {
         RawLocalSettings {
             path: None,
             workers: 1,
+            batch: 4,
             queue: 8,
             max_tokens: 256,
             context_tokens: 2048,
@@ -379,12 +383,13 @@ impl RawLocalSettings {
         let path = self
             .path
             .ok_or_else(|| format!("{at}: provider = \"local\" needs `path` to a GGUF file"))?;
-        if self.workers == 0 || self.queue == 0 {
-            return Err(format!("{at}: workers and queue must be at least 1"));
+        if self.workers == 0 || self.queue == 0 || self.batch == 0 {
+            return Err(format!("{at}: workers, batch and queue must be at least 1"));
         }
         Ok(LocalSettings {
             path: resolve(path),
             workers: self.workers,
+            batch: self.batch,
             queue: self.queue,
             max_tokens: self.max_tokens,
             context_tokens: self.context_tokens,

@@ -8,6 +8,7 @@
 
 mod chat;
 mod engine;
+mod llama;
 mod perplexity;
 mod prefix;
 mod stream;
@@ -23,14 +24,13 @@ use std::sync::atomic::AtomicU64;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, mpsc};
 
-use candle_core::Device;
 use candle_core::quantized::gguf_file;
 use candle_transformers::generation::Sampling;
-use candle_transformers::models::quantized_llama::{MAX_SEQ_LEN, ModelWeights};
 use tokio::sync::mpsc::{Receiver, channel};
 
 use chat::ChatMl;
 use engine::{Job, Shared};
+use llama::{MAX_SEQ_LEN, Model};
 use prefix::PrefixCache;
 
 /// A loaded local model: cheap to clone, shared by every request handler.
@@ -54,10 +54,14 @@ struct Inner {
 /// How the local model is run; validated by [`LocalModel::load`].
 #[derive(Debug, Clone)]
 pub struct LocalOptions {
-    /// Generation threads, each with its own KV cache. One worker already uses every core:
-    /// candle spreads each matmul over a process-wide pool that serialises concurrent callers,
-    /// so more workers interleave requests (fairer) without adding throughput.
+    /// Generation threads. One worker already uses every core: each weight product is spread
+    /// over a process-wide pool that serialises concurrent callers, so more workers interleave
+    /// batches without adding throughput.
     pub workers: usize,
+    /// Sequences one worker decodes together, one forward pass per step for all of them (each
+    /// weight is read once per step, however many requests are in flight). 1 decodes one
+    /// request at a time.
+    pub batch: usize,
     /// Jobs that may wait for a worker; past it `generate` answers `QueueFull` instead of
     /// letting latency grow without bound. 0 accepts a job only when a worker is idle.
     pub queue: usize,
@@ -74,6 +78,7 @@ impl Default for LocalOptions {
     fn default() -> Self {
         Self {
             workers: 1,
+            batch: 4,
             queue: 8,
             default_max_tokens: 256,
             context_tokens: 2048,
@@ -202,7 +207,7 @@ impl LocalModel {
         end_ids.sort_unstable();
         end_ids.dedup();
 
-        let weights = ModelWeights::from_gguf(content, &mut reader, &Device::Cpu)
+        let weights = Model::from_gguf(content, &mut reader)
             .map_err(|e| LocalError::Load(format!("cannot read weights: {e}")))?;
         let plain = tokenizer::plain_text(&full);
         let shared = Arc::new(Shared {
@@ -213,6 +218,8 @@ impl LocalModel {
             im_start: chat.im_start(),
             prefixes: PrefixCache::new(opts.prefix_cache),
             prefix_hits: AtomicU64::new(0),
+            batch: opts.batch,
+            batched_steps: AtomicU64::new(0),
         });
         let (queue, jobs) = mpsc::sync_channel(opts.queue);
         engine::spawn_workers(opts.workers, Arc::clone(&shared), jobs)?;
@@ -243,6 +250,16 @@ impl LocalModel {
                 text.len()
             }
         }
+    }
+
+    /// The token ids of `messages` rendered as the chat prompt the model reads (what
+    /// `GenEvent::Done::prompt_tokens` counts); the benchmark hands them to llama.cpp.
+    pub fn prompt_ids(&self, messages: &[ChatTurn]) -> Result<Vec<u32>, LocalError> {
+        let inner = &*self.inner;
+        inner
+            .chat
+            .prompt_ids(&inner.plain, messages)
+            .map_err(|e| LocalError::Scoring(format!("cannot tokenize the prompt: {e}")))
     }
 
     /// Enqueue without blocking: QueueFull when the bounded queue is full (the HTTP layer answers 503).
@@ -300,6 +317,9 @@ impl std::fmt::Debug for LocalModel {
 
 fn validate(opts: &LocalOptions, max_context: usize) -> Result<(), LocalError> {
     let invalid = |message: String| Err(LocalError::Load(message));
+    if opts.batch == 0 {
+        return invalid("batch must be at least 1".into());
+    }
     if opts.workers == 0 {
         return invalid("workers must be at least 1".into());
     }

@@ -15,12 +15,12 @@
 
 use std::sync::Mutex;
 
-use candle_transformers::models::quantized_llama::ModelWeights;
+use super::llama::Model;
 
 pub(super) struct PrefixCache {
     capacity: usize,
     /// Most recently used last.
-    entries: Mutex<Vec<(Vec<u32>, ModelWeights)>>,
+    entries: Mutex<Vec<(Vec<u32>, Model)>>,
 }
 
 impl PrefixCache {
@@ -32,7 +32,7 @@ impl PrefixCache {
     }
 
     /// The state after exactly `prefix`, if kept.
-    pub(super) fn get(&self, prefix: &[u32]) -> Option<ModelWeights> {
+    pub(super) fn get(&self, prefix: &[u32]) -> Option<Model> {
         let mut entries = self.lock();
         let at = entries.iter().position(|(k, _)| k.as_slice() == prefix)?;
         let entry = entries.remove(at);
@@ -41,7 +41,7 @@ impl PrefixCache {
         Some(state)
     }
 
-    pub(super) fn put(&self, prefix: Vec<u32>, state: ModelWeights) {
+    pub(super) fn put(&self, prefix: Vec<u32>, state: Model) {
         if self.capacity == 0 {
             return;
         }
@@ -54,7 +54,7 @@ impl PrefixCache {
         entries.push((prefix, state));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Vec<u32>, ModelWeights)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Vec<u32>, Model)>> {
         // A worker that panicked mid-update leaves a list that is still valid.
         self.entries
             .lock()

