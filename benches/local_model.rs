@@ -176,7 +176,13 @@ fn main() {
 
     let long = assistant_general(root);
     let prompt_ids = model.prompt_ids(&long).expect("prompt ids");
-    let prompt = best(runs, || {
+    // `LOCAL_BENCH_ONLY=prompt|decode|single|four` measures one figure (to profile it alone).
+    let only = std::env::var("LOCAL_BENCH_ONLY").ok();
+    let runs_of = |figure: &str| match &only {
+        Some(only) if only != figure => 0,
+        _ => runs,
+    };
+    let prompt = best(runs_of("prompt"), || {
         let r = run(&model, request(long.clone(), 1));
         f64::from(r.prompt_tokens) / r.total.as_secs_f64()
     });
@@ -191,17 +197,17 @@ fn main() {
     }
     let essay = vec![turn("user", ESSAYS[0])];
     let decode_ids = model.prompt_ids(&essay).expect("prompt ids");
-    let decode = best(runs, || {
+    let decode = best(runs_of("decode"), || {
         let r = run(&model, request(essay.clone(), DECODE_TOKENS));
         assert_eq!(r.completion_tokens, DECODE_TOKENS, "the essay ended early");
         f64::from(r.completion_tokens - 1) / (r.total - r.first).as_secs_f64()
     });
 
-    let single = best(runs, || {
+    let single = best(runs_of("single"), || {
         let r = run(&model, request(essay.clone(), DECODE_TOKENS));
         f64::from(r.completion_tokens) / r.total.as_secs_f64()
     });
-    let four = best(runs, || {
+    let four = best(runs_of("four"), || {
         let started = Instant::now();
         let tokens: u32 = std::thread::scope(|s| {
             let handles: Vec<_> = ESSAYS
@@ -224,7 +230,11 @@ fn main() {
         "{:<34} {:>12} {:>12} {:>8}",
         "figure", "ours", "llama.cpp", "ratio"
     );
-    let reference = llama_cpp(root, &prompt_ids, &decode_ids, runs);
+    let reference = if only.is_some() {
+        Err("LOCAL_BENCH_ONLY is set".to_string())
+    } else {
+        llama_cpp(root, &prompt_ids, &decode_ids, runs)
+    };
     let (llama_prompt, llama_decode) = match &reference {
         Ok(v) => {
             let rate = |tokens: &str, secs: &str| {

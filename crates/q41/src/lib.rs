@@ -89,6 +89,28 @@ impl Q41Matrix {
         Ok(Some(Self { n, k, groups }))
     }
 
+    /// The rows of several matrices with the same inputs as one matrix (query, key and value
+    /// projections; gate and up), so one product and one pass over the thread pool serve them
+    /// all. Each output is computed exactly as in its own matrix. `None` unless every part has
+    /// `k` columns and all but the last a multiple of eight rows (groups must not straddle).
+    pub fn stack(parts: &[Q41Matrix]) -> Option<Self> {
+        let k = parts.first()?.k;
+        let (last, head) = parts.split_last()?;
+        if parts.iter().any(|p| p.k != k) || head.iter().any(|p| p.n % ROWS != 0) {
+            return None;
+        }
+        let mut groups = Vec::with_capacity(parts.iter().map(|p| p.groups.len()).sum());
+        for part in head {
+            groups.extend_from_slice(&part.groups);
+        }
+        groups.extend_from_slice(&last.groups);
+        Some(Self {
+            n: parts.iter().map(|p| p.n).sum(),
+            k,
+            groups,
+        })
+    }
+
     /// Output rows.
     pub fn rows(&self) -> usize {
         self.n

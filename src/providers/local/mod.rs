@@ -8,6 +8,8 @@
 
 mod chat;
 mod engine;
+mod kv;
+mod linear;
 mod llama;
 mod perplexity;
 mod prefix;

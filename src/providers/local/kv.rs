@@ -1,0 +1,184 @@
+//! A sequence's attention state: keys and values in place, and the attention of one new token
+//! over them with candle's arithmetic but none of its copies.
+
+use candle_core::{Device, Result, Tensor};
+
+pub(super) fn flat(t: &Tensor) -> Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+/// One layer's keys and values, each `[n_kv][capacity][head_dim]`, the first `len` positions
+/// filled. Appending writes the new positions in place (candle's cache concatenated the whole
+/// cache again at every token, then copied it once per query head).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Kv {
+    k: Vec<f32>,
+    v: Vec<f32>,
+    pub(super) len: usize,
+    capacity: usize,
+}
+
+impl Kv {
+    /// Appends `t` positions of `k` and `v`, each laid out `[n_kv][t][d]`.
+    pub(super) fn append(&mut self, k: &[f32], v: &[f32], t: usize, n_kv: usize, d: usize) {
+        if self.len + t > self.capacity {
+            let capacity = (self.len + t).max(self.capacity * 2).max(64);
+            let grow = |old: &[f32]| {
+                let mut new = vec![0f32; n_kv * capacity * d];
+                for head in 0..n_kv {
+                    let rows = &old[head * self.capacity * d..][..self.len * d];
+                    new[head * capacity * d..][..self.len * d].copy_from_slice(rows);
+                }
+                new
+            };
+            self.k = grow(&self.k);
+            self.v = grow(&self.v);
+            self.capacity = capacity;
+        }
+        for head in 0..n_kv {
+            let at = (head * self.capacity + self.len) * d;
+            self.k[at..at + t * d].copy_from_slice(&k[head * t * d..][..t * d]);
+            self.v[at..at + t * d].copy_from_slice(&v[head * t * d..][..t * d]);
+        }
+        self.len += t;
+    }
+
+    /// Keys and values of one head (`len × d`, rows contiguous).
+    fn head(&self, head: usize, d: usize) -> (&[f32], &[f32]) {
+        let at = head * self.capacity * d;
+        (
+            &self.k[at..at + self.len * d],
+            &self.v[at..at + self.len * d],
+        )
+    }
+
+    /// The cache as candle tensors `1 × n_kv × len × d` (a copy).
+    pub(super) fn tensors(&self, n_kv: usize, d: usize) -> Result<(Tensor, Tensor)> {
+        let mut k = Vec::with_capacity(n_kv * self.len * d);
+        let mut v = Vec::with_capacity(n_kv * self.len * d);
+        for head in 0..n_kv {
+            let (hk, hv) = self.head(head, d);
+            k.extend_from_slice(hk);
+            v.extend_from_slice(hv);
+        }
+        let shape = (1, n_kv, self.len, d);
+        Ok((
+            Tensor::from_vec(k, shape, &Device::Cpu)?,
+            Tensor::from_vec(v, shape, &Device::Cpu)?,
+        ))
+    }
+}
+
+/// Attention of one new token (`q`: `n_head × d`, rotated) over the cache, without copying it.
+///
+/// Exactly candle's computation for a one-token query: `q · kᵀ` per head with the same `gemm`
+/// call (`m = 1`, `n = len`, `k = d`, the same strides) candle's batched matmul makes for each
+/// head; candle's `/ √d` (`x * (1/√d) + 0`) and `softmax_last_dim` (its max and sum reductions,
+/// `exp`, division), written out; then `att · v` per head, again candle's `gemm` call. Only the
+/// copies are gone: each query head reads its key/value head in place instead of from a repeated
+/// copy of the cache, and no tensor is built.
+pub(super) fn decode_attention(
+    q: &[f32],
+    kv: &Kv,
+    n_head: usize,
+    n_kv: usize,
+    d: usize,
+) -> Vec<f32> {
+    let len = kv.len;
+    let n_rep = n_head / n_kv;
+    let parallelism = parallelism();
+    let mut scores = vec![0f32; n_head * len];
+    for head in 0..n_head {
+        let (k, _) = kv.head(head / n_rep, d);
+        let (q, dst) = (&q[head * d..][..d], &mut scores[head * len..][..len]);
+        // SAFETY: `dst` is 1 × len, `q` 1 × d, `k` len rows of d: every index gemm forms from
+        // these sizes and strides is inside them.
+        unsafe {
+            gemm::gemm(
+                1,
+                len,
+                d,
+                dst.as_mut_ptr(),
+                1,
+                len as isize,
+                false,
+                q.as_ptr(),
+                1,
+                d as isize,
+                k.as_ptr(),
+                d as isize,
+                1,
+                0f32,
+                1f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }
+    let scale = (1.0 / (d as f64).sqrt()) as f32;
+    for row in scores.chunks_exact_mut(len) {
+        softmax(row, scale);
+    }
+    let mut y = vec![0f32; n_head * d];
+    for head in 0..n_head {
+        let (_, v) = kv.head(head / n_rep, d);
+        let (att, dst) = (&scores[head * len..][..len], &mut y[head * d..][..d]);
+        // SAFETY: `dst` is 1 × d, `att` 1 × len, `v` len rows of d.
+        unsafe {
+            gemm::gemm(
+                1,
+                d,
+                len,
+                dst.as_mut_ptr(),
+                1,
+                d as isize,
+                false,
+                att.as_ptr(),
+                1,
+                len as isize,
+                v.as_ptr(),
+                1,
+                d as isize,
+                0f32,
+                1f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }
+    y
+}
+
+/// candle's `affine(scale, 0)` then `softmax_last_dim` on one row, in place.
+fn softmax(row: &mut [f32], scale: f32) {
+    use candle_core::cpu::kernels::VecOps;
+    for x in row.iter_mut() {
+        *x = *x * scale + 0f32;
+    }
+    let mut max = f32::NEG_INFINITY;
+    // SAFETY: both reductions read `row.len()` elements of `row`, which is not empty (the cache
+    // holds at least the new token).
+    unsafe { <f32 as VecOps>::vec_reduce_max(row.as_ptr(), &mut max, row.len()) };
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+    }
+    let mut sum = 0f32;
+    unsafe { <f32 as VecOps>::vec_reduce_sum(row.as_ptr(), &mut sum, row.len()) };
+    for x in row.iter_mut() {
+        *x /= sum;
+    }
+}
+
+/// The threading candle's matmul asks gemm for; read once (candle reads the CPU list on every
+/// call).
+fn parallelism() -> gemm::Parallelism {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    match *THREADS.get_or_init(candle_core::utils::get_num_threads) {
+        threads if threads > 1 => gemm::Parallelism::Rayon(threads),
+        _ => gemm::Parallelism::None,
+    }
+}
