@@ -69,87 +69,90 @@ impl Kv {
     }
 }
 
-/// Attention of one new token (`q`: `n_head × d`, rotated) over the cache, without copying it.
+/// Attention of one new token per sequence (`q`: `rows × n_head × d`, rotated) over each
+/// sequence's cache, without copying it; returns `rows × n_head × d`.
 ///
-/// Exactly candle's computation for a one-token query: `q · kᵀ` per head with the same `gemm`
-/// call (`m = 1`, `n = len`, `k = d`, the same strides) candle's batched matmul makes for each
-/// head; candle's `/ √d` (`x * (1/√d) + 0`) and `softmax_last_dim` (its max and sum reductions,
-/// `exp`, division), written out; then `att · v` per head, again candle's `gemm` call. Only the
-/// copies are gone: each query head reads its key/value head in place instead of from a repeated
-/// copy of the cache, and no tensor is built.
+/// Exactly candle's computation for a one-token query, head by head: `q · kᵀ` with the same
+/// `gemm` call (`m = 1`, `n = len`, `k = d`, the same strides) candle's batched matmul makes for
+/// each head; candle's `/ √d` (`x * (1/√d) + 0`) and `softmax_last_dim` (its max and sum
+/// reductions, `exp`, division), written out; then `att · v`, again candle's `gemm` call. Only the
+/// copies are gone (each query head reads its key/value head in place instead of a repeated copy
+/// of the cache), and the (sequence, head) pairs, independent of each other, are spread over the
+/// thread pool.
 pub(super) fn decode_attention(
     q: &[f32],
-    kv: &Kv,
+    kvs: &[&Kv],
     n_head: usize,
     n_kv: usize,
     d: usize,
 ) -> Vec<f32> {
-    let len = kv.len;
+    let mut y = vec![0f32; kvs.len() * n_head * d];
+    let y_addr = y.as_mut_ptr() as usize;
     let n_rep = n_head / n_kv;
     let parallelism = parallelism();
-    let mut scores = vec![0f32; n_head * len];
-    for head in 0..n_head {
-        let (k, _) = kv.head(head / n_rep, d);
-        let (q, dst) = (&q[head * d..][..d], &mut scores[head * len..][..len]);
-        // SAFETY: `dst` is 1 × len, `q` 1 × d, `k` len rows of d: every index gemm forms from
-        // these sizes and strides is inside them.
-        unsafe {
-            gemm::gemm(
-                1,
-                len,
-                d,
-                dst.as_mut_ptr(),
-                1,
-                len as isize,
-                false,
-                q.as_ptr(),
-                1,
-                d as isize,
-                k.as_ptr(),
-                d as isize,
-                1,
-                0f32,
-                1f32,
-                false,
-                false,
-                false,
-                parallelism,
-            );
+    candle_core::utils::barrier_pool().execute_chunked(kvs.len() * n_head, |items| {
+        let mut scores = Vec::new();
+        for item in items {
+            let (row, head) = (item / n_head, item % n_head);
+            let kv = kvs[row];
+            let len = kv.len;
+            let (k, v) = kv.head(head / n_rep, d);
+            let q = &q[item * d..][..d];
+            scores.clear();
+            scores.resize(len, 0f32);
+            // SAFETY: `scores` is 1 × len, `q` 1 × d, `k` len rows of d: every index gemm forms
+            // from these sizes and strides is inside them.
+            unsafe {
+                gemm::gemm(
+                    1,
+                    len,
+                    d,
+                    scores.as_mut_ptr(),
+                    1,
+                    len as isize,
+                    false,
+                    q.as_ptr(),
+                    1,
+                    d as isize,
+                    k.as_ptr(),
+                    d as isize,
+                    1,
+                    0f32,
+                    1f32,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
+            softmax(&mut scores, (1.0 / (d as f64).sqrt()) as f32);
+            // SAFETY: item `item` alone writes `y[item * d..][..d]` (1 × d), inside `y`; `scores`
+            // is 1 × len and `v` len rows of d.
+            unsafe {
+                gemm::gemm(
+                    1,
+                    d,
+                    len,
+                    (y_addr as *mut f32).add(item * d),
+                    1,
+                    d as isize,
+                    false,
+                    scores.as_ptr(),
+                    1,
+                    len as isize,
+                    v.as_ptr(),
+                    1,
+                    d as isize,
+                    0f32,
+                    1f32,
+                    false,
+                    false,
+                    false,
+                    parallelism,
+                );
+            }
         }
-    }
-    let scale = (1.0 / (d as f64).sqrt()) as f32;
-    for row in scores.chunks_exact_mut(len) {
-        softmax(row, scale);
-    }
-    let mut y = vec![0f32; n_head * d];
-    for head in 0..n_head {
-        let (_, v) = kv.head(head / n_rep, d);
-        let (att, dst) = (&scores[head * len..][..len], &mut y[head * d..][..d]);
-        // SAFETY: `dst` is 1 × d, `att` 1 × len, `v` len rows of d.
-        unsafe {
-            gemm::gemm(
-                1,
-                d,
-                len,
-                dst.as_mut_ptr(),
-                1,
-                d as isize,
-                false,
-                att.as_ptr(),
-                1,
-                len as isize,
-                v.as_ptr(),
-                1,
-                d as isize,
-                0f32,
-                1f32,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
-    }
+    });
     y
 }
 

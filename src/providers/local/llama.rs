@@ -228,7 +228,6 @@ impl Model {
                 candle_core::Error::Msg("attention needs query, key and value".into())
             })?;
             let (q, k, v) = (rope(&q, n_head)?, rope(&k, n_kv)?, flat(&v)?);
-            let mut y = Vec::with_capacity(rows * n_head * d);
             for (row, seq) in seqs.iter_mut().enumerate() {
                 if seq.kv[index].len != positions[row] {
                     bail!(
@@ -237,11 +236,11 @@ impl Model {
                         seq.kv[index].len
                     );
                 }
-                let kv = Arc::make_mut(&mut seq.kv[index]);
-                let part = |t: &[f32], heads: usize| t[row * heads * d..][..heads * d].to_vec();
-                kv.append(&part(&k, n_kv), &part(&v, n_kv), 1, n_kv, d);
-                y.extend(decode_attention(&part(&q, n_head), kv, n_head, n_kv, d));
+                let at = row * n_kv * d..(row + 1) * n_kv * d;
+                Arc::make_mut(&mut seq.kv[index]).append(&k[at.clone()], &v[at], 1, n_kv, d);
             }
+            let kvs: Vec<&Kv> = seqs.iter().map(|s| &*s.kv[index]).collect();
+            let y = decode_attention(&q, &kvs, n_head, n_kv, d);
             let attn =
                 layer
                     .wo
