@@ -22,9 +22,6 @@ use super::linear::{Linear, Projection};
 /// Positions the rotary tables cover (as candle's).
 pub const MAX_SEQ_LEN: usize = 4096;
 
-/// Query rows of a prompt whose attention scores are computed together.
-const QUERY_CHUNK: usize = 64;
-
 #[derive(Debug)]
 struct Layer {
     /// Query, key and value.
@@ -144,7 +141,9 @@ impl Model {
             neg_inf: Tensor::new(f32::NEG_INFINITY, device)?,
         };
         Ok(Self {
-            kv: vec![Arc::new(Kv::default()); weights.layers.len()],
+            kv: (0..weights.layers.len())
+                .map(|_| Arc::new(Kv::default()))
+                .collect(),
             weights: Arc::new(weights),
             masks: HashMap::new(),
         })
@@ -161,7 +160,9 @@ impl Model {
         let (_b, seq_len) = x.dims2()?;
         if seq_len == 1 {
             if index_pos == 0 {
-                self.kv.fill(Arc::new(Kv::default()));
+                self.kv
+                    .iter_mut()
+                    .for_each(|kv| *kv = Arc::new(Kv::default()));
             }
             let token = x.flatten_all()?.to_vec1::<u32>()?;
             return Self::decode(&mut [self], &token, &[index_pos]);
@@ -305,29 +306,29 @@ impl Weights {
             kv.len = 0;
         }
         kv.append(&flat(&k)?, &flat(&v)?, seq_len, n_kv, d);
-        // The prompt: candle's own computation on the whole cache, `QUERY_CHUNK` query rows at a
-        // time so the score matrix stays small (a 1,000-token prompt's is 36 MB per layer in one
-        // piece). Every score row is computed as in one piece: gemm's blocking of the summed
-        // dimension does not depend on the number of rows, and softmax is per row.
+        // The prompt: candle's own computation on the whole cache, one head at a time. candle's
+        // batched matmul already makes one gemm call per head, so the numbers are the same, and
+        // the score matrix is one head's (a 1,000-token prompt's is 4 MB instead of 36 MB: small
+        // enough for the allocator to reuse rather than map and fault in afresh each time).
+        // Splitting by query rows instead changes gemm's order of work on long prompts.
         let (k, v) = kv.tensors(n_kv, d)?;
-        let k = repeat_kv(k, n_head / n_kv)?.t()?;
+        let k = repeat_kv(k, n_head / n_kv)?;
         let v = repeat_kv(v, n_head / n_kv)?.contiguous()?;
-        let mut parts = Vec::with_capacity(seq_len.div_ceil(QUERY_CHUNK));
-        for start in (0..seq_len).step_by(QUERY_CHUNK) {
-            let rows = QUERY_CHUNK.min(seq_len - start);
-            let q = q.narrow(2, start, rows)?;
-            let att = (q.matmul(&k)? / (d as f64).sqrt())?;
+        let mut heads = Vec::with_capacity(n_head);
+        for head in 0..n_head {
+            let q = q.narrow(1, head, 1)?;
+            let att = (q.matmul(&k.narrow(1, head, 1)?.t()?)? / (d as f64).sqrt())?;
             let att = match mask {
                 None => att,
                 Some(mask) => {
-                    let mask = mask.narrow(0, start, rows)?.broadcast_as(att.shape())?;
+                    let mask = mask.broadcast_as(att.shape())?;
                     mask.where_cond(&self.neg_inf.broadcast_as(mask.shape().dims())?, &att)?
                 }
             };
             let att = candle_nn::ops::softmax_last_dim(&att)?;
-            parts.push(att.matmul(&v)?);
+            heads.push(att.matmul(&v.narrow(1, head, 1)?)?);
         }
-        let y = Tensor::cat(&parts, 2)?;
+        let y = Tensor::cat(&heads, 1)?;
         y.transpose(1, 2)?.reshape(&[b, seq_len, embd])
     }
 

@@ -29,8 +29,10 @@ fn argmax(logits: &Tensor) -> u32 {
         .expect("argmax")
 }
 
-/// A prompt read in two steps (as the prefix cache reads it), then greedy decode steps: every
-/// logit equals candle's `quantized_llama`, the model the gateway ran before.
+/// A long prompt read in two steps (as the prefix cache reads it), then greedy decode steps:
+/// every logit equals candle's `quantized_llama`, the model the gateway ran before. Long enough
+/// (over 512 positions) that gemm splits the attention's summed dimension in blocks, where a
+/// different order of work would show (splitting the prompt's attention by query rows did).
 #[test]
 fn logits_equal_candles_quantized_llama_bit_for_bit() {
     let Some(path) = model_path() else { return };
@@ -44,16 +46,15 @@ fn logits_equal_candles_quantized_llama_bit_for_bit() {
     let (content, mut file) = open();
     let mut ours = Model::from_gguf(content, &mut file).expect("ours");
 
-    // The head spans three query chunks of the prompt's attention (64 rows each).
-    let prompt: Vec<u32> = (0..157).map(|i| 200 + i * 13).collect();
-    let (head, tail) = prompt.split_at(150);
+    let prompt: Vec<u32> = (0..700u32).map(|i| 200 + (i * 7919) % 40000).collect();
+    let (head, tail) = prompt.split_at(691);
     reference.forward(&ids(head), 0).expect("candle head");
     ours.forward(&ids(head), 0).expect("our head");
     let mut expected = reference
         .forward(&ids(tail), head.len())
         .expect("candle tail");
     let mut got = ours.forward(&ids(tail), head.len()).expect("our tail");
-    for step in 0..4 {
+    for step in 0..24 {
         assert_eq!(bits(&got), bits(&expected), "logits differ at step {step}");
         let next = argmax(&expected);
         let at = prompt.len() + step;
@@ -94,22 +95,73 @@ fn batched_decoding_equals_one_sequence_at_a_time() {
         .zip(seqs.iter_mut())
         .map(|(prompt, seq)| argmax(&seq.forward(&ids(prompt), 0).expect("prompt")))
         .collect();
-    for step in 0..6 {
+    let by_step: Vec<Vec<&(u32, Vec<u32>)>> = (0..6)
+        .map(|step| alone.iter().map(|steps| &steps[step]).collect())
+        .collect();
+    for (step, expected) in by_step.iter().enumerate() {
         let mut refs: Vec<&mut Model> = seqs.iter_mut().collect();
         let logits = Model::decode_batch(&mut refs, &next).expect("batched step");
-        for (i, logits) in logits.iter().enumerate() {
+        for (i, (logits, token)) in logits.iter().zip(next.iter_mut()).enumerate() {
+            let (expected_token, expected_bits) = expected[i];
+            assert_eq!(*token, *expected_token, "sequence {i} token at step {step}");
             assert_eq!(
-                next[i], alone[i][step].0,
-                "sequence {i} token at step {step}"
-            );
-            assert_eq!(
-                bits(logits),
-                alone[i][step].1,
+                &bits(logits),
+                expected_bits,
                 "sequence {i} logits at step {step}"
             );
-            next[i] = argmax(logits);
+            *token = argmax(logits);
         }
     }
+}
+
+/// Through the engine: requests of different lengths sent at once to a worker that decodes
+/// four together (joining and leaving the batch as they start and end) get the same text and
+/// token counts as each alone on a worker that decodes one at a time.
+#[test]
+fn requests_decoded_together_answer_as_one_at_a_time() {
+    let Some(together) = own_model(LocalOptions {
+        batch: 4,
+        ..LocalOptions::default()
+    }) else {
+        return;
+    };
+    let alone = own_model(LocalOptions {
+        batch: 1,
+        ..LocalOptions::default()
+    })
+    .expect("the model loaded once loads again");
+    let requests = [
+        ask("What is the capital of France?", 12),
+        ask("Write a long essay about the history of Rome.", 30),
+        ask("Posso tomar café na gravidez?", 20),
+        ask("Name three fruits.", 6),
+        ask("Quantas consultas de pré-natal devo fazer?", 16),
+    ];
+    let expected: Vec<_> = requests
+        .iter()
+        .map(|r| collect(&alone, r.clone()))
+        .collect();
+    let receivers: Vec<_> = requests
+        .iter()
+        .map(|r| together.generate(r.clone()).expect("queued"))
+        .collect();
+    for (mut receiver, (deltas, done)) in receivers.into_iter().zip(expected) {
+        let mut text = String::new();
+        let mut last = None;
+        while let Some(event) = receiver.blocking_recv() {
+            match event {
+                GenEvent::Delta(piece) => text.push_str(&piece),
+                other => last = Some(other),
+            }
+        }
+        assert_eq!(text, deltas.concat());
+        assert_eq!(last, Some(done));
+    }
+    assert!(
+        together.inner.shared.batched_steps.load(Ordering::Relaxed) > 0,
+        "no step decoded more than one request"
+    );
+    assert_eq!(alone.inner.shared.batched_steps.load(Ordering::Relaxed), 0);
 }
 
 /// The kernel alone, on random matrices.
