@@ -187,14 +187,6 @@ fn main() {
         f64::from(r.prompt_tokens) / r.total.as_secs_f64()
     });
 
-    if std::env::var("LOCAL_BENCH_ONLY").is_ok_and(|v| v == "prompt") {
-        // For profiling the prompt pass alone (`perf record`).
-        println!(
-            "prompt tokens/s ({} tokens, cold): {prompt:.1}",
-            prompt_ids.len()
-        );
-        return;
-    }
     let essay = vec![turn("user", ESSAYS[0])];
     let decode_ids = model.prompt_ids(&essay).expect("prompt ids");
     let decode = best(runs_of("decode"), || {
@@ -207,34 +199,54 @@ fn main() {
         let r = run(&model, request(essay.clone(), DECODE_TOKENS));
         f64::from(r.completion_tokens) / r.total.as_secs_f64()
     });
-    let four = best(runs_of("four"), || {
-        let started = Instant::now();
-        let tokens: u32 = std::thread::scope(|s| {
-            let handles: Vec<_> = ESSAYS
-                .iter()
-                .map(|q| {
-                    let model = &model;
-                    s.spawn(move || run(model, request(vec![turn("user", q)], DECODE_TOKENS)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("request thread").completion_tokens)
-                .sum()
-        });
-        f64::from(tokens) / started.elapsed().as_secs_f64()
-    });
+    let four = best(runs_of("four"), || four_streams(&model));
 
-    println!("local model: SmolLM2-135M-Instruct Q4_1, 2 cores, best of {runs}");
-    println!(
-        "{:<34} {:>12} {:>12} {:>8}",
-        "figure", "ours", "llama.cpp", "ratio"
-    );
     let reference = if only.is_some() {
         Err("LOCAL_BENCH_ONLY is set".to_string())
     } else {
         llama_cpp(root, &prompt_ids, &decode_ids, runs)
     };
+    let ours = Figures {
+        prompt_tokens: prompt_ids.len(),
+        prompt,
+        decode,
+        single,
+        four,
+    };
+    print_table(runs, &ours, &reference);
+}
+
+/// Our side's figures (tokens per second).
+struct Figures {
+    prompt_tokens: usize,
+    prompt: f64,
+    decode: f64,
+    single: f64,
+    four: f64,
+}
+
+/// Four essays at once through the engine: all completion tokens over the wall time.
+fn four_streams(model: &LocalModel) -> f64 {
+    let started = Instant::now();
+    let tokens: u32 = std::thread::scope(|s| {
+        let handles: Vec<_> = ESSAYS
+            .iter()
+            .map(|q| s.spawn(move || run(model, request(vec![turn("user", q)], DECODE_TOKENS))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("request thread").completion_tokens)
+            .sum()
+    });
+    f64::from(tokens) / started.elapsed().as_secs_f64()
+}
+
+fn print_table(runs: usize, ours: &Figures, reference: &Result<serde_json::Value, String>) {
+    println!("local model: SmolLM2-135M-Instruct Q4_1, 2 cores, best of {runs}");
+    println!(
+        "{:<34} {:>12} {:>12} {:>8}",
+        "figure", "ours", "llama.cpp", "ratio"
+    );
     let (llama_prompt, llama_decode) = match &reference {
         Ok(v) => {
             let rate = |tokens: &str, secs: &str| {
@@ -255,22 +267,25 @@ fn main() {
         println!("{name:<34} {ours:>12.1} {peer:>12} {ratio:>8}");
     };
     row(
-        &format!("prompt tokens/s ({} tokens, cold)", prompt_ids.len()),
-        prompt,
+        &format!("prompt tokens/s ({} tokens, cold)", ours.prompt_tokens),
+        ours.prompt,
         llama_prompt,
     );
-    row("decode tokens/s (1 stream)", decode, llama_decode);
+    row("decode tokens/s (1 stream)", ours.decode, llama_decode);
     println!(
         "{:<34} {:>12.1} {:>12} {:>8}",
         "4 streams, tokens/s (all in)",
-        four,
+        ours.four,
         "-",
-        format!("{:.2}×", four / single)
+        format!("{:.2}×", ours.four / ours.single)
     );
-    println!("{:<34} {:>12.1}", "1 stream, tokens/s (all in)", single);
+    println!(
+        "{:<34} {:>12.1}",
+        "1 stream, tokens/s (all in)", ours.single
+    );
     println!(
         "first token of the cold prompt: {:.2} s",
-        prompt_ids.len() as f64 / prompt
+        ours.prompt_tokens as f64 / ours.prompt
     );
     if let Err(why) = reference {
         println!("llama.cpp not measured: {why}");

@@ -100,60 +100,61 @@ pub(super) fn decode_attention(
             let q = &q[item * d..][..d];
             scores.clear();
             scores.resize(len, 0f32);
-            // SAFETY: `scores` is 1 × len, `q` 1 × d, `k` len rows of d: every index gemm forms
-            // from these sizes and strides is inside them.
-            unsafe {
-                gemm::gemm(
-                    1,
-                    len,
-                    d,
-                    scores.as_mut_ptr(),
-                    1,
-                    len as isize,
-                    false,
-                    q.as_ptr(),
-                    1,
-                    d as isize,
-                    k.as_ptr(),
-                    d as isize,
-                    1,
-                    0f32,
-                    1f32,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                );
-            }
+            // q · kᵀ: the rows of `k` are the columns of kᵀ (column stride d, row stride 1).
+            // SAFETY: `scores` holds len, `q` d, `k` len rows of d.
+            unsafe { row_product(scores.as_mut_ptr(), len, q, k.as_ptr(), (d, 1), parallelism) };
             softmax(&mut scores, (1.0 / (d as f64).sqrt()) as f32);
-            // SAFETY: item `item` alone writes `y[item * d..][..d]` (1 × d), inside `y`; `scores`
-            // is 1 × len and `v` len rows of d.
+            // att · v: `v` is len rows of d (column stride 1, row stride d).
+            // SAFETY: item `item` alone writes `y[item * d..][..d]`, inside `y`; `v` is len × d.
             unsafe {
-                gemm::gemm(
-                    1,
-                    d,
-                    len,
-                    (y_addr as *mut f32).add(item * d),
-                    1,
-                    d as isize,
-                    false,
-                    scores.as_ptr(),
-                    1,
-                    len as isize,
-                    v.as_ptr(),
-                    1,
-                    d as isize,
-                    0f32,
-                    1f32,
-                    false,
-                    false,
-                    false,
-                    parallelism,
-                );
+                let dst = (y_addr as *mut f32).add(item * d);
+                row_product(dst, d, &scores, v.as_ptr(), (1, d), parallelism);
             }
         }
     });
     y
+}
+
+/// `dst (1 × n) = lhs (1 × lhs.len()) · rhs (lhs.len() × n)` with `rhs`'s (column, row) strides:
+/// the gemm call candle's matmul makes for one head of a one-token query (destination and lhs
+/// contiguous, alpha 0, beta 1).
+///
+/// # Safety
+/// `dst` must hold `n` values and `rhs` every index its strides reach for `lhs.len()` rows and
+/// `n` columns.
+unsafe fn row_product(
+    dst: *mut f32,
+    n: usize,
+    lhs: &[f32],
+    rhs: *const f32,
+    (rhs_cs, rhs_rs): (usize, usize),
+    parallelism: gemm::Parallelism,
+) {
+    let k = lhs.len();
+    // SAFETY: the caller's contract; lhs is 1 × k, contiguous.
+    unsafe {
+        gemm::gemm(
+            1,
+            n,
+            k,
+            dst,
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs,
+            rhs_cs as isize,
+            rhs_rs as isize,
+            0f32,
+            1f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 /// candle's `affine(scale, 0)` then `softmax_last_dim` on one row, in place.
