@@ -164,6 +164,15 @@ fn main() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test` (as `make test` runs it) checks that the bench runs, unoptimised: one
+        // short answer through the engine, not the minutes of the measurement.
+        let model = LocalModel::load(&root.join(MODEL), LocalOptions::default()).expect("model");
+        let r = run(&model, request(vec![turn("user", QUESTION)], 4));
+        assert!(r.completion_tokens > 0, "no answer");
+        println!("local_model: the engine answers; measure with `cargo bench --bench local_model`");
+        return;
+    }
     let runs: usize = std::env::var("LOCAL_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
