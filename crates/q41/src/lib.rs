@@ -203,12 +203,14 @@ fn quantize(x: &[f32], m: usize, k: usize) -> Vec<u8> {
             });
         }
     }
-    let bytes: Vec<u8> = storage.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    // SAFETY: the storage holds at least `m * blocks * Q81_BLOCK` initialised bytes.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(storage.as_ptr().cast::<u8>(), m * blocks * Q81_BLOCK)
+    };
     let mut acts = vec![0u8; m * blocks * ACT_BLOCK];
     for (src, dst) in bytes
         .chunks_exact(Q81_BLOCK)
         .zip(acts.chunks_exact_mut(ACT_BLOCK))
-        .take(m * blocks)
     {
         dst[0..4].copy_from_slice(&f16_at(src, 0).to_ne_bytes());
         dst[4..8].copy_from_slice(&f16_at(src, 2).to_ne_bytes());

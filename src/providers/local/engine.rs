@@ -108,14 +108,17 @@ fn worker_loop(shared: &Shared, queue: &Mutex<JobReceiver<Job>>) {
                 Err(TryRecvError::Disconnected) => break,
             }
         }
-        let senders: Vec<Sender<GenEvent>> = active.iter().map(|s| s.job.events.clone()).collect();
         let stepped = catch_unwind(AssertUnwindSafe(|| step(shared, &mut active)));
         if stepped.is_err() {
             // Defence in depth: a panic inside candle must cost the requests of this batch, not
-            // the worker.
+            // the worker. Sequences that already ended left `active` (a panicking `retain_mut`
+            // keeps the rest), so none gets `Failed` after its `Done`.
             tracing::error!("local generation panicked");
-            for events in senders {
-                let _ = events.try_send(GenEvent::Failed("internal error in local model".into()));
+            for seq in &active {
+                let _ = seq
+                    .job
+                    .events
+                    .try_send(GenEvent::Failed("internal error in local model".into()));
             }
             active.clear();
         }
