@@ -6,6 +6,9 @@
 #                         (scripts/helm-offline.py drives it)
 #   kubernetes-validate   the Kubernetes OpenAPI schemas of each release, offline
 #   check-jsonschema      JSON Schema checks; bundles the GitHub workflow schema (vendor.github-workflows)
+#   hera                  Argo Workflows' models, generated from Argo's OpenAPI spec: scripts/argo-schema.py
+#                         writes the WorkflowTemplate and Workflow JSON Schemas from them into
+#                         $VENV/share/argo-schemas/ (strict: unknown fields refused, as `argo lint`)
 # Idempotent: a venv that already holds every pinned version is left alone.
 #
 # Why not helm-sdkpy: its wheels require Python >= 3.12 (this machine has 3.11) and it exposes no
@@ -21,11 +24,14 @@ PINS=(
   "helm-python-sdk==0.2.2"
   "kubernetes-validate==1.37.0"
   "check-jsonschema==0.39.0"
+  "hera==7.1.0"
 )
 VENV="${POWERBIRTH_DEPLOY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/powerbirth/deploy-venv}"
 
+SCHEMAS="$VENV/share/argo-schemas"
+
 installed() {
-  [ -x "$VENV/bin/python" ] || return 1
+  [ -x "$VENV/bin/python" ] && [ -s "$SCHEMAS/workflowtemplate.json" ] || return 1
   "$VENV/bin/python" - "${PINS[@]}" <<'PY' 2>/dev/null
 import importlib.metadata as m, sys
 for pin in sys.argv[1:]:
@@ -54,3 +60,4 @@ mkdir -p "$(dirname "$VENV")"
 "$VENV/bin/python" -c 'import helm_python as h; print("helm sdk", h.helm_sdk_version())'
 "$VENV/bin/kubernetes-validate" --version
 "$VENV/bin/check-jsonschema" --version
+"$VENV/bin/python" "$(dirname "$0")/argo-schema.py" "$SCHEMAS"
