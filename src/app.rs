@@ -277,9 +277,12 @@ pub async fn build_pipeline(
             problems.join("\n")
         )
     })?;
+    let triage = crate::ml::triage::select::second_opinion(&config.guard, &config.risk).await?;
     let guard = Guard::load_with_second_opinion(
         &config.guard.dir,
-        crate::ml::triage::select::second_opinion(&config.guard, &config.risk).await?,
+        triage
+            .clone()
+            .map(|t| t as Arc<dyn crate::guard::second_opinion::SecondOpinion>),
     )
     .map_err(|e| anyhow::anyhow!("the guard data has a problem, not starting: {e}"))?
     .with_allow_store(config.guard.allow_store);
@@ -320,6 +323,7 @@ pub async fn build_pipeline(
         metrics: Arc::new(metrics),
         canary: Arc::new(ArcSwap::from_pointee(canary)),
         release: config.server.release.as_str().into(),
+        triage,
     })
 }
 
@@ -345,7 +349,12 @@ async fn start_risk(
         .with_release(pipeline.release.clone()),
     );
     risk.reload_logged().await;
-    let jobs = crate::ml::serve::RiskJobs::spawn(risk.clone(), store.clone(), &config.risk);
+    let jobs = crate::ml::serve::RiskJobs::spawn(
+        risk.clone(),
+        pipeline.triage.clone(),
+        store.clone(),
+        &config.risk,
+    );
     Ok((risk, jobs))
 }
 

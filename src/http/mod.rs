@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/prompts/reload", post(prompts::reload))
         .route("/models/reload", post(risk::reload))
+        .route("/triage/reload", post(risk::reload_triage))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::authenticate,

@@ -217,6 +217,45 @@ pub async fn reload(
     Ok(versioned(&state, res))
 }
 
+/// `POST /admin/triage/reload`: looks `[guard] triage_model`'s registry selector up now and swaps
+/// the version it names in if it moved. 404 when no triage classifier is installed; a failure
+/// (registry unreachable, alias gone, a version that does not load) is 503 and the current
+/// version keeps serving.
+pub async fn reload_triage(
+    State(state): State<AppState>,
+    Extension(key): Extension<AuthedKey>,
+) -> Result<Response, ApiError> {
+    key.require_admin()?;
+    use crate::ml::triage::select::Swap;
+    let Some(triage) = &state.pipeline.triage else {
+        return Ok(error_response(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "no_triage_model",
+            None,
+            "No triage classifier is installed ([guard] triage_model is not set).",
+        ));
+    };
+    Ok(match triage.reload().await {
+        Ok(Swap::Swapped { from, to }) => {
+            axum::Json(json!({"status": "swapped", "from": from, "version": to})).into_response()
+        }
+        Ok(Swap::Unchanged(v)) => {
+            axum::Json(json!({"status": "unchanged", "version": v})).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "admin triage model reload failed");
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "model_reload_failed",
+                None,
+                &format!("The reload failed and the current triage version keeps serving: {e}"),
+            )
+        }
+    })
+}
+
 fn field_error(param: &str, code: &'static str, message: &str) -> FieldError {
     FieldError {
         param: param.to_string(),

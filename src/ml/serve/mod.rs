@@ -174,15 +174,23 @@ pub enum AssessError {
     NoModel,
 }
 
-/// The risk service's background work: the alias poll and the quality job.
+/// The model registry's background work: the risk model's alias poll and quality job, and the
+/// poll of the triage classifier's selector (`[guard] triage_model = "triage@production"`).
 pub struct RiskJobs {
     poll: Periodic,
     quality: Periodic,
+    triage: Periodic,
 }
 
 impl RiskJobs {
-    /// Starts the poll (every `reload_interval`) and the quality job (every `quality_interval`).
-    pub fn spawn(service: Arc<RiskService>, store: Store, config: &RiskConfig) -> RiskJobs {
+    /// Starts the polls (every `reload_interval`; the triage one only for a registry selector)
+    /// and the quality job (every `quality_interval`).
+    pub fn spawn(
+        service: Arc<RiskService>,
+        triage: Option<Arc<crate::ml::triage::select::ServedTriage>>,
+        store: Store,
+        config: &RiskConfig,
+    ) -> RiskJobs {
         let poll = match config.reload_interval {
             Some(every) => {
                 let s = service.clone();
@@ -203,12 +211,24 @@ impl RiskJobs {
             }
             None => Periodic::off(),
         };
-        RiskJobs { poll, quality }
+        let triage = match (config.reload_interval, triage) {
+            (Some(every), Some(t)) if t.follows_registry() => Periodic::spawn(every, move || {
+                let t = t.clone();
+                async move { t.reload_logged().await }
+            }),
+            _ => Periodic::off(),
+        };
+        RiskJobs {
+            poll,
+            quality,
+            triage,
+        }
     }
 
     /// Stops both, letting a run in progress finish.
     pub async fn shutdown(self) {
         self.poll.shutdown().await;
         self.quality.shutdown().await;
+        self.triage.shutdown().await;
     }
 }

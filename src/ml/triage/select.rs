@@ -1,19 +1,29 @@
-//! `[guard] triage_model` resolved at start-up: a version folder as written, or a registry
-//! selector (`triage@production`) looked up in the model registry the risk model uses (`[risk]
+//! `[guard] triage_model`: a version folder as written, or a registry selector
+//! (`triage@production`) looked up in the model registry the risk model uses (`[risk]
 //! models_dir`'s `registry.json`, or MLflow when `[risk] mlflow_tracking_uri` /
-//! `MLFLOW_TRACKING_URI` is set). From MLflow, the version's files are downloaded once into a
-//! temporary folder. A selector that names no version is a start-up error saying how to make one.
+//! `MLFLOW_TRACKING_URI` is set). From MLflow, the version's files are downloaded into a
+//! temporary folder. A selector that names no version at start-up is an error saying how to make
+//! one.
+//!
+//! A selector is followed while serving ([`ServedTriage`]): polled every `[risk]
+//! reload_interval_s` and on `POST /admin/triage/reload`, the version it points at is loaded
+//! off the request path and swapped in whole (`arc-swap`); a turn already being read finishes on
+//! the version it started with, and a failed load leaves the current version serving.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 
 use super::TriageError;
 use super::batch::BatchedTriage;
 use super::model::{LAYERS_FILE, TriageFile};
 use crate::guard::config::{GuardConfig, TriageModelRef};
 use crate::guard::second_opinion::SecondOpinion;
+use crate::guard::{Category, Lang};
 use crate::ml::registry::{ModelVersion, Registry};
 use crate::ml::serve::RiskConfig;
 
@@ -24,7 +34,7 @@ use crate::ml::serve::RiskConfig;
 pub async fn second_opinion(
     guard: &GuardConfig,
     risk: &RiskConfig,
-) -> anyhow::Result<Option<Arc<dyn SecondOpinion>>> {
+) -> anyhow::Result<Option<Arc<ServedTriage>>> {
     let Some(reference) = &guard.triage_model else {
         return Ok(None);
     };
@@ -34,11 +44,155 @@ pub async fn second_opinion(
             reference.to_string()
         )
     };
-    let dir = resolve(reference, risk).await.with_context(not_starting)?;
-    let model = super::TriageModel::load(&dir, &guard.triage_encoder).with_context(not_starting)?;
-    tracing::info!(version = %model.file.version, from = %dir.display(),
-        "triage classifier installed as the guard's second opinion");
-    Ok(Some(Arc::new(BatchedTriage::spawn(model))))
+    let registry = match reference {
+        TriageModelRef::Path(_) => None,
+        TriageModelRef::Registry { .. } => Some(
+            Registry::open(&risk.models_dir, risk.mlflow_tracking_uri.as_deref())
+                .map_err(TriageError::from)
+                .with_context(not_starting)?,
+        ),
+    };
+    let served = ServedTriage {
+        reference: reference.clone(),
+        registry,
+        models_dir: risk.models_dir.clone(),
+        encoder: guard.triage_encoder.clone(),
+        current: ArcSwap::from_pointee(
+            install(reference, risk, &guard.triage_encoder)
+                .await
+                .with_context(not_starting)?,
+        ),
+        reloading: tokio::sync::Mutex::new(()),
+    };
+    Ok(Some(Arc::new(served)))
+}
+
+/// Loads the version `reference` names now (start-up).
+async fn install(
+    reference: &TriageModelRef,
+    risk: &RiskConfig,
+    encoder: &Path,
+) -> Result<BatchedTriage, TriageError> {
+    let dir = resolve(reference, risk).await?;
+    load(dir, encoder.to_path_buf()).await
+}
+
+/// The model in `dir` on `encoder`, read on a blocking thread, behind a new batcher.
+async fn load(dir: PathBuf, encoder: PathBuf) -> Result<BatchedTriage, TriageError> {
+    let model = tokio::task::spawn_blocking(move || {
+        let model = super::TriageModel::load(&dir, &encoder);
+        if let Ok(m) = &model {
+            tracing::info!(version = %m.file.version, from = %dir.display(),
+                "triage classifier installed as the guard's second opinion");
+        }
+        model
+    })
+    .await
+    .map_err(|e| TriageError::Selector(format!("loading the triage model: {e}")))??;
+    Ok(BatchedTriage::spawn(model))
+}
+
+/// The triage version the guard consults, swapped without a restart when its registry selector
+/// moves. A folder reference never changes.
+pub struct ServedTriage {
+    reference: TriageModelRef,
+    /// Opened once for a selector; `None` for a folder.
+    registry: Option<Registry>,
+    models_dir: PathBuf,
+    encoder: PathBuf,
+    current: ArcSwap<BatchedTriage>,
+    /// One reload at a time (the poll and an admin's call must not load the same version twice).
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Swap {
+    /// A new version serves from now on.
+    Swapped { from: String, to: String },
+    /// The selector still names the serving version (or the reference is a folder).
+    Unchanged(String),
+}
+
+impl std::fmt::Debug for ServedTriage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedTriage")
+            .field("reference", &self.reference.to_string())
+            .field("version", &self.version())
+            .finish()
+    }
+}
+
+impl ServedTriage {
+    /// The training version serving now.
+    pub fn version(&self) -> String {
+        self.current.load().model().file.version.clone()
+    }
+
+    /// The batcher serving now (its counters, its model).
+    pub fn current(&self) -> Arc<BatchedTriage> {
+        self.current.load_full()
+    }
+
+    /// Looks the selector up now and swaps in the version it names if it moved. An error (the
+    /// registry unreachable, the alias gone, a version that does not load) leaves the serving
+    /// version in place.
+    pub async fn reload(&self) -> Result<Swap, TriageError> {
+        let _one = self.reloading.lock().await;
+        let serving = self.version();
+        let (TriageModelRef::Registry { model, alias }, Some(registry)) =
+            (&self.reference, &self.registry)
+        else {
+            return Ok(Swap::Unchanged(serving));
+        };
+        let version = lookup(registry, model, alias).await?;
+        if version.version == serving {
+            return Ok(Swap::Unchanged(serving));
+        }
+        let dir = fetch(registry, &version, &self.models_dir).await?;
+        let next = load(dir, self.encoder.clone()).await?;
+        self.current.store(Arc::new(next));
+        tracing::info!(from = %serving, to = %version.version, selector = %self.reference,
+            "triage classifier swapped");
+        Ok(Swap::Swapped {
+            from: serving,
+            to: version.version,
+        })
+    }
+
+    /// [`ServedTriage::reload`], logging the outcome (the poll).
+    pub async fn reload_logged(&self) {
+        match self.reload().await {
+            Ok(Swap::Swapped { .. }) | Ok(Swap::Unchanged(_)) => {}
+            Err(e) => tracing::error!(error = %e,
+                "triage model reload failed; the current version keeps serving"),
+        }
+    }
+
+    /// Whether the reference can move (a registry selector), so polling it means something.
+    pub fn follows_registry(&self) -> bool {
+        self.registry.is_some()
+    }
+}
+
+impl SecondOpinion for ServedTriage {
+    fn escalations(&self, text: &str, lang: Lang) -> Vec<Category> {
+        self.current.load().escalations(text, lang)
+    }
+
+    fn escalations_async<'a>(
+        &'a self,
+        text: &'a str,
+        lang: Lang,
+    ) -> Pin<Box<dyn Future<Output = Vec<Category>> + Send + 'a>> {
+        // The turn keeps the version it started on, even if a reload swaps it meanwhile.
+        let batcher = self.current.load_full();
+        Box::pin(async move { batcher.escalations_async(text, lang).await })
+    }
+
+    fn name(&self) -> &str {
+        "triage"
+    }
 }
 
 /// The version folder `reference` names.
@@ -51,6 +205,16 @@ pub async fn resolve(
         TriageModelRef::Registry { model, alias } => (model, alias),
     };
     let registry = Registry::open(&risk.models_dir, risk.mlflow_tracking_uri.as_deref())?;
+    let version = lookup(&registry, model, alias).await?;
+    fetch(&registry, &version, &risk.models_dir).await
+}
+
+/// The version `model@alias` points at in `registry`.
+async fn lookup(
+    registry: &Registry,
+    model: &str,
+    alias: &str,
+) -> Result<ModelVersion, TriageError> {
     let version = registry
         .versions(model)
         .await?
@@ -67,9 +231,18 @@ pub async fn resolve(
         })?;
     tracing::info!(model, alias, version = %version.version, registry = %registry.describe(),
         "triage model resolved");
-    match &registry {
-        Registry::Local(_) => Ok(local_dir(&version.source, &risk.models_dir)),
-        Registry::Mlflow(r) => download(r, &version).await,
+    Ok(version)
+}
+
+/// The folder holding `version`'s files: its local folder, or a download from MLflow.
+async fn fetch(
+    registry: &Registry,
+    version: &ModelVersion,
+    models_dir: &Path,
+) -> Result<PathBuf, TriageError> {
+    match registry {
+        Registry::Local(_) => Ok(local_dir(&version.source, models_dir)),
+        Registry::Mlflow(r) => download(r, version).await,
     }
 }
 

@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::common::{self, Spawn, spawn_app_with};
 
 mod serve;
+mod swap;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

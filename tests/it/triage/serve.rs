@@ -10,7 +10,7 @@ use super::{MISSED, embedder, encoder_dir, prepare, run, setup};
 use crate::common::{self, Spawn, spawn_app_with};
 
 /// One trained version (head on the frozen encoder) shared by the tests that only serve it.
-fn trained_version() -> PathBuf {
+pub(super) fn trained_version() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         // Kept for the whole test run (the folder outlives every test that reads it).
@@ -25,7 +25,7 @@ fn trained_version() -> PathBuf {
 }
 
 /// The guard's reading of one chat turn: decision, categories, which second reader fired.
-async fn reading(app: &common::TestApp, text: &str) -> serde_json::Value {
+pub(super) async fn reading(app: &common::TestApp, text: &str) -> serde_json::Value {
     let res = app
         .post("/v1/chat/completions", &common::chat("gpt-echo", text))
         .await;
