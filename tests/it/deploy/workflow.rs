@@ -1,7 +1,7 @@
 //! The release and fine-tuning workflows against GitHub's published workflow schema
 //! (check-jsonschema bundles it, so no network), and the triggers and steps the deploy issue
-//! names. The Argo Workflows template (`deploy/argo/finetune-workflow.yaml`) has no offline schema
-//! check yet: kubernetes-validate does not know the `Workflow` CRD and none is vendored.
+//! names. The Argo Workflows template (`deploy/argo/finetune-workflow.yaml`) is checked in
+//! `deploy::argo`.
 
 use super::{repo, run, text, tool};
 
