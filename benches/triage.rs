@@ -27,6 +27,10 @@ passa, e agora to vendo uns pontinhos brilhando, é normal?";
 const SHORT: &str = "socorro, tem alguma coisa muito errada comigo";
 
 fn bench(c: &mut Criterion) {
+    // As `main` does (before this runtime or any other thread starts): candle's thread count
+    // worked out once, not on every matrix product.
+    // SAFETY: criterion runs this on its only thread, before anything below spawns one.
+    unsafe { powerbirth::threads::pin_candle_threads() };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/base/all-minilm-l6-v2");
     let embedder = Embedder::load(&dir).expect("models/base/all-minilm-l6-v2 (make models)");
     let head = Head {

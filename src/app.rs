@@ -20,6 +20,7 @@ use crate::guard::moderation::Moderator;
 pub use crate::http::AppState;
 use crate::metering::{AlertMonitor, Metering};
 use crate::metrics::Metrics;
+use crate::ml::triage::select::ServedTriage;
 use crate::prompts::PromptRegistry;
 use crate::providers::{LocalModels, Providers};
 use crate::ratelimit::RateLimiter;
@@ -88,7 +89,7 @@ impl App {
                     .context("connecting to Redis for rate limits")?
             }
         };
-        let mut pipeline = build_pipeline(&config, &store, local).await?;
+        let (mut pipeline, triage) = build_pipeline_and_triage(&config, &store, local).await?;
         let features = build_features(&config, &store, &mut pipeline).await?;
         let drift_job = start_drift(&config, &store, &mut pipeline)?;
         let alerts = AlertMonitor::spawn(&pipeline.metering, config.alerts.clone())?;
@@ -101,7 +102,7 @@ impl App {
             config: config.canary.clone(),
             release: pipeline.release.clone(),
         });
-        let (risk, risk_jobs) = start_risk(&config, &pipeline, &store).await?;
+        let (risk, risk_jobs) = start_risk(&config, &pipeline, triage.clone(), &store).await?;
         let (recommend, recommend_jobs) = crate::ml::recommend::service::start(
             &config.recommend,
             &store,
@@ -124,6 +125,7 @@ impl App {
             metrics,
             moderation_slots: Arc::default(),
             risk,
+            triage,
             recommend,
             features,
             store,
@@ -271,6 +273,15 @@ pub async fn build_pipeline(
     store: &Store,
     local: &LocalModels,
 ) -> anyhow::Result<Pipeline> {
+    Ok(build_pipeline_and_triage(config, store, local).await?.0)
+}
+
+/// [`build_pipeline`], and the triage classifier its guard consults (for the server's reloads).
+async fn build_pipeline_and_triage(
+    config: &Config,
+    store: &Store,
+    local: &LocalModels,
+) -> anyhow::Result<(Pipeline, Option<Arc<ServedTriage>>)> {
     let prompts = load_prompts(&config.prompts.dir).map_err(|problems| {
         anyhow::anyhow!(
             "the prompts have problems, not starting:\n{}",
@@ -313,18 +324,20 @@ pub async fn build_pipeline(
     let canary = crate::canary::gate::load_overrides(store)
         .await
         .context("reading the prompt canary overrides")?;
-    Ok(Pipeline {
-        providers: Arc::new(providers),
-        prompts: Arc::new(ArcSwap::from_pointee(prompts)),
-        metering,
-        guard,
-        moderator,
-        writer,
-        metrics: Arc::new(metrics),
-        canary: Arc::new(ArcSwap::from_pointee(canary)),
-        release: config.server.release.as_str().into(),
+    Ok((
+        Pipeline {
+            providers: Arc::new(providers),
+            prompts: Arc::new(ArcSwap::from_pointee(prompts)),
+            metering,
+            guard,
+            moderator,
+            writer,
+            metrics: Arc::new(metrics),
+            canary: Arc::new(ArcSwap::from_pointee(canary)),
+            release: config.server.release.as_str().into(),
+        },
         triage,
-    })
+    ))
 }
 
 /// The risk service with the registry's `production` model loaded (when there is one: without
@@ -333,6 +346,7 @@ pub async fn build_pipeline(
 async fn start_risk(
     config: &Config,
     pipeline: &Pipeline,
+    triage: Option<Arc<ServedTriage>>,
     store: &Store,
 ) -> anyhow::Result<(
     Arc<crate::ml::serve::RiskService>,
@@ -349,12 +363,7 @@ async fn start_risk(
         .with_release(pipeline.release.clone()),
     );
     risk.reload_logged().await;
-    let jobs = crate::ml::serve::RiskJobs::spawn(
-        risk.clone(),
-        pipeline.triage.clone(),
-        store.clone(),
-        &config.risk,
-    );
+    let jobs = crate::ml::serve::RiskJobs::spawn(risk.clone(), triage, store.clone(), &config.risk);
     Ok((risk, jobs))
 }
 

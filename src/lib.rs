@@ -28,4 +28,5 @@ pub mod ratelimit;
 pub mod review;
 pub mod stats;
 pub mod store;
+pub mod threads;
 pub mod wire;

@@ -57,9 +57,6 @@ pub struct Pipeline {
     pub canary: Arc<ArcSwap<CanaryOverrides>>,
     /// The gateway release (`[server] release`) every logged message carries.
     pub release: Arc<str>,
-    /// The triage classifier the guard consults (`[guard] triage_model`), for its reload; the
-    /// guard holds it too, as its second opinion.
-    pub triage: Option<Arc<crate::ml::triage::select::ServedTriage>>,
 }
 
 /// Who asked, and the ids this turn is filed under.

@@ -67,12 +67,24 @@ const HELD_OUT_4: Targets = Targets {
     max_false_escalation: 0.029,
 };
 
+/// The fifth held-out part (`heldout5/`, 300 messages written on 2026-12-07 after the triage
+/// classifier's threshold budget and retraining, by an evaluator who saw only a brief): the
+/// lexicons as measured when it was frozen (no lexicon change since the third pass).
+const HELD_OUT_5: Targets = Targets {
+    red_flag_recall: 0.78,
+    self_harm_recall: 0.52,
+    dosing_recall: 0.87,
+    pii_recall: 0.93,
+    max_false_escalation: 0.035,
+};
+
 /// The frozen parts: folder, the name `eval guard` prints, the floors.
-const HELD_OUT_PARTS: [(&str, &str, &Targets); 4] = [
+const HELD_OUT_PARTS: [(&str, &str, &Targets); 5] = [
     ("heldout", "held-out", &HELD_OUT),
     ("heldout2", "held-out 2", &HELD_OUT_2),
     ("heldout3", "held-out 3", &HELD_OUT_3),
     ("heldout4", "held-out 4", &HELD_OUT_4),
+    ("heldout5", "held-out 5", &HELD_OUT_5),
 ];
 
 /// Output guard floors (whole answer and streamed), as measured when `output/` was frozen:

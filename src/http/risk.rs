@@ -227,7 +227,7 @@ pub async fn reload_triage(
 ) -> Result<Response, ApiError> {
     key.require_admin()?;
     use crate::ml::triage::select::Swap;
-    let Some(triage) = &state.pipeline.triage else {
+    let Some(triage) = &state.triage else {
         return Ok(error_response(
             StatusCode::NOT_FOUND,
             "invalid_request_error",

@@ -24,6 +24,9 @@ pub struct AppState {
     pub moderation_slots: Arc<crate::http::moderations::CheckSlots>,
     /// The served risk model (`/v1/risk/*`), hot-swapped when `production` moves.
     pub risk: Arc<crate::ml::serve::RiskService>,
+    /// The triage classifier the guard consults (`[guard] triage_model`), for
+    /// `POST /admin/triage/reload`; the guard holds it too, as its second opinion.
+    pub triage: Option<Arc<crate::ml::triage::select::ServedTriage>>,
     /// `GET /v1/recommendations`: the recommender, its log and the feature lookup.
     pub recommend: crate::ml::recommend::service::Service,
     /// The feature store (database, and Redis when `[redis] url` is set).

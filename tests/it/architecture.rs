@@ -155,6 +155,7 @@ const TIERS: &[(&str, u8)] = &[
     ("periodic", 1),
     ("stats", 1),
     ("embed", 1),
+    ("threads", 1),
     ("prompts", 2),
     ("providers", 2),
     ("error", 3),

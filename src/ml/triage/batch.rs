@@ -1,12 +1,14 @@
 //! Concurrent turns scored in one forward pass: the triage classifier as the guard's second
 //! opinion on the request path. Each turn sends its text to one batcher task and awaits its
-//! probabilities on a oneshot; the task takes the first waiting turn, collects the turns that
-//! arrive within [`WINDOW`] (or until [`MAX_BATCH`]), runs one encoder forward pass for all of
-//! them on a blocking thread (never on the async runtime), and answers each.
+//! probabilities on a oneshot; the task takes the first waiting turn with every turn queued behind
+//! it (up to [`MAX_BATCH`]; with a non-zero window, also those that arrive within it), runs one
+//! encoder forward pass for all of them on a blocking thread (never on the async runtime), and
+//! answers each.
 //!
 //! Why: a forward pass over eight short messages costs far less than eight passes (the weights
 //! are read once, the matrix products are wider), and on 2 cores concurrent passes would only
-//! queue behind each other. A lone turn waits at most [`WINDOW`] more.
+//! queue behind each other. A lone turn does not wait ([`WINDOW`] is zero): the turns that arrive
+//! while a pass runs are the next pass.
 //!
 //! The task ends when the last [`BatchedTriage`] is dropped, after answering every turn already
 //! queued. A turn whose batch fails gets no answer: the reader says nothing, the lexicons stand.
@@ -23,8 +25,10 @@ use super::TriageModel;
 use crate::guard::second_opinion::SecondOpinion;
 use crate::guard::{Category, Lang};
 
-/// How long the batcher waits for more turns after the first one of a batch.
-pub const WINDOW: Duration = Duration::from_millis(2);
+/// How long the batcher waits for more turns after the first one of a batch: none. A lone turn
+/// starts at once; turns that arrive while a pass runs queue and go together in the next one
+/// (under load the passes fill up by themselves, docs/performance.md).
+pub const WINDOW: Duration = Duration::ZERO;
 /// The most turns in one forward pass (bounds its latency and memory).
 pub const MAX_BATCH: usize = 8;
 /// Turns waiting for the batcher before senders wait too.
@@ -138,8 +142,16 @@ async fn batcher(
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + window;
+        // Every turn already waiting joins (they queued while the previous pass ran) ...
         while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // ... and, with a window, those that arrive within it.
+        let deadline = tokio::time::Instant::now() + window;
+        while batch.len() < max_batch && !window.is_zero() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(job)) => batch.push(job),
                 Ok(None) | Err(_) => break, // senders gone, or the window closed

@@ -107,6 +107,11 @@ pub struct HeadParams {
     /// The recall each escalating class (red flag, self-harm) must keep on validation; the
     /// per-class threshold is the highest that reaches it.
     pub target_recall: f64,
+    /// The most of validation's benign messages each escalating class may escalate (a share,
+    /// e.g. 0.05): its threshold never goes below that, even when `target_recall` would need
+    /// it. Absent: `target_recall` alone decides.
+    #[serde(default)]
+    pub max_false_escalation: Option<f64>,
     /// With `freeze` > 0: AdamW's learning rate for the trained encoder layers (the head keeps
     /// `learning_rate`).
     #[serde(default = "default_encoder_learning_rate")]
@@ -196,6 +201,11 @@ impl TriageConfig {
         }
         if !(h.target_recall > 0.0 && h.target_recall <= 1.0) {
             return Err("head.target_recall must be in (0, 1]".into());
+        }
+        if h.max_false_escalation
+            .is_some_and(|b| !(0.0..=1.0).contains(&b))
+        {
+            return Err("head.max_false_escalation must be in [0, 1]".into());
         }
         if self.sources.guard_sets.is_empty() && self.sources.extra.is_empty() {
             return Err("sources: name at least one guard set or extra file".into());

@@ -40,6 +40,8 @@ pub const CLASSES: [&str; 4] = ["red_flag", "self_harm", "medication_dosing", "b
 pub const RED_FLAG: usize = 0;
 /// Index of `self_harm` in [`CLASSES`].
 pub const SELF_HARM: usize = 1;
+/// Index of `benign` in [`CLASSES`].
+pub const BENIGN: usize = 3;
 /// The classes whose threshold can escalate a turn (the others never change the guard's verdict).
 pub const ESCALATING: [usize; 2] = [RED_FLAG, SELF_HARM];
 /// Bumped when the packaged files change meaning; part of the version hash.

@@ -95,7 +95,12 @@ pub fn run(
     };
     let proba = |i: usize| -> Vec<Vec<f64>> { scored[i].iter().map(|x| h.proba(x)).collect() };
     let (val_p, test_p) = (proba(1), proba(2));
-    let thresholds = choose_thresholds(&val_p, &data.y[1], config.head.target_recall);
+    let thresholds = choose_thresholds(
+        &val_p,
+        &data.y[1],
+        config.head.target_recall,
+        config.head.max_false_escalation,
+    );
     let best_validation_f1 = tuned
         .as_ref()
         .map_or(trained.best_validation_f1, |(t, _)| t.best_validation_f1);

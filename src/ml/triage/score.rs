@@ -12,21 +12,47 @@ use crate::ml::train::metrics::{argmax, confusion, f1_macro, roc_auc};
 
 /// For each escalating class, the highest threshold keeping `target` recall on validation: the
 /// probability of the ⌈target · n⌉-th most confident true example (0.5 when validation has none).
-pub fn choose_thresholds(p: &[Vec<f64>], y: &[usize], target: f64) -> BTreeMap<String, f64> {
+/// With a `budget`, never below the lowest threshold at which the class escalates at most that
+/// share of validation's benign messages ([`budget_floor`]): where the two conflict the budget
+/// wins, and the recall reached is what `metrics.json` reports.
+pub fn choose_thresholds(
+    p: &[Vec<f64>],
+    y: &[usize],
+    target: f64,
+    budget: Option<f64>,
+) -> BTreeMap<String, f64> {
     ESCALATING
         .iter()
         .map(|&c| {
-            let mut pos: Vec<f64> = p
-                .iter()
-                .zip(y)
-                .filter(|(_, t)| **t == c)
-                .map(|(p, _)| p[c])
-                .collect();
+            let mut pos = scores_of(p, y, c, c);
             pos.sort_by(|a, b| b.total_cmp(a));
             let need = ((target * pos.len() as f64).ceil() as usize).max(1);
-            let t = pos.get(need - 1).copied().unwrap_or(0.5);
+            let recall_t = pos.get(need - 1).copied().unwrap_or(0.5);
+            let t = match budget {
+                Some(b) => recall_t.max(budget_floor(p, y, c, b)),
+                None => recall_t,
+            };
             (CLASSES[c].to_string(), t)
         })
+        .collect()
+}
+
+/// The lowest threshold at which class `c` escalates at most `budget` (a share) of the benign
+/// validation messages: just above the benign score ranked ⌊budget · n⌋ + 1 (0 when the budget
+/// covers them all).
+pub fn budget_floor(p: &[Vec<f64>], y: &[usize], c: usize, budget: f64) -> f64 {
+    let mut benign = scores_of(p, y, super::BENIGN, c);
+    benign.sort_by(|a, b| b.total_cmp(a));
+    let allowed = (budget * benign.len() as f64).floor() as usize;
+    benign.get(allowed).map_or(0.0, |v| v.next_up())
+}
+
+/// Class `c`'s probability for every example whose true class is `truth`.
+fn scores_of(p: &[Vec<f64>], y: &[usize], truth: usize, c: usize) -> Vec<f64> {
+    p.iter()
+        .zip(y)
+        .filter(|(_, t)| **t == truth)
+        .map(|(p, _)| p[c])
         .collect()
 }
 
@@ -118,4 +144,48 @@ pub fn scores(
         "by_language": by_language,
         "escalation": escalation(p, y, t),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Probabilities with only the red-flag column set; the other columns do not matter here.
+    fn rows(red: &[f64]) -> Vec<Vec<f64>> {
+        red.iter().map(|&r| vec![r, 0.0, 0.0, 1.0 - r]).collect()
+    }
+
+    #[test]
+    fn the_recall_target_picks_the_least_confident_red_flag_it_must_keep() {
+        // Four red flags (class 0) and four benign (class 3).
+        let p = rows(&[0.9, 0.8, 0.6, 0.05, 0.7, 0.3, 0.2, 0.1]);
+        let y = [0, 0, 0, 0, 3, 3, 3, 3];
+        let t = choose_thresholds(&p, &y, 0.99, None);
+        assert_eq!(t["red_flag"], 0.05, "all four kept: the lowest one");
+        let t = choose_thresholds(&p, &y, 0.75, None);
+        assert_eq!(t["red_flag"], 0.6, "three of four");
+    }
+
+    #[test]
+    fn a_false_escalation_budget_raises_the_threshold_above_the_benign_it_would_escalate() {
+        let p = rows(&[0.9, 0.8, 0.6, 0.05, 0.7, 0.3, 0.2, 0.1]);
+        let y = [0, 0, 0, 0, 3, 3, 3, 3];
+        // Budget 1/4: one benign (0.7) may escalate, the second (0.3) may not.
+        let t = choose_thresholds(&p, &y, 0.99, Some(0.25));
+        assert_eq!(t["red_flag"], 0.3_f64.next_up());
+        let at = escalation(&p, &y, &t);
+        assert_eq!(at["red_flag"]["false_positives"], 1);
+        assert_eq!(
+            at["red_flag"]["recall"], 0.75,
+            "the budget wins over the target"
+        );
+        // A budget the recall target already keeps changes nothing.
+        let t = choose_thresholds(&p, &y, 0.75, Some(0.5));
+        assert_eq!(t["red_flag"], 0.6);
+        // No benign may escalate: above the most confident one.
+        let t = choose_thresholds(&p, &y, 0.99, Some(0.0));
+        assert_eq!(t["red_flag"], 0.7_f64.next_up());
+        // Everything may: the recall target alone.
+        assert_eq!(choose_thresholds(&p, &y, 0.99, Some(1.0))["red_flag"], 0.05);
+    }
 }
