@@ -6,7 +6,8 @@
 //! cost (four dot products), so a zero head is used and no trained version is needed; a version
 //! with fine-tuned layers (`head.freeze`) runs the same encoder, so it costs the same.
 //! Needs `make models`.
-//! `cargo bench --bench triage -- --warm-up-time 1 --measurement-time 3`.
+//! `cargo bench --bench triage -- --warm-up-time 1 --measurement-time 3`
+//! (`TRIAGE_BENCH_UNPINNED=1`: candle works its thread count out per product, as before `threads`).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -28,9 +29,12 @@ const SHORT: &str = "socorro, tem alguma coisa muito errada comigo";
 
 fn bench(c: &mut Criterion) {
     // As `main` does (before this runtime or any other thread starts): candle's thread count
-    // worked out once, not on every matrix product.
-    // SAFETY: criterion runs this on its only thread, before anything below spawns one.
-    unsafe { powerbirth::threads::pin_candle_threads() };
+    // worked out once, not on every matrix product. `TRIAGE_BENCH_UNPINNED=1` leaves it to
+    // candle, for the before/after figure of docs/performance.md.
+    if std::env::var_os("TRIAGE_BENCH_UNPINNED").is_none() {
+        // SAFETY: criterion runs this on its only thread, before anything below spawns one.
+        unsafe { powerbirth::threads::pin_candle_threads() };
+    }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/base/all-minilm-l6-v2");
     let embedder = Embedder::load(&dir).expect("models/base/all-minilm-l6-v2 (make models)");
     let head = Head {
