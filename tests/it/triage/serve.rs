@@ -79,22 +79,10 @@ async fn concurrent_turns_are_escalated_and_passed_as_one_by_one() {
 
 #[tokio::test]
 async fn a_registry_selector_installs_the_production_version() {
-    use powerbirth::ml::registry::{Approver, PromotionRequest, Registry};
-    let dir = trained_version();
+    use powerbirth::ml::registry::Registry;
     let registry_dir = tempfile::tempdir().unwrap();
     let registry = Registry::open(registry_dir.path(), None).unwrap();
-    let v = registry.register("triage", &dir).await.unwrap();
-    registry
-        .promote(
-            "triage",
-            &PromotionRequest {
-                version: v.version.clone(),
-                approver: Approver::parse("nurse@example.org").unwrap(),
-                reason: None,
-            },
-        )
-        .await
-        .unwrap();
+    super::swap::promote(&registry, &trained_version()).await;
     let app = spawn_app_with(Spawn {
         extra_toml: format!(
             "[guard]\ntriage_model = \"triage@production\"\ntriage_encoder = \"{}\"\n\n\

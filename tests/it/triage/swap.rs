@@ -34,7 +34,8 @@ fn variant(registry_dir: &Path, name: &str, threshold: f64) -> PathBuf {
     to
 }
 
-async fn promote(registry: &Registry, dir: &Path) -> String {
+/// Registers the version in `dir` as `triage` and makes it `production`; its version string.
+pub(super) async fn promote(registry: &Registry, dir: &Path) -> String {
     let v = registry.register("triage", dir).await.unwrap();
     registry
         .promote(
@@ -74,6 +75,22 @@ async fn reload(app: &common::TestApp, key: &str) -> (u16, Value) {
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
+/// The admin reload swaps `first` for `second` (a version that never escalates), and the next
+/// turn is read by it.
+async fn swapped_to_silence(app: &common::TestApp, first: &str, second: &str) {
+    let (status, body) = reload(app, &app.admin_key).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"status": "swapped", "from": first, "version": second})
+    );
+    let r = reading(app, MISSED).await;
+    assert!(
+        r["second_opinion"].is_null(),
+        "the new version never escalates: {r}"
+    );
+}
+
 #[tokio::test]
 async fn a_promotion_is_swapped_in_by_the_admin_reload_and_a_broken_one_is_refused() {
     let registry_dir = tempfile::tempdir().unwrap();
@@ -100,17 +117,7 @@ async fn a_promotion_is_swapped_in_by_the_admin_reload_and_a_broken_one_is_refus
         reading(&app, MISSED).await["second_opinion"],
         json!(["triage"])
     );
-    let (status, body) = reload(&app, &app.admin_key).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body,
-        json!({"status": "swapped", "from": first, "version": second})
-    );
-    let r = reading(&app, MISSED).await;
-    assert!(
-        r["second_opinion"].is_null(),
-        "the new version never escalates: {r}"
-    );
+    swapped_to_silence(&app, &first, &second).await;
 
     // A promoted version whose files do not load: 503, and the serving version stays.
     let broken = variant(registry_dir.path(), "v-broken", 0.0);
@@ -198,12 +205,5 @@ async fn a_selector_on_mlflow_downloads_the_production_version_and_follows_its_m
     assert_eq!(r["second_opinion"], json!(["triage"]), "{r}");
 
     let second = register(variant(tmp.path(), "m-silent", 2.0)).await;
-    let (status, body) = reload(&app, &app.admin_key).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body,
-        json!({"status": "swapped", "from": first, "version": second})
-    );
-    let r = reading(&app, MISSED).await;
-    assert!(r["second_opinion"].is_null(), "{r}");
+    swapped_to_silence(&app, &first, &second).await;
 }
