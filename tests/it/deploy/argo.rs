@@ -406,3 +406,37 @@ fn the_run_step_hands_over_the_one_version_folder_it_wrote() {
         assert_eq!(version_dir, None);
     }
 }
+
+#[test]
+fn the_workflows_service_account_exists_with_only_the_executors_rights() {
+    let Some(validate) = tool("kubernetes-validate") else {
+        return;
+    };
+    let file = "deploy/argo/finetune-rbac.yaml";
+    let out = run(
+        &validate,
+        &["-k", super::chart::KUBE_VERSION, "--strict", file],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let text = std::fs::read_to_string(repo().join(file)).unwrap();
+    let docs: Vec<Value> = serde_norway::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    let of = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap();
+    // The account the template runs as, bound to the role.
+    let account = parse(&source())["spec"]["serviceAccountName"].clone();
+    assert_eq!(of("ServiceAccount")["metadata"]["name"], account);
+    assert_eq!(of("RoleBinding")["subjects"][0]["name"], account);
+    assert_eq!(
+        of("RoleBinding")["roleRef"]["name"],
+        of("Role")["metadata"]["name"]
+    );
+    // Only WorkflowTaskResults, only create and patch: no Secrets, no wildcard.
+    let rules = of("Role")["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(
+        rules[0]["resources"],
+        serde_json::json!(["workflowtaskresults"])
+    );
+    assert_eq!(rules[0]["verbs"], serde_json::json!(["create", "patch"]));
+}

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::{repo, run, text, tool};
 
 /// The Kubernetes version the manifests are validated for (kubernetes-validate's schemas).
-const KUBE_VERSION: &str = "1.34.0";
+pub const KUBE_VERSION: &str = "1.34.0";
 const VALUES: [Option<&str>; 3] = [
     None,
     Some("deploy/k8s/values-staging.yaml"),
