@@ -54,27 +54,20 @@ pub async fn second_opinion(
     };
     let served = ServedTriage {
         reference: reference.clone(),
-        registry,
         models_dir: risk.models_dir.clone(),
         encoder: guard.triage_encoder.clone(),
         current: ArcSwap::from_pointee(
-            install(reference, risk, &guard.triage_encoder)
-                .await
-                .with_context(not_starting)?,
+            async {
+                let dir = dir_of(reference, registry.as_ref(), &risk.models_dir).await?;
+                load(dir, guard.triage_encoder.clone()).await
+            }
+            .await
+            .with_context(not_starting)?,
         ),
+        registry,
         reloading: tokio::sync::Mutex::new(()),
     };
     Ok(Some(Arc::new(served)))
-}
-
-/// Loads the version `reference` names now (start-up).
-async fn install(
-    reference: &TriageModelRef,
-    risk: &RiskConfig,
-    encoder: &Path,
-) -> Result<BatchedTriage, TriageError> {
-    let dir = resolve(reference, risk).await?;
-    load(dir, encoder.to_path_buf()).await
 }
 
 /// The model in `dir` on `encoder`, read on a blocking thread, behind a new batcher.
@@ -127,11 +120,6 @@ impl ServedTriage {
     /// The training version serving now.
     pub fn version(&self) -> String {
         self.current.load().model().file.version.clone()
-    }
-
-    /// The batcher serving now (its counters, its model).
-    pub fn current(&self) -> Arc<BatchedTriage> {
-        self.current.load_full()
     }
 
     /// Looks the selector up now and swaps in the version it names if it moved. An error (the
@@ -200,13 +188,29 @@ pub async fn resolve(
     reference: &TriageModelRef,
     risk: &RiskConfig,
 ) -> Result<PathBuf, TriageError> {
-    let (model, alias) = match reference {
-        TriageModelRef::Path(p) => return Ok(p.clone()),
-        TriageModelRef::Registry { model, alias } => (model, alias),
-    };
+    if let TriageModelRef::Path(p) = reference {
+        return Ok(p.clone());
+    }
     let registry = Registry::open(&risk.models_dir, risk.mlflow_tracking_uri.as_deref())?;
-    let version = lookup(&registry, model, alias).await?;
-    fetch(&registry, &version, &risk.models_dir).await
+    dir_of(reference, Some(&registry), &risk.models_dir).await
+}
+
+/// The version folder `reference` names, looked up in `registry` for a selector.
+async fn dir_of(
+    reference: &TriageModelRef,
+    registry: Option<&Registry>,
+    models_dir: &Path,
+) -> Result<PathBuf, TriageError> {
+    match (reference, registry) {
+        (TriageModelRef::Path(p), _) => Ok(p.clone()),
+        (TriageModelRef::Registry { model, alias }, Some(registry)) => {
+            let version = lookup(registry, model, alias).await?;
+            fetch(registry, &version, models_dir).await
+        }
+        (TriageModelRef::Registry { model, alias }, None) => Err(TriageError::Selector(format!(
+            "{model}@{alias}: no registry is open"
+        ))),
+    }
 }
 
 /// The version `model@alias` points at in `registry`.
