@@ -190,12 +190,8 @@ pub async fn reload(
 ) -> Result<Response, ApiError> {
     key.require_admin()?;
     let res = match state.risk.reload().await {
-        Ok(Reloaded::Swapped { from, to }) => {
-            axum::Json(json!({"status": "swapped", "from": from, "version": to})).into_response()
-        }
-        Ok(Reloaded::Unchanged(v)) => {
-            axum::Json(json!({"status": "unchanged", "version": v})).into_response()
-        }
+        Ok(Reloaded::Swapped { from, to }) => swapped(from, to),
+        Ok(Reloaded::Unchanged(v)) => unchanged(v),
         Ok(Reloaded::NoProduction) => error_response(
             StatusCode::CONFLICT,
             "invalid_request_error",
@@ -205,16 +201,31 @@ pub async fn reload(
         ),
         Err(e) => {
             tracing::error!(error = %e, "admin risk model reload failed");
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_error",
-                "model_reload_failed",
-                None,
-                &format!("The reload failed and the current model keeps serving: {e}"),
-            )
+            reload_failed(&format!(
+                "The reload failed and the current model keeps serving: {e}"
+            ))
         }
     };
     Ok(versioned(&state, res))
+}
+
+/// A reload's answers, the same for every served model.
+fn swapped(from: impl serde::Serialize, to: impl serde::Serialize) -> Response {
+    axum::Json(json!({"status": "swapped", "from": from, "version": to})).into_response()
+}
+
+fn unchanged(version: impl serde::Serialize) -> Response {
+    axum::Json(json!({"status": "unchanged", "version": version})).into_response()
+}
+
+fn reload_failed(message: &str) -> Response {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "server_error",
+        "model_reload_failed",
+        None,
+        message,
+    )
 }
 
 /// `POST /admin/triage/reload`: looks `[guard] triage_model`'s registry selector up now and swaps
@@ -237,21 +248,13 @@ pub async fn reload_triage(
         ));
     };
     Ok(match triage.reload().await {
-        Ok(Swap::Swapped { from, to }) => {
-            axum::Json(json!({"status": "swapped", "from": from, "version": to})).into_response()
-        }
-        Ok(Swap::Unchanged(v)) => {
-            axum::Json(json!({"status": "unchanged", "version": v})).into_response()
-        }
+        Ok(Swap::Swapped { from, to }) => swapped(from, to),
+        Ok(Swap::Unchanged(v)) => unchanged(v),
         Err(e) => {
             tracing::error!(error = %e, "admin triage model reload failed");
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_error",
-                "model_reload_failed",
-                None,
-                &format!("The reload failed and the current triage version keeps serving: {e}"),
-            )
+            reload_failed(&format!(
+                "The reload failed and the current triage version keeps serving: {e}"
+            ))
         }
     })
 }
