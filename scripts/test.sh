@@ -32,10 +32,11 @@ part() {
 }
 
 # The library's unit tests; every other target (the binary's, the integration suite, the benches
-# and examples run once in test mode). Together they are `--all-targets`.
+# and examples run once in test mode). Together they are `--all-targets` (`--benches` would run
+# the library's unit tests a second time: the library is a bench target too).
 part unit --lib &
 unit=$!
-part rest --bins --test '*' --benches --examples &
+part rest --bins --test '*' --bench '*' --example '*' &
 rest=$!
 
 # A "Running" line in both logs means cargo has finished checking the build and released its lock.
