@@ -10,8 +10,9 @@ run: models
 	./target/release/powerbirth models bootstrap
 	./target/release/powerbirth serve --config $(CONFIG)
 
-## Format check, every test and clippy with warnings denied (scripts/test.sh runs the last two side
-## by side once everything is built; the local-model tests need `models`,
+## Format check, every test and clippy with warnings denied (scripts/test.sh: clippy's lints come with
+## the one build, then the unit tests and the other targets run side by side; the local-model tests
+## need `models`,
 ## the nurse-review browser test needs `browser`, the tracking tests a real MLflow server from
 ## `mlflow`, the alert-rule tests promtool from `promtool`, the ingestion tests pyarrow from
 ## `data-venv`, the deploy tests the offline validators from `deploy-tools`; `prompts lint` on the
