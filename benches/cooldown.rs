@@ -4,7 +4,8 @@
 //! every call waits out the 1 s timeout) and `echo` answers at once. `primary` names `dead` with
 //! `echo` as its fallback; the same 20 requests go through the real provider chain
 //! (`Providers::complete`) once with the cooldown off and once with `cooldown_after = 3`. Prints
-//! mean, p50 and p95 time to answer for each. Environment: BENCH_REQUESTS (default 20).
+//! mean, p50 and p95 time to answer for each. Environment: BENCH_REQUESTS (default 20; 4 under
+//! `cargo test`, which passes no `--bench`: each request of the outage waits a second).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -83,7 +84,11 @@ fn main() {
     let n = std::env::var("BENCH_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(if std::env::args().any(|a| a == "--bench") {
+            20
+        } else {
+            4
+        });
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
