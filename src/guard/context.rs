@@ -279,6 +279,13 @@ impl<'g> Analysis<'g> {
             && self.stop_sentence[a] == self.stop_sentence[b]
     }
 
+    /// Is the hit wholly inside a benign phrase? The one context that may set a self-harm term
+    /// aside: a listed topic phrase ("filme sobre suicídio", "suicide prevention") names the
+    /// subject, not a wish; a self-harm term only touching such a phrase still counts.
+    pub fn inside_benign_phrase(&self, h: &Hit) -> bool {
+        self.benign[h.first..h.end].iter().all(|&b| b)
+    }
+
     /// Why a hit does not describe a current symptom, if it does not. Cues only modify terms of
     /// their own language; benign phrases any term inside them.
     pub fn suppressed(&self, h: &Hit) -> Option<&'static str> {
