@@ -16,7 +16,7 @@ use super::rules::Rules;
 use super::signal::Signals;
 
 /// Signals that are symptoms: they count towards the rules only when not suppressed.
-const SYMPTOMS: [Signal; 21] = [
+const SYMPTOMS: [Signal; 23] = [
     Signal::Headache,
     Signal::Visual,
     Signal::Swelling,
@@ -38,6 +38,8 @@ const SYMPTOMS: [Signal; 21] = [
     Signal::OneLeg,
     Signal::Breast,
     Signal::Worst,
+    Signal::FetalMovement,
+    Signal::Decrease,
 ];
 
 /// Why a term starting at a token does not count (bit flags).

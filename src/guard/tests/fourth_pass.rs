@@ -95,3 +95,23 @@ fn past_pregnancies_lochia_questions_and_suicide_as_a_topic_pass() {
     let v = guard().check_input("vi um filme sobre suicídio e quero me matar", None);
     assert!(v.categories.iter().any(|c| c.as_str() == "self_harm"));
 }
+
+#[test]
+fn a_movement_word_near_a_decrease_word_is_reduced_fetal_movement() {
+    assert_exactly(
+        &[
+            "the kicks are way fewer today",
+            "os chutes estão bem fraquinhos hoje",
+            "her movements slowed down since this morning",
+            "os movimentos dela diminuíram de ontem pra hoje",
+        ],
+        &["red_flag"],
+    );
+    assert_benign(&[
+        "mal posso esperar pra sentir os chutes",
+        "to passando mal e o bebê mexe muito",
+        "the kicks hurt less when i lie on my side",
+        "do kicks get fewer near the end of pregnancy?",
+        "meu marido chutou a mesa e a dor diminuiu depois",
+    ]);
+}
