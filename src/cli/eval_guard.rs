@@ -51,7 +51,7 @@ const HELD_OUT_2: Targets = Targets {
 /// held-out 2, measured after the fourth lexicon pass (`dev/batch7.jsonl`).
 const HELD_OUT_3: Targets = Targets {
     red_flag_recall: 0.81,
-    self_harm_recall: 0.83,
+    self_harm_recall: 0.85,
     dosing_recall: 0.73,
     pii_recall: 1.0,
     max_false_escalation: 0.09,
@@ -61,7 +61,7 @@ const HELD_OUT_3: Targets = Targets {
 /// an evaluator who never saw the lexicons, `dev/` or the other parts): floors as for held-out 2.
 const HELD_OUT_4: Targets = Targets {
     red_flag_recall: 0.91,
-    self_harm_recall: 0.63,
+    self_harm_recall: 0.66,
     dosing_recall: 0.85,
     pii_recall: 1.0,
     max_false_escalation: 0.029,
