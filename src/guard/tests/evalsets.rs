@@ -55,8 +55,8 @@ fn the_development_set_meets_the_targets_of_issue_13() {
     // (the fourth pass, 200 messages), on all of dev/ before → after: red_flag 406/441 → 441/441,
     // self_harm 145/188 → 188/188, dosing 133/146 → 146/146, pii 18/24 → 24/24, benign kept
     // 283/301 → 295/301 (false escalation 6.0 % → 2.0 %); with its 48 probes (b7-201–248, written
-    // after the first change) and the rest of batch7: red_flag 483/483, self_harm 236/236, dosing
-    // 160/160, benign kept 321/329 (2.4 %: two third parties' past suicidal thoughts, b7-327 and
+    // after the first change) and the rest of batch7: red_flag 505/505, self_harm 236/236, dosing
+    // 160/160, benign kept 327/335 (2.4 %: two third parties' past suicidal thoughts, b7-327 and
     // b7-328, escalate by policy, so the false-escalation gate is 2.5 %, under issue #13's 3 %).
     let targets = Targets {
         red_flag_recall: 1.0,
