@@ -29,30 +29,30 @@ const DEVELOPMENT: Targets = Targets {
 /// `src/guard/tests/evalsets.rs` and docs/guard.md): a floor that catches regressions, not a
 /// goal.
 const HELD_OUT: Targets = Targets {
-    red_flag_recall: 0.89,
-    self_harm_recall: 0.79,
-    dosing_recall: 0.96,
+    red_flag_recall: 0.9,
+    self_harm_recall: 0.86,
+    dosing_recall: 1.0,
     pii_recall: 1.0,
-    max_false_escalation: 0.065,
+    max_false_escalation: 0.052,
 };
 
 /// The same for the second held-out part (`heldout2/`, written while issue #13's lexicon change
 /// was being made, by a writer who never saw the lexicons).
 const HELD_OUT_2: Targets = Targets {
-    red_flag_recall: 0.94,
-    self_harm_recall: 0.7,
-    dosing_recall: 0.84,
+    red_flag_recall: 0.96,
+    self_harm_recall: 0.83,
+    dosing_recall: 0.92,
     pii_recall: 1.0,
-    max_false_escalation: 0.046,
+    max_false_escalation: 0.023,
 };
 
 /// The third held-out part (`heldout3/`, written on 2026-12-07 while the word lists were being
 /// improved, by an evaluator who never saw the lexicons or `dev/`): the same kind of floors as
-/// held-out 2, measured after the third lexicon pass (`dev/batch6.jsonl`).
+/// held-out 2, measured after the fourth lexicon pass (`dev/batch7.jsonl`).
 const HELD_OUT_3: Targets = Targets {
-    red_flag_recall: 0.79,
-    self_harm_recall: 0.76,
-    dosing_recall: 0.66,
+    red_flag_recall: 0.81,
+    self_harm_recall: 0.85,
+    dosing_recall: 0.73,
     pii_recall: 1.0,
     max_false_escalation: 0.09,
 };
@@ -60,22 +60,23 @@ const HELD_OUT_3: Targets = Targets {
 /// The fourth held-out part (`heldout4/`, written on 2026-12-07 after the second lexicon pass, by
 /// an evaluator who never saw the lexicons, `dev/` or the other parts): floors as for held-out 2.
 const HELD_OUT_4: Targets = Targets {
-    red_flag_recall: 0.87,
-    self_harm_recall: 0.49,
-    dosing_recall: 0.8,
+    red_flag_recall: 0.91,
+    self_harm_recall: 0.66,
+    dosing_recall: 0.85,
     pii_recall: 1.0,
     max_false_escalation: 0.029,
 };
 
 /// The fifth held-out part (`heldout5/`, 300 messages written on 2026-12-07 after the triage
-/// classifier's threshold budget and retraining, by an evaluator who saw only a brief): the
-/// lexicons as measured when it was frozen (no lexicon change since the third pass).
+/// classifier's threshold budget and retraining, by an evaluator who saw only a brief): floors
+/// as measured after the fourth lexicon pass, whose author was told the kinds of miss found
+/// here (so they are optimistic).
 const HELD_OUT_5: Targets = Targets {
-    red_flag_recall: 0.78,
-    self_harm_recall: 0.52,
-    dosing_recall: 0.87,
-    pii_recall: 0.93,
-    max_false_escalation: 0.035,
+    red_flag_recall: 0.93,
+    self_harm_recall: 0.92,
+    dosing_recall: 1.0,
+    pii_recall: 1.0,
+    max_false_escalation: 0.0,
 };
 
 /// The frozen parts: folder, the name `eval guard` prints, the floors.

@@ -35,6 +35,9 @@ pub(crate) fn dosing_request(a: &Analysis) -> Option<&'static str> {
     dose_shape(a, medicine, taking)
 }
 
+/// Words that count what follows: "quantos zoloft", "how many paracetamol" (after "how").
+const COUNT_WORDS: [&str; 3] = ["quantos", "quantas", "many"];
+
 /// "or" between two amounts, in both languages.
 const OR_WORDS: [&str; 2] = ["ou", "or"];
 /// Words that ask for one more dose ("posso tomar outro?", "can I take another?").
@@ -73,7 +76,24 @@ fn dose_shape(a: &Analysis, medicine: bool, taking: bool) -> Option<&'static str
             )
     };
     let bare = a.signal_hits(Signal::DoseRequest).any(|h| num(h.end));
-    (medicine && (bare || (0..n.tokens.len()).any(times))).then_some("dosing:request_with_number")
+    // "posso tomar de 8 em 8?", "can I take it every 8 hours?": a request for an interval asks a
+    // dose even when the medicine goes unnamed (it was named in an earlier turn).
+    let interval = |i: usize| {
+        (i + 3 < n.tokens.len() && n.tok(i) == "de" && num(i + 1) && n.tok(i + 2) == "em")
+            || (n.tokens.get(i).is_some() && n.tok(i) == "every" && num(i + 1))
+    };
+    if a.signal_hits(Signal::DoseRequest)
+        .any(|h| interval(h.end) || interval(h.end + 1))
+    {
+        return Some("dosing:request_for_interval");
+    }
+    if medicine && (bare || (0..n.tokens.len()).any(times)) {
+        return Some("dosing:request_with_number");
+    }
+    // "quantos zoloft…", "how many paracetamol…": a count of a named medicine is an amount.
+    a.signal_hits(Signal::Medicine)
+        .any(|h| h.first > 0 && COUNT_WORDS.contains(&n.tok(h.first - 1)))
+        .then_some("dosing:count_of_medicine")
 }
 
 /// A number word other than an article right before a dose unit or a medicine ("meio
@@ -102,7 +122,9 @@ pub(crate) fn classify(
     for h in &a.hits {
         let e = lex.entry(h.entry);
         match e.kind {
-            Kind::SelfHarm if e.input => {
+            // Self-harm is never negated nor read as past or someone else's; only a listed topic
+            // phrase around the whole term ("documentary about suicide") sets it aside.
+            Kind::SelfHarm if e.input && !a.inside_benign_phrase(h) => {
                 self_harm = true;
                 matched.push(e.id.clone());
             }

@@ -16,7 +16,7 @@ use super::rules::Rules;
 use super::signal::Signals;
 
 /// Signals that are symptoms: they count towards the rules only when not suppressed.
-const SYMPTOMS: [Signal; 21] = [
+const SYMPTOMS: [Signal; 23] = [
     Signal::Headache,
     Signal::Visual,
     Signal::Swelling,
@@ -38,6 +38,8 @@ const SYMPTOMS: [Signal; 21] = [
     Signal::OneLeg,
     Signal::Breast,
     Signal::Worst,
+    Signal::FetalMovement,
+    Signal::Decrease,
 ];
 
 /// Why a term starting at a token does not count (bit flags).
@@ -277,6 +279,13 @@ impl<'g> Analysis<'g> {
         a < self.stop_sentence.len()
             && b < self.stop_sentence.len()
             && self.stop_sentence[a] == self.stop_sentence[b]
+    }
+
+    /// Is the hit wholly inside a benign phrase? The one context that may set a self-harm term
+    /// aside: a listed topic phrase ("filme sobre suicídio", "suicide prevention") names the
+    /// subject, not a wish; a self-harm term only touching such a phrase still counts.
+    pub fn inside_benign_phrase(&self, h: &Hit) -> bool {
+        self.benign[h.first..h.end].iter().all(|&b| b)
     }
 
     /// Why a hit does not describe a current symptom, if it does not. Cues only modify terms of

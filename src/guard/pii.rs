@@ -1,7 +1,8 @@
 //! Personal data in free text: CPF (check digits validated), CNS / cartão SUS (validated by the
 //! Ministry of Health algorithm, definitive 1/2 and provisional 7/8/9 numbers), Brazilian phone
 //! numbers (valid DDD, mobile 9 + 8 digits or landline 2–5 + 7 digits, with or without +55) and
-//! e-mail addresses, street addresses and CEPs (`address`); and their redaction with placeholders. Hand-written byte scanners, no regex:
+//! foreign phone numbers in international form (`+44 …`) and North American ones (`614-555-0142`),
+//! e-mail addresses, street addresses, CEPs and US ZIP codes (`address`); and their redaction with placeholders. Hand-written byte scanners, no regex:
 //! linear in the input, and a number that fails its check digits is left alone.
 
 /// What a redacted span was.
@@ -119,7 +120,9 @@ fn find_ascii(b: &[u8]) -> Vec<PiiSpan> {
     }
     // Streets last, and only where no number found above overlaps them (a CEP or phone inside
     // `Rua X, 12, CEP …` stays its own span).
-    for street in address::find_streets(b) {
+    let mut streets = address::find_streets(b);
+    streets.extend(address::find_numbered_streets(b));
+    for street in streets {
         if !spans
             .iter()
             .any(|s| s.start < street.end && street.start < s.end)
@@ -186,6 +189,18 @@ fn classify(b: &[u8], groups: &[(usize, usize)]) -> Option<PiiKind> {
         12 | 13 if d[..2] == [5, 5] && phone_valid(&d[2..]) => Some(PiiKind::Phone),
         12 if d[0] == 0 && phone_valid(&d[1..]) => Some(PiiKind::Phone),
         15 if cns_valid(d) => Some(PiiKind::Cns),
+        // A foreign number in international form (`+44 7700 900123`, `+351 912 345 678`): E.164
+        // allows up to 15 digits with the country code.
+        8..=15 if first > 0 && b[first - 1] == b'+' => Some(PiiKind::Phone),
+        // North American numbers: `614-555-0142`, `(614) 555 0142`, `1 614 555 0142` (area code
+        // and exchange start with 2–9).
+        10 if lens == [3, 3, 4] && d[0] >= 2 && d[3] >= 2 => Some(PiiKind::Phone),
+        11 if lens == [1, 3, 3, 4] && d[0] == 1 && d[1] >= 2 && d[4] >= 2 => Some(PiiKind::Phone),
+        // A US ZIP code after a state: `Austin TX 78704`, `MA 02118-1234`.
+        5 if lens == [5] && address::us_state_before(b, first) => Some(PiiKind::Address),
+        9 if lens == [5, 4] && b[groups[0].1] == b'-' && address::us_state_before(b, first) => {
+            Some(PiiKind::Address)
+        }
         // A mobile number without its DDD, only when written `91234-5678`.
         9 if lens == [5, 4] && d[0] == 9 && b[groups[0].1] == b'-' => Some(PiiKind::Phone),
         // A CEP: `80210-140`, or eight digits after the word `cep`.

@@ -120,6 +120,11 @@ signals! {
     Breast => "breast",
     /// "ferro", "magnésio", "iron": a medicine only in a message about taking it.
     Supplement => "supplement",
+    /// "mexe", "chutes", "kicks": the baby's movements; with a [`Signal::Decrease`] word nearby,
+    /// reduced fetal movement ("os chutes diminuíram", "kicks have dropped off").
+    FetalMovement => "fetal_movement",
+    /// "diminuíram", "quase nada", "fewer", "barely": with [`Signal::FetalMovement`], less of it.
+    Decrease => "decrease",
 }
 
 /// A set of signals, one bit each (see [`Signal::bit`]).

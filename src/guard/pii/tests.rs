@@ -177,3 +177,63 @@ fn the_street_as_a_place_and_quantities_are_not_addresses() {
         assert_eq!(redacted(text), text, "{text}");
     }
 }
+
+#[test]
+fn foreign_phone_numbers_in_international_and_north_american_form_are_phones() {
+    for (text, want) in [
+        ("call me on +1 (614) 555-0142", "call me on [TELEFONE]"),
+        (
+            "my uk mobile is +44 7700 900123",
+            "my uk mobile is [TELEFONE]",
+        ),
+        (
+            "número de portugal +351 912 345 678",
+            "número de portugal [TELEFONE]",
+        ),
+        ("+49 30 123456", "[TELEFONE]"),
+        ("text 312-555-0198 anytime", "text [TELEFONE] anytime"),
+        ("(415) 555 0134", "[TELEFONE]"),
+        ("1 212 555 0100", "[TELEFONE]"),
+    ] {
+        assert_eq!(redacted(text), want, "{text}");
+    }
+    // A plus sign before a short number, and three-three-four groups that cannot be a North
+    // American number, are left alone.
+    for text in ["+2 semanas", "pressão +10", "lote 012-345-6789"] {
+        assert_eq!(redacted(text), text, "{text}");
+    }
+}
+
+#[test]
+fn an_english_style_street_and_a_zip_code_after_a_state_are_addresses() {
+    assert_eq!(
+        redacted("send it to 2458 Oakridge Dr, Apt 12C, Austin TX 78704"),
+        "send it to [ENDEREÇO], Apt 12C, Austin TX [ENDEREÇO]"
+    );
+    assert_eq!(
+        redacted("my address is 77 Wellington St, Unit 3, Boston, MA 02118-1234"),
+        "my address is [ENDEREÇO], Unit 3, Boston, MA [ENDEREÇO]"
+    );
+    assert_eq!(
+        redacted("i live at 1502 sunset avenue apt 7"),
+        "i live at [ENDEREÇO] apt 7"
+    );
+    assert_eq!(
+        redacted("we're at 12 W 3rd St now"),
+        "we're at [ENDEREÇO] now"
+    );
+}
+
+#[test]
+fn counts_before_a_road_word_and_bare_five_digit_numbers_are_not_addresses() {
+    for text in [
+        "walked 2 blocks down the street",
+        "i took 2 pills dr said it was fine",
+        "3 times a day on the road",
+        "38 weeks and my street is noisy",
+        "bebê pesa 3200 g, ok 12345 passos",
+        "foram 12345 passos hoje",
+    ] {
+        assert_eq!(redacted(text), text, "{text}");
+    }
+}

@@ -51,13 +51,19 @@ fn the_development_set_meets_the_targets_of_issue_13() {
     // signs in everyday words): red_flag 176/176, self_harm 41/41, dosing 43/43, pii 16/16,
     // benign kept 127/129. With batch5 (the second pass, 287 messages), before → after its
     // lexicon change: red_flag 289/330 → 330/330, self_harm 57/63 → 63/63, dosing 66/67 → 67/67,
-    // pii 16/16, benign kept 203/216 → 212/216 (false escalation 6.0 % → 1.9 %).
+    // pii 16/16, benign kept 203/216 → 212/216 (false escalation 6.0 % → 1.9 %). With batch7
+    // (the fourth pass, 200 messages), on all of dev/ before → after: red_flag 406/441 → 441/441,
+    // self_harm 145/188 → 188/188, dosing 133/146 → 146/146, pii 18/24 → 24/24, benign kept
+    // 283/301 → 295/301 (false escalation 6.0 % → 2.0 %); with its 48 probes (b7-201–248, written
+    // after the first change) and the rest of batch7: red_flag 505/505, self_harm 236/236, dosing
+    // 160/160, benign kept 327/335 (2.4 %: two third parties' past suicidal thoughts, b7-327 and
+    // b7-328, escalate by policy, so the false-escalation gate is 2.5 %, under issue #13's 3 %).
     let targets = Targets {
         red_flag_recall: 1.0,
         self_harm_recall: 1.0,
         dosing_recall: 1.0,
         pii_recall: 1.0,
-        max_false_escalation: 0.02,
+        max_false_escalation: 0.025,
     };
     assert_targets("development", &report, &targets);
 }
@@ -76,12 +82,14 @@ fn the_held_out_set_stays_above_the_floors_measured_when_it_was_frozen() {
     // 20/30 = 0.667, medication_dosing 31/33 = 0.939, pii 17/17, benign escalated 5/77 = 6.5 %.
     // After the third pass (dev/batch6.jsonl): red_flag 85/95, self_harm 24/30 = 0.800,
     // medication_dosing 32/33 = 0.970, pii 17/17, benign escalated 5/77.
+    // After the fourth pass (dev/batch7.jsonl): red_flag 86/95 = 0.905, self_harm 26/30 = 0.867,
+    // medication_dosing 33/33, pii 17/17, benign escalated 4/77 = 5.2 %.
     let targets = Targets {
-        red_flag_recall: 0.89,
-        self_harm_recall: 0.79,
-        dosing_recall: 0.96,
+        red_flag_recall: 0.9,
+        self_harm_recall: 0.86,
+        dosing_recall: 1.0,
         pii_recall: 1.0,
-        max_false_escalation: 0.065,
+        max_false_escalation: 0.052,
     };
     assert_targets("held-out", &report, &targets);
 }
@@ -99,12 +107,14 @@ fn the_second_held_out_set_stays_above_its_floors() {
     // 20/31 = 0.645, medication_dosing 23/40 = 0.575, pii 22/22, benign escalated 4/88 = 4.5 %.
     // After the third pass: red_flag 90/95 = 0.947, self_harm 22/31 = 0.710, medication_dosing
     // 34/40 = 0.850, pii 22/22, benign escalated 4/88.
+    // After the fourth pass: red_flag 92/95 = 0.968, self_harm 26/31 = 0.839, medication_dosing
+    // 37/40 = 0.925, pii 22/22, benign escalated 2/88 = 2.3 %.
     let targets = Targets {
-        red_flag_recall: 0.94,
-        self_harm_recall: 0.7,
-        dosing_recall: 0.84,
+        red_flag_recall: 0.96,
+        self_harm_recall: 0.83,
+        dosing_recall: 0.92,
         pii_recall: 1.0,
-        max_false_escalation: 0.046,
+        max_false_escalation: 0.023,
     };
     assert_targets("held-out 2", &report, &targets);
 }
@@ -121,10 +131,12 @@ fn the_third_held_out_set_stays_above_its_floors() {
     // After the third pass (whose author was told the kinds of miss found here, never the
     // text): red_flag 84/106 = 0.792, self_harm 32/42 = 0.762, medication_dosing 38/57 = 0.667,
     // pii 21/21, benign escalated 9/100.
+    // After the fourth pass: red_flag 86/106 = 0.811, self_harm 36/42 = 0.857, medication_dosing
+    // 42/57 = 0.737, pii 21/21, benign escalated 9/100.
     let targets = Targets {
-        red_flag_recall: 0.79,
-        self_harm_recall: 0.76,
-        dosing_recall: 0.66,
+        red_flag_recall: 0.81,
+        self_harm_recall: 0.85,
+        dosing_recall: 0.73,
         pii_recall: 1.0,
         max_false_escalation: 0.09,
     };
@@ -142,10 +154,12 @@ fn the_fourth_held_out_set_stays_above_its_floors() {
     // After the third pass (this part unread by its author, nothing of it described to them):
     // red_flag 62/71 = 0.873, self_harm 15/30 = 0.500, medication_dosing 33/41 = 0.805, pii
     // 15/15, benign escalated 2/70 = 2.9 %.
+    // After the fourth pass (this part still unread and undescribed): red_flag 65/71 = 0.915,
+    // self_harm 20/30 = 0.667, medication_dosing 35/41 = 0.854, pii 15/15, benign escalated 2/70.
     let targets = Targets {
-        red_flag_recall: 0.87,
-        self_harm_recall: 0.49,
-        dosing_recall: 0.8,
+        red_flag_recall: 0.91,
+        self_harm_recall: 0.66,
+        dosing_recall: 0.85,
         pii_recall: 1.0,
         max_false_escalation: 0.029,
     };
@@ -160,12 +174,15 @@ fn the_fifth_held_out_set_stays_above_its_floors() {
     // triage classifier's retraining; the lexicons unchanged since the third pass. Measured when
     // frozen: red_flag 71/90 = 0.789, self_harm 21/40 = 0.525, medication_dosing 35/40 = 0.875,
     // pii 15/16 = 0.938 (a US street address), benign escalated 4/115 = 3.5 %.
+    // After the fourth pass, whose author was told the kinds of miss found here (never the text),
+    // so these figures are optimistic: red_flag 84/90 = 0.933, self_harm 37/40 = 0.925,
+    // medication_dosing 40/40, pii 16/16, benign escalated 0/115.
     let targets = Targets {
-        red_flag_recall: 0.78,
-        self_harm_recall: 0.52,
-        dosing_recall: 0.87,
-        pii_recall: 0.93,
-        max_false_escalation: 0.035,
+        red_flag_recall: 0.93,
+        self_harm_recall: 0.92,
+        dosing_recall: 1.0,
+        pii_recall: 1.0,
+        max_false_escalation: 0.0,
     };
     assert_targets("held-out 5", &report, &targets);
 }
