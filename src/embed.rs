@@ -7,10 +7,11 @@
 //!
 //! [`Embedder::embed`] runs our own forward of the same model ([`fast`], the `powerbirth-bert`
 //! crate: packed weights, AVX2, each sentence at its own length, both cores), which computes what
-//! candle's `BertModel` computes to within 1e-5 and several times faster; candle's model stays
-//! for training (it gives gradients), [`Embedder::tokens`] and [`Embedder::candle_forward`], built
-//! from the same weights when first asked for. A model the fast forward does not cover (another
-//! activation, other sizes, other tensor names) runs on candle throughout.
+//! candle's `BertModel` computes to within 1e-5, 2.3–2.8 times faster on 2 cores
+//! (docs/performance.md); candle's model stays for training (it gives gradients),
+//! [`Embedder::tokens`] and [`Embedder::candle_forward`], built from the same weights when first
+//! asked for. A model the fast forward does not cover (another activation, other sizes, other
+//! tensor names) runs on candle throughout.
 //!
 //! [`Embedder::load`] reads the model folder once (about 90 MB); the [`Embedder`] is an `Arc`
 //! inside, so clones share one copy. [`Embedder::embed`] is pure CPU work (milliseconds per
