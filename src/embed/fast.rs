@@ -162,6 +162,21 @@ mod tests {
         }
     }
 
+    /// Each row's sums run in the same order whatever the rows around it, and attention stays
+    /// within a sentence: a sentence embeds to the same bits alone and in any batch (candle's
+    /// padded batches do not).
+    #[test]
+    fn a_sentence_embeds_to_the_same_bits_alone_and_in_a_batch() {
+        let embedder =
+            Embedder::load(&model_dir()).expect("models/base/all-minilm-l6-v2 (make models)");
+        let owned = sentences();
+        let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let batch = embedder.embed(&texts).expect("batch");
+        for (t, b) in texts.iter().zip(&batch) {
+            assert_eq!(&embedder.embed(&[t]).expect("alone")[0], b, "{t}");
+        }
+    }
+
     #[test]
     fn the_fast_forward_embeds_as_candles_bert_does() {
         assert_same(
