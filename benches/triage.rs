@@ -5,6 +5,8 @@
 //! forward pass on a blocking thread, an answer per turn). The head's weights do not change its
 //! cost (four dot products), so a zero head is used and no trained version is needed; a version
 //! with fine-tuned layers (`head.freeze`) runs the same encoder, so it costs the same.
+//! Each case runs twice: on the serving forward (`[fast]`, `Embedder::embed`) and on candle's
+//! `BertModel` (`[candle]`, `Embedder::candle_forward`, what served before), same weights.
 //! Needs `make models`.
 //! `cargo bench --bench triage -- --warm-up-time 1 --measurement-time 3`
 //! (`TRIAGE_BENCH_UNPINNED=1`: candle works its thread count out per product, as before `threads`).
@@ -36,32 +38,50 @@ fn bench(c: &mut Criterion) {
         unsafe { powerbirth::threads::pin_candle_threads() };
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/base/all-minilm-l6-v2");
-    let embedder = Embedder::load(&dir).expect("models/base/all-minilm-l6-v2 (make models)");
+    let fast = Embedder::load(&dir).expect("models/base/all-minilm-l6-v2 (make models)");
+    let candle = fast.candle_forward().expect("candle's model");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    cases(c, &rt, "fast", fast);
+    cases(c, &rt, "candle", candle);
+}
+
+/// The five cases on one forward.
+fn cases(c: &mut Criterion, rt: &tokio::runtime::Runtime, path: &str, embedder: Embedder) {
     let head = Head {
         weights: vec![0.0; 4 * 384],
         bias: vec![0.0; 4],
         classes: 4,
         dim: 384,
     };
-    c.bench_function("triage one turn (embed + head)", |b| {
+    c.bench_function(&format!("triage one turn (embed + head) [{path}]"), |b| {
         b.iter(|| {
             let x = embedder.embed(&[black_box(TURN)]).expect("embed");
             black_box(head.proba(&x[0]))
         })
     });
-    c.bench_function("triage one short turn (embed + head)", |b| {
-        b.iter(|| {
-            let x = embedder.embed(&[black_box(SHORT)]).expect("embed");
-            black_box(head.proba(&x[0]))
-        })
-    });
+    c.bench_function(
+        &format!("triage one short turn (embed + head) [{path}]"),
+        |b| {
+            b.iter(|| {
+                let x = embedder.embed(&[black_box(SHORT)]).expect("embed");
+                black_box(head.proba(&x[0]))
+            })
+        },
+    );
     let turns = [TURN; 8];
-    c.bench_function("triage 8 concurrent turns in one batch", |b| {
-        b.iter(|| {
-            let xs = embedder.embed(black_box(&turns)).expect("embed");
-            black_box(xs.iter().map(|x| head.proba(x)).collect::<Vec<_>>())
-        })
-    });
+    c.bench_function(
+        &format!("triage 8 concurrent turns in one batch [{path}]"),
+        |b| {
+            b.iter(|| {
+                let xs = embedder.embed(black_box(&turns)).expect("embed");
+                black_box(xs.iter().map(|x| head.proba(x)).collect::<Vec<_>>())
+            })
+        },
+    );
 
     // What the server runs: eight turns sent at once to the batcher, each awaiting its answer.
     let file = TriageFile {
@@ -75,26 +95,27 @@ fn bench(c: &mut Criterion) {
         trained_layers: 0,
     };
     let model = TriageModel::from_parts(file, head, embedder);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
     let batcher = Arc::new(rt.block_on(async { BatchedTriage::spawn(model) }));
-    c.bench_function("triage 8 concurrent turns through the batcher", |b| {
-        b.iter(|| {
-            rt.block_on(futures_util::future::join_all((0..8).map(|_| {
-                let batcher = batcher.clone();
-                async move { batcher.proba(black_box(TURN)).await.expect("answered") }
-            })))
-        })
-    });
-    c.bench_function("triage one turn through the batcher", |b| {
-        b.iter(|| {
-            rt.block_on(batcher.proba(black_box(TURN)))
-                .expect("answered")
-        })
-    });
+    c.bench_function(
+        &format!("triage 8 concurrent turns through the batcher [{path}]"),
+        |b| {
+            b.iter(|| {
+                rt.block_on(futures_util::future::join_all((0..8).map(|_| {
+                    let batcher = batcher.clone();
+                    async move { batcher.proba(black_box(TURN)).await.expect("answered") }
+                })))
+            })
+        },
+    );
+    c.bench_function(
+        &format!("triage one turn through the batcher [{path}]"),
+        |b| {
+            b.iter(|| {
+                rt.block_on(batcher.proba(black_box(TURN)))
+                    .expect("answered")
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench);
