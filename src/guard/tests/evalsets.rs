@@ -13,6 +13,8 @@
 //!   lexicon pass (the "new batch written after the change").
 //! - `heldout5/`: written on 2026-12-07 after the triage classifier's retraining (the new batch
 //!   for the second opinion); the lexicons have not changed since it was measured.
+//! - `heldout6/`: written on 2026-12-07 from a brief alone while the fourth lexicon pass was made
+//!   (nothing of it read or described to that pass's author): the new batch for that pass.
 //! - `output/`: model answers with and without a dose, checked whole and streamed in deltas of
 //!   3 to 7 characters as the streaming path receives them.
 
@@ -188,6 +190,26 @@ fn the_fifth_held_out_set_stays_above_its_floors() {
 }
 
 #[test]
+fn the_sixth_held_out_set_stays_above_its_floors() {
+    let report = input_report("heldout6");
+    assert!(report.cases >= 300, "{} messages", report.cases);
+    // Written on 2026-12-07 from a brief alone, frozen while the fourth lexicon pass was made from
+    // `dev/` (its author never read it, nothing of it was described): issue #13's "new batch
+    // written after the change". Before the fourth pass: red_flag 66/90 = 0.733, self_harm
+    // 16/41 = 0.390, medication_dosing 33/42 = 0.786, pii 16/19 = 0.842, benign escalated
+    // 6/115 = 5.2 %. After it: red_flag 74/90 = 0.822, self_harm 23/41 = 0.561,
+    // medication_dosing 38/42 = 0.905, pii 19/19, benign escalated 5/115 = 4.3 %.
+    let targets = Targets {
+        red_flag_recall: 0.82,
+        self_harm_recall: 0.56,
+        dosing_recall: 0.9,
+        pii_recall: 1.0,
+        max_false_escalation: 0.044,
+    };
+    assert_targets("held-out 6", &report, &targets);
+}
+
+#[test]
 fn the_output_guard_stops_doses_whole_and_streamed_and_lets_other_answers_through() {
     let report = output_report();
     println!("{report}");
@@ -269,12 +291,13 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Every held-out text, input messages and model answers, with its id.
 fn held_out_texts() -> Vec<(String, String)> {
-    let mut texts: Vec<(String, String)> =
-        ["heldout", "heldout2", "heldout3", "heldout4", "heldout5"]
-            .into_iter()
-            .flat_map(|part| eval::load_cases(&evalset(part)).unwrap())
-            .map(|c| (c.id, c.text))
-            .collect();
+    let mut texts: Vec<(String, String)> = [
+        "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6",
+    ]
+    .into_iter()
+    .flat_map(|part| eval::load_cases(&evalset(part)).unwrap())
+    .map(|c| (c.id, c.text))
+    .collect();
     texts.extend(
         eval::load_output_cases(&evalset("output"))
             .unwrap()
