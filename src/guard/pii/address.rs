@@ -91,20 +91,34 @@ fn skip_gap(b: &[u8], mut i: usize) -> usize {
 
 /// Street addresses in `b` (ASCII-folded bytes), in order.
 pub(super) fn find_streets(b: &[u8]) -> Vec<PiiSpan> {
+    scan(b, is_word_byte, |s, e| {
+        let word = &b[s..e];
+        let bare = word.strip_suffix(b".").unwrap_or(word);
+        if lower_eq(word, STREETS) || lower_eq(bare, STREETS) {
+            house_number_after(b, e)
+        } else {
+            None
+        }
+    })
+}
+
+/// The addresses of `b` found word by word: at each word start whose first byte passes
+/// `starts`, `matched(start, end)` of that word gives the end of an address beginning there, if
+/// one does; the scan goes on after it.
+fn scan(
+    b: &[u8],
+    starts: fn(u8) -> bool,
+    matched: impl Fn(usize, usize) -> Option<usize>,
+) -> Vec<PiiSpan> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        let at_word = is_word_byte(b[i]) && (i == 0 || !is_word_byte(b[i - 1]));
-        if !at_word {
+        if !starts(b[i]) || (i > 0 && is_word_byte(b[i - 1])) {
             i += 1;
             continue;
         }
         let (s, e) = word_at(b, i);
-        let word = &b[s..e];
-        let bare = word.strip_suffix(b".").unwrap_or(word);
-        if (lower_eq(word, STREETS) || lower_eq(bare, STREETS))
-            && let Some(end) = house_number_after(b, e)
-        {
+        if let Some(end) = matched(s, e) {
             out.push(PiiSpan {
                 start: s,
                 end,
@@ -205,31 +219,18 @@ fn street_name_word(word: &[u8]) -> bool {
 /// English-style street addresses in `b`: a house number of one to six digits at a word start,
 /// one to four name words separated by single spaces, then a street-type word.
 pub(super) fn find_numbered_streets(b: &[u8]) -> Vec<PiiSpan> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let at_number = b[i].is_ascii_digit() && (i == 0 || !is_word_byte(b[i - 1]));
-        if !at_number {
-            i += 1;
-            continue;
-        }
-        let (s, e) = word_at(b, i);
-        let number = b[s..e].strip_suffix(b".").unwrap_or(&b[s..e]);
-        if number.len() <= 6
-            && number.iter().all(u8::is_ascii_digit)
-            && let Some(end) = street_type_after(b, s + number.len())
-        {
-            out.push(PiiSpan {
-                start: s,
-                end,
-                kind: PiiKind::Address,
-            });
-            i = end;
-            continue;
-        }
-        i = e.max(i + 1);
-    }
-    out
+    scan(
+        b,
+        |c| c.is_ascii_digit(),
+        |s, e| {
+            let number = b[s..e].strip_suffix(b".").unwrap_or(&b[s..e]);
+            if number.len() <= 6 && number.iter().all(u8::is_ascii_digit) {
+                street_type_after(b, s + number.len())
+            } else {
+                None
+            }
+        },
+    )
 }
 
 /// The end of `name words… street-type` right after a house number ending at `from`.
