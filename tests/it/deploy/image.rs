@@ -97,6 +97,43 @@ fn the_build_context_holds_every_path_the_dockerfile_copies() {
     }
 }
 
+/// The builder compiles the workspace: every crate the root manifest depends on by path (the
+/// SIMD kernels, the encoder, the vendored candle subset) must be in the builder stage, or
+/// `cargo build --locked` fails inside `docker build` only.
+#[test]
+fn the_builder_stage_copies_every_path_dependency() {
+    let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let builder = dockerfile
+        .split(" AS builder")
+        .nth(1)
+        .expect("a builder stage")
+        .split("\nFROM ")
+        .next()
+        .unwrap();
+    let copied: Vec<&str> = builder
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(repo().join("Cargo.toml")).unwrap()).unwrap();
+    let mut paths = Vec::new();
+    for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
+        if let Some(deps) = manifest.get(table).and_then(|d| d.as_table()) {
+            paths.extend(deps.values().filter_map(|d| d.get("path")?.as_str()));
+        }
+    }
+    assert!(paths.len() >= 3, "the path dependencies were read: {paths:?}");
+    for path in paths {
+        assert!(
+            copied
+                .iter()
+                .any(|c| path.starts_with(c.trim_end_matches('/'))),
+            "the builder stage does not copy {path} ({copied:?})"
+        );
+    }
+}
+
 /// The `RUN` of the Dockerfile's model stage, with its continuation lines joined.
 fn model_stage_run() -> String {
     let dockerfile = std::fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
