@@ -16,7 +16,7 @@ use super::rules::Rules;
 use super::signal::Signals;
 
 /// Signals that are symptoms: they count towards the rules only when not suppressed.
-const SYMPTOMS: [Signal; 27] = [
+const SYMPTOMS: [Signal; 29] = [
     Signal::Headache,
     Signal::Visual,
     Signal::Swelling,
@@ -44,6 +44,8 @@ const SYMPTOMS: [Signal; 27] = [
     Signal::Chest,
     Signal::Radiating,
     Signal::Wasting,
+    Signal::Shaking,
+    Signal::SeizureSign,
 ];
 
 /// Why a term starting at a token does not count (bit flags).
@@ -158,10 +160,11 @@ impl<'g> Analysis<'g> {
         }
         self.ages = numbers::gestational_ages(&self.norm, &self.marks);
         let mut pregnancy = vec![false; n];
-        // "na gravidez dela", "in her pregnancy": someone else's (past) pregnancy, not hers now.
+        // "na gravidez dela", "in her pregnancy", "when she was pregnant": someone else's past
+        // pregnancy, not a pregnant relative now.
         let theirs = |h: &&Hit| {
             (h.end < n && self.norm.tok(h.end) == "dela")
-                || (h.first > 0 && self.norm.tok(h.first - 1) == "her")
+                || (h.first > 0 && matches!(self.norm.tok(h.first - 1), "her" | "was" | "estava"))
         };
         let pregnancy_at = self
             .signal_hits(Signal::Pregnancy)

@@ -203,7 +203,7 @@ impl Rules {
         }
         self.blood_pressure(a, live, fired);
         self.fever(a, live, fired);
-        if live & Signal::Contraction.bit() != 0
+        if occasional_aside(a).any(|_| true)
             && ages.iter().any(|(w, _)| *w < self.preterm_before_week)
         {
             fired.push("rule:preterm_contractions".into());
@@ -241,12 +241,7 @@ impl Rules {
         let Some(max) = self.contraction_interval_minutes else {
             return false;
         };
-        let contractions: Vec<usize> = a
-            .live_symptom_hits()
-            .iter()
-            .filter(|(s, _)| *s == Signal::Contraction)
-            .map(|&(_, t)| t)
-            .collect();
+        let contractions: Vec<usize> = occasional_aside(a).collect();
         if contractions.is_empty() {
             return false;
         }
@@ -384,4 +379,18 @@ fn raw_near_each_other(a: &Analysis, all: Signals, any: Signals, w: usize) -> bo
             });
         near & all == all && (any == 0 || near & any != 0)
     })
+}
+
+/// First tokens of the contraction hits that count and are not said to come seldom ("a barriga
+/// endurece uma vez por semana", "tightening maybe once a day"): those are no labour.
+fn occasional_aside<'a>(a: &'a Analysis) -> impl Iterator<Item = usize> + 'a {
+    let seldom: Vec<u32> = a
+        .signal_hits(Signal::Occasional)
+        .map(|h| a.sentence_of(h.first))
+        .collect();
+    a.live_symptom_hits()
+        .iter()
+        .filter(|(s, _)| *s == Signal::Contraction)
+        .map(|&(_, t)| t)
+        .filter(move |&t| !seldom.contains(&a.sentence_of(t)))
 }

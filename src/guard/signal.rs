@@ -150,6 +150,13 @@ signals! {
     WholeAmount => "whole_amount",
     /// "eu morro", "will i die", "kill me".
     Death => "death",
+    /// "tremendo", "se sacudindo", "jerking": with a [`Signal::SeizureSign`], a seizure described
+    /// by a witness.
+    Shaking => "shaking",
+    /// "durinha", "olho virado", "espumando", "stiff", "foaming", "confused".
+    SeizureSign => "seizure_sign",
+    /// "uma vez por semana", "every few days": contractions this seldom are no preterm labour.
+    Occasional => "occasional",
 }
 
 /// A set of signals, one bit each (see [`Signal::bit`]).
