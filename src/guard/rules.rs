@@ -14,6 +14,22 @@ use super::lexicon::{Signal, line_of, read_toml};
 use super::numbers;
 use super::signal::Signals;
 
+/// Signals that count for self-harm only when nothing qualifies them: "já decidi," but not "já
+/// decidi o nome"; "não aguento mais." but not "não aguento mais esperar"; "eu morro?" but not
+/// "eu morro de culpa".
+const BARE: [Signal; 3] = [Signal::Despair, Signal::Decided, Signal::Death];
+
+/// Words that may follow a bare signal: a conjunction starts the next thought.
+const CONJUNCTIONS: [&str; 4] = ["e", "and", "so", "entao"];
+
+/// Does the term ending before token `end` stand bare (at a stop, a comma, the end or a
+/// conjunction)?
+fn bare(a: &Analysis, end: usize) -> bool {
+    end >= a.token_count()
+        || a.norm.tokens[end].kind != super::normalize::TokKind::Word
+        || CONJUNCTIONS.contains(&a.norm.tok(end))
+}
+
 /// Words after a number that make it a count or a duration, not a temperature.
 const NOT_TEMPERATURE: [&str; 18] = [
     "dia", "dias", "hora", "horas", "h", "min", "minutos", "ano", "anos", "vez", "vezes", "day",
@@ -219,7 +235,9 @@ impl Rules {
     pub(crate) fn self_harm(&self, a: &Analysis, fired: &mut Vec<String>) {
         let mut present: Signals = 0;
         for h in &a.hits {
-            if let super::lexicon::Kind::Signal(s) = a.lex.entry(h.entry).kind {
+            if let super::lexicon::Kind::Signal(s) = a.lex.entry(h.entry).kind
+                && (!BARE.contains(&s) || bare(a, h.end))
+            {
                 present |= s.bit();
             }
         }
