@@ -62,9 +62,9 @@ fn the_development_set_meets_the_targets_of_issue_13() {
     // b7-328, escalate by policy, so the false-escalation gate is 2.5 %, under issue #13's 3 %).
     // With batch8 (the fifth pass), on all of dev/ before → after its first round: red_flag
     // 539/601 → 602/602, self_harm 245/290 → 290/290, dosing 167/176 → 176/176, pii 24/24,
-    // benign kept 493/515 → 505/514 (4.3 % → 1.8 %; b2-018 relabelled red_flag); with its two
-    // rounds of probes (b8-347–485, each measured before its own terms, figures in the file):
-    // red_flag 647/647, self_harm 315/315, dosing 183/183, pii 24/24, benign kept 566/576
+    // benign kept 493/515 → 505/514 (4.3 % → 1.8 %; b2-018 relabelled red_flag); with its
+    // three rounds of probes (b8-347–540, each measured before its own terms, figures in the
+    // file): red_flag 667/667, self_harm 327/327, dosing 186/186, pii 24/24, benign kept 586/596
     // (1.7 %; b8-245 and b8-480 escalate by the self-harm policy).
     let targets = Targets {
         red_flag_recall: 1.0,
