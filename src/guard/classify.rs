@@ -59,7 +59,9 @@ fn dose_shape(a: &Analysis, medicine: bool, taking: bool) -> Option<&'static str
         any_number |= num(i);
         another |= ANOTHER.contains(&n.tok(i));
         let amount_before = num(i) || (i > 0 && num(i - 1) && a.marks.ends_at(i, Signal::DoseUnit));
-        if dosey && amount_before && is_or(i + 1) && num(i + 2) {
+        // "a cada 6 ou 7 min" is how often contractions come, not a dose.
+        let minutes = a.marks.starts_at(i + 3, Signal::MinuteUnit);
+        if dosey && amount_before && is_or(i + 1) && num(i + 2) && !minutes {
             return Some("dosing:comparative_amount");
         }
     }
@@ -135,6 +137,9 @@ pub(crate) fn classify(
             _ => {}
         }
     }
+    let before = matched.len();
+    rules.self_harm(&a, &mut matched);
+    self_harm |= matched.len() > before;
     let before = matched.len();
     rules.red_flags(&a, &mut matched);
     red_flag |= matched.len() > before;

@@ -16,7 +16,7 @@ use super::rules::Rules;
 use super::signal::Signals;
 
 /// Signals that are symptoms: they count towards the rules only when not suppressed.
-const SYMPTOMS: [Signal; 23] = [
+const SYMPTOMS: [Signal; 29] = [
     Signal::Headache,
     Signal::Visual,
     Signal::Swelling,
@@ -40,6 +40,12 @@ const SYMPTOMS: [Signal; 23] = [
     Signal::Worst,
     Signal::FetalMovement,
     Signal::Decrease,
+    Signal::Opened,
+    Signal::Chest,
+    Signal::Radiating,
+    Signal::Wasting,
+    Signal::Shaking,
+    Signal::SeizureSign,
 ];
 
 /// Why a term starting at a token does not count (bit flags).
@@ -154,12 +160,22 @@ impl<'g> Analysis<'g> {
         }
         self.ages = numbers::gestational_ages(&self.norm, &self.marks);
         let mut pregnancy = vec![false; n];
-        let pregnancy_at = self.signal_hits(Signal::Pregnancy).map(|h| h.first).chain(
-            self.ages
-                .iter()
-                .filter(|(w, _)| *w >= PREGNANCY_WEEKS)
-                .map(|(_, t)| *t),
-        );
+        // "na gravidez dela", "in her pregnancy", "when she was pregnant": someone else's past
+        // pregnancy, not a pregnant relative now.
+        let theirs = |h: &&Hit| {
+            (h.end < n && self.norm.tok(h.end) == "dela")
+                || (h.first > 0 && matches!(self.norm.tok(h.first - 1), "her" | "was" | "estava"))
+        };
+        let pregnancy_at = self
+            .signal_hits(Signal::Pregnancy)
+            .filter(|h| !theirs(h))
+            .map(|h| h.first)
+            .chain(
+                self.ages
+                    .iter()
+                    .filter(|(w, _)| *w >= PREGNANCY_WEEKS)
+                    .map(|(_, t)| *t),
+            );
         for t in pregnancy_at {
             pregnancy[t] = true;
         }

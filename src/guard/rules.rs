@@ -14,6 +14,22 @@ use super::lexicon::{Signal, line_of, read_toml};
 use super::numbers;
 use super::signal::Signals;
 
+/// Signals that count for self-harm only when nothing qualifies them: "já decidi," but not "já
+/// decidi o nome"; "não aguento mais." but not "não aguento mais esperar"; "eu morro?" but not
+/// "eu morro de culpa".
+const BARE: [Signal; 3] = [Signal::Despair, Signal::Decided, Signal::Death];
+
+/// Words that may follow a bare signal: a conjunction starts the next thought.
+const CONJUNCTIONS: [&str; 4] = ["e", "and", "so", "entao"];
+
+/// Does the term ending before token `end` stand bare (at a stop, a comma, the end or a
+/// conjunction)?
+fn bare(a: &Analysis, end: usize) -> bool {
+    end >= a.token_count()
+        || a.norm.tokens[end].kind != super::normalize::TokKind::Word
+        || CONJUNCTIONS.contains(&a.norm.tok(end))
+}
+
 /// Words after a number that make it a count or a duration, not a temperature.
 const NOT_TEMPERATURE: [&str; 18] = [
     "dia", "dias", "hora", "horas", "h", "min", "minutos", "ano", "anos", "vez", "vezes", "day",
@@ -33,6 +49,10 @@ pub struct Rules {
     bp: BloodPressureRule,
     fever: FeverRule,
     preterm_before_week: f64,
+    /// Contractions this many minutes apart or closer are labour (fifth pass).
+    contraction_interval_minutes: Option<f64>,
+    /// Signals that together are self-harm, whatever their context (never negated).
+    self_harm: Vec<Cooccurrence>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +91,16 @@ struct RawRules {
     blood_pressure: RawBloodPressure,
     fever: FeverRule,
     preterm_contractions: RawPreterm,
+    #[serde(default)]
+    regular_contractions: Option<RawRegularContractions>,
+    #[serde(default)]
+    self_harm_cooccurrence: Vec<RawCooccurrence>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegularContractions {
+    max_minutes_apart: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,24 +152,29 @@ impl Rules {
             }
             Ok(bits)
         };
-        let mut cooccurrence = Vec::new();
-        for c in raw.cooccurrence {
-            let line = Some(line_of(&text, c.id.span().start));
-            if c.all.is_empty() {
-                return Err(GuardLoadError::new(
-                    path,
-                    line,
-                    "a co-occurrence needs `all`",
-                ));
+        let combine = |raw: Vec<RawCooccurrence>, prefix: &str| {
+            let mut out = Vec::new();
+            for c in raw {
+                let line = Some(line_of(&text, c.id.span().start));
+                if c.all.is_empty() {
+                    return Err(GuardLoadError::new(
+                        path,
+                        line,
+                        "a co-occurrence needs `all`",
+                    ));
+                }
+                out.push(Cooccurrence {
+                    all: signals(&c.all, line)?,
+                    any: signals(&c.any, line)?,
+                    within: c.within,
+                    from_week: c.from_week,
+                    id: format!("{prefix}:{}", c.id.into_inner()),
+                });
             }
-            cooccurrence.push(Cooccurrence {
-                all: signals(&c.all, line)?,
-                any: signals(&c.any, line)?,
-                within: c.within,
-                from_week: c.from_week,
-                id: format!("rule:{}", c.id.into_inner()),
-            });
-        }
+            Ok(out)
+        };
+        let cooccurrence = combine(raw.cooccurrence, "rule")?;
+        let self_harm = combine(raw.self_harm_cooccurrence, "self_harm_rule")?;
         let b = raw.blood_pressure;
         let bp = BloodPressureRule {
             severe_systolic: b.severe_systolic,
@@ -163,6 +198,8 @@ impl Rules {
             bp,
             fever: raw.fever,
             preterm_before_week: raw.preterm_contractions.before_week,
+            contraction_interval_minutes: raw.regular_contractions.map(|r| r.max_minutes_apart),
+            self_harm,
         })
     }
 
@@ -182,11 +219,56 @@ impl Rules {
         }
         self.blood_pressure(a, live, fired);
         self.fever(a, live, fired);
-        if live & Signal::Contraction.bit() != 0
+        if occasional_aside(a).any(|_| true)
             && ages.iter().any(|(w, _)| *w < self.preterm_before_week)
         {
             fired.push("rule:preterm_contractions".into());
         }
+        if self.regular_contractions(a) {
+            fired.push("rule:regular_contractions".into());
+        }
+    }
+
+    /// Pushes the id of every self-harm combination present in `a`: its signals count wherever
+    /// they stand, like self-harm terms ("não aguento mais" + "já decidi"; "fico imaginando" +
+    /// "derrubar ele da escada").
+    pub(crate) fn self_harm(&self, a: &Analysis, fired: &mut Vec<String>) {
+        let mut present: Signals = 0;
+        for h in &a.hits {
+            if let super::lexicon::Kind::Signal(s) = a.lex.entry(h.entry).kind
+                && (!BARE.contains(&s) || bare(a, h.end))
+            {
+                present |= s.bit();
+            }
+        }
+        for c in &self.self_harm {
+            if present & c.all == c.all
+                && (c.any == 0 || present & c.any != 0)
+                && c.within
+                    .is_none_or(|w| raw_near_each_other(a, c.all, c.any, w))
+            {
+                fired.push(c.id.clone());
+            }
+        }
+    }
+
+    /// Contractions with an interval of a few minutes in their sentence ("a barriga fica dura
+    /// feito pedra a cada 6 ou 7 min", "tightening every 4 minutes"): labour, whatever the week.
+    /// A number counts when "min"/"minutos"/"minutes" follows it and it is no question or past.
+    fn regular_contractions(&self, a: &Analysis) -> bool {
+        let Some(max) = self.contraction_interval_minutes else {
+            return false;
+        };
+        let contractions: Vec<usize> = occasional_aside(a).collect();
+        if contractions.is_empty() {
+            return false;
+        }
+        (0..a.token_count()).any(|i| {
+            a.norm.number(i).is_some_and(|v| v > 0.0 && v <= max)
+                && a.marks.starts_at(i + 1, Signal::MinuteUnit)
+                && !a.number_suppressed(i)
+                && contractions.iter().any(|&c| a.same_sentence(c, i))
+        })
     }
 
     fn blood_pressure(&self, a: &Analysis, live: Signals, fired: &mut Vec<String>) {
@@ -295,4 +377,38 @@ fn near_each_other(a: &Analysis, all: Signals, any: Signals, w: usize) -> bool {
             let near = (from..=to).fold(0, |bits, t| bits | a.live_at(t));
             near & all == all && (any == 0 || near & any != 0)
         })
+}
+
+/// As [`near_each_other`], over every hit of the signals, whatever its context.
+fn raw_near_each_other(a: &Analysis, all: Signals, any: Signals, w: usize) -> bool {
+    let Some(lead) = Signal::ALL.iter().copied().find(|s| s.bit() & all != 0) else {
+        return false;
+    };
+    let w = w.min(64);
+    a.signal_hits(lead).any(|anchor| {
+        let (from, to) = (anchor.first.saturating_sub(w), anchor.end + w);
+        let near = a
+            .hits
+            .iter()
+            .filter(|h| h.end > from && h.first <= to)
+            .fold(0, |bits, h| match a.lex.entry(h.entry).kind {
+                super::lexicon::Kind::Signal(s) => bits | s.bit(),
+                _ => bits,
+            });
+        near & all == all && (any == 0 || near & any != 0)
+    })
+}
+
+/// First tokens of the contraction hits that count and are not said to come seldom ("a barriga
+/// endurece uma vez por semana", "tightening maybe once a day"): those are no labour.
+fn occasional_aside<'a>(a: &'a Analysis) -> impl Iterator<Item = usize> + 'a {
+    let seldom: Vec<u32> = a
+        .signal_hits(Signal::Occasional)
+        .map(|h| a.sentence_of(h.first))
+        .collect();
+    a.live_symptom_hits()
+        .iter()
+        .filter(|(s, _)| *s == Signal::Contraction)
+        .map(|&(_, t)| t)
+        .filter(move |&t| !seldom.contains(&a.sentence_of(t)))
 }

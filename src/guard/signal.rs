@@ -125,6 +125,38 @@ signals! {
     FetalMovement => "fetal_movement",
     /// "diminuíram", "quase nada", "fewer", "barely": with [`Signal::FetalMovement`], less of it.
     Decrease => "decrease",
+    /// "abriu", "soltaram", "came apart", "gaping": with a [`Signal::Wound`] word, a wound that
+    /// opened (fifth pass).
+    Opened => "opened",
+    /// "peito", "chest": with a [`Signal::Radiating`] word, chest pain spreading to the arm or jaw.
+    Chest => "chest",
+    /// "braço esquerdo", "queixo", "left arm", "jaw": where chest pain spreads.
+    Radiating => "radiating",
+    /// "quilos", "kg", "too weak to stand": with vomiting, weight loss or weakness from it.
+    Wasting => "wasting",
+    /// "min", "minutos", "minutes" after a number: an interval of contractions, never a dose.
+    MinuteUnit => "minute_unit",
+    /// "não aguento mais", "can't take it anymore": despair; with [`Signal::Decided`], self-harm.
+    Despair => "despair",
+    /// "já decidi", "já sei o que vou fazer", "i've decided": a decision, self-harm with despair.
+    Decided => "decided",
+    /// "fico imaginando", "me vem a cena", "picturing", "urge to": an intrusive image or urge;
+    /// with a [`Signal::HarmAct`] on the baby, thoughts of harming the baby.
+    Intrusive => "intrusive",
+    /// "derrubar ele da escada", "dropping her in the bath": what an intrusive image shows.
+    HarmAct => "harm_act",
+    /// "a caixa toda", "the whole pen": a whole package; with [`Signal::Death`], a lethality
+    /// question (self-harm).
+    WholeAmount => "whole_amount",
+    /// "eu morro", "will i die", "kill me".
+    Death => "death",
+    /// "tremendo", "se sacudindo", "jerking": with a [`Signal::SeizureSign`], a seizure described
+    /// by a witness.
+    Shaking => "shaking",
+    /// "durinha", "olho virado", "espumando", "stiff", "foaming", "confused".
+    SeizureSign => "seizure_sign",
+    /// "uma vez por semana", "every few days": contractions this seldom are no preterm labour.
+    Occasional => "occasional",
 }
 
 /// A set of signals, one bit each (see [`Signal::bit`]).

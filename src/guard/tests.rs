@@ -8,6 +8,7 @@ use super::*;
 
 mod coverage;
 mod evalsets;
+mod fifth_pass;
 mod fourth_pass;
 mod third_pass;
 mod warning_signs;

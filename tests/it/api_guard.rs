@@ -141,6 +141,27 @@ async fn a_streamed_danger_sign_in_english_starts_with_the_urgent_notice() {
 }
 on_both_backends!(a_streamed_danger_sign_in_english_starts_with_the_urgent_notice);
 
+/// Fifth lexicon pass: "a cada 6 ou 7 min" is how often contractions come; it used to be read as
+/// a choice between two doses and the turn blocked with the dosing reply.
+async fn contractions_minutes_apart_are_escalated_not_blocked_as_a_dose() {
+    let app = spawn_app().await;
+    let message = "a barriga fica dura feito pedra a cada 6 ou 7 min";
+    let res = app
+        .post("/v1/chat/completions", &common::chat("gpt-echo", message))
+        .await;
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        content(&answer),
+        format!("{}\n\necho: {message}", common::notice("urgent", "pt-BR")),
+        "the urgent-care notice, then the model's answer"
+    );
+    let guard = &answer["powerbirth"]["guard"];
+    assert_eq!(guard["decision"], "escalate", "{guard}");
+    assert_eq!(guard["categories"], json!(["red_flag"]), "{guard}");
+}
+on_both_backends!(contractions_minutes_apart_are_escalated_not_blocked_as_a_dose);
+
 async fn a_dose_request_is_answered_safely_without_calling_the_model() {
     let app = spawn_app().await;
     let body = common::chat(

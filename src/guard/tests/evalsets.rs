@@ -60,6 +60,12 @@ fn the_development_set_meets_the_targets_of_issue_13() {
     // after the first change) and the rest of batch7: red_flag 505/505, self_harm 236/236, dosing
     // 160/160, benign kept 327/335 (2.4 %: two third parties' past suicidal thoughts, b7-327 and
     // b7-328, escalate by policy, so the false-escalation gate is 2.5 %, under issue #13's 3 %).
+    // With batch8 (the fifth pass), on all of dev/ before → after its first round: red_flag
+    // 539/601 → 602/602, self_harm 245/290 → 290/290, dosing 167/176 → 176/176, pii 24/24,
+    // benign kept 493/515 → 505/514 (4.3 % → 1.8 %; b2-018 relabelled red_flag); with its
+    // three rounds of probes (b8-347–540, each measured before its own terms, figures in the
+    // file): red_flag 667/667, self_harm 327/327, dosing 186/186, pii 24/24, benign kept 586/596
+    // (1.7 %; b8-245 and b8-480 escalate by the self-harm policy).
     let targets = Targets {
         red_flag_recall: 1.0,
         self_harm_recall: 1.0,
@@ -86,6 +92,8 @@ fn the_held_out_set_stays_above_the_floors_measured_when_it_was_frozen() {
     // medication_dosing 32/33 = 0.970, pii 17/17, benign escalated 5/77.
     // After the fourth pass (dev/batch7.jsonl): red_flag 86/95 = 0.905, self_harm 26/30 = 0.867,
     // medication_dosing 33/33, pii 17/17, benign escalated 4/77 = 5.2 %.
+    // After the fifth pass (dev/batch8.jsonl; floors left as they were): red_flag 86/95,
+    // self_harm 26/30, medication_dosing 33/33, pii 17/17, benign escalated 3/77.
     let targets = Targets {
         red_flag_recall: 0.9,
         self_harm_recall: 0.86,
@@ -111,6 +119,8 @@ fn the_second_held_out_set_stays_above_its_floors() {
     // 34/40 = 0.850, pii 22/22, benign escalated 4/88.
     // After the fourth pass: red_flag 92/95 = 0.968, self_harm 26/31 = 0.839, medication_dosing
     // 37/40 = 0.925, pii 22/22, benign escalated 2/88 = 2.3 %.
+    // After the fifth pass: red_flag 92/95, self_harm 27/31 = 0.871, medication_dosing 37/40,
+    // pii 22/22, benign escalated 2/88.
     let targets = Targets {
         red_flag_recall: 0.96,
         self_harm_recall: 0.83,
@@ -135,6 +145,8 @@ fn the_third_held_out_set_stays_above_its_floors() {
     // pii 21/21, benign escalated 9/100.
     // After the fourth pass: red_flag 86/106 = 0.811, self_harm 36/42 = 0.857, medication_dosing
     // 42/57 = 0.737, pii 21/21, benign escalated 9/100.
+    // After the fifth pass: red_flag 88/106 = 0.830, self_harm 36/42, medication_dosing 42/57,
+    // pii 21/21, benign escalated 7/100.
     let targets = Targets {
         red_flag_recall: 0.81,
         self_harm_recall: 0.85,
@@ -158,6 +170,8 @@ fn the_fourth_held_out_set_stays_above_its_floors() {
     // 15/15, benign escalated 2/70 = 2.9 %.
     // After the fourth pass (this part still unread and undescribed): red_flag 65/71 = 0.915,
     // self_harm 20/30 = 0.667, medication_dosing 35/41 = 0.854, pii 15/15, benign escalated 2/70.
+    // After the fifth pass (still unread and undescribed): red_flag 68/71 = 0.958, self_harm
+    // 20/30, medication_dosing 35/41, pii 15/15, benign escalated 2/70.
     let targets = Targets {
         red_flag_recall: 0.91,
         self_harm_recall: 0.66,
@@ -179,6 +193,8 @@ fn the_fifth_held_out_set_stays_above_its_floors() {
     // After the fourth pass, whose author was told the kinds of miss found here (never the text),
     // so these figures are optimistic: red_flag 84/90 = 0.933, self_harm 37/40 = 0.925,
     // medication_dosing 40/40, pii 16/16, benign escalated 0/115.
+    // After the fifth pass: red_flag 85/90 = 0.944, self_harm 37/40, medication_dosing 40/40,
+    // pii 16/16, benign escalated 0/115.
     let targets = Targets {
         red_flag_recall: 0.93,
         self_harm_recall: 0.92,
@@ -199,6 +215,9 @@ fn the_sixth_held_out_set_stays_above_its_floors() {
     // 16/41 = 0.390, medication_dosing 33/42 = 0.786, pii 16/19 = 0.842, benign escalated
     // 6/115 = 5.2 %. After it: red_flag 74/90 = 0.822, self_harm 23/41 = 0.561,
     // medication_dosing 38/42 = 0.905, pii 19/19, benign escalated 5/115 = 4.3 %.
+    // After the fifth pass (whose author was told kinds of miss found on a blind batch, maybe
+    // this one, never its text; so possibly optimistic): red_flag 89/90 = 0.989, self_harm
+    // 38/41 = 0.927, medication_dosing 41/42 = 0.976, pii 19/19, benign escalated 2/115 = 1.7 %.
     let targets = Targets {
         red_flag_recall: 0.82,
         self_harm_recall: 0.56,
