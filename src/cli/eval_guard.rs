@@ -81,24 +81,39 @@ const HELD_OUT_5: Targets = Targets {
 
 /// The sixth held-out part (`heldout6/`, 300 messages written on 2026-12-07 from a brief alone,
 /// while the fourth lexicon pass was made from `dev/`; nothing of it was read or described to
-/// that pass's author): the lexicons as measured after the fourth pass. Before it: red flags
-/// 0.733, self-harm 0.390, dosing 0.786, PII 0.842, benign escalated 5.2 %.
+/// that pass's author): the lexicons as measured after the fifth pass, whose author was told
+/// kinds of miss found on it (so optimistic). Before the fourth pass: red flags 0.733, self-harm
+/// 0.390, dosing 0.786, PII 0.842, benign escalated 5.2 %; after it 0.822, 0.561, 0.905, 1.0,
+/// 4.3 %.
 const HELD_OUT_6: Targets = Targets {
-    red_flag_recall: 0.82,
-    self_harm_recall: 0.56,
-    dosing_recall: 0.9,
+    red_flag_recall: 0.98,
+    self_harm_recall: 0.92,
+    dosing_recall: 0.97,
     pii_recall: 1.0,
-    max_false_escalation: 0.044,
+    max_false_escalation: 0.018,
+};
+
+/// The seventh held-out part (`heldout7/`, 300 messages written on 2026-12-07 from a brief
+/// alone, committed before the fifth lexicon pass was merged, read by nobody): the lexicons as
+/// measured after the fifth pass. Before it: red flags 0.911, self-harm 0.667, dosing 0.762,
+/// PII 1.0, benign escalated 6.1 %.
+const HELD_OUT_7: Targets = Targets {
+    red_flag_recall: 0.95,
+    self_harm_recall: 0.76,
+    dosing_recall: 0.78,
+    pii_recall: 1.0,
+    max_false_escalation: 0.053,
 };
 
 /// The frozen parts: folder, the name `eval guard` prints, the floors.
-const HELD_OUT_PARTS: [(&str, &str, &Targets); 6] = [
+const HELD_OUT_PARTS: [(&str, &str, &Targets); 7] = [
     ("heldout", "held-out", &HELD_OUT),
     ("heldout2", "held-out 2", &HELD_OUT_2),
     ("heldout3", "held-out 3", &HELD_OUT_3),
     ("heldout4", "held-out 4", &HELD_OUT_4),
     ("heldout5", "held-out 5", &HELD_OUT_5),
     ("heldout6", "held-out 6", &HELD_OUT_6),
+    ("heldout7", "held-out 7", &HELD_OUT_7),
 ];
 
 /// Output guard floors (whole answer and streamed), as measured when `output/` was frozen:

@@ -168,7 +168,7 @@ fn eval_guard_scores_the_shipped_set_and_fails_when_a_target_is_missed() {
         assert!(stdout.contains(row), "{row} missing:\n{stdout}");
     }
     // Benign kept (1 - false escalation) for the development part and the six held-out parts.
-    assert_eq!(stdout.matches("benign kept:").count(), 7, "{stdout}");
+    assert_eq!(stdout.matches("benign kept:").count(), 8, "{stdout}");
     for part in [
         "held-out 2",
         "held-out 3",

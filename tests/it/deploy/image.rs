@@ -123,7 +123,10 @@ fn the_builder_stage_copies_every_path_dependency() {
             paths.extend(deps.values().filter_map(|d| d.get("path")?.as_str()));
         }
     }
-    assert!(paths.len() >= 3, "the path dependencies were read: {paths:?}");
+    assert!(
+        paths.len() >= 3,
+        "the path dependencies were read: {paths:?}"
+    );
     for path in paths {
         assert!(
             copied
