@@ -43,6 +43,9 @@ pub struct Normalized {
     /// Per token: the byte offset in the input where it starts (the streaming guard counts its
     /// window in these tokens, and cuts the input there).
     pub source: Vec<usize>,
+    /// Per token: its value if it is a number, parsed once (the rules ask for the same numbers
+    /// many times).
+    values: Vec<Option<f64>>,
 }
 
 impl Normalized {
@@ -71,7 +74,10 @@ impl Normalized {
         if self.tokens.get(i)?.kind != TokKind::Number {
             return None;
         }
-        parse_number(self.tok(i))
+        match self.values.get(i) {
+            Some(v) => *v,
+            None => parse_number(self.tok(i)),
+        }
     }
 }
 
@@ -197,10 +203,19 @@ pub fn normalize(input: &str, spelling: &Spelling) -> Normalized {
         prev_digit = false;
     }
     w.close();
+    let values = w
+        .tokens
+        .iter()
+        .map(|t| match t.kind {
+            TokKind::Number => parse_number(&w.out[t.start..t.end]),
+            _ => None,
+        })
+        .collect();
     Normalized {
         text: w.out,
         tokens: w.tokens,
         source: w.source,
+        values,
     }
 }
 

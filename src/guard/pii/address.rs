@@ -26,6 +26,18 @@ const STREETS: &[&[u8]] = &[
     "praça".as_bytes(),
 ];
 
+/// First bytes (lower case) of the street words: a word starting otherwise, most of a message,
+/// is passed over without comparing it to each of them.
+const STREET_INITIALS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < STREETS.len() {
+        table[STREETS[i][0].to_ascii_lowercase() as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// Words after a street word that make it a phrase about being out in the street, not a name.
 const NOT_A_NAME: &[&[u8]] = &[
     b"por",
@@ -93,6 +105,9 @@ fn skip_gap(b: &[u8], mut i: usize) -> usize {
 pub(super) fn find_streets(b: &[u8]) -> Vec<PiiSpan> {
     scan(b, is_word_byte, |s, e| {
         let word = &b[s..e];
+        if !STREET_INITIALS[word[0].to_ascii_lowercase() as usize] {
+            return None;
+        }
         let bare = word.strip_suffix(b".").unwrap_or(word);
         if lower_eq(word, STREETS) || lower_eq(bare, STREETS) {
             house_number_after(b, e)
