@@ -219,7 +219,7 @@ impl Rules {
         }
         self.blood_pressure(a, live, fired);
         self.fever(a, live, fired);
-        if occasional_aside(a).any(|_| true)
+        if occasional_aside(a).next().is_some()
             && ages.iter().any(|(w, _)| *w < self.preterm_before_week)
         {
             fired.push("rule:preterm_contractions".into());
@@ -233,19 +233,22 @@ impl Rules {
     /// they stand, like self-harm terms ("não aguento mais" + "já decidi"; "fico imaginando" +
     /// "derrubar ele da escada").
     pub(crate) fn self_harm(&self, a: &Analysis, fired: &mut Vec<String>) {
-        let mut present: Signals = 0;
+        // Per token, the signals starting there; negation and the like do not matter here.
+        let mut at: Vec<Signals> = vec![0; a.token_count()];
         for h in &a.hits {
             if let super::lexicon::Kind::Signal(s) = a.lex.entry(h.entry).kind
                 && (!BARE.contains(&s) || bare(a, h.end))
             {
-                present |= s.bit();
+                at[h.first] |= s.bit();
             }
         }
+        let present = at.iter().fold(0, |bits, s| bits | s);
         for c in &self.self_harm {
+            let anchors = at.iter().enumerate().map(|(t, &s)| (s, t));
             if present & c.all == c.all
                 && (c.any == 0 || present & c.any != 0)
                 && c.within
-                    .is_none_or(|w| raw_near_each_other(a, c.all, c.any, w))
+                    .is_none_or(|w| within_window(anchors, |t| at[t], at.len(), c.all, c.any, w))
             {
                 fired.push(c.id.clone());
             }
@@ -364,39 +367,35 @@ impl Rules {
 /// Is there a live hit of the first `all` signal with a live hit of every other `all` signal and
 /// of one `any` signal within `w` words?
 fn near_each_other(a: &Analysis, all: Signals, any: Signals, w: usize) -> bool {
-    let Some(lead) = Signal::ALL.iter().copied().find(|s| s.bit() & all != 0) else {
-        return false;
-    };
-    let w = w.min(64);
-    a.live_symptom_hits()
-        .iter()
-        .filter(|(s, _)| *s == lead)
-        .any(|&(_, anchor)| {
-            let from = anchor.saturating_sub(w);
-            let to = (anchor + w).min(a.token_count().saturating_sub(1));
-            let near = (from..=to).fold(0, |bits, t| bits | a.live_at(t));
-            near & all == all && (any == 0 || near & any != 0)
-        })
+    let anchors = a.live_symptom_hits().iter().map(|&(s, t)| (s.bit(), t));
+    within_window(anchors, |t| a.live_at(t), a.token_count(), all, any, w)
 }
 
-/// As [`near_each_other`], over every hit of the signals, whatever its context.
-fn raw_near_each_other(a: &Analysis, all: Signals, any: Signals, w: usize) -> bool {
+/// The window test shared by the symptom and the self-harm combinations: is there an anchor (a
+/// hit of the first `all` signal, as `(its signal's bit, its first token)`) with every other `all`
+/// signal and one `any` signal starting within `w` words of it (`at`: the signals starting at a
+/// token)?
+fn within_window(
+    anchors: impl IntoIterator<Item = (Signals, usize)>,
+    at: impl Fn(usize) -> Signals,
+    tokens: usize,
+    all: Signals,
+    any: Signals,
+    w: usize,
+) -> bool {
     let Some(lead) = Signal::ALL.iter().copied().find(|s| s.bit() & all != 0) else {
         return false;
     };
     let w = w.min(64);
-    a.signal_hits(lead).any(|anchor| {
-        let (from, to) = (anchor.first.saturating_sub(w), anchor.end + w);
-        let near = a
-            .hits
-            .iter()
-            .filter(|h| h.end > from && h.first <= to)
-            .fold(0, |bits, h| match a.lex.entry(h.entry).kind {
-                super::lexicon::Kind::Signal(s) => bits | s.bit(),
-                _ => bits,
-            });
-        near & all == all && (any == 0 || near & any != 0)
-    })
+    anchors
+        .into_iter()
+        .filter(|&(bit, _)| bit & lead.bit() != 0)
+        .any(|(_, anchor)| {
+            let from = anchor.saturating_sub(w);
+            let to = (anchor + w).min(tokens.saturating_sub(1));
+            let near = (from..=to).fold(0, |bits, t| bits | at(t));
+            near & all == all && (any == 0 || near & any != 0)
+        })
 }
 
 /// First tokens of the contraction hits that count and are not said to come seldom ("a barriga

@@ -153,7 +153,8 @@ signals! {
     /// "tremendo", "se sacudindo", "jerking": with a [`Signal::SeizureSign`], a seizure described
     /// by a witness.
     Shaking => "shaking",
-    /// "durinha", "olho virado", "espumando", "stiff", "foaming", "confused".
+    /// "durinha", "olho virado", "espumando", "stiff", "foaming" (not "confused": "i'm shaking and
+    /// confused" is no seizure).
     SeizureSign => "seizure_sign",
     /// "uma vez por semana", "every few days": contractions this seldom are no preterm labour.
     Occasional => "occasional",
