@@ -186,19 +186,28 @@ fn strict_schema(crd_file: &str) -> Value {
     schema
 }
 
-fn check_against(checker: &Path, schema: &Value, doc: &Value, dir: &Path) -> std::process::Output {
+/// Runs check-jsonschema once for `schema` over every document of `docs` (one Python start per
+/// schema, not per document); each document is written to `dir` under its name, which the
+/// checker's errors quote.
+fn check_against(
+    checker: &Path,
+    schema: &Value,
+    docs: &[(String, &Value)],
+    dir: &Path,
+) -> std::process::Output {
     let schema_file = dir.join("schema.json");
-    let doc_file = dir.join("doc.json");
     std::fs::write(&schema_file, schema.to_string()).unwrap();
-    std::fs::write(&doc_file, doc.to_string()).unwrap();
-    run(
-        checker,
-        &[
-            "--schemafile",
-            schema_file.to_str().unwrap(),
-            doc_file.to_str().unwrap(),
-        ],
-    )
+    let mut args = vec![
+        "--schemafile".to_string(),
+        schema_file.display().to_string(),
+    ];
+    for (name, doc) in docs {
+        let doc_file = dir.join(format!("{name}.json"));
+        std::fs::write(&doc_file, doc.to_string()).unwrap();
+        args.push(doc_file.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(checker, &args)
 }
 
 #[test]
@@ -218,20 +227,42 @@ fn the_custom_resources_follow_the_published_crd_schemas() {
             strict_schema("prometheus-operator-servicemonitor-crd.yaml"),
         ),
     ];
-    for values in VALUES {
-        let docs = render(&python, values, &[]);
-        for (k, schema) in &schemas {
-            let found = kind(&docs, k);
-            assert_eq!(found.len(), 1, "{values:?}: one {k}");
-            let out = check_against(&checker, schema, found[0], dir.path());
-            assert!(out.status.success(), "{values:?} {k}:\n{}", text(&out));
-        }
+    let rendered: Vec<(String, Vec<Value>)> = VALUES
+        .iter()
+        .map(|values| {
+            let name = values.map_or("values", |v| v.rsplit('/').next().unwrap());
+            (
+                name.trim_end_matches(".yaml").to_string(),
+                render(&python, *values, &[]),
+            )
+        })
+        .collect();
+    for (k, schema) in &schemas {
+        let docs: Vec<(String, &Value)> = rendered
+            .iter()
+            .map(|(name, docs)| {
+                let found = kind(docs, k);
+                assert_eq!(found.len(), 1, "{name}: one {k}");
+                (format!("{name}-{k}"), found[0])
+            })
+            .collect();
+        let out = check_against(&checker, schema, &docs, dir.path());
+        assert!(out.status.success(), "{k}:\n{}", text(&out));
+        assert!(
+            text(&out).contains("ok"),
+            "{k}: three documents checked:\n{}",
+            text(&out)
+        );
     }
     // The strict schema does catch a misspelt field.
-    let docs = render(&python, None, &[]);
-    let mut rollout = kind(&docs, "Rollout")[0].clone();
+    let mut rollout = kind(&rendered[0].1, "Rollout")[0].clone();
     rollout["spec"]["strategy"]["canary"]["steps"][1]["analysis"]["tempaltes"] = json!([]);
-    let out = check_against(&checker, &schemas[0].1, &rollout, dir.path());
+    let out = check_against(
+        &checker,
+        &schemas[0].1,
+        &[("misspelt-Rollout".to_string(), &rollout)],
+        dir.path(),
+    );
     assert!(!out.status.success());
     assert!(text(&out).contains("tempaltes"), "{}", text(&out));
 }
