@@ -10,10 +10,11 @@
 # but read from the build's output at the end, so a lint does not keep the tests from running.
 # The tests run with the same wrapper (cargo fingerprints it): nothing is built twice.
 #
-# The tests run in two parts side by side, because on two cores they are short of different
-# things: the library's unit tests are CPU work (mostly the local model's generation), the
-# integration suite mostly waits on sockets, servers and subprocesses. Each part's output goes to
-# its own log under target/, printed whole when that part ends, so the reports do not interleave.
+# The tests run in two parts side by side, so that neither waits for the other: the library's unit
+# tests are CPU work (mostly the local model's generation); the integration suite is CPU work too
+# (about one core on average: ~450 app start-ups, training, subprocesses) with waits on sockets,
+# servers and subprocesses between. Each part's output goes to its own log under target/, printed
+# whole when that part ends, so the reports do not interleave.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
