@@ -158,6 +158,35 @@ signals! {
     SeizureSign => "seizure_sign",
     /// "uma vez por semana", "every few days": contractions this seldom are no preterm labour.
     Occasional => "occasional",
+    /// "não amolece", "não relaxa", "dor constante", "won't soften", "constant pain": with a
+    /// [`Signal::Contraction`] word, a belly that stays hard (placental abruption; sixth pass).
+    Unrelenting => "unrelenting",
+    /// "absorvente", "pad": with a [`Signal::Soaked`] word, heavy bleeding after birth.
+    Pad => "pad",
+    /// "encharco", "enchendo", "soaking", "going through": a pad filled by blood.
+    Soaked => "soaked",
+    /// "azia", "queimação", "heartburn": alone a normal discomfort; unrelieved, worse than ever,
+    /// or with swelling of the face or hands, a warning sign (sixth pass).
+    Heartburn => "heartburn",
+    /// "tonta quando levanto", "boca seca", "haven't peed": with vomiting, dehydration.
+    Dehydration => "dehydration",
+    /// "me dei socos", "bati a cabeça", "punched myself": with [`Signal::UntilBleeding`],
+    /// self-injury (sixth pass).
+    SelfHit => "self_hit",
+    /// "até sangrar", "until it bled".
+    UntilBleeding => "until_bleeding",
+    /// "se acontecer alguma coisa comigo", "if anything happens to me": with a decision or
+    /// despair, a farewell (self-harm).
+    Farewell => "farewell",
+    /// "faca", "lâmina", "knife", "razor": with [`Signal::Wrist`], self-harm.
+    Blade => "blade",
+    /// "pulso", "wrist".
+    Wrist => "wrist",
+    /// "dei minhas coisas", "gave away my stuff": with [`Signal::Settled`] (a note, a strange
+    /// calm), preparations (self-harm).
+    GaveAway => "gave_away",
+    /// "carta", "bilhete", "em paz", "note", "calm now", "peaceful".
+    Settled => "settled",
 }
 
 /// A set of signals, one bit each (see [`Signal::bit`]). 128 bits since the sixth pass: the fifth
