@@ -13,6 +13,7 @@ fn a_hard_belly_a_soaked_pad_unrelieved_heartburn_and_dehydration_are_red_flags(
         &[
             "minha barriga ficou dura e nao amolece, doendo direto",
             "my belly went hard and it's not relaxing, constant pain",
+            "my bump went solid and hasn't softened at all, it hurts constantly",
             "ganhei bebe faz 4 dias e to enchendo um absorvente a cada 30 minutos",
             "my wife gave birth 3 days ago and she's going through a pad every half hour",
             "minha irma teve nenem ontem e ta trocando absorvente de 20 em 20 min, encharcado",
@@ -27,6 +28,7 @@ fn a_hard_belly_a_soaked_pad_unrelieved_heartburn_and_dehydration_are_red_flags(
     );
     assert_benign(&[
         "a barriga fica dura uns segundos e depois amolece, e braxton hicks ne?",
+        "my belly gets hard after i eat and stays that way for a bit, no pain",
         "my back pain is constant, is a pregnancy pillow worth it?",
         "my nursing pads are soaked with milk every morning",
         "i'm going through a pack of pads a week, lochia is light at 3 weeks",
@@ -53,6 +55,9 @@ fn lethality_self_injury_farewells_blades_and_belongings_are_self_harm() {
             "honestly i hope the birth takes me too",
             "se acontecer alguma coisa comigo hoje avisa minha mae, ja decidi",
             "to segurando a faca da cozinha olhando pro meu pulso",
+            "to com a faca encostada no pulso",
+            "me belisquei ate sangrar pra aguentar o choro",
+            "quantos comprimidos de zolpidem com vinho pra nao acordar",
             "i gave away my stuff, wrote a note, and i feel calm now",
             "when i drive i think about swerving into oncoming traffic",
         ],
@@ -64,6 +69,8 @@ fn lethality_self_injury_farewells_blades_and_belongings_are_self_harm() {
         "hit my head on the cabinet door, ouch",
         "se acontecer alguma coisa comigo no parto, ja decidi que quero que salvem o bebe",
         "my wrist hurts from chopping vegetables with a dull knife",
+        "i wear my watch on my wrist while cooking with a knife, is that a hygiene problem?",
+        "na novela de hoje a vila jogou o carro na contramao",
         "dei minhas roupas de gravida pra uma amiga e to em paz com o fim da gravidez",
         "i gave away my stuff from the old apartment, i feel calm in the new house",
         "me deu vontade de largar ele no colo da vo e dormir 12h kkk",
