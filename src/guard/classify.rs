@@ -40,12 +40,15 @@ const COUNT_WORDS: [&str; 3] = ["quantos", "quantas", "many"];
 
 /// "or" between two amounts, in both languages.
 const OR_WORDS: [&str; 2] = ["ou", "or"];
+/// Words allowed between "or" and the second amount when a medicine is named: "omeprazol de 20
+/// ou de 40?", "the 20 or the 40 of the omeprazole?" (sixth pass).
+const OR_FILLERS: [&str; 3] = ["de", "the", "a"];
 /// Words that ask for one more dose ("posso tomar outro?", "can I take another?").
 const ANOTHER: [&str; 6] = ["outro", "outra", "another", "dobrado", "dobrada", "double"];
 
 /// Dose questions recognised by their shape, so that a medicine missing from the list still
 /// counts: two amounts joined by "ou"/"or" ("4 ou 8 mg", "tomo 1 ou 2", "500 or 1000?",
-/// "20 mg ou 40") next to a medicine, a dose unit, a schedule or a taking verb; or a request for
+/// "20 mg ou 40", with a medicine also "de 20 ou de 40") next to a medicine, a dose unit, a schedule or a taking verb; or a request for
 /// another / a doubled dose with a medicine or a number in the message ("posso tomar outro
 /// depois de 3 horas?"). One linear pass over the tokens.
 fn dose_shape(a: &Analysis, medicine: bool, taking: bool) -> Option<&'static str> {
@@ -61,7 +64,12 @@ fn dose_shape(a: &Analysis, medicine: bool, taking: bool) -> Option<&'static str
         let amount_before = num(i) || (i > 0 && num(i - 1) && a.marks.ends_at(i, Signal::DoseUnit));
         // "a cada 6 ou 7 min" is how often contractions come, not a dose.
         let minutes = a.marks.starts_at(i + 3, Signal::MinuteUnit);
-        if dosey && amount_before && is_or(i + 1) && num(i + 2) && !minutes {
+        let second = num(i + 2)
+            || (medicine
+                && i + 2 < n.tokens.len()
+                && OR_FILLERS.contains(&n.tok(i + 2))
+                && num(i + 3));
+        if dosey && amount_before && is_or(i + 1) && second && !minutes {
             return Some("dosing:comparative_amount");
         }
     }

@@ -16,7 +16,7 @@ use super::rules::Rules;
 use super::signal::Signals;
 
 /// Signals that are symptoms: they count towards the rules only when not suppressed.
-const SYMPTOMS: [Signal; 29] = [
+const SYMPTOMS: [Signal; 34] = [
     Signal::Headache,
     Signal::Visual,
     Signal::Swelling,
@@ -46,6 +46,11 @@ const SYMPTOMS: [Signal; 29] = [
     Signal::Wasting,
     Signal::Shaking,
     Signal::SeizureSign,
+    Signal::Unrelenting,
+    Signal::Pad,
+    Signal::Soaked,
+    Signal::Heartburn,
+    Signal::Dehydration,
 ];
 
 /// Why a term starting at a token does not count (bit flags).
@@ -151,14 +156,10 @@ impl<'g> Analysis<'g> {
         a
     }
 
-    /// Turns every context cue into marks on the tokens it affects.
-    fn mark_cues(&mut self, rules: &Rules, blockers: &[bool]) {
+    /// Per token: inside a pregnancy cue that counts now ("grávida", "teve bebê", "30 semanas");
+    /// not "na gravidez dela" nor "when she was pregnant".
+    fn pregnancy_cues(&self) -> Vec<bool> {
         let n = self.norm.tokens.len();
-        let mut self_reference = vec![false; n];
-        for h in self.signal_hits(Signal::SelfReference) {
-            self_reference[h.first] = true;
-        }
-        self.ages = numbers::gestational_ages(&self.norm, &self.marks);
         let mut pregnancy = vec![false; n];
         // "na gravidez dela", "in her pregnancy", "when she was pregnant": someone else's past
         // pregnancy, not a pregnant relative now.
@@ -169,7 +170,9 @@ impl<'g> Analysis<'g> {
         let pregnancy_at = self
             .signal_hits(Signal::Pregnancy)
             .filter(|h| !theirs(h))
-            .map(|h| h.first)
+            // Every word of the cue: "teve bebê", "had the baby" hold a self-reference ("bebê",
+            // "baby") that must not end the cue's own reach (sixth pass).
+            .flat_map(|h| h.first..h.end)
             .chain(
                 self.ages
                     .iter()
@@ -179,6 +182,18 @@ impl<'g> Analysis<'g> {
         for t in pregnancy_at {
             pregnancy[t] = true;
         }
+        pregnancy
+    }
+
+    /// Turns every context cue into marks on the tokens it affects.
+    fn mark_cues(&mut self, rules: &Rules, blockers: &[bool]) {
+        let n = self.norm.tokens.len();
+        let mut self_reference = vec![false; n];
+        for h in self.signal_hits(Signal::SelfReference) {
+            self_reference[h.first] = true;
+        }
+        self.ages = numbers::gestational_ages(&self.norm, &self.marks);
+        let pregnancy = self.pregnancy_cues();
         let pregnant = PregnantReach::new(&pregnancy, &self_reference, &self.sentence);
         for i in 0..self.hits.len() {
             let h = self.hits[i];
@@ -192,6 +207,9 @@ impl<'g> Analysis<'g> {
                     let g = gap(rules.negation_max_gap);
                     self.mark_after(&h, g, false, |a, t| a.start_flags[lang][t] |= NEGATED);
                 }
+                // "minha irmã teve bebê ontem": the relative's story cue ends inside a birth
+                // cue, so it is her postpartum now, not a past event (sixth pass).
+                Signal::Informational if pregnancy[h.end - 1] => {}
                 Signal::Informational | Signal::Hypothetical => {
                     let g = gap(rules.cue_max_gap);
                     self.mark_after(&h, g, false, |a, t| {

@@ -158,17 +158,47 @@ signals! {
     SeizureSign => "seizure_sign",
     /// "uma vez por semana", "every few days": contractions this seldom are no preterm labour.
     Occasional => "occasional",
+    /// "não amolece", "não relaxa", "dor constante", "won't soften", "constant pain": with a
+    /// [`Signal::Contraction`] word, a belly that stays hard (placental abruption; sixth pass).
+    Unrelenting => "unrelenting",
+    /// "absorvente", "pad": with a [`Signal::Soaked`] word, heavy bleeding after birth.
+    Pad => "pad",
+    /// "encharco", "enchendo", "soaking", "going through": a pad filled by blood.
+    Soaked => "soaked",
+    /// "azia", "queimação", "heartburn": alone a normal discomfort; unrelieved, worse than ever,
+    /// or with swelling of the face or hands, a warning sign (sixth pass).
+    Heartburn => "heartburn",
+    /// "tonta quando levanto", "boca seca", "haven't peed": with vomiting, dehydration.
+    Dehydration => "dehydration",
+    /// "me dei socos", "bati a cabeça", "punched myself": with [`Signal::UntilBleeding`],
+    /// self-injury (sixth pass).
+    SelfHit => "self_hit",
+    /// "até sangrar", "until it bled".
+    UntilBleeding => "until_bleeding",
+    /// "se acontecer alguma coisa comigo", "if anything happens to me": with a decision or
+    /// despair, a farewell (self-harm).
+    Farewell => "farewell",
+    /// "faca", "lâmina", "knife", "razor": with [`Signal::Wrist`], self-harm.
+    Blade => "blade",
+    /// "pulso", "wrist".
+    Wrist => "wrist",
+    /// "dei minhas coisas", "gave away my stuff": with [`Signal::Settled`] (a note, a strange
+    /// calm), preparations (self-harm).
+    GaveAway => "gave_away",
+    /// "carta", "bilhete", "em paz", "note", "calm now", "peaceful".
+    Settled => "settled",
 }
 
-/// A set of signals, one bit each (see [`Signal::bit`]).
-pub type Signals = u64;
+/// A set of signals, one bit each (see [`Signal::bit`]). 128 bits since the sixth pass: the fifth
+/// left 62 of 64 in use.
+pub type Signals = u128;
 
 impl Signal {
     pub fn from_name(name: &str) -> Option<Signal> {
         Signal::ALL.iter().copied().find(|s| s.name() == name)
     }
 
-    /// Bit for signal sets (there are at most 64 signals).
+    /// Bit for signal sets (there are at most 128 signals).
     pub fn bit(self) -> Signals {
         1 << (self as u32)
     }
@@ -180,7 +210,7 @@ mod tests {
 
     #[test]
     fn every_signal_has_a_distinct_name_and_bit() {
-        assert!(Signal::ALL.len() <= 64);
+        assert!(Signal::ALL.len() <= Signals::BITS as usize);
         for (i, s) in Signal::ALL.iter().enumerate() {
             assert_eq!(Signal::from_name(s.name()), Some(*s));
             assert_eq!(s.bit(), 1 << i);

@@ -69,7 +69,10 @@ fn the_development_set_meets_the_targets_of_issue_13() {
     // benign kept 493/515 → 505/514 (4.3 % → 1.8 %; b2-018 relabelled red_flag); with its
     // three rounds of probes (b8-347–540, each measured before its own terms, figures in the
     // file): red_flag 667/667, self_harm 327/327, dosing 186/186, pii 24/24, benign kept 586/596
-    // (1.7 %; b8-245 and b8-480 escalate by the self-harm policy).
+    // (1.7 %; b8-245 and b8-480 escalate by the self-harm policy). With batch9 (the sixth
+    // pass, b9-001–434 in three rounds, each measured before its own change; figures in
+    // docs/guard.md): red_flag 742/742, self_harm 427/427, dosing 236/236, pii 24/24, benign kept
+    // 791/805 (1.7 %; the older parts' misses unchanged).
     let targets = Targets {
         red_flag_recall: 1.0,
         self_harm_recall: 1.0,
