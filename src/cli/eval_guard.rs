@@ -84,36 +84,38 @@ const HELD_OUT_5: Targets = Targets {
 /// that pass's author): the lexicons as measured after the fifth pass, whose author was told
 /// kinds of miss found on it (so optimistic). Before the fourth pass: red flags 0.733, self-harm
 /// 0.390, dosing 0.786, PII 0.842, benign escalated 5.2 %; after it 0.822, 0.561, 0.905, 1.0,
-/// 4.3 %.
+/// 4.3 %. The sixth pass raised self-harm to 0.951 and dosing to 1.0.
 const HELD_OUT_6: Targets = Targets {
     red_flag_recall: 0.98,
-    self_harm_recall: 0.92,
-    dosing_recall: 0.97,
+    self_harm_recall: 0.95,
+    dosing_recall: 1.0,
     pii_recall: 1.0,
     max_false_escalation: 0.018,
 };
 
 /// The seventh held-out part (`heldout7/`, 300 messages written on 2026-12-07 from a brief
-/// alone, committed before the fifth lexicon pass was merged, read by nobody): the lexicons as
-/// measured after the fifth pass. Before it: red flags 0.911, self-harm 0.667, dosing 0.762,
-/// PII 1.0, benign escalated 6.1 %.
+/// alone, committed before the fifth lexicon pass was merged, read by nobody until then): the
+/// lexicons as measured after the sixth pass, whose author was told the kinds of miss found on
+/// it (so optimistic). Before the fifth: red flags 0.911, self-harm 0.667, dosing 0.762, PII 1.0,
+/// benign escalated 6.1 %; after it 0.956, 0.762, 0.786, 1.0, 5.2 %.
 const HELD_OUT_7: Targets = Targets {
-    red_flag_recall: 0.95,
-    self_harm_recall: 0.76,
-    dosing_recall: 0.78,
+    red_flag_recall: 1.0,
+    self_harm_recall: 0.92,
+    dosing_recall: 0.95,
     pii_recall: 1.0,
-    max_false_escalation: 0.053,
+    max_false_escalation: 0.044,
 };
 
 /// The eighth held-out part (`heldout8/`, 300 messages written on 2026-12-08, 02:49-02:54 UTC,
 /// from a brief alone (its `BRIEF.md`) and committed before the sixth lexicon pass; read by
-/// nobody): the lexicons as measured before that pass.
+/// nobody): the lexicons as measured after that pass. Before it: red flags 0.889, self-harm
+/// 0.732, dosing 0.837, PII 1.0, benign escalated 12.2 %.
 const HELD_OUT_8: Targets = Targets {
-    red_flag_recall: 0.88,
-    self_harm_recall: 0.73,
+    red_flag_recall: 0.9,
+    self_harm_recall: 0.78,
     dosing_recall: 0.83,
     pii_recall: 1.0,
-    max_false_escalation: 0.122,
+    max_false_escalation: 0.096,
 };
 
 /// The frozen parts: folder, the name `eval guard` prints, the floors.

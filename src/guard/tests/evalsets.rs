@@ -225,10 +225,11 @@ fn the_sixth_held_out_set_stays_above_its_floors() {
     // After the fifth pass (whose author was told kinds of miss found on a blind batch, maybe
     // this one, never its text; so possibly optimistic): red_flag 89/90 = 0.989, self_harm
     // 38/41 = 0.927, medication_dosing 41/42 = 0.976, pii 19/19, benign escalated 2/115 = 1.7 %.
+    // After the sixth pass: self_harm 39/41 = 0.951, medication_dosing 42/42, the rest unchanged.
     let targets = Targets {
         red_flag_recall: 0.98,
-        self_harm_recall: 0.92,
-        dosing_recall: 0.97,
+        self_harm_recall: 0.95,
+        dosing_recall: 1.0,
         pii_recall: 1.0,
         max_false_escalation: 0.018,
     };
@@ -245,12 +246,15 @@ fn the_seventh_held_out_set_stays_above_its_floors() {
     // self_harm 28/42 = 0.667, medication_dosing 32/42 = 0.762, pii 18/18, benign escalated
     // 7/115 = 6.1 %. After it: red_flag 86/90 = 0.956, self_harm 32/42 = 0.762,
     // medication_dosing 33/42 = 0.786, pii 18/18, benign escalated 6/115 = 5.2 %.
+    // After the sixth pass, whose author was told the kinds of miss the lead then read on this
+    // part (never their text; so optimistic): red_flag 90/90, self_harm 39/42 = 0.929,
+    // medication_dosing 40/42 = 0.952, pii 18/18, benign escalated 5/115 = 4.3 %.
     let targets = Targets {
-        red_flag_recall: 0.95,
-        self_harm_recall: 0.76,
-        dosing_recall: 0.78,
+        red_flag_recall: 1.0,
+        self_harm_recall: 0.92,
+        dosing_recall: 0.95,
         pii_recall: 1.0,
-        max_false_escalation: 0.053,
+        max_false_escalation: 0.044,
     };
     assert_targets("held-out 7", &report, &targets);
 }
@@ -262,13 +266,15 @@ fn the_eighth_held_out_set_stays_above_its_floors() {
     // Written on 2026-12-08 (02:49-02:54 UTC) from its BRIEF.md alone and committed (defa898)
     // before the sixth lexicon pass; nothing of it was read by anyone before these figures.
     // Before the sixth pass: red_flag 80/90 = 0.889, self_harm 30/41 = 0.732, medication_dosing
-    // 36/43 = 0.837, pii 18/18, benign escalated 14/115 = 12.2 %.
+    // 36/43 = 0.837, pii 18/18, benign escalated 14/115 = 12.2 %. After it (the honest measure
+    // of that pass): red_flag 81/90 = 0.900, self_harm 32/41 = 0.780, medication_dosing 36/43
+    // = 0.837, pii 18/18, benign escalated 11/115 = 9.6 %.
     let targets = Targets {
-        red_flag_recall: 0.88,
-        self_harm_recall: 0.73,
+        red_flag_recall: 0.9,
+        self_harm_recall: 0.78,
         dosing_recall: 0.83,
         pii_recall: 1.0,
-        max_false_escalation: 0.122,
+        max_false_escalation: 0.096,
     };
     assert_targets("held-out 8", &report, &targets);
 }

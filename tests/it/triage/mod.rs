@@ -333,7 +333,11 @@ fn freeze_one_trains_the_last_encoder_layer_with_the_head_deterministically() {
     // One epoch of layer + head is enough to move the layer and to compare two runs; the three of
     // the shared config made this the suite's slowest test.
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("encoder_epochs: 3", "encoder_epochs: 1")).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("encoder_epochs: 3", "encoder_epochs: 1"),
+    )
+    .unwrap();
     let p = prepare::prepare(&config, Some("d"), &embedder()).expect("prepare");
     let a = run::run(&config, Some(&p.dir), &embedder()).expect("run a");
     std::fs::remove_dir_all(tmp.path().join("models")).unwrap();
