@@ -47,10 +47,9 @@ pub fn find(text: &str) -> Vec<PiiSpan> {
     // Most text, accented or not, has nothing to fold: then the folded bytes would be the text's
     // own and every span boundary (always at an ASCII byte or a character start) would map to
     // itself, so the text is scanned as it is, without the copy and the offset table.
-    if text.is_ascii()
-        || text
-            .chars()
-            .all(|c| super::normalize::fold_char(c) == Some(c))
+    if text
+        .chars()
+        .all(|c| c.is_ascii() || super::normalize::fold_char(c) == Some(c))
     {
         return find_ascii(text.as_bytes());
     }

@@ -320,3 +320,66 @@ fn text_with_nothing_to_fold_is_scanned_as_it_is_with_the_spans_of_the_folded_sc
     }
     assert!(accented > 1000, "{accented}");
 }
+
+#[test]
+fn the_street_word_and_word_byte_tables_answer_as_the_comparisons_they_replace() {
+    for c in 0..=255u8 {
+        assert_eq!(
+            address::is_word_byte(c),
+            c.is_ascii_alphanumeric() || c >= 0x80
+        );
+    }
+    let streets: &[&[u8]] = &[
+        b"rua",
+        b"r.",
+        b"avenida",
+        b"av",
+        b"av.",
+        b"travessa",
+        b"tv.",
+        b"alameda",
+        b"estrada",
+        b"rodovia",
+        b"praca",
+        "praça".as_bytes(),
+    ];
+    let old = |w: &[u8]| {
+        let bare = w.strip_suffix(b".").unwrap_or(w);
+        streets
+            .iter()
+            .any(|s| w.eq_ignore_ascii_case(s) || bare.eq_ignore_ascii_case(s))
+    };
+    let mut words: Vec<Vec<u8>> = Vec::new();
+    for s in streets {
+        for w in [
+            s.to_vec(),
+            s.to_ascii_uppercase(),
+            [*s, b"."].concat(),
+            [*s, b".."].concat(),
+        ] {
+            words.push(w);
+        }
+    }
+    for w in [
+        "Rua.",
+        "RUA",
+        "rua1",
+        "ru",
+        "avenidas",
+        "travessa.",
+        "TRAVESSA.",
+        "PRAÇA",
+        "praçA.",
+    ] {
+        words.push(w.as_bytes().to_vec());
+    }
+    words.extend(random_messages(500).into_iter().map(String::into_bytes));
+    for w in words {
+        assert_eq!(
+            address::is_street_word(&w),
+            old(&w),
+            "{:?}",
+            String::from_utf8_lossy(&w)
+        );
+    }
+}
