@@ -86,24 +86,38 @@ fn parse_number(t: &str) -> Option<f64> {
     if t.len() > 12 {
         return None;
     }
-    let s: String = if t.contains(',') {
-        t.replace('.', "").replace(',', ".")
+    // Rewritten in a stack buffer: a token is at most 12 bytes, and most are plain digits.
+    let mut buf = [0u8; 12];
+    let mut len = 0;
+    let mut keep = |b: u8| {
+        buf[len] = b;
+        len += 1;
+    };
+    if t.contains(',') {
+        for b in t.bytes().filter(|&b| b != b'.') {
+            keep(if b == b',' { b'.' } else { b });
+        }
     } else if let Some((_, frac)) = t.split_once('.')
         && frac.len() == 3
         && !frac.contains('.')
     {
-        t.replace('.', "")
+        t.bytes().filter(|&b| b != b'.').for_each(keep);
     } else {
-        t.to_string()
-    };
-    s.parse::<f64>().ok().filter(|v| v.is_finite())
+        t.bytes().for_each(keep);
+    }
+    std::str::from_utf8(&buf[..len])
+        .ok()?
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
 }
 
 /// Informal spellings → the form the lexicons use (`cabesa` → `cabeca`, `vc` → `voce`). Keys are
 /// single normalised words; values one or more normalised words.
 #[derive(Debug, Clone, Default)]
 pub struct Spelling {
-    map: HashMap<Box<str>, Box<str>>,
+    /// Looked up once per word of every message: hashed with [`hash::FxHasher`], not SipHash.
+    map: HashMap<Box<str>, Box<str>, hash::FxBuildHasher>,
     longest_key: usize,
 }
 
@@ -165,41 +179,33 @@ pub fn normalize(input: &str, spelling: &Spelling) -> Normalized {
         spelling,
     };
     w.out.push(' ');
-    let mut chars = input
-        .char_indices()
-        .filter_map(|(i, c)| fold_char(c).map(|c| (i, c)))
-        .peekable();
+    let bytes = input.as_bytes();
+    let mut at = 0;
     let mut prev_digit = false;
-    while let Some((at, c)) = chars.next() {
-        w.src = at;
-        let next_is_digit = chars.peek().is_some_and(|(_, n)| n.is_ascii_digit());
+    while at < bytes.len() {
+        // ASCII, most of any message, is read byte by byte: it is never a format character nor
+        // folded.
+        let b = bytes[at];
+        if b.is_ascii() {
+            w.src = at;
+            at += 1;
+            w.ascii(char::from(b), next_is_digit(input, at));
+            prev_digit = b.is_ascii_digit();
+            continue;
+        }
+        let here = at;
+        let raw = input[at..].chars().next().unwrap_or_default();
+        at += raw.len_utf8();
+        let Some(c) = fold_char(raw) else {
+            continue;
+        };
+        w.src = here;
         if c.is_ascii() {
-            w.ascii(c, next_is_digit);
+            w.ascii(c, next_is_digit(input, at));
             prev_digit = c.is_ascii_digit();
             continue;
         }
-        match c {
-            // Degree signs become a word, so `38°` reads like `38 graus`.
-            '\u{B0}' => w.word("graus"),
-            '\u{BA}' if prev_digit => w.word("graus"),
-            // Apostrophes join (`don't` → `dont`), like the ASCII one.
-            '\u{2019}' | '\u{2018}' | '\u{B4}' | '\u{2032}' => {}
-            '\u{2026}' | '\u{2028}' | '\u{2029}' | '\u{85}' => w.punct(TokKind::Stop),
-            _ => decompose_compatible(c, |d| {
-                if is_combining_mark(d) {
-                    return;
-                }
-                if d.is_ascii() {
-                    w.ascii(d, false);
-                } else if d.is_alphabetic() {
-                    for l in d.to_lowercase() {
-                        w.letter(l);
-                    }
-                } else {
-                    w.close();
-                }
-            }),
-        }
+        w.other(c, prev_digit);
         prev_digit = false;
     }
     w.close();
@@ -219,6 +225,19 @@ pub fn normalize(input: &str, spelling: &Spelling) -> Normalized {
     }
 }
 
+/// Is the next character from byte `at` that matching keeps (format characters are skipped) an
+/// ASCII digit once folded?
+fn next_is_digit(input: &str, at: usize) -> bool {
+    match input.as_bytes().get(at) {
+        None => false,
+        Some(b) if b.is_ascii() => b.is_ascii_digit(),
+        Some(_) => input[at..]
+            .chars()
+            .find_map(fold_char)
+            .is_some_and(|c| c.is_ascii_digit()),
+    }
+}
+
 struct Writer<'s> {
     /// Always ends with `' '` when no token is open.
     out: String,
@@ -234,6 +253,32 @@ struct Writer<'s> {
 }
 
 impl Writer<'_> {
+    /// A non-ASCII character after folding (`prev_digit`: it follows a digit).
+    fn other(&mut self, c: char, prev_digit: bool) {
+        match c {
+            // Degree signs become a word, so `38°` reads like `38 graus`.
+            '\u{B0}' => self.word("graus"),
+            '\u{BA}' if prev_digit => self.word("graus"),
+            // Apostrophes join (`don't` → `dont`), like the ASCII one.
+            '\u{2019}' | '\u{2018}' | '\u{B4}' | '\u{2032}' => {}
+            '\u{2026}' | '\u{2028}' | '\u{2029}' | '\u{85}' => self.punct(TokKind::Stop),
+            _ => decompose_compatible(c, |d| {
+                if is_combining_mark(d) {
+                    return;
+                }
+                if d.is_ascii() {
+                    self.ascii(d, false);
+                } else if d.is_alphabetic() {
+                    for l in d.to_lowercase() {
+                        self.letter(l);
+                    }
+                } else {
+                    self.close();
+                }
+            }),
+        }
+    }
+
     fn ascii(&mut self, c: char, next_is_digit: bool) {
         match c {
             'a'..='z' => self.letter(c),
@@ -338,90 +383,7 @@ impl Writer<'_> {
     }
 }
 
+mod hash;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spelling() -> Spelling {
-        let mut s = Spelling::default();
-        for (a, b) in [("cabesa", "cabeca"), ("vc", "voce"), ("pq", "por que")] {
-            s.insert(a.into(), b.into());
-        }
-        s
-    }
-
-    #[test]
-    fn accents_case_and_spacing_are_folded() {
-        let n = normalize("  Dor de CABEÇA,   visão   EMBAÇADA!!! ", &spelling());
-        assert_eq!(n.text, " dor de cabeca , visao embacada . ");
-    }
-
-    #[test]
-    fn informal_spellings_are_mapped_to_the_lexicon_form() {
-        let n = normalize("to com dor de cabesa pq vc sabe", &spelling());
-        assert_eq!(n.text, " to com dor de cabeca por que voce sabe ");
-        assert_eq!(n.tokens.len(), 9);
-        assert_eq!(n.tok(6), "que");
-    }
-
-    #[test]
-    fn numbers_keep_their_decimal_mark_and_split_from_units() {
-        let n = normalize_plain("febre de 38,5°C; pressão 16x11 e 160/110, 500mg");
-        assert_eq!(
-            n.text,
-            " febre de 38,5 graus c . pressao 16 x 11 e 160 / 110 , 500 mg "
-        );
-        assert_eq!(n.number(2), Some(38.5));
-        assert_eq!(parse_number("1.500"), Some(1500.0));
-        assert_eq!(parse_number("39.5"), Some(39.5));
-    }
-
-    #[test]
-    fn every_token_span_points_at_its_text() {
-        let n = normalize("Tô com 32ª semana; vc viu? ñ sei", &spelling());
-        for t in &n.tokens {
-            assert!(!n.text[t.start..t.end].contains(' '));
-            assert_eq!(&n.text[t.start - 1..t.start], " ");
-            assert_eq!(&n.text[t.end..t.end + 1], " ");
-        }
-        assert!(n.text.contains(" 32 a semana . voce viu . n sei "));
-    }
-
-    #[test]
-    fn apostrophes_join_words() {
-        assert_eq!(normalize_plain("I don’t, can't").text, " i dont , cant ");
-    }
-
-    #[test]
-    fn empty_binary_and_exotic_input_never_panics() {
-        assert_eq!(normalize_plain("").text, " ");
-        let weird = "\u{0}\u{7}\u{FEFF}🤰🏽 ﬁ ① Ⅻ ß İ 漢字 \u{301}\u{301}";
-        let n = normalize_plain(weird);
-        assert!(n.text.contains(" fi "));
-        assert!(n.text.contains(" ss ") || n.text.contains(" ß "));
-        let huge = "á".repeat(200_000);
-        assert_eq!(normalize_plain(&huge).tokens.len(), 1);
-    }
-
-    #[test]
-    fn format_characters_join_words_and_full_width_forms_fold() {
-        let n = normalize_plain(
-            "sangra\u{200B}mento, dipi\u{AD}rona \u{FF15}\u{FF10}\u{FF10}\u{FF4D}\u{FF47}",
-        );
-        assert_eq!(n.text, " sangramento , dipirona 500 mg ");
-        assert_eq!(n.number(3), Some(500.0));
-    }
-
-    #[test]
-    fn every_token_knows_where_it_starts_in_the_input() {
-        let input = "Tome - - 50\u{200B}0 mg, cabesa";
-        let n = normalize(input, &spelling());
-        assert_eq!(n.source.len(), n.tokens.len());
-        let starts: Vec<&str> = n.source.iter().map(|&s| &input[s..]).collect();
-        assert!(starts[0].starts_with("Tome"));
-        assert!(starts[1].starts_with("50"));
-        assert!(starts[2].starts_with("mg"));
-        assert!(starts[3].starts_with(','));
-        assert!(starts[4].starts_with("cabesa"));
-    }
-}
+mod tests;

@@ -44,9 +44,20 @@ const MAX_SEPARATORS: usize = 8;
 /// digits and invisible format characters (zero-width space, soft hyphen…) as nothing: the text
 /// is folded first (only when it has non-ASCII characters) and the spans mapped back.
 pub fn find(text: &str) -> Vec<PiiSpan> {
-    if text.is_ascii() {
+    // Most text, accented or not, has nothing to fold: then the folded bytes would be the text's
+    // own and every span boundary (always at an ASCII byte or a character start) would map to
+    // itself, so the text is scanned as it is, without the copy and the offset table.
+    if text
+        .chars()
+        .all(|c| c.is_ascii() || super::normalize::fold_char(c) == Some(c))
+    {
         return find_ascii(text.as_bytes());
     }
+    find_folded(text)
+}
+
+/// [`find`] through the folded copy of `text`.
+fn find_folded(text: &str) -> Vec<PiiSpan> {
     let (folded, origin) = fold(text);
     let mut spans = find_ascii(&folded);
     for s in &mut spans {

@@ -73,8 +73,34 @@ const UNITS: &[&[u8]] = &[
 
 const MAX_NAME_WORDS: usize = 6;
 
-fn is_word_byte(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c >= 0x80
+/// Per byte: letters, digits and non-ASCII bytes are word bytes (one load where the scans ask it
+/// of nearly every byte).
+const WORD_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        table[c] = (c as u8).is_ascii_alphanumeric() || c >= 0x80;
+        c += 1;
+    }
+    table
+};
+
+pub(super) fn is_word_byte(c: u8) -> bool {
+    WORD_BYTES[usize::from(c)]
+}
+
+/// Is `word` a street word, with or without a trailing `.`, in any case? The same test as
+/// `lower_eq(word, STREETS) || lower_eq(bare, STREETS)`, with the word lowercased once.
+pub(super) fn is_street_word(word: &[u8]) -> bool {
+    // Longer than the longest street word and its `.`: none of them.
+    let mut buf = [0u8; 10];
+    let Some(lower) = buf.get_mut(..word.len()) else {
+        return false;
+    };
+    lower.copy_from_slice(word);
+    lower.make_ascii_lowercase();
+    let bare = lower.strip_suffix(b".").unwrap_or(lower);
+    STREETS.contains(&&*lower) || STREETS.contains(&bare)
 }
 
 /// The word (letters, digits, non-ASCII bytes, and one trailing `.`) starting at `i`.
@@ -108,8 +134,7 @@ pub(super) fn find_streets(b: &[u8]) -> Vec<PiiSpan> {
         if !STREET_INITIALS[word[0].to_ascii_lowercase() as usize] {
             return None;
         }
-        let bare = word.strip_suffix(b".").unwrap_or(word);
-        if lower_eq(word, STREETS) || lower_eq(bare, STREETS) {
+        if is_street_word(word) {
             house_number_after(b, e)
         } else {
             None

@@ -237,3 +237,149 @@ fn counts_before_a_road_word_and_bare_five_digit_numbers_are_not_addresses() {
         assert_eq!(redacted(text), text, "{text}");
     }
 }
+
+/// Random messages built from pieces of every personal-data shape, accented words and
+/// separators (a fixed xorshift sequence, so a failure repeats).
+fn random_messages(count: usize) -> Vec<String> {
+    const PIECES: &[&str] = &[
+        "rua ",
+        "Rua das Flores ",
+        "av. ",
+        "praça ",
+        "Main ",
+        "Street",
+        "Dr ",
+        "Oakridge ",
+        "cep ",
+        "TX ",
+        "MA, ",
+        "+55 ",
+        "+44 ",
+        "(11) ",
+        "91234-5678",
+        "529.982.247-25",
+        "80210-140",
+        "78704",
+        "245195683230006",
+        "614-555-0142",
+        "12",
+        "3",
+        "1500",
+        "-",
+        ".",
+        ",",
+        " ",
+        "  ",
+        "/",
+        "_",
+        "(",
+        ")",
+        "@",
+        "maria.silva",
+        "@gmail.com",
+        "ç",
+        "ã",
+        "é",
+        "à",
+        "ü",
+        "ñ",
+        "º",
+        "°",
+        "não ",
+        "cabeça ",
+        "horas ",
+        "semanas ",
+        "ß",
+        "漢",
+        "🤰",
+        "\n",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|_| {
+            let len = (next() % 24) as usize;
+            (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn text_with_nothing_to_fold_is_scanned_as_it_is_with_the_spans_of_the_folded_scan() {
+    let mut accented = 0;
+    for text in random_messages(4000) {
+        accented += usize::from(!text.is_ascii());
+        assert_eq!(find(&text), find_folded(&text), "{text:?}");
+    }
+    assert!(accented > 1000, "{accented}");
+}
+
+#[test]
+fn the_street_word_and_word_byte_tables_answer_as_the_comparisons_they_replace() {
+    for c in 0..=255u8 {
+        assert_eq!(
+            address::is_word_byte(c),
+            c.is_ascii_alphanumeric() || c >= 0x80
+        );
+    }
+    let streets: &[&[u8]] = &[
+        b"rua",
+        b"r.",
+        b"avenida",
+        b"av",
+        b"av.",
+        b"travessa",
+        b"tv.",
+        b"alameda",
+        b"estrada",
+        b"rodovia",
+        b"praca",
+        "praça".as_bytes(),
+    ];
+    let old = |w: &[u8]| {
+        let bare = w.strip_suffix(b".").unwrap_or(w);
+        streets
+            .iter()
+            .any(|s| w.eq_ignore_ascii_case(s) || bare.eq_ignore_ascii_case(s))
+    };
+    let mut words: Vec<Vec<u8>> = Vec::new();
+    for s in streets {
+        for w in [
+            s.to_vec(),
+            s.to_ascii_uppercase(),
+            [*s, b"."].concat(),
+            [*s, b".."].concat(),
+        ] {
+            words.push(w);
+        }
+    }
+    for w in [
+        "Rua.",
+        "RUA",
+        "rua1",
+        "ru",
+        "avenidas",
+        "travessa.",
+        "TRAVESSA.",
+        "PRAÇA",
+        "praçA.",
+    ] {
+        words.push(w.as_bytes().to_vec());
+    }
+    words.extend(random_messages(500).into_iter().map(String::into_bytes));
+    for w in words {
+        assert_eq!(
+            address::is_street_word(&w),
+            old(&w),
+            "{:?}",
+            String::from_utf8_lossy(&w)
+        );
+    }
+}
