@@ -167,8 +167,8 @@ fn eval_guard_scores_the_shipped_set_and_fails_when_a_target_is_missed() {
     for row in ["red_flag", "self_harm", "medication_dosing", "benign"] {
         assert!(stdout.contains(row), "{row} missing:\n{stdout}");
     }
-    // Benign kept (1 - false escalation) for the development part and the eight held-out parts.
-    assert_eq!(stdout.matches("benign kept:").count(), 9, "{stdout}");
+    // Benign kept (1 - false escalation) for the development part and the nine held-out parts.
+    assert_eq!(stdout.matches("benign kept:").count(), 10, "{stdout}");
     for part in [
         "held-out 2",
         "held-out 3",
@@ -177,6 +177,7 @@ fn eval_guard_scores_the_shipped_set_and_fails_when_a_target_is_missed() {
         "held-out 6",
         "held-out 7",
         "held-out 8",
+        "held-out 9",
     ] {
         assert!(stdout.contains(part), "{part} missing:\n{stdout}");
     }

@@ -19,6 +19,7 @@
 //!   merged (committed first; its author saw neither lexicons nor sets): the new batch for it.
 //! - `heldout8/`: written on 2026-12-08 from a brief alone (kept beside it) before the sixth
 //!   lexicon pass was merged, read by nobody: the new batch for that pass.
+//! - `heldout9/`: the same for the seventh lexicon pass (written 2026-12-08).
 //! - `output/`: model answers with and without a dose, checked whole and streamed in deltas of
 //!   3 to 7 characters as the streaming path receives them.
 
@@ -280,6 +281,24 @@ fn the_eighth_held_out_set_stays_above_its_floors() {
 }
 
 #[test]
+fn the_ninth_held_out_set_stays_above_its_floors() {
+    let report = input_report("heldout9");
+    assert!(report.cases >= 300, "{} messages", report.cases);
+    // Written on 2026-12-08 (03:58-04:03 UTC) from its BRIEF.md alone and committed before the
+    // seventh lexicon pass; nothing of it was read by anyone before these figures. Before the
+    // seventh pass (the sixth's lexicons): red_flag 82/90 = 0.911, self_harm 30/41 = 0.732,
+    // medication_dosing 38/42 = 0.905, pii 19/19, benign escalated 9/115 = 7.8 %.
+    let targets = Targets {
+        red_flag_recall: 0.91,
+        self_harm_recall: 0.73,
+        dosing_recall: 0.9,
+        pii_recall: 1.0,
+        max_false_escalation: 0.079,
+    };
+    assert_targets("held-out 9", &report, &targets);
+}
+
+#[test]
 fn the_output_guard_stops_doses_whole_and_streamed_and_lets_other_answers_through() {
     let report = output_report();
     println!("{report}");
@@ -363,7 +382,7 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 fn held_out_texts() -> Vec<(String, String)> {
     let mut texts: Vec<(String, String)> = [
         "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "heldout6", "heldout7",
-        "heldout8",
+        "heldout8", "heldout9",
     ]
     .into_iter()
     .flat_map(|part| eval::load_cases(&evalset(part)).unwrap())
