@@ -59,7 +59,7 @@ pub struct Rules {
     contraction_interval_minutes: Option<f64>,
     /// Signals that together are self-harm, whatever their context (never negated).
     self_harm: Vec<Cooccurrence>,
-    /// A kick count below this many movements is reduced movement (seventh pass).
+    /// A kick count below this many movements an hour is reduced movement (seventh pass).
     kick_count_min: Option<f64>,
 }
 
@@ -110,7 +110,7 @@ struct RawRules {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKickCount {
-    min_movements: f64,
+    min_per_hour: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,7 +216,7 @@ impl Rules {
             preterm_before_week: raw.preterm_contractions.before_week,
             contraction_interval_minutes: raw.regular_contractions.map(|r| r.max_minutes_apart),
             self_harm,
-            kick_count_min: raw.kick_count.map(|k| k.min_movements),
+            kick_count_min: raw.kick_count.map(|k| k.min_per_hour),
         })
     }
 
@@ -304,9 +304,10 @@ impl Rules {
         })
     }
 
-    /// A kick count below the minimum ("fiz o mobilograma e deu 3 em 1 hora", "kick count: 3
-    /// kicks in 2 hours"): a number under it, not itself a number of hours, with an hour word
-    /// within a few words after it, in the sentence of a count word that counts.
+    /// A kick count below the minimum per hour ("fiz o mobilograma e deu 3 em 1 hora", "kick
+    /// count: 3 kicks in 2 hours"; "8 kicks in the first hour" passes): a number, not itself a
+    /// number of hours, with an hour word within a few words after it, in the sentence of a
+    /// count word that counts.
     fn kick_count_low(&self, a: &Analysis) -> bool {
         let Some(min) = self.kick_count_min else {
             return false;
@@ -323,9 +324,16 @@ impl Rules {
         let n = a.token_count();
         let hour = |t: usize| t < n && HOURS.contains(&a.norm.tok(t));
         (0..n).any(|i| {
-            a.norm.number(i).is_some_and(|v| v < min)
-                && !hour(i + 1)
-                && (i + 2..(i + 6).min(n)).any(hour)
+            let Some(count) = a.norm.number(i) else {
+                return false;
+            };
+            // "em 2 horas": per hour; "em uma hora", "in the first hour": one.
+            let per_hour = (i + 2..(i + 6).min(n)).find(|&t| hour(t)).map(|h| {
+                let hours = a.norm.number(h - 1).filter(|&v| v > 0.0).unwrap_or(1.0);
+                count / hours
+            });
+            !hour(i + 1)
+                && per_hour.is_some_and(|r| r < min)
                 && !a.number_suppressed(i)
                 && counts.iter().any(|&c| a.same_sentence(c, i))
         })
