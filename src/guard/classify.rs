@@ -20,7 +20,10 @@ const ARTICLES: [&str; 4] = ["um", "uma", "one", "a"];
 /// message is about taking it: "quanto de ferro tem no feijão" asks about food.
 pub(crate) fn dosing_request(a: &Analysis) -> Option<&'static str> {
     let taking = a.has(Signal::TakeVerb) || a.has(Signal::DoseRequest);
-    let medicine = a.has(Signal::Medicine) || (a.has(Signal::Supplement) && taking);
+    // "qual a dose de ferro... o meu é de 60mg": an amount in a dose unit makes it a medicine too
+    // (seventh pass).
+    let medicine = a.has(Signal::Medicine)
+        || (a.has(Signal::Supplement) && (taking || a.has(Signal::DoseUnit)));
     if a.has(Signal::DoseQuestion) && medicine {
         return Some("dosing:question_with_medicine");
     }
@@ -97,7 +100,10 @@ fn dose_shape(a: &Analysis, medicine: bool, taking: bool) -> Option<&'static str
     {
         return Some("dosing:request_for_interval");
     }
-    if medicine && (bare || (0..n.tokens.len()).any(times)) {
+    // "a obstetra receitou sulfato ferroso de 60mg uma vez por dia, comecei ontem": a
+    // prescription told back, with nothing asked, is no request (seventh pass).
+    let told_back = a.has(Signal::Prescribed) && !a.has(Signal::DoseRequest);
+    if medicine && (bare || (!told_back && (0..n.tokens.len()).any(times))) {
         return Some("dosing:request_with_number");
     }
     // "quantos zoloft…", "how many paracetamol…": a count of a named medicine is an amount.

@@ -16,7 +16,7 @@ use super::rules::Rules;
 use super::signal::Signals;
 
 /// Signals that are symptoms: they count towards the rules only when not suppressed.
-const SYMPTOMS: [Signal; 34] = [
+const SYMPTOMS: [Signal; 42] = [
     Signal::Headache,
     Signal::Visual,
     Signal::Swelling,
@@ -51,6 +51,14 @@ const SYMPTOMS: [Signal; 34] = [
     Signal::Soaked,
     Signal::Heartburn,
     Signal::Dehydration,
+    Signal::Urinary,
+    Signal::Chills,
+    Signal::Flank,
+    Signal::Neck,
+    Signal::Tight,
+    Signal::Cramp,
+    Signal::PelvicPressure,
+    Signal::KickCount,
 ];
 
 /// Why a term starting at a token does not count (bit flags).
@@ -58,6 +66,9 @@ const NEGATED: u8 = 1;
 const NOT_CURRENT: u8 = 2;
 const RESOLVED: u8 = 4;
 const THIRD_PARTY: u8 = 8;
+/// Inside "até sangrar", "until they bleed": the bleeding of self-injury, no obstetric bleeding
+/// (seventh pass; the self-harm combinations read it).
+const SELF_INFLICTED: u8 = 16;
 /// A gestational age from this many weeks ("minha irmã está com 30 semanas") makes a third
 /// party in the sentence a pregnant woman; "febre há 2 semanas" is a duration.
 const PREGNANCY_WEEKS: f64 = 10.0;
@@ -163,9 +174,23 @@ impl<'g> Analysis<'g> {
         let mut pregnancy = vec![false; n];
         // "na gravidez dela", "in her pregnancy", "when she was pregnant": someone else's past
         // pregnancy, not a pregnant relative now.
+        // "na primeira gestação", "na gravidez passada", "in my last pregnancy": an earlier
+        // pregnancy, a story (seventh pass).
         let theirs = |h: &&Hit| {
-            (h.end < n && self.norm.tok(h.end) == "dela")
-                || (h.first > 0 && matches!(self.norm.tok(h.first - 1), "her" | "was" | "estava"))
+            (h.end < n && matches!(self.norm.tok(h.end), "dela" | "passada" | "anterior"))
+                || (h.first > 0
+                    && matches!(
+                        self.norm.tok(h.first - 1),
+                        "her"
+                            | "was"
+                            | "estava"
+                            | "primeira"
+                            | "outra"
+                            | "ultima"
+                            | "last"
+                            | "previous"
+                            | "first"
+                    ))
         };
         let pregnancy_at = self
             .signal_hits(Signal::Pregnancy)
@@ -203,6 +228,13 @@ impl<'g> Analysis<'g> {
             let gap = |default: usize| e.max_gap.unwrap_or(default).min(MAX_GAP);
             match s {
                 Signal::BenignPhrase => self.benign[h.first..h.end].fill(true),
+                Signal::UntilBleeding => {
+                    for flags in &mut self.start_flags {
+                        for f in &mut flags[h.first..h.end] {
+                            *f |= SELF_INFLICTED;
+                        }
+                    }
+                }
                 Signal::Negation => {
                     let g = gap(rules.negation_max_gap);
                     self.mark_after(&h, g, false, |a, t| a.start_flags[lang][t] |= NEGATED);
@@ -332,7 +364,9 @@ impl<'g> Analysis<'g> {
         let flags = self.start_flags[lang][h.first];
         let resolved_later = self.resolved_after[lang][self.stop_sentence[h.first] as usize]
             .is_some_and(|c| c >= h.end);
-        if flags & NEGATED != 0 {
+        if flags & SELF_INFLICTED != 0 {
+            Some("self_inflicted")
+        } else if flags & NEGATED != 0 {
             Some("negated")
         } else if flags & NOT_CURRENT != 0 {
             Some("not_current")

@@ -298,8 +298,15 @@ impl Writer<'_> {
             ',' => self.punct(TokKind::Comma),
             '.' | '!' | '?' | ';' | '\n' | '\r' => self.punct(TokKind::Stop),
             '/' => self.punct(TokKind::Slash),
+            // "30+4": weeks and days (seventh pass); the week is what the rules read.
+            '+' if next_is_digit && self.open_two_digit_number() => self.word("semanas"),
             _ => self.close(),
         }
+    }
+
+    /// Is the open token a number of two digits (a gestational week)?
+    fn open_two_digit_number(&self) -> bool {
+        matches!(self.open, Some((start, TokKind::Number)) if self.out.len() - start == 2)
     }
 
     fn letter(&mut self, c: char) {

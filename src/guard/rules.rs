@@ -30,6 +30,12 @@ fn bare(a: &Analysis, end: usize) -> bool {
         || CONJUNCTIONS.contains(&a.norm.tok(end))
 }
 
+/// A count of pills at least this large, before a medicine or a dose unit, is a bulk amount.
+const BULK_COUNT: f64 = 10.0;
+
+/// Hour words after a kick count ("3 em 1 hora", "2 movements in an hour").
+const HOURS: [&str; 6] = ["hora", "horas", "hour", "hours", "hr", "hrs"];
+
 /// Words after a number that make it a count or a duration, not a temperature.
 const NOT_TEMPERATURE: [&str; 18] = [
     "dia", "dias", "hora", "horas", "h", "min", "minutos", "ano", "anos", "vez", "vezes", "day",
@@ -53,6 +59,8 @@ pub struct Rules {
     contraction_interval_minutes: Option<f64>,
     /// Signals that together are self-harm, whatever their context (never negated).
     self_harm: Vec<Cooccurrence>,
+    /// A kick count below this many movements an hour is reduced movement (seventh pass).
+    kick_count_min: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +103,14 @@ struct RawRules {
     regular_contractions: Option<RawRegularContractions>,
     #[serde(default)]
     self_harm_cooccurrence: Vec<RawCooccurrence>,
+    #[serde(default)]
+    kick_count: Option<RawKickCount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKickCount {
+    min_per_hour: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +216,7 @@ impl Rules {
             preterm_before_week: raw.preterm_contractions.before_week,
             contraction_interval_minutes: raw.regular_contractions.map(|r| r.max_minutes_apart),
             self_harm,
+            kick_count_min: raw.kick_count.map(|k| k.min_per_hour),
         })
     }
 
@@ -227,6 +244,9 @@ impl Rules {
         if self.regular_contractions(a) {
             fired.push("rule:regular_contractions".into());
         }
+        if self.kick_count_low(a) {
+            fired.push("rule:kick_count_low".into());
+        }
     }
 
     /// Pushes the id of every self-harm combination present in `a`: its signals count wherever
@@ -240,6 +260,16 @@ impl Rules {
                 && (!BARE.contains(&s) || bare(a, h.end))
             {
                 at[h.first] |= s.bit();
+            }
+        }
+        // "uns 30 paracetamol", "about 25 tylenol": a count of ten or more before a medicine or
+        // a dose unit is a bulk amount (seventh pass).
+        for i in 0..at.len().saturating_sub(1) {
+            if a.norm.number(i).is_some_and(|v| v >= BULK_COUNT)
+                && (a.marks.starts_at(i + 1, Signal::Medicine)
+                    || a.marks.starts_at(i + 1, Signal::DoseUnit))
+            {
+                at[i] |= Signal::Bulk.bit();
             }
         }
         let present = at.iter().fold(0, |bits, s| bits | s);
@@ -271,6 +301,41 @@ impl Rules {
                 && a.marks.starts_at(i + 1, Signal::MinuteUnit)
                 && !a.number_suppressed(i)
                 && contractions.iter().any(|&c| a.same_sentence(c, i))
+        })
+    }
+
+    /// A kick count below the minimum per hour ("fiz o mobilograma e deu 3 em 1 hora", "kick
+    /// count: 3 kicks in 2 hours"; "8 kicks in the first hour" passes): a number, not itself a
+    /// number of hours, with an hour word within a few words after it, in the sentence of a
+    /// count word that counts.
+    fn kick_count_low(&self, a: &Analysis) -> bool {
+        let Some(min) = self.kick_count_min else {
+            return false;
+        };
+        let counts: Vec<usize> = a
+            .live_symptom_hits()
+            .iter()
+            .filter(|(s, _)| *s == Signal::KickCount)
+            .map(|&(_, t)| t)
+            .collect();
+        if counts.is_empty() {
+            return false;
+        }
+        let n = a.token_count();
+        let hour = |t: usize| t < n && HOURS.contains(&a.norm.tok(t));
+        (0..n).any(|i| {
+            let Some(count) = a.norm.number(i) else {
+                return false;
+            };
+            // "em 2 horas": per hour; "em uma hora", "in the first hour": one.
+            let per_hour = (i + 2..(i + 6).min(n)).find(|&t| hour(t)).map(|h| {
+                let hours = a.norm.number(h - 1).filter(|&v| v > 0.0).unwrap_or(1.0);
+                count / hours
+            });
+            !hour(i + 1)
+                && per_hour.is_some_and(|r| r < min)
+                && !a.number_suppressed(i)
+                && counts.iter().any(|&c| a.same_sentence(c, i))
         })
     }
 

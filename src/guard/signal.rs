@@ -187,6 +187,50 @@ signals! {
     GaveAway => "gave_away",
     /// "carta", "bilhete", "em paz", "note", "calm now", "peaceful".
     Settled => "settled",
+    /// "tomei", "engoli", "swallowed": with [`Signal::Drowsy`], a medicine and a bulk amount, an
+    /// overdose in progress (seventh pass).
+    Ingested => "ingested",
+    /// "um punhado", "todos os", "a handful": many at once (a count of ten or more before a
+    /// medicine or a dose unit counts too).
+    Bulk => "bulk",
+    /// "sono", "zonza", "sleepy", "woozy": drowsy after swallowing.
+    Drowsy => "drowsy",
+    /// "se ela morresse", "não acordasse", "if she died", "didnt wake up": with
+    /// [`Signal::Relief`], a wish to be gone (self-harm; a relative's report counts).
+    Gone => "gone",
+    /// "alívio", "seria melhor", "better off", "relief".
+    Relief => "relief",
+    /// "qual altura", "quantos andares", "how high", "which floor": with [`Signal::Fatal`], a fall
+    /// researched as a method.
+    FallHeight => "fall_height",
+    /// "fatal", "mata", "não sobreviver", "to die".
+    Fatal => "fatal",
+    /// "se despedindo", "adeus", "tell the baby", "goodbye": with [`Signal::Unreachable`], a
+    /// goodbye relayed by someone who cannot reach her.
+    Goodbye => "goodbye",
+    /// "desligado", "não atende", "voicemail", "not picking up".
+    Unreachable => "unreachable",
+    /// "arde para fazer xixi", "burning when i pee": with [`Signal::Chills`] or
+    /// [`Signal::Flank`], a kidney infection.
+    Urinary => "urinary",
+    /// "calafrio", "chills".
+    Chills => "chills",
+    /// "lombo", "costas do lado direito", "flank": back pain on one side.
+    Flank => "flank",
+    /// "pescoço", "nuca", "neck": with a visual disturbance, a red flag.
+    Neck => "neck",
+    /// "apertado", "esmagando", "tight", "crushing": with [`Signal::Chest`] after a caesarean.
+    Tight => "tight",
+    /// "cólicas", "cramps": with [`Signal::PelvicPressure`], preterm labour signs.
+    Cramp => "cramp",
+    /// "pressão lá embaixo", "pelvic pressure".
+    PelvicPressure => "pelvic_pressure",
+    /// "mobilograma", "kick count": with a count below `[kick_count]` per hour or two, reduced
+    /// fetal movement.
+    KickCount => "kick_count",
+    /// "a médica passou", "prescribed": a prescription told back; a number of times a day in it
+    /// is no dosing request unless the message asks.
+    Prescribed => "prescribed",
 }
 
 /// A set of signals, one bit each (see [`Signal::bit`]). 128 bits since the sixth pass: the fifth

@@ -10,6 +10,7 @@ mod coverage;
 mod evalsets;
 mod fifth_pass;
 mod fourth_pass;
+mod seventh_pass;
 mod sixth_pass;
 mod third_pass;
 mod warning_signs;

@@ -196,6 +196,47 @@ async fn a_medicine_with_alcohol_mata_gets_the_crisis_notice_and_lighter_lochia_
 }
 on_both_backends!(a_medicine_with_alcohol_mata_gets_the_crisis_notice_and_lighter_lochia_passes);
 
+/// Seventh lexicon pass: an overdose in progress (swallowed, many, a medicine, drowsy) is no
+/// dose question: the turn gets the crisis notice and the model's answer, not the dosing block;
+/// a prescription told back with nothing asked reaches the model.
+async fn an_overdose_in_progress_gets_the_crisis_notice_and_a_prescription_told_back_passes() {
+    let app = spawn_app().await;
+    let message = "tomei um punhado de rivotril agora, to ficando zonza";
+    let res = app
+        .post("/v1/chat/completions", &common::chat("gpt-echo", message))
+        .await;
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        content(&answer),
+        format!("{}\n\necho: {message}", common::notice("crisis", "pt-BR")),
+        "the crisis notice, then the model's answer"
+    );
+    let guard = &answer["powerbirth"]["guard"];
+    assert_eq!(guard["decision"], "escalate", "{guard}");
+    assert_eq!(guard["categories"], json!(["self_harm"]), "{guard}");
+
+    let told_back =
+        "minha obstetra receitou sulfato ferroso de 60mg uma vez por dia, comecei ontem";
+    let res = app
+        .post("/v1/chat/completions", &common::chat("gpt-echo", told_back))
+        .await;
+    assert_eq!(res.status(), 200);
+    // The input guard lets it through to the model (a dosing block would not call it); the echo
+    // then repeats the dose, which the output guard replaces, as it does every answer's dose.
+    let sent = app.upstream.requests();
+    assert_eq!(sent.len(), 2, "the model was called for both turns");
+    assert!(
+        sent[1]
+            .body
+            .to_string()
+            .contains("receitou sulfato ferroso")
+    );
+}
+on_both_backends!(
+    an_overdose_in_progress_gets_the_crisis_notice_and_a_prescription_told_back_passes
+);
+
 async fn a_dose_request_is_answered_safely_without_calling_the_model() {
     let app = spawn_app().await;
     let body = common::chat(

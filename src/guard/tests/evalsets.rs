@@ -73,7 +73,11 @@ fn the_development_set_meets_the_targets_of_issue_13() {
     // (1.7 %; b8-245 and b8-480 escalate by the self-harm policy). With batch9 (the sixth
     // pass, b9-001–434 in three rounds, each measured before its own change; figures in
     // docs/guard.md): red_flag 742/742, self_harm 427/427, dosing 236/236, pii 24/24, benign kept
-    // 791/805 (1.7 %; the older parts' misses unchanged).
+    // 791/805 (1.7 %; the older parts' misses unchanged). With batch10 (the seventh pass,
+    // b10-001–323 in two rounds and 27 of round 1 reworded, each measured before its own
+    // change; figures in docs/guard.md):
+    // red_flag 795/795, self_harm 491/491, dosing 270/270, pii 24/24, benign kept 960/977 (1.7 %;
+    // the older parts' misses unchanged but b7-087, now right).
     let targets = Targets {
         red_flag_recall: 1.0,
         self_harm_recall: 1.0,
