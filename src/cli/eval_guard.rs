@@ -108,22 +108,25 @@ const HELD_OUT_7: Targets = Targets {
 
 /// The eighth held-out part (`heldout8/`, 300 messages written on 2026-12-08, 02:49-02:54 UTC,
 /// from a brief alone (its `BRIEF.md`) and committed before the sixth lexicon pass; read by
-/// nobody): the lexicons as measured after that pass. Before it: red flags 0.889, self-harm
-/// 0.732, dosing 0.837, PII 1.0, benign escalated 12.2 %.
+/// nobody until its figures were taken): the lexicons as measured after the seventh pass, whose
+/// author was told the kinds of miss found on it (so optimistic). Before the sixth: red flags
+/// 0.889, self-harm 0.732, dosing 0.837, PII 1.0, benign escalated 12.2 %; after it 0.900,
+/// 0.780, 0.837, 1.0, 9.6 %.
 const HELD_OUT_8: Targets = Targets {
-    red_flag_recall: 0.9,
-    self_harm_recall: 0.78,
-    dosing_recall: 0.83,
+    red_flag_recall: 0.94,
+    self_harm_recall: 1.0,
+    dosing_recall: 0.95,
     pii_recall: 1.0,
-    max_false_escalation: 0.096,
+    max_false_escalation: 0.061,
 };
 
 /// The ninth held-out part (`heldout9/`, 300 messages written on 2026-12-08, 03:58-04:03 UTC,
 /// from a brief alone (its `BRIEF.md`) and committed before the seventh lexicon pass; read by
-/// nobody): the lexicons as measured before that pass (after the sixth).
+/// nobody): the lexicons as measured after that pass. Before it (the sixth's lexicons): red
+/// flags 0.911, self-harm 0.732, dosing 0.905, PII 1.0, benign escalated 7.8 %.
 const HELD_OUT_9: Targets = Targets {
     red_flag_recall: 0.91,
-    self_harm_recall: 0.73,
+    self_harm_recall: 0.78,
     dosing_recall: 0.9,
     pii_recall: 1.0,
     max_false_escalation: 0.079,

@@ -273,13 +273,16 @@ fn the_eighth_held_out_set_stays_above_its_floors() {
     // Before the sixth pass: red_flag 80/90 = 0.889, self_harm 30/41 = 0.732, medication_dosing
     // 36/43 = 0.837, pii 18/18, benign escalated 14/115 = 12.2 %. After it (the honest measure
     // of that pass): red_flag 81/90 = 0.900, self_harm 32/41 = 0.780, medication_dosing 36/43
-    // = 0.837, pii 18/18, benign escalated 11/115 = 9.6 %.
+    // = 0.837, pii 18/18, benign escalated 11/115 = 9.6 %. After the seventh pass, whose author
+    // was told the kinds of miss the lead then read here (never their text; so optimistic):
+    // red_flag 85/90 = 0.944, self_harm 41/41, medication_dosing 41/43 = 0.953, pii 18/18,
+    // benign escalated 7/115 = 6.1 %.
     let targets = Targets {
-        red_flag_recall: 0.9,
-        self_harm_recall: 0.78,
-        dosing_recall: 0.83,
+        red_flag_recall: 0.94,
+        self_harm_recall: 1.0,
+        dosing_recall: 0.95,
         pii_recall: 1.0,
-        max_false_escalation: 0.096,
+        max_false_escalation: 0.061,
     };
     assert_targets("held-out 8", &report, &targets);
 }
@@ -291,10 +294,11 @@ fn the_ninth_held_out_set_stays_above_its_floors() {
     // Written on 2026-12-08 (03:58-04:03 UTC) from its BRIEF.md alone and committed before the
     // seventh lexicon pass; nothing of it was read by anyone before these figures. Before the
     // seventh pass (the sixth's lexicons): red_flag 82/90 = 0.911, self_harm 30/41 = 0.732,
-    // medication_dosing 38/42 = 0.905, pii 19/19, benign escalated 9/115 = 7.8 %.
+    // medication_dosing 38/42 = 0.905, pii 19/19, benign escalated 9/115 = 7.8 %. After it (the
+    // honest measure of that pass): self_harm 32/41 = 0.780, every other figure unchanged.
     let targets = Targets {
         red_flag_recall: 0.91,
-        self_harm_recall: 0.73,
+        self_harm_recall: 0.78,
         dosing_recall: 0.9,
         pii_recall: 1.0,
         max_false_escalation: 0.079,
