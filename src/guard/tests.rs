@@ -24,6 +24,26 @@ pub(crate) fn guard() -> &'static Guard {
     })
 }
 
+/// `count` texts of up to `max_len - 1` of `pieces` each, drawn by a xorshift sequence from
+/// `seed` (fixed, so a property test's failure repeats).
+pub(crate) fn random_texts(pieces: &[&str], count: usize, seed: u64, max_len: u64) -> Vec<String> {
+    let mut state = seed;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count)
+        .map(|_| {
+            let len = (next() % max_len) as usize;
+            (0..len)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect()
+        })
+        .collect()
+}
+
 fn cats(text: &str) -> Vec<&'static str> {
     guard()
         .check_input(text, None)

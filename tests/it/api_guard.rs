@@ -77,6 +77,30 @@ fn content(body: &serde_json::Value) -> String {
         .to_string()
 }
 
+/// Sends `message` to the echo model and asserts the turn was escalated with `notice` in `lang`
+/// before the model's answer, with `category` the guard's only category.
+async fn assert_escalated(
+    app: &common::TestApp,
+    message: &str,
+    notice: &str,
+    lang: &str,
+    category: &str,
+) {
+    let res = app
+        .post("/v1/chat/completions", &common::chat("gpt-echo", message))
+        .await;
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        content(&answer),
+        format!("{}\n\necho: {message}", common::notice(notice, lang)),
+        "the {notice} notice, then the model's answer"
+    );
+    let guard = &answer["powerbirth"]["guard"];
+    assert_eq!(guard["decision"], "escalate", "{guard}");
+    assert_eq!(guard["categories"], json!([category]), "{guard}");
+}
+
 async fn a_danger_sign_in_informal_portuguese_is_escalated_and_the_conversation_flagged_urgent() {
     let app = spawn_app().await;
     let mut body = common::chat(
@@ -145,20 +169,14 @@ on_both_backends!(a_streamed_danger_sign_in_english_starts_with_the_urgent_notic
 /// a choice between two doses and the turn blocked with the dosing reply.
 async fn contractions_minutes_apart_are_escalated_not_blocked_as_a_dose() {
     let app = spawn_app().await;
-    let message = "a barriga fica dura feito pedra a cada 6 ou 7 min";
-    let res = app
-        .post("/v1/chat/completions", &common::chat("gpt-echo", message))
-        .await;
-    assert_eq!(res.status(), 200);
-    let answer: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(
-        content(&answer),
-        format!("{}\n\necho: {message}", common::notice("urgent", "pt-BR")),
-        "the urgent-care notice, then the model's answer"
-    );
-    let guard = &answer["powerbirth"]["guard"];
-    assert_eq!(guard["decision"], "escalate", "{guard}");
-    assert_eq!(guard["categories"], json!(["red_flag"]), "{guard}");
+    assert_escalated(
+        &app,
+        "a barriga fica dura feito pedra a cada 6 ou 7 min",
+        "urgent",
+        "pt-BR",
+        "red_flag",
+    )
+    .await;
 }
 on_both_backends!(contractions_minutes_apart_are_escalated_not_blocked_as_a_dose);
 
@@ -167,20 +185,14 @@ on_both_backends!(contractions_minutes_apart_are_escalated_not_blocked_as_a_dose
 /// not the dosing block; lochia that is getting lighter passes untouched.
 async fn a_medicine_with_alcohol_mata_gets_the_crisis_notice_and_lighter_lochia_passes() {
     let app = spawn_app().await;
-    let message = "rivotril com vinho mata?";
-    let res = app
-        .post("/v1/chat/completions", &common::chat("gpt-echo", message))
-        .await;
-    assert_eq!(res.status(), 200);
-    let answer: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(
-        content(&answer),
-        format!("{}\n\necho: {message}", common::notice("crisis", "pt-BR")),
-        "the crisis notice, then the model's answer"
-    );
-    let guard = &answer["powerbirth"]["guard"];
-    assert_eq!(guard["decision"], "escalate", "{guard}");
-    assert_eq!(guard["categories"], json!(["self_harm"]), "{guard}");
+    assert_escalated(
+        &app,
+        "rivotril com vinho mata?",
+        "crisis",
+        "pt-BR",
+        "self_harm",
+    )
+    .await;
 
     let lochia =
         "dia 3 pos parto, sangrando tipo menstruacao mas ta diminuindo, isso e loquio normal?";
@@ -201,20 +213,14 @@ on_both_backends!(a_medicine_with_alcohol_mata_gets_the_crisis_notice_and_lighte
 /// a prescription told back with nothing asked reaches the model.
 async fn an_overdose_in_progress_gets_the_crisis_notice_and_a_prescription_told_back_passes() {
     let app = spawn_app().await;
-    let message = "tomei um punhado de rivotril agora, to ficando zonza";
-    let res = app
-        .post("/v1/chat/completions", &common::chat("gpt-echo", message))
-        .await;
-    assert_eq!(res.status(), 200);
-    let answer: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(
-        content(&answer),
-        format!("{}\n\necho: {message}", common::notice("crisis", "pt-BR")),
-        "the crisis notice, then the model's answer"
-    );
-    let guard = &answer["powerbirth"]["guard"];
-    assert_eq!(guard["decision"], "escalate", "{guard}");
-    assert_eq!(guard["categories"], json!(["self_harm"]), "{guard}");
+    assert_escalated(
+        &app,
+        "tomei um punhado de rivotril agora, to ficando zonza",
+        "crisis",
+        "pt-BR",
+        "self_harm",
+    )
+    .await;
 
     let told_back =
         "minha obstetra receitou sulfato ferroso de 60mg uma vez por dia, comecei ontem";

@@ -206,21 +206,7 @@ fn random_messages(count: usize) -> Vec<String> {
         "mg",
         "123456789012345",
     ];
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    (0..count)
-        .map(|_| {
-            let len = (next() % 20) as usize;
-            (0..len)
-                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
-                .collect()
-        })
-        .collect()
+    crate::guard::tests::random_texts(PIECES, count, 0x2545_F491_4F6C_DD1D, 20)
 }
 
 #[test]

@@ -294,21 +294,7 @@ fn random_messages(count: usize) -> Vec<String> {
         "🤰",
         "\n",
     ];
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    (0..count)
-        .map(|_| {
-            let len = (next() % 24) as usize;
-            (0..len)
-                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
-                .collect()
-        })
-        .collect()
+    crate::guard::tests::random_texts(PIECES, count, 0x9E37_79B9_7F4A_7C15, 24)
 }
 
 #[test]
