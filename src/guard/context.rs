@@ -174,23 +174,23 @@ impl<'g> Analysis<'g> {
         let mut pregnancy = vec![false; n];
         // "na gravidez dela", "in her pregnancy", "when she was pregnant": someone else's past
         // pregnancy, not a pregnant relative now.
-        // "na primeira gestação", "na gravidez passada", "in my last pregnancy": an earlier
-        // pregnancy, a story (seventh pass).
+        // "na gravidez passada", "na outra gestação", "in my last pregnancy": an earlier
+        // pregnancy, a story (seventh pass). "primeira" / "first" only with a past verb next
+        // ("na primeira gestação tive…", "in my first pregnancy I had…"): "minha filha tá na
+        // primeira gestação e tá sangrando" is her pregnancy now.
+        let tok = |t: usize| if t < n { self.norm.tok(t) } else { "" };
+        let past_next = |t: usize| {
+            let t = if tok(t) == "i" { t + 1 } else { t };
+            matches!(tok(t), "tive" | "tinha" | "teve" | "perdi" | "had" | "lost")
+        };
         let theirs = |h: &&Hit| {
-            (h.end < n && matches!(self.norm.tok(h.end), "dela" | "passada" | "anterior"))
+            matches!(tok(h.end), "dela" | "passada" | "anterior")
                 || (h.first > 0
-                    && matches!(
-                        self.norm.tok(h.first - 1),
-                        "her"
-                            | "was"
-                            | "estava"
-                            | "primeira"
-                            | "outra"
-                            | "ultima"
-                            | "last"
-                            | "previous"
-                            | "first"
-                    ))
+                    && (matches!(
+                        tok(h.first - 1),
+                        "her" | "was" | "estava" | "outra" | "ultima" | "last" | "previous"
+                    ) || (matches!(tok(h.first - 1), "primeira" | "first")
+                        && past_next(h.end))))
         };
         let pregnancy_at = self
             .signal_hits(Signal::Pregnancy)

@@ -114,3 +114,19 @@ fn forgotten_vitamins_iron_strengths_and_cream_frequency_are_dose_questions() {
         "how many prenatal visits are normal?",
     ]);
 }
+
+#[test]
+fn a_relative_in_her_first_pregnancy_is_pregnant_now_unless_a_past_verb_tells_a_story() {
+    assert_category(
+        &[
+            "minha filha ta na primeira gestação e ta sangrando muito",
+            "my sister is in her first pregnancy and she is bleeding a lot",
+            "my wife is in her first pregnancy and has a fever of 39",
+        ],
+        "red_flag",
+    );
+    assert_benign(&[
+        "na primeira gestacao tive hemorragia por placenta previa, agora to de 8 semanas e bem",
+        "minha irmã sangrou muito na primeira gravidez dela, anos atrás",
+    ]);
+}
