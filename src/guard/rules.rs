@@ -312,13 +312,13 @@ impl Rules {
         let Some(min) = self.kick_count_min else {
             return false;
         };
-        let counts: Vec<usize> = a
-            .live_symptom_hits()
-            .iter()
-            .filter(|(s, _)| *s == Signal::KickCount)
-            .map(|&(_, t)| t)
-            .collect();
-        if counts.is_empty() {
+        let counts = || {
+            a.live_symptom_hits()
+                .iter()
+                .filter(|(s, _)| *s == Signal::KickCount)
+                .map(|&(_, t)| t)
+        };
+        if counts().next().is_none() {
             return false;
         }
         let n = a.token_count();
@@ -335,7 +335,7 @@ impl Rules {
             !hour(i + 1)
                 && per_hour.is_some_and(|r| r < min)
                 && !a.number_suppressed(i)
-                && counts.iter().any(|&c| a.same_sentence(c, i))
+                && counts().any(|c| a.same_sentence(c, i))
         })
     }
 
