@@ -116,8 +116,9 @@ fn parse_number(t: &str) -> Option<f64> {
 /// single normalised words; values one or more normalised words.
 #[derive(Debug, Clone, Default)]
 pub struct Spelling {
-    /// Looked up once per word of every message: hashed with [`hash::FxHasher`], not SipHash.
-    map: HashMap<Box<str>, Box<str>, hash::FxBuildHasher>,
+    /// Looked up once per word of every message: hashed with FxHash (`rustc-hash`), not
+    /// SipHash; the keys are fixed at load, so a message can only probe among them.
+    map: HashMap<Box<str>, Box<str>, rustc_hash::FxBuildHasher>,
     longest_key: usize,
 }
 
@@ -389,8 +390,6 @@ impl Writer<'_> {
         self.push_token(start, kind);
     }
 }
-
-mod hash;
 
 #[cfg(test)]
 mod tests;
